@@ -1,0 +1,593 @@
+//! The network controller: owns the networks, decides what to allocate and in what order, and
+//! undoes it all when a step fails. Kernel work goes through `Osl` and `Firewall`.
+//!
+//! Locking: `state` is a plain mutex held only for bookkeeping, never across kernel calls, so a
+//! slow netlink or nftables call never blocks list/inspect. A network being created is
+//! "reserved" (its name, subnets and bridge name are taken) before the kernel is touched, and only
+//! becomes visible once it is complete.
+
+use crate::drivers::{self, bridge::*};
+use crate::error::{NetError, Result};
+use crate::filter::{ListFilter, PruneFilter};
+use crate::firewall::{Firewall, FwNetwork};
+use crate::ipam::{prepare, AddressPool, PoolError, PoolSpec, SubnetAllocator};
+use crate::network::{new_id, now_rfc3339, Network, Subnet};
+use crate::osl::{BridgeSpec, Osl, OslError};
+use crate::request::{plan, CreatePlan, SubnetRequest};
+use crate::store::{Op, Store, META, NETWORKS};
+use berth_api::{Filters, NetworkCreateRequest, NetworkResource};
+use ipnet::IpNet;
+use std::collections::{BTreeMap, HashSet};
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+
+const CURSOR_KEY: &str = "subnet_cursor";
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Names this daemon's kernel objects: the nftables table and the bridges' alias tag, so
+    /// several daemons can share a host.
+    pub instance: String,
+    /// The default network's bridge (`--bridge`).
+    pub default_bridge: String,
+    /// The default bridge's address and prefix (`--bip`).
+    pub bip: Option<IpNet>,
+    /// `--default-address-pool`s (Docker's defaults when empty).
+    pub pools: Vec<PoolSpec>,
+}
+
+struct State {
+    networks: BTreeMap<String, Network>,
+    /// Names of networks being created (not yet in `networks`).
+    pending_names: HashSet<String>,
+    /// Bridge names in use or being created/removed.
+    bridges: HashSet<String>,
+    subnets: SubnetAllocator,
+}
+
+pub struct Controller {
+    cfg: Config,
+    store: Store,
+    osl: Arc<dyn Osl>,
+    fw: Arc<dyn Firewall>,
+    state: Mutex<State>,
+}
+
+fn fw_network(n: &Network) -> Option<FwNetwork> {
+    n.bridge.as_ref().map(|b| FwNetwork {
+        bridge: b.name.clone(),
+        internal: n.internal,
+        masquerade: b.masquerade && !n.internal,
+        icc: b.icc,
+    })
+}
+
+fn bridge_spec(n: &Network, alias_tag: &str) -> Option<BridgeSpec> {
+    let b = n.bridge.as_ref()?;
+    let addrs = n
+        .subnets
+        .iter()
+        .filter(|s| !(s.gateway.is_ipv4() && b.inhibit_ipv4))
+        .filter_map(|s| IpNet::new(s.gateway, s.pool.subnet.prefix_len()).ok())
+        .collect();
+    Some(BridgeSpec {
+        name: b.name.clone(),
+        alias: format!("{alias_tag}{}", n.id),
+        mtu: b.mtu,
+        addrs,
+    })
+}
+
+fn gateway_error(gw: Option<IpAddr>, e: PoolError) -> NetError {
+    let gw = gw.map(|g| g.to_string()).unwrap_or_default();
+    NetError::internal(format!("failed to allocate gateway ({gw}): {e}"))
+}
+
+impl Controller {
+    /// Loads the store, makes the predefined networks and brings the kernel in line with the
+    /// store: missing bridges and rules are recreated, berth-owned leftovers removed.
+    pub async fn start(
+        cfg: Config,
+        store: Store,
+        osl: Arc<dyn Osl>,
+        fw: Arc<dyn Firewall>,
+    ) -> Result<Arc<Controller>> {
+        let pools = if cfg.pools.is_empty() {
+            crate::ipam::default_local_pools()
+        } else {
+            cfg.pools.clone()
+        };
+        let mut subnets = SubnetAllocator::new(pools);
+        subnets.cursor = store.get::<u128>(META, CURSOR_KEY)?.unwrap_or(0);
+        let mut networks = BTreeMap::new();
+        let mut bridges = HashSet::new();
+        for (id, n) in store.list::<Network>(NETWORKS)? {
+            for s in &n.subnets {
+                subnets.take(&s.pool.subnet, &id).map_err(|other| {
+                    NetError::internal(format!("store: network {id} overlaps network {other}"))
+                })?;
+            }
+            if let Some(b) = &n.bridge {
+                bridges.insert(b.name.clone());
+            }
+            networks.insert(id, n);
+        }
+        let c = Arc::new(Controller {
+            cfg,
+            store,
+            osl,
+            fw,
+            state: Mutex::new(State {
+                networks,
+                pending_names: HashSet::new(),
+                bridges,
+                subnets,
+            }),
+        });
+        c.fw.init()?;
+        // Containers reach beyond their bridge only if the host forwards. Failing to set it is
+        // worth a warning, not a refusal to start (e.g. a read-only /proc/sys).
+        if let Err(e) = crate::osl::sysctl::write("net/ipv4/ip_forward", "1") {
+            tracing::warn!("cannot enable net.ipv4.ip_forward: {e}");
+        }
+        c.ensure_predefined().await?;
+        c.reconcile().await?;
+        Ok(c)
+    }
+
+    fn alias_tag(&self) -> String {
+        format!("berth/{}/", self.cfg.instance)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    async fn ensure_predefined(&self) -> Result<()> {
+        for (name, driver) in [("host", drivers::HOST), ("none", drivers::NULL)] {
+            if self.find_by_name(name).is_some() {
+                continue;
+            }
+            let n = Network {
+                id: new_id(),
+                name: name.into(),
+                driver: driver.into(),
+                scope: "local".into(),
+                created: now_rfc3339(),
+                enable_ipv6: false,
+                internal: false,
+                attachable: false,
+                ingress: false,
+                ipam_driver: "default".into(),
+                ipam_options: None,
+                user_ipam: vec![],
+                subnets: vec![],
+                options: BTreeMap::new(),
+                labels: BTreeMap::new(),
+                bridge: None,
+                predefined: true,
+            };
+            self.store.put(NETWORKS, &n.id, &n)?;
+            self.lock().networks.insert(n.id.clone(), n);
+        }
+        self.ensure_default_bridge().await
+    }
+
+    /// The default `bridge` network is kept across restarts (same id) unless `--bridge` or
+    /// `--bip` changed, in which case it is rebuilt.
+    async fn ensure_default_bridge(&self) -> Result<()> {
+        if let Some(old) = self.find_by_name("bridge") {
+            let same_bridge = old.bridge.as_ref().map(|b| b.name.as_str())
+                == Some(self.cfg.default_bridge.as_str());
+            let same_bip = match self.cfg.bip {
+                None => true,
+                Some(bip) => old.subnets.first().is_some_and(|s| {
+                    s.gateway == bip.addr() && s.pool.subnet == bip.trunc()
+                }),
+            };
+            if same_bridge && same_bip {
+                return Ok(());
+            }
+            self.remove(&old.id, true).await?;
+        }
+        let opts: BTreeMap<String, String> = [
+            (OPT_DEFAULT_BRIDGE, "true"),
+            (OPT_ICC, "true"),
+            (OPT_MASQ, "true"),
+            (OPT_HOST_BINDING, "0.0.0.0"),
+            (OPT_NAME, &self.cfg.default_bridge),
+            (OPT_MTU, "1500"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let v4 = self.cfg.bip.map(|bip| SubnetRequest {
+            subnet: bip.trunc(),
+            range: None,
+            gateway: Some(bip.addr()),
+            aux: BTreeMap::new(),
+        });
+        let plan = CreatePlan {
+            name: "bridge".into(),
+            driver: drivers::BRIDGE.into(),
+            enable_ipv6: false,
+            v4,
+            v6: None,
+            user_ipam: vec![],
+        };
+        let req = NetworkCreateRequest {
+            options: Some(opts),
+            ..Default::default()
+        };
+        self.create_planned(plan, &req, true).await.map(|_| ())
+    }
+
+    async fn reconcile(&self) -> Result<()> {
+        let nets: Vec<Network> = self.lock().networks.values().cloned().collect();
+        let tag = self.alias_tag();
+        let mut known = HashSet::new();
+        for n in &nets {
+            let Some(spec) = bridge_spec(n, &tag) else { continue };
+            known.insert(spec.name.clone());
+            if !self.osl.link_exists(&spec.name).await? {
+                tracing::info!("recreating missing bridge {} of network {}", spec.name, n.name);
+                self.osl.create_bridge(&spec).await?;
+            }
+            if let Some(f) = fw_network(n) {
+                self.fw.add_network(&f)?;
+            }
+        }
+        for (link, alias) in self.osl.links_with_alias(&tag).await? {
+            let id = &alias[tag.len()..];
+            if !nets.iter().any(|n| n.id == id) {
+                tracing::info!("removing orphan bridge {link}");
+                self.osl.delete_link(&link).await?;
+            }
+        }
+        for b in self.fw.bridges()? {
+            if !known.contains(&b) {
+                tracing::info!("removing orphan firewall elements of {b}");
+                self.fw.remove_network(&FwNetwork {
+                    bridge: b,
+                    internal: true,
+                    masquerade: true,
+                    icc: false,
+                })?;
+            }
+        }
+        Ok(())
+    }
+
+    fn find_by_name(&self, name: &str) -> Option<Network> {
+        self.lock()
+            .networks
+            .values()
+            .find(|n| n.name == name)
+            .cloned()
+    }
+
+    /// Full id, then exact name, then unique id prefix, as Docker resolves.
+    fn resolve(&self, term: &str, delete_wording: bool) -> Result<Network> {
+        let st = self.lock();
+        if let Some(n) = st.networks.get(term) {
+            return Ok(n.clone());
+        }
+        if let Some(n) = st.networks.values().find(|n| n.name == term) {
+            return Ok(n.clone());
+        }
+        let by_prefix: Vec<&Network> = if term.is_empty() {
+            vec![]
+        } else {
+            st.networks.values().filter(|n| n.id.starts_with(term)).collect()
+        };
+        match by_prefix.len() {
+            1 => Ok(by_prefix[0].clone()),
+            0 => Err(NetError::not_found(format!("network {term} not found"))),
+            k if delete_wording => Err(NetError::invalid(format!(
+                "network {term} is ambiguous ({k} matches found based on ID prefix)"
+            ))),
+            k => Err(NetError::invalid(format!(
+                "{k} matches found based on ID prefix: network {term} is ambiguous"
+            ))),
+        }
+    }
+
+    pub fn inspect(&self, term: &str) -> Result<NetworkResource> {
+        Ok(self.resolve(term, false)?.to_resource())
+    }
+
+    /// The network itself, for callers inside the daemon.
+    pub fn network(&self, term: &str) -> Result<Network> {
+        self.resolve(term, false)
+    }
+
+    pub fn list(&self, filters: Filters) -> Result<Vec<NetworkResource>> {
+        let f = ListFilter::new(filters)?;
+        Ok(self
+            .lock()
+            .networks
+            .values()
+            .filter(|n| f.matches(n, false))
+            .map(Network::to_resource)
+            .collect())
+    }
+
+    pub async fn create(&self, req: &NetworkCreateRequest) -> Result<String> {
+        let plan = plan(req)?;
+        self.create_planned(plan, req, false).await
+    }
+
+    /// Bridge options parsed and names checked, then reserve (state lock), persist, and only
+    /// then touch the kernel.
+    async fn create_planned(
+        &self,
+        plan: CreatePlan,
+        req: &NetworkCreateRequest,
+        predefined: bool,
+    ) -> Result<String> {
+        let id = new_id();
+        let options = req.options.clone().unwrap_or_default();
+        let bridge = BridgeConfig::from_options(&options, &format!("br-{}", &id[..12]))?;
+        {
+            let st = self.lock();
+            if st.pending_names.contains(&plan.name)
+                || st.networks.values().any(|n| n.name == plan.name)
+            {
+                return Err(NetError::conflict(format!(
+                    "network with name {} already exists",
+                    plan.name
+                )));
+            }
+            if let Some(other) = st
+                .networks
+                .values()
+                .find(|n| n.bridge.as_ref().is_some_and(|b| b.name == bridge.name))
+            {
+                return Err(NetError::forbidden(format!(
+                    "cannot create network {id} ({}): conflicts with network {} ({}): networks have same bridge name",
+                    bridge.name, other.id, bridge.name
+                )));
+            }
+            if st.bridges.contains(&bridge.name) {
+                return Err(NetError::forbidden(format!(
+                    "bridge name {} is in use by a network being created or removed",
+                    bridge.name
+                )));
+            }
+        }
+        if self.osl.link_exists(&bridge.name).await? {
+            return Err(NetError::forbidden(format!(
+                "cannot create network {} ({}): an interface named {} already exists on the host",
+                plan.name, bridge.name, bridge.name
+            )));
+        }
+        // Auto-allocated subnets must not overlap what the host routes; the routes of berth's
+        // own bridges are already in the allocator, so they are dropped here to keep the check
+        // cheap however many networks exist.
+        let host = if plan.v4.is_none() {
+            let all = self.osl.host_networks().await?;
+            let st = self.lock();
+            all.into_iter()
+                .filter(|h| !st.subnets.is_taken_exact(h))
+                .collect()
+        } else {
+            vec![]
+        };
+
+        let net = {
+            let mut st = self.lock();
+            let subnets = allocate_subnets(&mut st, &id, &plan, &host)?;
+            st.pending_names.insert(plan.name.clone());
+            st.bridges.insert(bridge.name.clone());
+            Network {
+                id: id.clone(),
+                name: plan.name.clone(),
+                driver: plan.driver.clone(),
+                scope: "local".into(),
+                created: now_rfc3339(),
+                enable_ipv6: plan.enable_ipv6,
+                internal: req.internal,
+                attachable: req.attachable,
+                ingress: req.ingress,
+                ipam_driver: req
+                    .ipam
+                    .as_ref()
+                    .map(|i| i.driver.clone())
+                    .filter(|d| !d.is_empty())
+                    .unwrap_or_else(|| "default".into()),
+                ipam_options: req.ipam.as_ref().and_then(|i| i.options.clone()),
+                user_ipam: plan.user_ipam.clone(),
+                subnets,
+                options,
+                labels: req.labels.clone().unwrap_or_default(),
+                bridge: Some(bridge),
+                predefined,
+            }
+        };
+        match self.build(&net).await {
+            Ok(()) => {
+                let mut st = self.lock();
+                st.pending_names.remove(&net.name);
+                st.networks.insert(id.clone(), net);
+                Ok(id)
+            }
+            Err(e) => {
+                let mut st = self.lock();
+                st.pending_names.remove(&net.name);
+                self.release(&mut st, &net);
+                Err(e)
+            }
+        }
+    }
+
+    /// Store first (so a crash mid-way is finished by reconcile), then bridge, then rules;
+    /// on failure everything done so far is undone.
+    async fn build(&self, net: &Network) -> Result<()> {
+        let cursor = self.lock().subnets.cursor;
+        self.store.commit(&[
+            Op::put(NETWORKS, &net.id, net)?,
+            Op::put(META, CURSOR_KEY, &cursor)?,
+        ])?;
+        let spec = bridge_spec(net, &self.alias_tag()).expect("bridge network");
+        let result = async {
+            match self.osl.create_bridge(&spec).await {
+                Err(OslError::Exists(name)) => {
+                    return Err(NetError::forbidden(format!(
+                        "cannot create network {} ({name}): an interface named {name} already exists on the host",
+                        net.name
+                    )))
+                }
+                r => r?,
+            }
+            if let Some(f) = fw_network(net) {
+                if let Err(e) = self.fw.add_network(&f) {
+                    let _ = self.osl.delete_link(&spec.name).await;
+                    return Err(e.into());
+                }
+            }
+            Ok(())
+        }
+        .await;
+        if result.is_err() {
+            if let Err(e) = self.store.delete(NETWORKS, &net.id) {
+                tracing::error!("undoing network {}: {e}", net.id);
+            }
+        }
+        result
+    }
+
+    fn release(&self, st: &mut State, net: &Network) {
+        for s in &net.subnets {
+            st.subnets.release(&s.pool.subnet);
+        }
+        if let Some(b) = &net.bridge {
+            st.bridges.remove(&b.name);
+        }
+    }
+
+    pub async fn delete(&self, term: &str) -> Result<()> {
+        let n = self.resolve(term, true)?;
+        if n.predefined {
+            return Err(NetError::forbidden(format!(
+                "{} is a pre-defined network and cannot be removed",
+                n.name
+            )));
+        }
+        self.remove(&n.id, false).await
+    }
+
+    /// Forgets the network in the store, then tears its kernel objects down; its subnets and
+    /// bridge name are free again only once the bridge is gone.
+    async fn remove(&self, id: &str, predefined_ok: bool) -> Result<()> {
+        let net = {
+            let mut st = self.lock();
+            match st.networks.get(id) {
+                Some(n) if n.predefined && !predefined_ok => {
+                    return Err(NetError::forbidden(format!(
+                        "{} is a pre-defined network and cannot be removed",
+                        n.name
+                    )))
+                }
+                Some(_) => st.networks.remove(id).expect("present"),
+                None => return Err(NetError::not_found(format!("network {id} not found"))),
+            }
+        };
+        if let Err(e) = self.store.delete(NETWORKS, id) {
+            self.lock().networks.insert(id.to_string(), net);
+            return Err(e.into());
+        }
+        // From here the store no longer knows the network: a failure below leaves an orphan
+        // that the next start removes, so it is logged rather than returned.
+        if let Some(f) = fw_network(&net) {
+            if let Err(e) = self.fw.remove_network(&f) {
+                tracing::error!("removing firewall elements of {}: {e}", net.name);
+            }
+        }
+        if let Some(b) = &net.bridge {
+            if let Err(e) = self.osl.delete_link(&b.name).await {
+                tracing::error!("removing bridge {}: {e}", b.name);
+            }
+        }
+        let mut st = self.lock();
+        self.release(&mut st, &net);
+        Ok(())
+    }
+
+    pub async fn prune(&self, filters: Filters) -> Result<Vec<String>> {
+        let f = PruneFilter::new(filters)?;
+        let victims: Vec<Network> = self
+            .lock()
+            .networks
+            .values()
+            .filter(|n| !n.predefined && f.matches(n))
+            .cloned()
+            .collect();
+        let mut deleted = Vec::new();
+        for n in victims {
+            match self.remove(&n.id, false).await {
+                Ok(()) => deleted.push(n.name),
+                Err(e) => tracing::warn!("prune {}: {e}", n.name),
+            }
+        }
+        Ok(deleted)
+    }
+
+    pub fn count(&self) -> usize {
+        self.lock().networks.len()
+    }
+}
+
+/// Takes the subnets of a plan (explicit or auto) and reserves gateway and aux addresses; on
+/// error nothing stays taken.
+fn allocate_subnets(
+    st: &mut State,
+    id: &str,
+    plan: &CreatePlan,
+    host: &[IpNet],
+) -> Result<Vec<Subnet>> {
+    let mut out: Vec<Subnet> = Vec::new();
+    let undo = |st: &mut State, out: &[Subnet]| {
+        for s in out {
+            st.subnets.release(&s.pool.subnet);
+        }
+    };
+    let v4 = match &plan.v4 {
+        Some(r) => Some(r.clone()),
+        None => match st.subnets.allocate(id, host) {
+            Some(subnet) => Some(SubnetRequest {
+                subnet,
+                range: None,
+                gateway: None,
+                aux: BTreeMap::new(),
+            }),
+            None => return Err(NetError::not_found("could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network")),
+        },
+    };
+    let explicit = [plan.v4.is_some(), true];
+    for (i, r) in [v4, plan.v6.clone()].into_iter().enumerate() {
+        let Some(r) = r else { continue };
+        if explicit[i] && st.subnets.take(&r.subnet, id).is_err() {
+            undo(st, &out);
+            return Err(NetError::forbidden(
+                "Pool overlaps with other one on this address space",
+            ));
+        }
+        let mut pool = AddressPool::new(r.subnet, r.range);
+        match prepare(&mut pool, r.gateway, &r.aux) {
+            Ok(gateway) => out.push(Subnet {
+                pool,
+                gateway,
+                aux: r.aux.clone(),
+            }),
+            Err((gw, e)) => {
+                st.subnets.release(&r.subnet);
+                undo(st, &out);
+                return Err(gateway_error(gw, e));
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests;

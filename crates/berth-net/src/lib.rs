@@ -1,0 +1,15 @@
+//! berth's network library: the equivalent of Docker's libnetwork.
+
+pub mod controller;
+pub mod drivers;
+pub mod error;
+pub mod filter;
+pub mod firewall;
+pub mod ipam;
+pub mod network;
+pub mod osl;
+pub mod request;
+pub mod store;
+
+pub use controller::{Config, Controller};
+pub use error::{ErrorKind, NetError};

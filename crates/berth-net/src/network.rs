@@ -1,0 +1,154 @@
+//! A network as berth stores it, and its Docker inspect form.
+
+use crate::drivers::bridge::BridgeConfig;
+use crate::ipam::AddressPool;
+use berth_api::{ConfigReference, Ipam, IpamConfig, NetworkResource};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+/// Names the CLI and API reserve for the predefined networks.
+pub const PREDEFINED: [&str; 4] = ["bridge", "host", "none", "default"];
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Subnet {
+    pub pool: AddressPool,
+    pub gateway: IpAddr,
+    pub aux: BTreeMap<String, IpAddr>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Network {
+    pub id: String,
+    pub name: String,
+    pub driver: String,
+    pub scope: String,
+    pub created: String,
+    pub enable_ipv6: bool,
+    pub internal: bool,
+    pub attachable: bool,
+    pub ingress: bool,
+    pub ipam_driver: String,
+    pub ipam_options: Option<BTreeMap<String, String>>,
+    /// The IPAM config as the creator gave it, echoed by inspect.
+    pub user_ipam: Vec<IpamConfig>,
+    pub subnets: Vec<Subnet>,
+    pub options: BTreeMap<String, String>,
+    pub labels: BTreeMap<String, String>,
+    pub bridge: Option<BridgeConfig>,
+    pub predefined: bool,
+}
+
+impl Network {
+    pub fn short_id(&self) -> &str {
+        &self.id[..12]
+    }
+
+    pub fn is_v6(s: &Subnet) -> bool {
+        s.pool.subnet.addr().is_ipv6()
+    }
+
+    /// Docker echoes the user's config for a family the user configured, and the allocation
+    /// result (subnet and gateway) for one it chose itself.
+    pub fn ipam_config(&self) -> Vec<IpamConfig> {
+        let mut out = Vec::new();
+        for v6 in [false, true] {
+            let user: Vec<&IpamConfig> = self
+                .user_ipam
+                .iter()
+                .filter(|c| c.subnet.contains(':') == v6)
+                .collect();
+            if !user.is_empty() {
+                out.extend(user.into_iter().cloned());
+                continue;
+            }
+            for s in self.subnets.iter().filter(|s| Network::is_v6(s) == v6) {
+                out.push(IpamConfig {
+                    subnet: s.pool.subnet.to_string(),
+                    gateway: s.gateway.to_string(),
+                    ..Default::default()
+                });
+            }
+        }
+        out
+    }
+
+    pub fn to_resource(&self) -> NetworkResource {
+        NetworkResource {
+            name: self.name.clone(),
+            id: self.id.clone(),
+            created: self.created.clone(),
+            scope: self.scope.clone(),
+            driver: self.driver.clone(),
+            enable_ipv6: self.enable_ipv6,
+            ipam: Ipam {
+                driver: self.ipam_driver.clone(),
+                options: self.ipam_options.clone(),
+                config: Some(self.ipam_config()),
+            },
+            internal: self.internal,
+            attachable: self.attachable,
+            ingress: self.ingress,
+            config_from: ConfigReference::default(),
+            config_only: false,
+            containers: BTreeMap::new(),
+            options: self.options.clone(),
+            labels: self.labels.clone(),
+        }
+    }
+}
+
+/// `[a-zA-Z0-9][a-zA-Z0-9_.-]*`: names that can also serve as DNS suffixes and in paths.
+pub fn valid_name(name: &str) -> bool {
+    let mut b = name.bytes();
+    matches!(b.next(), Some(c) if c.is_ascii_alphanumeric())
+        && b.all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'.' || c == b'-')
+}
+
+pub fn new_id() -> String {
+    use rand::Rng;
+    let bytes: [u8; 32] = rand::rng().random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// RFC 3339 with nanoseconds and trailing zeros trimmed, like Go's RFC3339Nano.
+pub fn now_rfc3339() -> String {
+    let t = time::OffsetDateTime::now_utc();
+    let frac = format!("{:09}", t.nanosecond());
+    let frac = frac.trim_end_matches('0');
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}{}{}Z",
+        t.year(),
+        t.month() as u8,
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        if frac.is_empty() { "" } else { "." },
+        frac
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        for ok in ["a", "simple-network", "A_b.c-9", "9lives"] {
+            assert!(valid_name(ok), "{ok}");
+        }
+        for bad in ["", "-a", "_a", ".a", "bad name!", "a/b", "é"] {
+            assert!(!valid_name(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn ids_and_times() {
+        let id = new_id();
+        assert_eq!(id.len(), 64);
+        assert!(id.bytes().all(|b| b.is_ascii_hexdigit()));
+        let t = now_rfc3339();
+        assert!(t.ends_with('Z') && t.len() >= 20, "{t}");
+    }
+}

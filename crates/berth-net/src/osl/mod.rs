@@ -1,0 +1,47 @@
+//! The operating-system layer: every kernel side effect of the network library goes through the
+//! `Osl` trait, so the controller's logic is unit-tested against `fake::FakeOsl` without root,
+//! and `netlink::Netlink` is tested for real inside network namespaces.
+
+pub mod netlink;
+pub mod sysctl;
+
+#[cfg(test)]
+pub mod fake;
+
+use futures::future::BoxFuture;
+use ipnet::IpNet;
+
+#[derive(Debug, thiserror::Error)]
+pub enum OslError {
+    #[error("interface {0} already exists")]
+    Exists(String),
+    #[error("{op}: {msg}")]
+    Kernel { op: String, msg: String },
+}
+
+/// A Linux bridge as the bridge driver wants it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BridgeSpec {
+    pub name: String,
+    /// Marks the bridge as berth's (IFLA_IFALIAS), so a restart can find orphans.
+    pub alias: String,
+    pub mtu: Option<u32>,
+    /// Gateway addresses with the subnet's prefix length.
+    pub addrs: Vec<IpNet>,
+}
+
+pub trait Osl: Send + Sync {
+    /// Creates the bridge with its addresses and brings it up; all or nothing.
+    fn create_bridge<'a>(&'a self, spec: &'a BridgeSpec) -> BoxFuture<'a, Result<(), OslError>>;
+    /// Deletes a link; a missing link is not an error.
+    fn delete_link<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<(), OslError>>;
+    fn link_exists<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<bool, OslError>>;
+    /// (name, alias) of links whose alias starts with `prefix`.
+    fn links_with_alias<'a>(
+        &'a self,
+        prefix: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<(String, String)>, OslError>>;
+    /// Destinations of the host's routes (default routes excluded) and its interface subnets:
+    /// what an auto-allocated subnet must not overlap.
+    fn host_networks(&self) -> BoxFuture<'_, Result<Vec<IpNet>, OslError>>;
+}

@@ -1,0 +1,251 @@
+//! Turning a `POST /networks/create` body into a checked plan, before anything is allocated:
+//! a request refused here has changed nothing.
+
+use crate::drivers;
+use crate::error::{NetError, Result};
+use crate::network::{valid_name, PREDEFINED};
+use berth_api::{IpamConfig, NetworkCreateRequest};
+use ipnet::IpNet;
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+const SWARM_MSG: &str = "This node is not a swarm manager. Use \"docker swarm init\" or \"docker swarm join\" to connect this node to swarm and try again.";
+
+/// One subnet the user asked for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SubnetRequest {
+    pub subnet: IpNet,
+    pub range: Option<IpNet>,
+    pub gateway: Option<IpAddr>,
+    pub aux: BTreeMap<String, IpAddr>,
+}
+
+#[derive(Debug, Clone)]
+pub struct CreatePlan {
+    pub name: String,
+    pub driver: String,
+    pub enable_ipv6: bool,
+    pub v4: Option<SubnetRequest>,
+    pub v6: Option<SubnetRequest>,
+    pub user_ipam: Vec<IpamConfig>,
+}
+
+fn cidr(s: &str) -> Option<IpNet> {
+    // Go's ParseCIDR accepts host bits ("10.0.1.5/24") and means the enclosing network.
+    s.parse::<IpNet>().ok().map(|n| n.trunc())
+}
+
+fn parse_subnet(c: &IpamConfig, net_name: &str) -> Result<SubnetRequest> {
+    let subnet = cidr(&c.subnet).ok_or_else(|| {
+        NetError::internal(format!(
+            "Invalid subnet {} : invalid CIDR address: {}",
+            c.subnet, c.subnet
+        ))
+    })?;
+    let range = match c.ip_range.as_str() {
+        "" => None,
+        r => {
+            let rn = cidr(r).ok_or_else(|| {
+                NetError::internal(format!("Invalid IP range {r} : invalid CIDR address: {r}"))
+            })?;
+            if !subnet.contains(&rn) {
+                return Err(NetError::invalid(format!("no matching subnet for range {r}")));
+            }
+            Some(rn)
+        }
+    };
+    let gateway = match c.gateway.as_str() {
+        "" => None,
+        g => Some(g.parse::<IpAddr>().map_err(|_| {
+            NetError::internal(format!("invalid gateway address {g} in Ipam configuration"))
+        })?),
+    };
+    let mut aux = BTreeMap::new();
+    for (k, v) in c.aux_addresses.iter().flatten() {
+        let ip = v.parse::<IpAddr>().map_err(|_| {
+            NetError::internal(format!(
+                "non parsable secondary ip address ({k}:{v}) passed for network {net_name}"
+            ))
+        })?;
+        if !subnet.contains(&ip) {
+            return Err(NetError::forbidden(format!(
+                "auxiliary address: ({k}:{v}) must belong to the master pool: {subnet}"
+            )));
+        }
+        aux.insert(k.clone(), ip);
+    }
+    Ok(SubnetRequest {
+        subnet,
+        range,
+        gateway,
+        aux,
+    })
+}
+
+/// Checks everything about a create request that needs no state, in Docker's order.
+pub fn plan(req: &NetworkCreateRequest) -> Result<CreatePlan> {
+    let name = req.name.clone();
+    if name.trim().is_empty() {
+        return Err(NetError::invalid(format!("invalid name: {name}")));
+    }
+    if PREDEFINED.contains(&name.as_str()) {
+        return Err(NetError::forbidden(format!(
+            "operation is not permitted on predefined {name} network "
+        )));
+    }
+    if !valid_name(&name) {
+        return Err(NetError::invalid(format!(
+            "invalid name: {name:?}: a network name must start with a letter or digit and contain only letters, digits, '_', '.' and '-'"
+        )));
+    }
+    let driver = if req.driver.is_empty() {
+        drivers::BRIDGE.to_string()
+    } else {
+        req.driver.clone()
+    };
+    match req.scope.as_str() {
+        "" | "local" => {}
+        "swarm" => {
+            return Err(NetError::forbidden(
+                "cannot create a swarm scoped network when swarm is not active",
+            ))
+        }
+        "global" => return Err(NetError::internal(SWARM_MSG)),
+        s => return Err(NetError::invalid(format!("invalid scope {s:?}"))),
+    }
+    match driver.as_str() {
+        drivers::BRIDGE => {}
+        drivers::HOST | drivers::NULL => {
+            return Err(NetError::forbidden(format!(
+                "only one instance of \"{driver}\" network is allowed"
+            )))
+        }
+        "overlay" => return Err(NetError::internal(SWARM_MSG)),
+        "macvlan" | "ipvlan" => {
+            return Err(NetError::not_implemented(format!(
+                "the {driver} driver is not supported by berth yet"
+            )))
+        }
+        d => return Err(NetError::not_found(format!("plugin \"{d}\" not found"))),
+    }
+    if req.config_only || req.config_from.as_ref().is_some_and(|c| !c.network.is_empty()) {
+        return Err(NetError::not_implemented(
+            "config-only networks are not supported by berth yet",
+        ));
+    }
+    let ipam = req.ipam.clone().unwrap_or_default();
+    match ipam.driver.as_str() {
+        "" | "default" => {}
+        d => return Err(NetError::not_found(format!("plugin \"{d}\" not found"))),
+    }
+    let user_ipam = ipam.config.unwrap_or_default();
+    let (mut v4, mut v6) = (Vec::new(), Vec::new());
+    for c in &user_ipam {
+        let s = parse_subnet(c, &name)?;
+        if s.subnet.addr().is_ipv6() {
+            v6.push(s)
+        } else {
+            v4.push(s)
+        }
+    }
+    if v4.len() > 1 || v6.len() > 1 {
+        return Err(NetError::forbidden(
+            "bridge driver doesn't support multiple subnets",
+        ));
+    }
+    if !v6.is_empty() && !req.enable_ipv6 {
+        return Err(NetError::invalid(
+            "an IPv6 subnet was given without EnableIPv6 (--ipv6)",
+        ));
+    }
+    if req.enable_ipv6 && v6.is_empty() {
+        return Err(NetError::not_found("could not find an available, non-overlapping IPv6 address pool among the defaults to assign to the network"));
+    }
+    Ok(CreatePlan {
+        name,
+        driver,
+        enable_ipv6: req.enable_ipv6,
+        v4: v4.pop(),
+        v6: v6.pop(),
+        user_ipam,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use berth_api::Ipam;
+
+    fn req(name: &str, cfg: Vec<IpamConfig>) -> NetworkCreateRequest {
+        NetworkCreateRequest {
+            name: name.into(),
+            ipam: Some(Ipam {
+                driver: "default".into(),
+                options: None,
+                config: Some(cfg),
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn sub(s: &str) -> IpamConfig {
+        IpamConfig {
+            subnet: s.into(),
+            ..Default::default()
+        }
+    }
+
+    fn msg(r: NetworkCreateRequest) -> String {
+        plan(&r).unwrap_err().message
+    }
+
+    #[test]
+    fn docker_messages() {
+        assert_eq!(
+            msg(req("bridge", vec![])),
+            "operation is not permitted on predefined bridge network "
+        );
+        assert_eq!(
+            msg(req("x", vec![sub("10.9.0.0/33")])),
+            "Invalid subnet 10.9.0.0/33 : invalid CIDR address: 10.9.0.0/33"
+        );
+        assert_eq!(
+            msg(req("x", vec![sub("10.1.0.0/24"), sub("10.2.0.0/24")])),
+            "bridge driver doesn't support multiple subnets"
+        );
+        let mut r = req("x", vec![]);
+        r.driver = "nosuchdriver".into();
+        assert_eq!(msg(r), "plugin \"nosuchdriver\" not found");
+        let mut c = sub("10.206.0.0/24");
+        c.aux_addresses = Some([("x".to_string(), "10.207.0.1".to_string())].into());
+        assert_eq!(
+            msg(req("x", vec![c])),
+            "auxiliary address: (x:10.207.0.1) must belong to the master pool: 10.206.0.0/24"
+        );
+        let mut c = sub("10.6.0.0/24");
+        c.gateway = "bogus".into();
+        assert_eq!(
+            msg(req("x", vec![c])),
+            "invalid gateway address bogus in Ipam configuration"
+        );
+        let mut r = req("x", vec![]);
+        r.enable_ipv6 = true;
+        assert!(msg(r).contains("IPv6 address pool"));
+    }
+
+    #[test]
+    fn names_are_checked() {
+        assert!(msg(req("bad name!", vec![])).contains("bad name!"));
+        assert!(msg(req(" ", vec![])).starts_with("invalid name"));
+        assert!(plan(&req("ok-name_1.x", vec![])).is_ok());
+    }
+
+    #[test]
+    fn splits_families() {
+        let mut r = req("x", vec![sub("10.0.0.0/24"), sub("2001:db8::/64")]);
+        r.enable_ipv6 = true;
+        let p = plan(&r).unwrap();
+        assert_eq!(p.v4.unwrap().subnet.to_string(), "10.0.0.0/24");
+        assert_eq!(p.v6.unwrap().subnet.to_string(), "2001:db8::/64");
+    }
+}

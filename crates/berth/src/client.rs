@@ -1,0 +1,102 @@
+//! The CLI's only way to the daemon: HTTP/1.1 over the unix socket, Engine API v1.41.
+
+use anyhow::{anyhow, Context};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper::{Method, Request, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde_json::Value;
+use std::path::PathBuf;
+
+pub struct Client {
+    socket: PathBuf,
+    display: String,
+}
+
+/// An error the daemon answered with; printed as docker prints it.
+#[derive(Debug)]
+pub struct DaemonError {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+impl std::fmt::Display for DaemonError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Error response from daemon: {}", self.message)
+    }
+}
+
+impl std::error::Error for DaemonError {}
+
+impl Client {
+    /// `host` is `unix://PATH` (from -H, BERTH_HOST or DOCKER_HOST).
+    pub fn new(host: &str) -> anyhow::Result<Client> {
+        let path = host
+            .strip_prefix("unix://")
+            .ok_or_else(|| anyhow!("unsupported host {host:?}: berth speaks to unix://PATH"))?;
+        Ok(Client {
+            socket: PathBuf::from(path),
+            display: host.to_string(),
+        })
+    }
+
+    /// Sends one request; a non-2xx reply becomes a `DaemonError`.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> anyhow::Result<(StatusCode, Bytes)> {
+        let stream = tokio::net::UnixStream::connect(&self.socket)
+            .await
+            .with_context(|| {
+                format!(
+                    "Cannot connect to the berth daemon at {}. Is the berth daemon running?",
+                    self.display
+                )
+            })?;
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+        tokio::spawn(conn);
+        let mut req = Request::builder()
+            .method(method)
+            .uri(format!("/v{}{path}", berth_api::API_VERSION))
+            .header("Host", "berth")
+            .header("User-Agent", concat!("berth-cli/", env!("CARGO_PKG_VERSION")));
+        let bytes = match body {
+            Some(v) => {
+                req = req.header("Content-Type", "application/json");
+                Bytes::from(serde_json::to_vec(v)?)
+            }
+            None => Bytes::new(),
+        };
+        let resp = sender.send_request(req.body(Full::new(bytes))?).await?;
+        let status = resp.status();
+        let body = resp.into_body().collect().await?.to_bytes();
+        if !status.is_success() && status != StatusCode::NOT_MODIFIED {
+            let message = serde_json::from_slice::<Value>(&body)
+                .ok()
+                .and_then(|v| v.get("message")?.as_str().map(str::to_string))
+                .unwrap_or_else(|| String::from_utf8_lossy(&body).trim().to_string());
+            return Err(DaemonError { status, message }.into());
+        }
+        Ok((status, body))
+    }
+
+    pub async fn get_json(&self, path: &str) -> anyhow::Result<Value> {
+        let (_, body) = self.call(Method::GET, path, None).await?;
+        Ok(serde_json::from_slice(&body)?)
+    }
+}
+
+/// Percent-encodes a query value.
+pub fn query_escape(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}

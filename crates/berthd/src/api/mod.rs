@@ -1,0 +1,197 @@
+//! The Engine API: routes, JSON in and out, errors to status codes. No logic lives here.
+
+mod body;
+mod networks;
+mod system;
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use berth_api::{API_VERSION, MIN_API_VERSION};
+use berth_net::{Controller, ErrorKind, NetError};
+use std::sync::Arc;
+use tower::Service;
+
+pub struct AppState {
+    pub ctl: Arc<Controller>,
+    pub data_root: String,
+    pub instance: String,
+    pub started: std::time::Instant,
+}
+
+impl AppState {
+    pub fn new(ctl: Arc<Controller>, args: &crate::config::Args, instance: &str) -> Self {
+        AppState {
+            ctl,
+            data_root: args.data_root.display().to_string(),
+            instance: instance.to_string(),
+            started: std::time::Instant::now(),
+        }
+    }
+}
+
+pub type Shared = Arc<AppState>;
+
+pub const SERVER: &str = concat!("Berth/", env!("CARGO_PKG_VERSION"), " (linux)");
+
+/// An error reply: `{"message": ...}` with the status its kind maps to.
+pub struct ApiError(pub StatusCode, pub String);
+
+impl From<NetError> for ApiError {
+    fn from(e: NetError) -> Self {
+        let code = match e.kind {
+            ErrorKind::InvalidParameter => StatusCode::BAD_REQUEST,
+            ErrorKind::Forbidden => StatusCode::FORBIDDEN,
+            ErrorKind::NotFound => StatusCode::NOT_FOUND,
+            ErrorKind::Conflict => StatusCode::CONFLICT,
+            ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorKind::NotImplemented => StatusCode::NOT_IMPLEMENTED,
+        };
+        ApiError(code, e.message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        json(self.0, &berth_api::ErrorResponse { message: self.1 })
+    }
+}
+
+/// JSON the way Go's encoder writes it: a trailing newline.
+pub fn json<T: serde::Serialize>(status: StatusCode, v: &T) -> Response {
+    let mut body = serde_json::to_vec(v).expect("serializable");
+    body.push(b'\n');
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response()
+}
+
+pub fn router(state: Shared) -> VersionedRouter {
+    let r = Router::new()
+        .route("/_ping", get(system::ping).head(system::ping_head))
+        .route("/version", get(system::version))
+        .route("/info", get(system::info))
+        .route("/networks", get(networks::list))
+        .route("/networks/", get(networks::list))
+        .route("/networks/create", post(networks::create))
+        .route("/networks/prune", post(networks::prune))
+        .route(
+            "/networks/{id}",
+            get(networks::inspect).delete(networks::remove),
+        )
+        .fallback(|| async { ApiError(StatusCode::NOT_FOUND, "page not found".into()) })
+        .with_state(state);
+    VersionedRouter(r)
+}
+
+/// Strips the `/vX.Y` prefix (checking the version) before routing, and stamps Docker's
+/// headers on every reply.
+#[derive(Clone)]
+pub struct VersionedRouter(Router);
+
+fn version_check(v: &str) -> Result<(), Response> {
+    let parse = |s: &str| -> (u32, u32) {
+        let mut it = s.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+        (it.next().unwrap_or(0), it.next().unwrap_or(0))
+    };
+    if parse(v) > parse(API_VERSION) {
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "client version {v} is too new. Maximum supported API version is {API_VERSION}"
+            ),
+        )
+        .into_response());
+    }
+    if parse(v) < parse(MIN_API_VERSION) {
+        return Err((
+            StatusCode::BAD_REQUEST,
+            format!("client version {v} is too old. Minimum supported API version is {MIN_API_VERSION}, please upgrade your client to a newer version"),
+        )
+            .into_response());
+    }
+    Ok(())
+}
+
+fn strip_version(req: &mut Request) -> Result<(), Response> {
+    let path = req.uri().path();
+    let Some(rest) = path.strip_prefix("/v") else {
+        return Ok(());
+    };
+    let (ver, tail) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    if ver.is_empty() || !ver.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return Ok(());
+    }
+    version_check(ver)?;
+    let pq = match req.uri().query() {
+        Some(q) => format!("{tail}?{q}"),
+        None => tail.to_string(),
+    };
+    let mut parts = req.uri().clone().into_parts();
+    parts.path_and_query = Some(pq.parse().expect("valid path"));
+    *req.uri_mut() = axum::http::Uri::from_parts(parts).expect("valid uri");
+    Ok(())
+}
+
+fn stamp(resp: &mut Response) {
+    let h = resp.headers_mut();
+    h.insert("Api-Version", HeaderValue::from_static(API_VERSION));
+    h.insert("Docker-Experimental", HeaderValue::from_static("false"));
+    h.insert("Ostype", HeaderValue::from_static("linux"));
+    h.insert(header::SERVER, HeaderValue::from_static(SERVER));
+}
+
+impl Service<Request<axum::body::Incoming>> for VersionedRouter {
+    type Response = Response;
+    type Error = std::convert::Infallible;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Response, Self::Error>> + Send>,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<axum::body::Incoming>) -> Self::Future {
+        let mut router = self.0.clone();
+        Box::pin(async move {
+            let mut req = req.map(Body::new);
+            let mut resp = match strip_version(&mut req) {
+                Err(r) => r,
+                Ok(()) => router.call(req).await?,
+            };
+            stamp(&mut resp);
+            Ok(resp)
+        })
+    }
+}
+
+// `axum::serve` takes any service factory; this makes the router one.
+impl<'a> Service<axum::serve::IncomingStream<'a, tokio::net::UnixListener>> for VersionedRouter {
+    type Response = VersionedRouter;
+    type Error = std::convert::Infallible;
+    type Future = std::future::Ready<Result<VersionedRouter, Self::Error>>;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: axum::serve::IncomingStream<'a, tokio::net::UnixListener>) -> Self::Future {
+        std::future::ready(Ok(self.clone()))
+    }
+}

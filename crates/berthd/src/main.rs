@@ -1,0 +1,78 @@
+//! berthd: the berth daemon. Serves the Docker Engine API on a unix socket and drives the
+//! network library.
+
+mod api;
+mod config;
+
+use anyhow::Context;
+use berth_net::firewall::Nftables;
+use berth_net::osl::netlink::Netlink;
+use berth_net::store::Store;
+use berth_net::Controller;
+use clap::Parser;
+use std::os::unix::fs::PermissionsExt;
+use std::sync::Arc;
+
+fn main() -> anyhow::Result<()> {
+    let args = config::Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(args.log_level.as_filter())
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    // Two workers match the machines berth targets; netlink and nftables calls are short.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    rt.block_on(run(args))
+}
+
+async fn run(args: config::Args) -> anyhow::Result<()> {
+    let socket = args.socket_path()?;
+    std::fs::create_dir_all(&args.data_root)
+        .with_context(|| format!("creating data root {}", args.data_root.display()))?;
+    std::fs::create_dir_all(&args.exec_root)
+        .with_context(|| format!("creating exec root {}", args.exec_root.display()))?;
+    let store = Store::open(&args.data_root.join("berth.db"))?;
+    let instance = args.instance();
+    let osl = Arc::new(Netlink::new().context("opening netlink")?);
+    let fw = Arc::new(Nftables::new(&instance)?);
+    let ctl = Controller::start(args.net_config(&instance)?, store, osl, fw)
+        .await
+        .map_err(|e| anyhow::anyhow!("starting the network controller: {e}"))?;
+
+    if let Some(dir) = socket.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let _ = std::fs::remove_file(&socket);
+    let listener = tokio::net::UnixListener::bind(&socket)
+        .with_context(|| format!("binding {}", socket.display()))?;
+    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o660))?;
+    tracing::info!(
+        "berthd {} listening on unix://{} (data root {}, firewall table inet {})",
+        env!("CARGO_PKG_VERSION"),
+        socket.display(),
+        args.data_root.display(),
+        instance
+    );
+    let state = Arc::new(api::AppState::new(ctl, &args, &instance));
+    axum::serve(listener, api::router(state))
+        .with_graceful_shutdown(shutdown())
+        .await?;
+    let _ = std::fs::remove_file(&socket);
+    tracing::info!("berthd stopped");
+    Ok(())
+}
+
+async fn shutdown() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+    tokio::select! {
+        _ = term.recv() => {},
+        _ = int.recv() => {},
+    }
+}
