@@ -325,12 +325,8 @@ impl Lab {
         headers: &[(&str, &str)],
         body: Option<&[u8]>,
     ) -> Response {
-        http::request(&self.sock(), method, path, headers, body).unwrap_or_else(|e| {
-            panic!(
-                "{method} {path}: {e}; berthd.log:\n{}",
-                self.log_tail(30)
-            )
-        })
+        http::request(&self.sock(), method, path, headers, body)
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}; berthd.log:\n{}", self.log_tail(30)))
     }
 
     /// JSON request; returns the status and the body (JSON, else text as a JSON string, empty = null).
@@ -362,7 +358,10 @@ impl Lab {
     ) {
         let before = self.snapshot();
         let (st, v) = self.api(method, path, body.clone());
-        let what = format!("{method} {path} {}", body.map(|b| b.to_string()).unwrap_or_default());
+        let what = format!(
+            "{method} {path} {}",
+            body.map(|b| b.to_string()).unwrap_or_default()
+        );
         assert_eq!(
             (st, crate::msg(&v)),
             (status, message.to_string()),
@@ -500,6 +499,17 @@ impl Lab {
         run_ok(&mut cmd)
     }
 
+    /// A veth pair `name` / `<name>p` in the lab (the kernel here has no `dummy` links);
+    /// both ends set up when `up`.
+    pub fn veth(&self, name: &str, up: bool) {
+        let peer = format!("{name}p");
+        self.ip(&["link", "add", name, "type", "veth", "peer", "name", &peer]);
+        if up {
+            self.ip(&["link", "set", name, "up"]);
+            self.ip(&["link", "set", &peer, "up"]);
+        }
+    }
+
     /// `ip netns exec <ns> sh -c script`; panics on failure; returns stdout.
     pub fn sh(&self, script: &str) -> String {
         let mut cmd = Command::new("ip");
@@ -547,12 +557,9 @@ impl Lab {
 
     /// Asserts the link exists, is a bridge and is administratively up; returns its JSON.
     pub fn assert_bridge_up(&self, name: &str) -> Value {
-        let l = self.link(name).unwrap_or_else(|| {
-            panic!(
-                "bridge {name} does not exist; links: {:?}",
-                self.links()
-            )
-        });
+        let l = self
+            .link(name)
+            .unwrap_or_else(|| panic!("bridge {name} does not exist; links: {:?}", self.links()));
         assert_eq!(
             l["linkinfo"]["info_kind"], "bridge",
             "{name} is not a bridge: {l}"

@@ -144,7 +144,9 @@ pub fn msg(v: &Value) -> String {
 
 /// True if `s` is exactly `len` lowercase hex digits.
 pub fn is_hex(s: &str, len: usize) -> bool {
-    s.len() == len && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.len() == len
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// The bridge name of a user-defined network: `br-` + first 12 hex of the id.
@@ -262,7 +264,10 @@ mod tests {
         assert!(overlaps4("172.18.0.0/16", "172.18.5.0/24"));
         assert!(overlaps4("172.18.5.0/24", "172.18.0.0/16"));
         assert!(!overlaps4("172.18.0.0/16", "172.19.0.0/16"));
-        assert_eq!(cidr4("10.0.1.7/24"), (u32::from(Ipv4Addr::new(10, 0, 1, 0)), 24));
+        assert_eq!(
+            cidr4("10.0.1.7/24"),
+            (u32::from(Ipv4Addr::new(10, 0, 1, 0)), 24)
+        );
     }
 
     #[test]

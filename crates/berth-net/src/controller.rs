@@ -51,6 +51,8 @@ pub struct Controller {
     osl: Arc<dyn Osl>,
     fw: Arc<dyn Firewall>,
     state: Mutex<State>,
+    /// Bridge deletions still running in the background.
+    teardowns: Mutex<tokio::task::JoinSet<()>>,
 }
 
 fn fw_network(n: &Network) -> Option<FwNetwork> {
@@ -123,11 +125,12 @@ impl Controller {
                 bridges,
                 subnets,
             }),
+            teardowns: Mutex::new(tokio::task::JoinSet::new()),
         });
         c.fw.init()?;
         // Containers reach beyond their bridge only if the host forwards. Failing to set it is
         // worth a warning, not a refusal to start (e.g. a read-only /proc/sys).
-        if let Err(e) = crate::osl::sysctl::write("net/ipv4/ip_forward", "1") {
+        if let Err(e) = c.osl.enable_forwarding() {
             tracing::warn!("cannot enable net.ipv4.ip_forward: {e}");
         }
         c.ensure_predefined().await?;
@@ -143,7 +146,7 @@ impl Controller {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    async fn ensure_predefined(&self) -> Result<()> {
+    async fn ensure_predefined(self: &Arc<Self>) -> Result<()> {
         for (name, driver) in [("host", drivers::HOST), ("none", drivers::NULL)] {
             if self.find_by_name(name).is_some() {
                 continue;
@@ -175,7 +178,7 @@ impl Controller {
 
     /// The default `bridge` network is kept across restarts (same id) unless `--bridge` or
     /// `--bip` changed, in which case it is rebuilt.
-    async fn ensure_default_bridge(&self) -> Result<()> {
+    async fn ensure_default_bridge(self: &Arc<Self>) -> Result<()> {
         if let Some(old) = self.find_by_name("bridge") {
             let same_bridge = old.bridge.as_ref().map(|b| b.name.as_str())
                 == Some(self.cfg.default_bridge.as_str());
@@ -465,7 +468,7 @@ impl Controller {
         }
     }
 
-    pub async fn delete(&self, term: &str) -> Result<()> {
+    pub async fn delete(self: &Arc<Self>, term: &str) -> Result<()> {
         let n = self.resolve(term, true)?;
         if n.predefined {
             return Err(NetError::forbidden(format!(
@@ -476,9 +479,11 @@ impl Controller {
         self.remove(&n.id, false).await
     }
 
-    /// Forgets the network in the store, then tears its kernel objects down; its subnets and
-    /// bridge name are free again only once the bridge is gone.
-    async fn remove(&self, id: &str, predefined_ok: bool) -> Result<()> {
+    /// Forgets the network in the store and removes its rules, then deletes the bridge in the
+    /// background: the kernel's bridge teardown waits for RCU grace periods (tens of ms) and
+    /// nobody needs to wait for it. The subnets and bridge name stay taken until the bridge is
+    /// gone, so nothing new can collide with it meanwhile.
+    async fn remove(self: &Arc<Self>, id: &str, predefined_ok: bool) -> Result<()> {
         let net = {
             let mut st = self.lock();
             match st.networks.get(id) {
@@ -503,17 +508,29 @@ impl Controller {
                 tracing::error!("removing firewall elements of {}: {e}", net.name);
             }
         }
-        if let Some(b) = &net.bridge {
-            if let Err(e) = self.osl.delete_link(&b.name).await {
-                tracing::error!("removing bridge {}: {e}", b.name);
+        let this = Arc::clone(self);
+        let teardown = async move {
+            if let Some(b) = &net.bridge {
+                if let Err(e) = this.osl.delete_link(&b.name).await {
+                    tracing::error!("removing bridge {}: {e}", b.name);
+                }
             }
+            let mut st = this.lock();
+            this.release(&mut st, &net);
+        };
+        if predefined_ok {
+            // rebuilding the default bridge reuses its name right away
+            teardown.await;
+        } else {
+            self.teardowns
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .spawn(teardown);
         }
-        let mut st = self.lock();
-        self.release(&mut st, &net);
         Ok(())
     }
 
-    pub async fn prune(&self, filters: Filters) -> Result<Vec<String>> {
+    pub async fn prune(self: &Arc<Self>, filters: Filters) -> Result<Vec<String>> {
         let f = PruneFilter::new(filters)?;
         let victims: Vec<Network> = self
             .lock()
@@ -530,6 +547,12 @@ impl Controller {
             }
         }
         Ok(deleted)
+    }
+
+    /// Waits for background bridge deletions (at shutdown, and in tests).
+    pub async fn settle(&self) {
+        let mut set = std::mem::take(&mut *self.teardowns.lock().unwrap_or_else(|p| p.into_inner()));
+        while set.join_next().await.is_some() {}
     }
 
     pub fn count(&self) -> usize {

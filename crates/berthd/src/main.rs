@@ -1,3 +1,4 @@
+#![recursion_limit = "256"]
 //! berthd: the berth daemon. Serves the Docker Engine API on a unix socket and drives the
 //! network library.
 
@@ -21,6 +22,7 @@ fn main() -> anyhow::Result<()> {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     // Two workers match the machines berth targets; netlink and nftables calls are short.
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -58,10 +60,9 @@ async fn run(args: config::Args) -> anyhow::Result<()> {
         args.data_root.display(),
         instance
     );
-    let state = Arc::new(api::AppState::new(ctl, &args, &instance));
-    axum::serve(listener, api::router(state))
-        .with_graceful_shutdown(shutdown())
-        .await?;
+    let state = Arc::new(api::AppState::new(ctl.clone(), &args, &instance));
+    api::serve(listener, state, shutdown()).await?;
+    ctl.settle().await;
     let _ = std::fs::remove_file(&socket);
     tracing::info!("berthd stopped");
     Ok(())

@@ -15,7 +15,7 @@ impl Firewall for FakeFw {
     }
     fn add_network(&self, n: &FwNetwork) -> std::result::Result<(), FwError> {
         if std::mem::take(&mut *self.fail_add.lock().unwrap()) {
-            return Err(FwError::Nft("injected".into()));
+            return Err(FwError::Context("injected"));
         }
         self.nets.lock().unwrap().insert(n.bridge.clone(), n.clone());
         Ok(())
@@ -84,7 +84,8 @@ impl Rig {
         }
     }
 
-    fn snapshot(&self) -> (Vec<String>, Vec<String>, Vec<String>) {
+    async fn snapshot(&self) -> (Vec<String>, Vec<String>, Vec<String>) {
+        self.c.settle().await;
         let mut nets: Vec<String> = self
             .c
             .list(Filters::new())
@@ -202,7 +203,7 @@ async fn refused_requests_change_nothing() {
     r.c.create(&with_subnet("one", subnet("10.1.0.0/16")))
         .await
         .unwrap();
-    let before = r.snapshot();
+    let before = r.snapshot().await;
     let cases: Vec<(NetworkCreateRequest, &str)> = vec![
         (named("one"), "network with name one already exists"),
         (
@@ -237,7 +238,7 @@ async fn refused_requests_change_nothing() {
     ];
     for (req, msg) in cases {
         assert_eq!(r.c.create(&req).await.unwrap_err().message, msg);
-        assert_eq!(r.snapshot(), before, "after: {msg}");
+        assert_eq!(r.snapshot().await, before, "after: {msg}");
     }
     // the subnet of a refused request is free again
     r.c.create(&with_subnet("two", subnet("10.202.0.0/24")))
@@ -253,7 +254,7 @@ async fn bridge_name_conflicts_are_refused() {
         ..named(n)
     };
     r.c.create(&req("a", "br-x")).await.unwrap();
-    let before = r.snapshot();
+    let before = r.snapshot().await;
     assert!(r
         .c
         .create(&req("b", "br-x"))
@@ -276,21 +277,21 @@ async fn bridge_name_conflicts_are_refused() {
     let e = r.c.create(&req("d", "eth9")).await.unwrap_err();
     assert_eq!(e.kind, crate::error::ErrorKind::Forbidden);
     r.osl.links.lock().unwrap().remove("eth9");
-    assert_eq!(r.snapshot(), before);
+    assert_eq!(r.snapshot().await, before);
 }
 
 #[tokio::test]
 async fn kernel_failures_roll_back() {
     let r = rig().await;
-    let before = r.snapshot();
+    let before = r.snapshot().await;
     *r.osl.fail_create.lock().unwrap() = Some("boom".into());
     assert!(r.c.create(&named("x")).await.is_err());
     *r.fw.fail_add.lock().unwrap() = true;
     assert!(r.c.create(&named("x")).await.is_err());
-    assert_eq!(r.snapshot(), before);
+    assert_eq!(r.snapshot().await, before);
     // nothing persisted either
     let r = r.restart().await;
-    assert_eq!(r.snapshot(), before);
+    assert_eq!(r.snapshot().await, before);
 }
 
 #[tokio::test]
@@ -339,19 +340,20 @@ async fn restart_keeps_everything_and_repairs_the_kernel() {
 #[tokio::test]
 async fn delete_and_prune() {
     let r = rig().await;
-    let before = r.snapshot();
+    let before = r.snapshot().await;
     r.c.create(&named("a")).await.unwrap();
-    let mut l = named("b");
+    let mut l = named("bee");
     l.labels = Some([("keep".to_string(), "1".to_string())].into());
     r.c.create(&l).await.unwrap();
     let mut f = Filters::new();
     f.insert("label!".into(), vec!["keep".into()]);
     assert_eq!(r.c.prune(f).await.unwrap(), vec!["a".to_string()]);
-    r.c.delete("b").await.unwrap();
-    assert_eq!(r.snapshot(), before);
+    r.c.delete("bee").await.unwrap();
+    assert_eq!(r.snapshot().await, before);
+    // "bee" is not hex, so it cannot match a random id prefix
     assert_eq!(
-        r.c.delete("b").await.unwrap_err().message,
-        "network b not found"
+        r.c.delete("bee").await.unwrap_err().message,
+        "network bee not found"
     );
 }
 

@@ -43,12 +43,11 @@ impl Api {
     pub(crate) fn load(name: &str) -> Result<Api, FwError> {
         // SAFETY: libnftables' initialisers are safe to run; the library is
         // a plain C library with no unusual load-time requirements.
-        let lib = unsafe { libloading::Library::new(name) }.map_err(|e| {
-            FwError::LibraryNotFound {
+        let lib =
+            unsafe { libloading::Library::new(name) }.map_err(|e| FwError::LibraryNotFound {
                 library: name.to_string(),
                 detail: e.to_string(),
-            }
-        })?;
+            })?;
         macro_rules! sym {
             ($name:literal) => {{
                 // SAFETY: the Rust type given at the use site matches the C

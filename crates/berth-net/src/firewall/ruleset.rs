@@ -292,9 +292,8 @@ pub fn list_tables_command() -> String {
 }
 
 fn parse_json(json: &str) -> Result<Vec<serde_json::Value>, FwError> {
-    let v: serde_json::Value = serde_json::from_str(json).map_err(|e| {
-        FwError::UnexpectedOutput(format!("nft JSON output does not parse: {e}"))
-    })?;
+    let v: serde_json::Value = serde_json::from_str(json)
+        .map_err(|e| FwError::UnexpectedOutput(format!("nft JSON output does not parse: {e}")))?;
     match v.get("nftables").and_then(|a| a.as_array()) {
         Some(a) => Ok(a.clone()),
         None => Err(FwError::UnexpectedOutput(
@@ -309,7 +308,10 @@ pub fn parse_set_elements(json: &str, table: &str, set: &str) -> Result<Vec<Stri
     for obj in parse_json(json)? {
         let Some(s) = obj.get("set") else { continue };
         let field = |k: &str| s.get(k).and_then(|v| v.as_str());
-        if field("family") != Some(FAMILY) || field("table") != Some(table) || field("name") != Some(set) {
+        if field("family") != Some(FAMILY)
+            || field("table") != Some(table)
+            || field("name") != Some(set)
+        {
             continue;
         }
         let Some(elems) = s.get("elem") else {
@@ -322,9 +324,7 @@ pub fn parse_set_elements(json: &str, table: &str, set: &str) -> Result<Vec<Stri
             .iter()
             .map(|e| {
                 e.as_str().map(str::to_string).ok_or_else(|| {
-                    FwError::UnexpectedOutput(format!(
-                        "element of set {set} is not a string: {e}"
-                    ))
+                    FwError::UnexpectedOutput(format!("element of set {set} is not a string: {e}"))
                 })
             })
             .collect();
@@ -457,8 +457,13 @@ delete element inet berth internal { \"br-x\" }
                     let s = add_script("berth", &net("br-a", internal, masquerade, icc)).unwrap();
                     let lines: Vec<&str> = s.lines().collect();
                     assert!((5..=10).contains(&lines.len()), "{s}");
-                    assert!(lines.iter().all(|l| l.starts_with("add element ")
-                        || l.starts_with("delete element ")), "{s}");
+                    assert!(
+                        lines
+                            .iter()
+                            .all(|l| l.starts_with("add element ")
+                                || l.starts_with("delete element ")),
+                        "{s}"
+                    );
                 }
             }
         }
@@ -471,18 +476,43 @@ delete element inet berth internal { \"br-x\" }
             "add table inet berth\ndelete table inet berth\n"
         );
         let r = reset_script("berth").unwrap();
-        assert!(r.starts_with("add table inet berth\ndelete table inet berth\nadd table inet berth\n"));
+        assert!(
+            r.starts_with("add table inet berth\ndelete table inet berth\nadd table inet berth\n")
+        );
         assert!(r.ends_with(&init_script("berth").unwrap()));
     }
 
     #[test]
     fn bridge_names() {
-        for ok in ["br-0123456789ab", "docker0", "a", "123456789012345", "br.x_y+z@w#1", "br;x{}", ".a", "-x"] {
+        for ok in [
+            "br-0123456789ab",
+            "docker0",
+            "a",
+            "123456789012345",
+            "br.x_y+z@w#1",
+            "br;x{}",
+            ".a",
+            "-x",
+        ] {
             validate_bridge(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
         }
         for bad in [
-            "", "1234567890123456", ".", "..", "br/x", "br:x", "br x", "br\tx", "br\nx",
-            "br\"x", "br'x", "br\\x", "br*", "br\0x", "brü", "br\u{7f}",
+            "",
+            "1234567890123456",
+            ".",
+            "..",
+            "br/x",
+            "br:x",
+            "br x",
+            "br\tx",
+            "br\nx",
+            "br\"x",
+            "br'x",
+            "br\\x",
+            "br*",
+            "br\0x",
+            "brü",
+            "br\u{7f}",
             "x\" } ; flush ruleset ; add element inet berth bridges { \"y",
         ] {
             let e = validate_bridge(bad).unwrap_err();
@@ -500,8 +530,21 @@ delete element inet berth internal { \"br-x\" }
         for ok in ["berth", "berth2", "Berth_test-1", "b"] {
             validate_table(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
         }
-        for bad in ["", "1berth", "_b", "-b", "b b", "b;flush ruleset", "b.c", "b\"", &"b".repeat(65)] {
-            assert!(matches!(validate_table(bad), Err(FwError::InvalidTableName { .. })), "{bad:?}");
+        for bad in [
+            "",
+            "1berth",
+            "_b",
+            "-b",
+            "b b",
+            "b;flush ruleset",
+            "b.c",
+            "b\"",
+            &"b".repeat(65),
+        ] {
+            assert!(
+                matches!(validate_table(bad), Err(FwError::InvalidTableName { .. })),
+                "{bad:?}"
+            );
         }
         assert!(init_script("bad name").is_err());
         assert!(teardown_script("").is_err());
@@ -511,10 +554,16 @@ delete element inet berth internal { \"br-x\" }
     fn parse_listing() {
         let json = r#"{"nftables": [{"metainfo": {"version": "1.0.6", "release_name": "Lester Gooch #5", "json_schema_version": 1}},
             {"set": {"family": "inet", "name": "bridges", "table": "berth", "type": "ifname", "handle": 1, "elem": ["br-a", "docker0"]}}]}"#;
-        assert_eq!(parse_set_elements(json, "berth", "bridges").unwrap(), vec!["br-a", "docker0"]);
+        assert_eq!(
+            parse_set_elements(json, "berth", "bridges").unwrap(),
+            vec!["br-a", "docker0"]
+        );
         assert!(parse_set_elements(json, "other", "bridges").is_err());
         let empty = r#"{"nftables": [{"metainfo": {}}, {"set": {"family": "inet", "name": "bridges", "table": "berth", "type": "ifname", "handle": 1}}]}"#;
-        assert_eq!(parse_set_elements(empty, "berth", "bridges").unwrap(), Vec::<String>::new());
+        assert_eq!(
+            parse_set_elements(empty, "berth", "bridges").unwrap(),
+            Vec::<String>::new()
+        );
         assert!(parse_set_elements("not json", "berth", "bridges").is_err());
         assert!(parse_set_elements("{}", "berth", "bridges").is_err());
 

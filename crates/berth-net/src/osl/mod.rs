@@ -44,4 +44,6 @@ pub trait Osl: Send + Sync {
     /// Destinations of the host's routes (default routes excluded) and its interface subnets:
     /// what an auto-allocated subnet must not overlap.
     fn host_networks(&self) -> BoxFuture<'_, Result<Vec<IpNet>, OslError>>;
+    /// net.ipv4.ip_forward=1 in the daemon's namespace.
+    fn enable_forwarding(&self) -> std::io::Result<()>;
 }

@@ -217,4 +217,8 @@ impl Osl for Netlink {
             Ok(out)
         })
     }
+
+    fn enable_forwarding(&self) -> std::io::Result<()> {
+        super::sysctl::write("net/ipv4/ip_forward", "1")
+    }
 }

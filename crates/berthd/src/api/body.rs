@@ -25,17 +25,6 @@ pub fn json_body<T: DeserializeOwned>(headers: &HeaderMap, body: &Bytes) -> Resu
     serde_json::from_slice(body).map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.to_string()))
 }
 
-/// Go's httputils.BoolValue: false only for "", "0", "no", "false", "none".
-pub fn bool_value(v: Option<&String>) -> bool {
-    match v {
-        None => false,
-        Some(s) => !matches!(
-            s.to_ascii_lowercase().as_str(),
-            "" | "0" | "no" | "false" | "none"
-        ),
-    }
-}
-
 pub fn filters(q: &std::collections::HashMap<String, String>) -> Result<berth_api::Filters, ApiError> {
     match q.get("filters") {
         None => Ok(Default::default()),

@@ -4,7 +4,6 @@ mod body;
 mod networks;
 mod system;
 
-use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -13,7 +12,7 @@ use axum::Router;
 use berth_api::{API_VERSION, MIN_API_VERSION};
 use berth_net::{Controller, ErrorKind, NetError};
 use std::sync::Arc;
-use tower::Service;
+use tower::Layer;
 
 pub struct AppState {
     pub ctl: Arc<Controller>,
@@ -72,7 +71,13 @@ pub fn json<T: serde::Serialize>(status: StatusCode, v: &T) -> Response {
         .into_response()
 }
 
-pub fn router(state: Shared) -> VersionedRouter {
+/// The API routes, wrapped so that the `/vX.Y` prefix is checked and stripped *before* routing
+/// and Docker's headers are stamped on every reply.
+pub async fn serve(
+    listener: tokio::net::UnixListener,
+    state: Shared,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let r = Router::new()
         .route("/_ping", get(system::ping).head(system::ping_head))
         .route("/version", get(system::version))
@@ -87,13 +92,20 @@ pub fn router(state: Shared) -> VersionedRouter {
         )
         .fallback(|| async { ApiError(StatusCode::NOT_FOUND, "page not found".into()) })
         .with_state(state);
-    VersionedRouter(r)
+    let app = axum::middleware::from_fn(versioned).layer(r);
+    axum::serve(listener, axum::ServiceExt::<Request>::into_make_service(app))
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
-/// Strips the `/vX.Y` prefix (checking the version) before routing, and stamps Docker's
-/// headers on every reply.
-#[derive(Clone)]
-pub struct VersionedRouter(Router);
+async fn versioned(mut req: Request, next: axum::middleware::Next) -> Response {
+    let mut resp = match strip_version(&mut req) {
+        Err(r) => r,
+        Ok(()) => next.run(req).await,
+    };
+    stamp(&mut resp);
+    resp
+}
 
 fn version_check(v: &str) -> Result<(), Response> {
     let parse = |s: &str| -> (u32, u32) {
@@ -148,50 +160,4 @@ fn stamp(resp: &mut Response) {
     h.insert("Docker-Experimental", HeaderValue::from_static("false"));
     h.insert("Ostype", HeaderValue::from_static("linux"));
     h.insert(header::SERVER, HeaderValue::from_static(SERVER));
-}
-
-impl Service<Request<axum::body::Incoming>> for VersionedRouter {
-    type Response = Response;
-    type Error = std::convert::Infallible;
-    type Future = std::pin::Pin<
-        Box<dyn std::future::Future<Output = Result<Response, Self::Error>> + Send>,
-    >;
-
-    fn poll_ready(
-        &mut self,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Result<(), Self::Error>> {
-        std::task::Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, req: Request<axum::body::Incoming>) -> Self::Future {
-        let mut router = self.0.clone();
-        Box::pin(async move {
-            let mut req = req.map(Body::new);
-            let mut resp = match strip_version(&mut req) {
-                Err(r) => r,
-                Ok(()) => router.call(req).await?,
-            };
-            stamp(&mut resp);
-            Ok(resp)
-        })
-    }
-}
-
-// `axum::serve` takes any service factory; this makes the router one.
-impl<'a> Service<axum::serve::IncomingStream<'a, tokio::net::UnixListener>> for VersionedRouter {
-    type Response = VersionedRouter;
-    type Error = std::convert::Infallible;
-    type Future = std::future::Ready<Result<VersionedRouter, Self::Error>>;
-
-    fn poll_ready(
-        &mut self,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Result<(), Self::Error>> {
-        std::task::Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, _: axum::serve::IncomingStream<'a, tokio::net::UnixListener>) -> Self::Future {
-        std::future::ready(Ok(self.clone()))
-    }
 }

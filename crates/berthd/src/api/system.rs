@@ -100,7 +100,7 @@ pub async fn info(State(s): State<Shared>) -> Response {
     let ncpu = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
-    let forwarding = berth_net::osl::sysctl::read("net/ipv4/ip_forward").as_deref() == Ok("1");
+    let forwarding = berth_net::osl::sysctl::read("net/ipv4/ip_forward").is_ok_and(|v| v == "1");
     let v = j!({
         "ID": s.instance,
         "Containers": 0, "ContainersRunning": 0, "ContainersPaused": 0, "ContainersStopped": 0,
