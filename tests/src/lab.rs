@@ -546,6 +546,21 @@ impl Lab {
         self.links().iter().any(|l| l == name)
     }
 
+    /// Whether the link is gone within 3 s: berthd deletes bridges in the background after
+    /// `network rm` answers (the kernel's teardown waits for RCU grace periods).
+    pub fn link_gone(&self, name: &str) -> bool {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+        loop {
+            if !self.link_exists(name) {
+                return true;
+            }
+            if std::time::Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
     /// `ip -d -j link show dev NAME` (first element), or None when there is no such link.
     pub fn link(&self, name: &str) -> Option<Value> {
         if !self.link_exists(name) {
@@ -681,7 +696,13 @@ impl Lab {
 
     /// Asserts the current state equals `before`, with a readable diff.
     pub fn assert_unchanged(&self, before: &Snapshot, what: &str) {
-        let now = self.snapshot();
+        // bridges of removed networks disappear in the background: allow them 3 s
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+        let mut now = self.snapshot();
+        while &now != before && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            now = self.snapshot();
+        }
         if &now != before {
             panic!(
                 "a refused request ({what}) changed the host:\n{}",

@@ -212,8 +212,8 @@ fn cli_network_create_inspect_rm() {
     // rm prints each argument as given
     let out = lab.cli(&["network", "rm", "plain", &id2[..12]]).ok();
     assert_eq!(out, format!("plain\n{}\n", &id2[..12]));
-    assert!(!lab.link_exists(&bridge_name(id)));
-    assert!(!lab.link_exists("rschbr0"));
+    assert!(lab.link_gone(&bridge_name(id)));
+    assert!(lab.link_gone("rschbr0"));
     let out = lab.cli(&["network", "remove", "flags"]).ok();
     assert_eq!(out, "flags\n");
     assert_eq!(lab.network_names(None), ["bridge", "host", "none", "v6"]);

@@ -133,8 +133,8 @@ fn docker_network_create_inspect_rm() {
         .docker(&["network", "rm", "rsch-cli1", &plain[..12]])
         .ok();
     assert_eq!(out, format!("rsch-cli1\n{}\n", &plain[..12]));
-    assert!(!lab.link_exists("rschbr0"));
-    assert!(!lab.link_exists(&bridge_name(&plain)));
+    assert!(lab.link_gone("rschbr0"));
+    assert!(lab.link_gone(&bridge_name(&plain)));
     assert_eq!(lab.network_names(None), ["bridge", "host", "none"]);
 }
 

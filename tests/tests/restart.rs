@@ -101,7 +101,7 @@ fn restart_recreates_deleted_bridges() {
     lab.ip(&["link", "del", &bridge_name(&ids[0])]);
     lab.ip(&["link", "del", "keepbr0"]);
     lab.ip(&["link", "del", "berth0"]);
-    assert!(!lab.link_exists("keepbr0"));
+    assert!(lab.link_gone("keepbr0"));
 
     lab.restart();
 
@@ -164,8 +164,8 @@ fn kill9_then_restart_converges() {
         let (st, v) = lab.api("DELETE", &format!("/networks/{name}"), None);
         assert_eq!(st, 204, "{v}");
     }
-    assert!(!lab.link_exists(&br));
-    assert!(!lab.link_exists("keepbr0"));
+    assert!(lab.link_gone(&br));
+    assert!(lab.link_gone("keepbr0"));
     assert_eq!(lab.nft_mentions(&br), Vec::<String>::new());
     assert_eq!(lab.nft_mentions("keepbr0"), Vec::<String>::new());
 }
@@ -191,7 +191,7 @@ fn removed_networks_stay_removed() {
     assert_eq!(st, 204, "{v}");
     lab.restart();
     assert_eq!(lab.network_names(None), ["bridge", "host", "none", "stays"]);
-    assert!(!lab.link_exists(&bridge_name(&a)));
+    assert!(lab.link_gone(&bridge_name(&a)));
     lab.assert_bridge_up(&bridge_name(&b));
     assert_eq!(lab.nft_mentions(&bridge_name(&a)), Vec::<String>::new());
 
@@ -200,7 +200,7 @@ fn removed_networks_stay_removed() {
     lab.kill9();
     lab.start_again();
     assert_eq!(lab.network_names(None), ["bridge", "host", "none"]);
-    assert!(!lab.link_exists(&bridge_name(&b)));
+    assert!(lab.link_gone(&bridge_name(&b)));
 }
 
 #[test]
@@ -219,7 +219,7 @@ fn restart_keeps_daemon_flags() {
     assert_eq!(lab.subnet_of(&a), "10.10.0.0/24");
     assert_eq!(lab.subnet_of("bridge"), "10.99.0.0/24");
     assert_eq!(lab.addrs("labbr0"), ["10.99.0.1/24"]);
-    assert!(!lab.link_exists("berth0"));
+    assert!(lab.link_gone("berth0"));
     let b = lab.net("flagged2");
     let s = lab.subnet_of(&b);
     assert!(

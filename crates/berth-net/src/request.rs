@@ -95,7 +95,7 @@ pub fn plan(req: &NetworkCreateRequest) -> Result<CreatePlan> {
     }
     if !valid_name(&name) {
         return Err(NetError::invalid(format!(
-            "invalid name: {name:?}: a network name must start with a letter or digit and contain only letters, digits, '_', '.' and '-'"
+            "invalid name: {name}: a network name must start with a letter or digit and contain only letters, digits, '_', '.' and '-'"
         )));
     }
     let driver = if req.driver.is_empty() {

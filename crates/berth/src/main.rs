@@ -3,7 +3,7 @@
 
 mod client;
 mod cmd;
-mod format;
+mod output;
 
 use clap::{Parser, Subcommand};
 

@@ -7,7 +7,7 @@ use ipnet::IpNet;
 use netlink_packet_route::address::AddressAttribute;
 use netlink_packet_route::link::{LinkAttribute, LinkMessage};
 use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteMessage};
-use rtnetlink::{Handle, LinkBridge, RouteMessageBuilder};
+use rtnetlink::{Handle, LinkBridge, LinkUnspec, RouteMessageBuilder};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 pub struct Netlink {
@@ -51,7 +51,7 @@ impl Netlink {
     }
 
     async fn bridge_up(&self, spec: &BridgeSpec) -> Result<(), OslError> {
-        let mut b = LinkBridge::new(&spec.name).alias(spec.alias.clone());
+        let mut b = LinkBridge::new(&spec.name);
         if let Some(mtu) = spec.mtu {
             b = b.mtu(mtu);
         }
@@ -74,6 +74,13 @@ impl Netlink {
                 op: format!("create bridge {}", spec.name),
                 msg: "bridge vanished after creation".into(),
             })?;
+        // The kernel ignores IFLA_IFALIAS in a create request; the tag needs its own set.
+        self.handle
+            .link()
+            .set(LinkUnspec::new_with_index(index).alias(spec.alias.clone()).build())
+            .execute()
+            .await
+            .map_err(|e| kerr(&format!("tag bridge {}", spec.name), e))?;
         for a in &spec.addrs {
             if a.addr().is_ipv6() {
                 // A bridge without ports would otherwise hold its gateway address "tentative".

@@ -1,7 +1,7 @@
 //! `berth network ...`: docker's flags, output and client-side checks.
 
 use crate::client::{query_escape, Client};
-use crate::format;
+use crate::output as format;
 use anyhow::bail;
 use clap::{Args, Subcommand};
 use hyper::Method;
@@ -411,6 +411,8 @@ async fn prune(c: &Client, a: PruneArgs) -> anyhow::Result<i32> {
         for n in names {
             println!("{}", n.as_str().unwrap_or(""));
         }
+        // docker ends the list with an empty line
+        println!();
     }
     Ok(0)
 }
