@@ -47,7 +47,13 @@ fn create_rm(sock: &Path, prefix: &str, n: usize) -> CreateRm {
     for i in 0..n {
         let body = json!({"Name": format!("{prefix}{i}"), "CheckDuplicate": true,
             "IPAM": {"Config": [{"Subnet": format!("10.250.{i}.0/24")}]}});
-        c.push(timed(sock, "POST", "/v1.41/networks/create", Some(&body), 201));
+        c.push(timed(
+            sock,
+            "POST",
+            "/v1.41/networks/create",
+            Some(&body),
+            201,
+        ));
     }
     for i in 0..n {
         r.push(timed(
@@ -108,11 +114,18 @@ fn main() {
     let mut lat = Vec::with_capacity(scale);
     for i in 0..scale {
         let body = json!({"Name": format!("scale{i}"), "CheckDuplicate": true});
-        lat.push(timed(&sock, "POST", "/v1.41/networks/create", Some(&body), 201));
+        lat.push(timed(
+            &sock,
+            "POST",
+            "/v1.41/networks/create",
+            Some(&body),
+            201,
+        ));
     }
     // Medians of a window around the 10th and the 1000th, so one scheduler hiccup does not
     // decide the ratio.
-    let around = |k: usize| median(&mut lat[k.saturating_sub(10)..(k + 10).min(lat.len())].to_vec());
+    let around =
+        |k: usize| median(&mut lat[k.saturating_sub(10)..(k + 10).min(lat.len())].to_vec());
     let (tenth, thousandth) = (around(10), around(1000.min(scale - 1)));
     let last = around(scale - 11);
     println!(

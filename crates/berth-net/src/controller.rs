@@ -184,9 +184,10 @@ impl Controller {
                 == Some(self.cfg.default_bridge.as_str());
             let same_bip = match self.cfg.bip {
                 None => true,
-                Some(bip) => old.subnets.first().is_some_and(|s| {
-                    s.gateway == bip.addr() && s.pool.subnet == bip.trunc()
-                }),
+                Some(bip) => old
+                    .subnets
+                    .first()
+                    .is_some_and(|s| s.gateway == bip.addr() && s.pool.subnet == bip.trunc()),
             };
             if same_bridge && same_bip {
                 return Ok(());
@@ -230,10 +231,16 @@ impl Controller {
         let tag = self.alias_tag();
         let mut known = HashSet::new();
         for n in &nets {
-            let Some(spec) = bridge_spec(n, &tag) else { continue };
+            let Some(spec) = bridge_spec(n, &tag) else {
+                continue;
+            };
             known.insert(spec.name.clone());
             if !self.osl.link_exists(&spec.name).await? {
-                tracing::info!("recreating missing bridge {} of network {}", spec.name, n.name);
+                tracing::info!(
+                    "recreating missing bridge {} of network {}",
+                    spec.name,
+                    n.name
+                );
                 self.osl.create_bridge(&spec).await?;
             }
             if let Some(f) = fw_network(n) {
@@ -281,7 +288,10 @@ impl Controller {
         let by_prefix: Vec<&Network> = if term.is_empty() {
             vec![]
         } else {
-            st.networks.values().filter(|n| n.id.starts_with(term)).collect()
+            st.networks
+                .values()
+                .filter(|n| n.id.starts_with(term))
+                .collect()
         };
         match by_prefix.len() {
             1 => Ok(by_prefix[0].clone()),
@@ -551,7 +561,8 @@ impl Controller {
 
     /// Waits for background bridge deletions (at shutdown, and in tests).
     pub async fn settle(&self) {
-        let mut set = std::mem::take(&mut *self.teardowns.lock().unwrap_or_else(|p| p.into_inner()));
+        let mut set =
+            std::mem::take(&mut *self.teardowns.lock().unwrap_or_else(|p| p.into_inner()));
         while set.join_next().await.is_some() {}
     }
 

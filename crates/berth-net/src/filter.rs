@@ -70,10 +70,7 @@ impl ListFilter {
                 let dangling = !n.predefined && !in_use;
                 (d == "true" || d == "1") == dangling
             })
-            && self
-                .0
-                .get("label")
-                .is_none_or(|l| labels_match(l, n))
+            && self.0.get("label").is_none_or(|l| labels_match(l, n))
     }
 }
 
@@ -89,9 +86,7 @@ impl PruneFilter {
         let until = match f.get("until").and_then(|v| v.first()) {
             None => None,
             Some(v) => Some(parse_until(v).ok_or_else(|| {
-                NetError::internal(format!(
-                    "failed to parse value as time or duration: {v:?}"
-                ))
+                NetError::internal(format!("failed to parse value as time or duration: {v:?}"))
             })?),
         };
         Ok(PruneFilter {
@@ -102,13 +97,15 @@ impl PruneFilter {
     }
 
     pub fn matches(&self, n: &Network) -> bool {
-        let created = time::OffsetDateTime::parse(
-            &n.created,
-            &time::format_description::well_known::Rfc3339,
-        )
-        .ok();
+        let created =
+            time::OffsetDateTime::parse(&n.created, &time::format_description::well_known::Rfc3339)
+                .ok();
         labels_match(&self.labels, n)
-            && (self.not_labels.is_empty() || !self.not_labels.iter().any(|l| labels_match(std::slice::from_ref(l), n)))
+            && (self.not_labels.is_empty()
+                || !self
+                    .not_labels
+                    .iter()
+                    .any(|l| labels_match(std::slice::from_ref(l), n)))
             && match (self.until, created) {
                 (Some(u), Some(c)) => c < u,
                 _ => true,

@@ -49,7 +49,9 @@ fn parse_subnet(c: &IpamConfig, net_name: &str) -> Result<SubnetRequest> {
                 NetError::internal(format!("Invalid IP range {r} : invalid CIDR address: {r}"))
             })?;
             if !subnet.contains(&rn) {
-                return Err(NetError::invalid(format!("no matching subnet for range {r}")));
+                return Err(NetError::invalid(format!(
+                    "no matching subnet for range {r}"
+                )));
             }
             Some(rn)
         }
@@ -128,7 +130,12 @@ pub fn plan(req: &NetworkCreateRequest) -> Result<CreatePlan> {
         }
         d => return Err(NetError::not_found(format!("plugin \"{d}\" not found"))),
     }
-    if req.config_only || req.config_from.as_ref().is_some_and(|c| !c.network.is_empty()) {
+    if req.config_only
+        || req
+            .config_from
+            .as_ref()
+            .is_some_and(|c| !c.network.is_empty())
+    {
         return Err(NetError::not_implemented(
             "config-only networks are not supported by berth yet",
         ));

@@ -51,7 +51,10 @@ impl Store {
                             .map_err(err)?;
                     }
                     Op::Delete(t, k) => {
-                        tx.open_table(table(t)).map_err(err)?.remove(*k).map_err(err)?;
+                        tx.open_table(table(t))
+                            .map_err(err)?
+                            .remove(*k)
+                            .map_err(err)?;
                     }
                 }
             }

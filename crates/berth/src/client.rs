@@ -55,13 +55,17 @@ impl Client {
                     self.display
                 )
             })?;
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+        let (mut sender, conn) =
+            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
         tokio::spawn(conn);
         let mut req = Request::builder()
             .method(method)
             .uri(format!("/v{}{path}", berth_api::API_VERSION))
             .header("Host", "berth")
-            .header("User-Agent", concat!("berth-cli/", env!("CARGO_PKG_VERSION")));
+            .header(
+                "User-Agent",
+                concat!("berth-cli/", env!("CARGO_PKG_VERSION")),
+            );
         let bytes = match body {
             Some(v) => {
                 req = req.header("Content-Type", "application/json");

@@ -10,7 +10,11 @@ use clap::{Parser, Subcommand};
 const DEFAULT_HOST: &str = "unix:///run/berth/berth.sock";
 
 #[derive(Parser)]
-#[command(name = "berth", version, about = "Container networking done right, with docker's syntax")]
+#[command(
+    name = "berth",
+    version,
+    about = "Container networking done right, with docker's syntax"
+)]
 struct Cli {
     /// Daemon socket to connect to (also BERTH_HOST, DOCKER_HOST)
     #[arg(short = 'H', long = "host", global = true)]
@@ -19,6 +23,7 @@ struct Cli {
     cmd: Command,
 }
 
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Manage networks

@@ -9,7 +9,11 @@ use std::path::PathBuf;
 pub const DEFAULT_EXEC_ROOT: &str = "/run/berth";
 
 #[derive(Parser, Debug, Clone)]
-#[command(name = "berthd", version, about = "berth daemon: Docker-compatible container networking")]
+#[command(
+    name = "berthd",
+    version,
+    about = "berth daemon: Docker-compatible container networking"
+)]
 pub struct Args {
     /// Root directory of persistent state
     #[arg(long, default_value = "/var/lib/berth")]
@@ -98,7 +102,10 @@ impl Args {
             .map(|s| s.parse::<PoolSpec>().map_err(anyhow::Error::msg))
             .collect::<anyhow::Result<Vec<_>>>()?;
         if !berth_net::drivers::bridge::valid_ifname(&self.bridge) {
-            bail!("invalid --bridge {:?}: not a Linux interface name", self.bridge);
+            bail!(
+                "invalid --bridge {:?}: not a Linux interface name",
+                self.bridge
+            );
         }
         Ok(berth_net::Config {
             instance: instance.to_string(),

@@ -17,7 +17,10 @@ impl Firewall for FakeFw {
         if std::mem::take(&mut *self.fail_add.lock().unwrap()) {
             return Err(FwError::Context("injected"));
         }
-        self.nets.lock().unwrap().insert(n.bridge.clone(), n.clone());
+        self.nets
+            .lock()
+            .unwrap()
+            .insert(n.bridge.clone(), n.clone());
         Ok(())
     }
     fn remove_network(&self, n: &FwNetwork) -> std::result::Result<(), FwError> {
@@ -69,7 +72,11 @@ async fn rig() -> Rig {
 impl Rig {
     async fn restart(self) -> Rig {
         let Rig {
-            _dir, path, osl, fw, c,
+            _dir,
+            path,
+            osl,
+            fw,
+            c,
         } = self;
         drop(c);
         let c = Controller::start(cfg(), Store::open(&path).unwrap(), osl.clone(), fw.clone())
@@ -131,13 +138,12 @@ fn subnet(s: &str) -> IpamConfig {
 #[tokio::test]
 async fn predefined_networks_exist() {
     let r = rig().await;
-    let mut names: Vec<(String, String)> = r
-        .c
-        .list(Filters::new())
-        .unwrap()
-        .into_iter()
-        .map(|n| (n.name, n.driver))
-        .collect();
+    let mut names: Vec<(String, String)> =
+        r.c.list(Filters::new())
+            .unwrap()
+            .into_iter()
+            .map(|n| (n.name, n.driver))
+            .collect();
     names.sort();
     assert_eq!(
         names,
@@ -404,7 +410,5 @@ async fn ipv6_network() {
     assert_eq!(cfg.len(), 2, "auto v4 plus the user's v6: {cfg:?}");
     assert_eq!(cfg[1].subnet, "2001:db8:1::/64");
     let spec = r.osl.links.lock().unwrap()[&format!("br-{}", &id[..12])].clone();
-    assert!(spec
-        .addrs
-        .contains(&"2001:db8:1::1/64".parse().unwrap()));
+    assert!(spec.addrs.contains(&"2001:db8:1::1/64".parse().unwrap()));
 }

@@ -90,9 +90,10 @@ impl BridgeConfig {
         };
         let host_binding_ipv4 = match opts.get(OPT_HOST_BINDING) {
             None => None,
-            Some(v) => Some(v.parse::<IpAddr>().map_err(|_| {
-                parse_err(OPT_HOST_BINDING, v, "invalid IP address")
-            })?),
+            Some(v) => Some(
+                v.parse::<IpAddr>()
+                    .map_err(|_| parse_err(OPT_HOST_BINDING, v, "invalid IP address"))?,
+            ),
         };
         Ok(BridgeConfig {
             name,
@@ -132,7 +133,10 @@ mod tests {
         assert_eq!(e.message, "failed to parse com.docker.network.driver.mtu value: abc (strconv.Atoi: parsing \"abc\": invalid syntax)");
         let e = BridgeConfig::from_options(&opts(&[(OPT_ICC, "maybe")]), "b").unwrap_err();
         assert_eq!(e.message, "failed to parse com.docker.network.bridge.enable_icc value: maybe (strconv.ParseBool: parsing \"maybe\": invalid syntax)");
-        assert!(BridgeConfig::from_options(&opts(&[(OPT_NAME, "a-very-long-bridge-name")]), "b").is_err());
+        assert!(
+            BridgeConfig::from_options(&opts(&[(OPT_NAME, "a-very-long-bridge-name")]), "b")
+                .is_err()
+        );
         assert!(BridgeConfig::from_options(&opts(&[(OPT_NAME, "bad name")]), "b").is_err());
     }
 

@@ -204,7 +204,11 @@ mod tests {
         assert_eq!(gw, ip("10.0.1.254"));
         assert_eq!(p.allocate().unwrap(), ip("10.0.1.128"));
         assert_eq!(p.allocate().unwrap(), ip("10.0.1.129"));
-        assert_eq!(p.allocate().unwrap(), ip("10.0.1.131"), "aux address skipped");
+        assert_eq!(
+            p.allocate().unwrap(),
+            ip("10.0.1.131"),
+            "aux address skipped"
+        );
         // a requested address may lie outside the range
         p.reserve(ip("10.0.1.5")).unwrap();
         assert_eq!(p.reserve(ip("10.0.1.5")), Err(PoolError::InUse));

@@ -184,12 +184,16 @@ impl SubnetAllocator {
         None
     }
 
+    /// Whether exactly this subnet is taken (as opposed to something overlapping it).
+    pub fn is_taken_exact(&self, net: &IpNet) -> bool {
+        let (lo, hi) = key_bounds(net);
+        self.taken.get(&lo).is_some_and(|(end, _)| *end == hi)
+    }
+
     /// Like `overlapping`, but for sets whose members may overlap each other.
     fn overlaps_any(&self, net: &IpNet) -> bool {
         let (lo, hi) = key_bounds(net);
-        self.taken
-            .range(..=hi)
-            .any(|(_, (end, _))| *end >= lo)
+        self.taken.range(..=hi).any(|(_, (end, _))| *end >= lo)
     }
 }
 
@@ -277,13 +281,5 @@ mod tests {
         assert_eq!(a.allocate("c", &[]), None);
         assert!("base=10.0.0.0/16,size=8".parse::<PoolSpec>().is_err());
         assert!("base=nope,size=24".parse::<PoolSpec>().is_err());
-    }
-}
-
-impl SubnetAllocator {
-    /// Whether exactly this subnet is taken (as opposed to something overlapping it).
-    pub fn is_taken_exact(&self, net: &IpNet) -> bool {
-        let (lo, hi) = key_bounds(net);
-        self.taken.get(&lo).is_some_and(|(end, _)| *end == hi)
     }
 }

@@ -41,7 +41,12 @@ impl Netlink {
     }
 
     pub async fn link_index(&self, name: &str) -> Result<Option<u32>, OslError> {
-        let mut links = self.handle.link().get().match_name(name.to_string()).execute();
+        let mut links = self
+            .handle
+            .link()
+            .get()
+            .match_name(name.to_string())
+            .execute();
         match links.try_next().await {
             Ok(Some(m)) => Ok(Some(m.header.index)),
             Ok(None) => Ok(None),
@@ -77,17 +82,19 @@ impl Netlink {
         // The kernel ignores IFLA_IFALIAS in a create request; the tag needs its own set.
         self.handle
             .link()
-            .set(LinkUnspec::new_with_index(index).alias(spec.alias.clone()).build())
+            .set(
+                LinkUnspec::new_with_index(index)
+                    .alias(spec.alias.clone())
+                    .build(),
+            )
             .execute()
             .await
             .map_err(|e| kerr(&format!("tag bridge {}", spec.name), e))?;
         for a in &spec.addrs {
             if a.addr().is_ipv6() {
                 // A bridge without ports would otherwise hold its gateway address "tentative".
-                let _ = super::sysctl::write(
-                    &format!("net/ipv6/conf/{}/accept_dad", spec.name),
-                    "0",
-                );
+                let _ =
+                    super::sysctl::write(&format!("net/ipv6/conf/{}/accept_dad", spec.name), "0");
             }
             self.handle
                 .address()

@@ -11,6 +11,8 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::IpAddr;
 
+// Parsed once per process; boxing the large variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 pub enum NetworkCmd {
     /// Create a network
@@ -239,7 +241,9 @@ async fn create(c: &Client, a: CreateArgs) -> anyhow::Result<i32> {
         "Options": kv_list(&a.opt, "opt")?,
         "Labels": kv_list(&a.label, "label")?,
     });
-    let (_, resp) = c.call(Method::POST, "/networks/create", Some(&body)).await?;
+    let (_, resp) = c
+        .call(Method::POST, "/networks/create", Some(&body))
+        .await?;
     let v: Value = serde_json::from_slice(&resp)?;
     if let Some(w) = v["Warning"].as_str().filter(|w| !w.is_empty()) {
         eprintln!("{w}");
@@ -370,7 +374,11 @@ async fn rm(c: &Client, a: RmArgs) -> anyhow::Result<i32> {
     let mut code = 0;
     for n in &a.networks {
         match c
-            .call(Method::DELETE, &format!("/networks/{}", query_escape(n)), None)
+            .call(
+                Method::DELETE,
+                &format!("/networks/{}", query_escape(n)),
+                None,
+            )
             .await
         {
             Ok(_) => println!("{n}"),

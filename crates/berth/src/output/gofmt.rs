@@ -22,7 +22,9 @@ fn is_struct(key: Option<&str>, m: &Map<String, Value>) -> bool {
     if key.is_some_and(|k| MAP_FIELDS.contains(&k)) {
         return false;
     }
-    !m.is_empty() && m.keys().all(|k| k.starts_with(|c: char| c.is_ascii_uppercase()))
+    !m.is_empty()
+        && m.keys()
+            .all(|k| k.starts_with(|c: char| c.is_ascii_uppercase()))
 }
 
 pub fn format(v: &Value) -> String {

@@ -15,7 +15,11 @@ pub fn docker_escapes(s: &str) -> String {
 
 /// Renders rows with `format`. A `table ` format gets a header line (the template rendered
 /// against `headers`) and aligned columns; any other format prints one rendered line per row.
-pub fn render_list(format: &str, headers: &Map<String, Value>, rows: &[Value]) -> Result<String, String> {
+pub fn render_list(
+    format: &str,
+    headers: &Map<String, Value>,
+    rows: &[Value],
+) -> Result<String, String> {
     let (table, body) = match format.strip_prefix("table") {
         Some(rest) => (true, rest.trim_start()),
         None => (false, format),
@@ -82,7 +86,10 @@ mod tests {
     #[test]
     fn plain_format_has_no_header() {
         let rows = vec![json!({"Name": "a"}), json!({"Name": "b"})];
-        assert_eq!(render_list("{{.Name}}", &headers(), &rows).unwrap(), "a\nb\n");
+        assert_eq!(
+            render_list("{{.Name}}", &headers(), &rows).unwrap(),
+            "a\nb\n"
+        );
     }
 
     #[test]

@@ -7,7 +7,11 @@ const PADDING: usize = 3;
 
 pub fn align(text: &str) -> String {
     let lines: Vec<Vec<&str>> = text.lines().map(|l| l.split('\t').collect()).collect();
-    let cols = lines.iter().map(|l| l.len().saturating_sub(1)).max().unwrap_or(0);
+    let cols = lines
+        .iter()
+        .map(|l| l.len().saturating_sub(1))
+        .max()
+        .unwrap_or(0);
     let mut widths = vec![MIN_WIDTH; cols];
     for l in &lines {
         for (i, cell) in l.iter().take(l.len() - 1).enumerate() {
@@ -31,7 +35,10 @@ pub fn align(text: &str) -> String {
 mod tests {
     #[test]
     fn min_width_and_padding() {
-        assert_eq!(super::align("a\tb\nlonger-than-ten\tc\n"), "a                 b\nlonger-than-ten   c\n");
+        assert_eq!(
+            super::align("a\tb\nlonger-than-ten\tc\n"),
+            "a                 b\nlonger-than-ten   c\n"
+        );
         assert_eq!(super::align("x\ty\n"), "x         y\n");
     }
 }

@@ -96,7 +96,10 @@ enum Tok {
 }
 
 fn path_after(s: &str) -> Vec<String> {
-    s.split('.').filter(|p| !p.is_empty()).map(str::to_string).collect()
+    s.split('.')
+        .filter(|p| !p.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 fn tokenize(s: &str) -> Result<Vec<Tok>, String> {
@@ -270,7 +273,10 @@ const FUNCS: [&str; 19] = [
 ];
 
 /// Parses nodes until an `end`/`else` at this level; returns the nodes and the terminator.
-fn parse_nodes(items: &[(bool, String)], pos: &mut usize) -> Result<(Vec<Node>, Option<String>), String> {
+fn parse_nodes(
+    items: &[(bool, String)],
+    pos: &mut usize,
+) -> Result<(Vec<Node>, Option<String>), String> {
     let mut nodes = Vec::new();
     while *pos < items.len() {
         let (is_action, s) = &items[*pos];
@@ -284,84 +290,45 @@ fn parse_nodes(items: &[(bool, String)], pos: &mut usize) -> Result<(Vec<Node>, 
         }
         let (kw, rest) = s.split_once(' ').unwrap_or((s.as_str(), ""));
         match kw {
-            "end" => return Ok((nodes, Some("end".into()))),
-            "else" => return Ok((nodes, Some(s.clone()))),
-            "if" | "range" | "with" => {
-                let pipe = parse_pipe(&tokenize(rest)?)?;
-                let (body, term) = parse_nodes(items, pos)?;
-                let els = match term.as_deref() {
-                    Some("end") => vec![],
-                    Some(t) if t.starts_with("else") => {
-                        let chained = t.strip_prefix("else").unwrap().trim();
-                        if chained.is_empty() {
-                            let (els, term) = parse_nodes(items, pos)?;
-                            if term.as_deref() != Some("end") {
-                                return Err(perr("expected end"));
-                            }
-                            els
-                        } else {
-                            // `else if ...`: parse as a nested if that consumes the end
-                            let mut sub = vec![(true, chained.to_string())];
-                            sub.extend_from_slice(&items[*pos..]);
-                            let mut p2 = 0;
-                            let (mut inner, _) = parse_nodes_one(&sub, &mut p2)?;
-                            *pos += p2 - 1;
-                            vec![inner.remove(0)]
-                        }
-                    }
-                    _ => return Err(perr(format!("unexpected EOF in {kw}"))),
-                };
-                nodes.push(match kw {
-                    "if" => Node::If(pipe, body, els),
-                    "range" => Node::Range(pipe, body, els),
-                    _ => Node::With(pipe, body, els),
-                });
-            }
+            "end" | "else" => return Ok((nodes, Some(s.clone()))),
+            "if" | "range" | "with" => nodes.push(parse_branch(kw, rest, items, pos)?),
             _ => nodes.push(Node::Action(parse_pipe(&tokenize(s)?)?)),
         }
     }
     Ok((nodes, None))
 }
 
-/// Parses exactly one node (used for `else if` chains).
-fn parse_nodes_one(items: &[(bool, String)], pos: &mut usize) -> Result<(Vec<Node>, Option<String>), String> {
-    let one = &items[..];
-    let mut nodes = Vec::new();
-    let start = *pos;
-    let (kw_nodes, _) = {
-        let mut p = start;
-        let (n, t) = parse_block_from(one, &mut p)?;
-        *pos = p;
-        (n, t)
-    };
-    nodes.extend(kw_nodes);
-    Ok((nodes, None))
-}
-
-fn parse_block_from(items: &[(bool, String)], pos: &mut usize) -> Result<(Vec<Node>, Option<String>), String> {
-    // parse_nodes would continue past the block; run it on a view that stops after it
-    let mut depth = 0;
-    let mut end = *pos;
-    while end < items.len() {
-        let (a, s) = &items[end];
-        if *a {
-            let kw = s.split(' ').next().unwrap_or("");
-            if ["if", "range", "with"].contains(&kw) {
-                depth += 1;
-            } else if kw == "end" {
-                depth -= 1;
-                if depth == 0 {
-                    break;
-                }
+/// An `if`/`range`/`with` block. `{{else if x}}` chains parse as a nested `if` that consumes
+/// the chain's single `{{end}}`.
+fn parse_branch(
+    kw: &str,
+    cond: &str,
+    items: &[(bool, String)],
+    pos: &mut usize,
+) -> Result<Node, String> {
+    let pipe = parse_pipe(&tokenize(cond)?)?;
+    let (body, term) = parse_nodes(items, pos)?;
+    let els = match term.as_deref() {
+        Some("end") => vec![],
+        Some("else") => match parse_nodes(items, pos)? {
+            (els, Some(t)) if t == "end" => els,
+            _ => return Err(perr(format!("expected end; found EOF in {kw}"))),
+        },
+        Some(t) => {
+            let chained = t.strip_prefix("else").unwrap_or("").trim();
+            let (kw2, cond2) = chained.split_once(' ').unwrap_or((chained, ""));
+            if !["if", "with"].contains(&kw2) {
+                return Err(perr(format!("unexpected {{{{{t}}}}}")));
             }
+            vec![parse_branch(kw2, cond2, items, pos)?]
         }
-        end += 1;
-    }
-    let view = &items[*pos..(end + 1).min(items.len())];
-    let mut p = 0;
-    let (nodes, _) = parse_nodes(view, &mut p)?;
-    *pos += p;
-    Ok((nodes, None))
+        None => return Err(perr(format!("unexpected EOF in {kw}"))),
+    };
+    Ok(match kw {
+        "if" => Node::If(pipe, body, els),
+        "range" => Node::Range(pipe, body, els),
+        _ => Node::With(pipe, body, els),
+    })
 }
 
 type Vars = Vec<(String, Value)>;
@@ -412,7 +379,12 @@ impl Template {
     }
 
     pub fn execute(&self, data: &Value) -> Result<String, String> {
-        self.run(data, &Ctx { missing: "<no value>" })
+        self.run(
+            data,
+            &Ctx {
+                missing: "<no value>",
+            },
+        )
     }
 
     pub fn execute_header(&self, headers: &Value) -> Result<String, String> {
@@ -432,7 +404,13 @@ pub fn render(src: &str, data: &Value) -> Result<String, String> {
     Template::parse(src)?.execute(data)
 }
 
-fn exec(nodes: &[Node], dot: &Value, vars: &mut Vars, ctx: &Ctx, out: &mut String) -> Result<(), String> {
+fn exec(
+    nodes: &[Node],
+    dot: &Value,
+    vars: &mut Vars,
+    ctx: &Ctx,
+    out: &mut String,
+) -> Result<(), String> {
     for n in nodes {
         match n {
             Node::Text(t) => out.push_str(t),
@@ -470,7 +448,12 @@ fn exec(nodes: &[Node], dot: &Value, vars: &mut Vars, ctx: &Ctx, out: &mut Strin
                         kv.into_iter().map(|(k, x)| (Value::String(k), x)).collect()
                     }
                     None | Some(Value::Null) => vec![],
-                    Some(other) => return Err(format!("range can't iterate over {}", gofmt::format(&other))),
+                    Some(other) => {
+                        return Err(format!(
+                            "range can't iterate over {}",
+                            gofmt::format(&other)
+                        ))
+                    }
                 };
                 if items.is_empty() {
                     exec(els, dot, vars, ctx, out)?;
@@ -546,7 +529,10 @@ fn call(f: &str, args: Vec<Option<Value>>, ctx: &Ctx) -> Result<Option<Value>, S
     let s = |i: usize| args.get(i).map(|v| as_str(v, ctx)).unwrap_or_default();
     let need = |n: usize| {
         if args.len() < n {
-            Err(format!("wrong number of args for {f}: want {n} got {}", args.len()))
+            Err(format!(
+                "wrong number of args for {f}: want {n} got {}",
+                args.len()
+            ))
         } else {
             Ok(())
         }
@@ -594,9 +580,18 @@ fn call(f: &str, args: Vec<Option<Value>>, ctx: &Ctx) -> Result<Option<Value>, S
             Value::String(format!("{}{}{}", " ".repeat(l), s(0), " ".repeat(r)))
         }
         "println" => Value::String(
-            args.iter().map(|a| as_str(a, ctx)).collect::<Vec<_>>().join(" ") + "\n",
+            args.iter()
+                .map(|a| as_str(a, ctx))
+                .collect::<Vec<_>>()
+                .join(" ")
+                + "\n",
         ),
-        "print" => Value::String(args.iter().map(|a| as_str(a, ctx)).collect::<Vec<_>>().join("")),
+        "print" => Value::String(
+            args.iter()
+                .map(|a| as_str(a, ctx))
+                .collect::<Vec<_>>()
+                .join(""),
+        ),
         "printf" => {
             need(1)?;
             Value::String(printf(&s(0), &args[1..], ctx))
@@ -625,8 +620,22 @@ fn call(f: &str, args: Vec<Option<Value>>, ctx: &Ctx) -> Result<Option<Value>, S
             return Ok(cur);
         }
         "not" => Value::Bool(!truthy(args.first().unwrap_or(&None))),
-        "and" => return Ok(args.iter().find(|a| !truthy(a)).or(args.last()).cloned().flatten()),
-        "or" => return Ok(args.iter().find(|a| truthy(a)).or(args.last()).cloned().flatten()),
+        "and" => {
+            return Ok(args
+                .iter()
+                .find(|a| !truthy(a))
+                .or(args.last())
+                .cloned()
+                .flatten())
+        }
+        "or" => {
+            return Ok(args
+                .iter()
+                .find(|a| truthy(a))
+                .or(args.last())
+                .cloned()
+                .flatten())
+        }
         "eq" => {
             need(2)?;
             Value::Bool(args[1..].iter().any(|a| *a == args[0]))
@@ -703,8 +712,14 @@ mod tests {
     #[test]
     fn control_flow() {
         assert_eq!(r("{{if .Internal}}yes{{else}}no{{end}}"), "no");
-        assert_eq!(r("{{if .Internal}}a{{else if .Name}}b{{else}}c{{end}}!"), "b!");
-        assert_eq!(r("{{range .IPAM.Config}}{{.Subnet}} {{end}}"), "10.0.1.0/24 ");
+        assert_eq!(
+            r("{{if .Internal}}a{{else if .Name}}b{{else}}c{{end}}!"),
+            "b!"
+        );
+        assert_eq!(
+            r("{{range .IPAM.Config}}{{.Subnet}} {{end}}"),
+            "10.0.1.0/24 "
+        );
         assert_eq!(
             r("{{range $k, $v := .Containers}}{{$k}}={{$v.Name}};{{end}}"),
             "c1=x;c2=y;"

@@ -25,7 +25,9 @@ pub fn json_body<T: DeserializeOwned>(headers: &HeaderMap, body: &Bytes) -> Resu
     serde_json::from_slice(body).map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.to_string()))
 }
 
-pub fn filters(q: &std::collections::HashMap<String, String>) -> Result<berth_api::Filters, ApiError> {
+pub fn filters(
+    q: &std::collections::HashMap<String, String>,
+) -> Result<berth_api::Filters, ApiError> {
     match q.get("filters") {
         None => Ok(Default::default()),
         Some(raw) => berth_api::parse_filters(raw)

@@ -63,12 +63,7 @@ impl IntoResponse for ApiError {
 pub fn json<T: serde::Serialize>(status: StatusCode, v: &T) -> Response {
     let mut body = serde_json::to_vec(v).expect("serializable");
     body.push(b'\n');
-    (
-        status,
-        [(header::CONTENT_TYPE, "application/json")],
-        body,
-    )
-        .into_response()
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 /// The API routes, wrapped so that the `/vX.Y` prefix is checked and stripped *before* routing
@@ -93,45 +88,52 @@ pub async fn serve(
         .fallback(|| async { ApiError(StatusCode::NOT_FOUND, "page not found".into()) })
         .with_state(state);
     let app = axum::middleware::from_fn(versioned).layer(r);
-    axum::serve(listener, axum::ServiceExt::<Request>::into_make_service(app))
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(
+        listener,
+        axum::ServiceExt::<Request>::into_make_service(app),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }
 
 async fn versioned(mut req: Request, next: axum::middleware::Next) -> Response {
     let mut resp = match strip_version(&mut req) {
-        Err(r) => r,
+        Err(r) => *r,
         Ok(()) => next.run(req).await,
     };
     stamp(&mut resp);
     resp
 }
 
-fn version_check(v: &str) -> Result<(), Response> {
+fn version_check(v: &str) -> Result<(), Box<Response>> {
     let parse = |s: &str| -> (u32, u32) {
         let mut it = s.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
         (it.next().unwrap_or(0), it.next().unwrap_or(0))
     };
     if parse(v) > parse(API_VERSION) {
-        return Err(ApiError(
-            StatusCode::BAD_REQUEST,
-            format!(
-                "client version {v} is too new. Maximum supported API version is {API_VERSION}"
-            ),
-        )
-        .into_response());
+        return Err(Box::new(
+            ApiError(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "client version {v} is too new. Maximum supported API version is {API_VERSION}"
+                ),
+            )
+            .into_response(),
+        ));
     }
     if parse(v) < parse(MIN_API_VERSION) {
-        return Err((
-            StatusCode::BAD_REQUEST,
-            format!("client version {v} is too old. Minimum supported API version is {MIN_API_VERSION}, please upgrade your client to a newer version"),
-        )
-            .into_response());
+        return Err(Box::new(
+            (
+                StatusCode::BAD_REQUEST,
+                format!("client version {v} is too old. Minimum supported API version is {MIN_API_VERSION}, please upgrade your client to a newer version"),
+            )
+                .into_response(),
+        ));
     }
     Ok(())
 }
 
-fn strip_version(req: &mut Request) -> Result<(), Response> {
+fn strip_version(req: &mut Request) -> Result<(), Box<Response>> {
     let path = req.uri().path();
     let Some(rest) = path.strip_prefix("/v") else {
         return Ok(());

@@ -22,8 +22,10 @@ pub async fn inspect(
     Query(q): Q,
 ) -> Result<Response, ApiError> {
     if let Some(v) = q.get("verbose") {
-        if !["", "0", "1", "true", "false", "t", "f", "TRUE", "FALSE", "True", "False"]
-            .contains(&v.as_str())
+        if ![
+            "", "0", "1", "true", "false", "t", "f", "TRUE", "FALSE", "True", "False",
+        ]
+        .contains(&v.as_str())
         {
             return Err(ApiError(
                 StatusCode::BAD_REQUEST,
