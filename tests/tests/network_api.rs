@@ -728,3 +728,28 @@ fn ipv6_network() {
         json!([{"Subnet": "10.240.0.0/24"}, {"Subnet": "2001:db8:2::/64", "Gateway": "2001:db8:2::fe"}])
     );
 }
+
+/// The daemon caches the host's routes between creates; a route added while it runs must
+/// still be seen by the next automatic allocation.
+#[test]
+fn auto_subnet_sees_routes_added_while_running() {
+    let lab = Lab::start();
+    let first = lab.net("first");
+    assert_eq!(lab.subnet_of(&first), "172.18.0.0/16");
+    lab.veth("labveth0", true);
+    lab.ip(&["route", "add", "172.19.0.0/16", "dev", "labveth0"]);
+    let second = lab.net("second");
+    assert_eq!(
+        lab.subnet_of(&second),
+        "172.20.0.0/16",
+        "172.19/16 is routed by the host"
+    );
+    lab.ip(&["route", "del", "172.19.0.0/16", "dev", "labveth0"]);
+    lab.ip(&["addr", "add", "172.21.3.1/24", "dev", "labveth0"]);
+    let third = lab.net("third");
+    assert_eq!(
+        lab.subnet_of(&third),
+        "172.22.0.0/16",
+        "172.21.3.0/24 is on a host interface"
+    );
+}

@@ -2,16 +2,93 @@
 
 use super::{BridgeSpec, Osl, OslError};
 use futures::future::BoxFuture;
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use ipnet::IpNet;
+use netlink_packet_core::NetlinkPayload;
 use netlink_packet_route::address::AddressAttribute;
 use netlink_packet_route::link::{LinkAttribute, LinkMessage};
 use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteMessage};
+use netlink_packet_route::RouteNetlinkMessage;
+use netlink_sys::{AsyncSocket, SocketAddr};
+use rtnetlink::constants::{
+    RTMGRP_IPV4_IFADDR, RTMGRP_IPV4_ROUTE, RTMGRP_IPV6_IFADDR, RTMGRP_IPV6_ROUTE,
+};
 use rtnetlink::{Handle, LinkBridge, LinkUnspec, RouteMessageBuilder};
+use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 pub struct Netlink {
     handle: Handle,
+    host: Arc<HostView>,
+}
+
+/// What `host_networks` answers, kept between calls. Dumping every route and address costs
+/// tens of milliseconds once a thousand bridges exist, and almost all of those are berth's own;
+/// so the dump is filtered of berth's bridges, cached, and only redone after a netlink event
+/// about some other interface (or when the event monitor is gone).
+#[derive(Default)]
+struct HostView {
+    /// Interface indexes of berth's bridges: their routes and addresses are not "the host's".
+    own: Mutex<HashSet<u32>>,
+    dirty: AtomicBool,
+    monitor_alive: AtomicBool,
+    cache: Mutex<Vec<IpNet>>,
+}
+
+impl HostView {
+    fn is_own(&self, index: u32) -> bool {
+        self.own
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&index)
+    }
+
+    fn note(&self, msg: &RouteNetlinkMessage) {
+        let foreign = match msg {
+            RouteNetlinkMessage::NewRoute(r) | RouteNetlinkMessage::DelRoute(r) => {
+                route_oif(r).is_none_or(|i| !self.is_own(i))
+            }
+            RouteNetlinkMessage::NewAddress(a) | RouteNetlinkMessage::DelAddress(a) => {
+                !self.is_own(a.header.index)
+            }
+            _ => false,
+        };
+        if foreign {
+            self.dirty.store(true, Ordering::SeqCst);
+        }
+    }
+}
+
+fn route_oif(r: &RouteMessage) -> Option<u32> {
+    r.attributes.iter().find_map(|a| match a {
+        RouteAttribute::Oif(i) => Some(*i),
+        _ => None,
+    })
+}
+
+/// Subscribes to route and address changes before the first dump, so no change is missed.
+fn spawn_monitor(view: Arc<HostView>) -> std::io::Result<()> {
+    let (mut conn, _handle, mut events) = rtnetlink::new_connection()?;
+    let groups = RTMGRP_IPV4_IFADDR | RTMGRP_IPV4_ROUTE | RTMGRP_IPV6_IFADDR | RTMGRP_IPV6_ROUTE;
+    let sock = conn.socket_mut().socket_mut();
+    // Bursts of network creation produce many events; a large buffer keeps them from being
+    // dropped, and if the monitor dies anyway every call falls back to a fresh dump.
+    let _ = sock.set_rx_buf_sz(4 << 20);
+    sock.bind(&SocketAddr::new(0, groups))?;
+    tokio::spawn(conn);
+    view.monitor_alive.store(true, Ordering::SeqCst);
+    tokio::spawn(async move {
+        while let Some((msg, _)) = events.next().await {
+            if let NetlinkPayload::InnerMessage(m) = &msg.payload {
+                view.note(m);
+            }
+        }
+        tracing::warn!("netlink event monitor stopped: host routes are re-read on every create");
+        view.monitor_alive.store(false, Ordering::SeqCst);
+    });
+    Ok(())
 }
 
 fn kerr(op: &str, e: rtnetlink::Error) -> OslError {
@@ -33,7 +110,12 @@ impl Netlink {
     pub fn new() -> std::io::Result<Netlink> {
         let (conn, handle, _) = rtnetlink::new_connection()?;
         tokio::spawn(conn);
-        Ok(Netlink { handle })
+        let host = Arc::new(HostView {
+            dirty: AtomicBool::new(true),
+            ..Default::default()
+        });
+        spawn_monitor(host.clone())?;
+        Ok(Netlink { handle, host })
     }
 
     pub fn handle(&self) -> &Handle {
@@ -79,6 +161,11 @@ impl Netlink {
                 op: format!("create bridge {}", spec.name),
                 msg: "bridge vanished after creation".into(),
             })?;
+        self.host
+            .own
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(index);
         // The kernel ignores IFLA_IFALIAS in a create request; the tag needs its own set.
         self.handle
             .link()
@@ -178,13 +265,22 @@ impl Osl for Netlink {
                 .try_collect()
                 .await
                 .map_err(|e| kerr("list links", e))?;
-            Ok(links
+            let mine: Vec<&LinkMessage> = links
                 .iter()
-                .filter_map(|m| {
-                    let alias = alias_of(m)?;
-                    alias
-                        .starts_with(prefix)
-                        .then(|| (name_of(m).unwrap_or("").to_string(), alias.to_string()))
+                .filter(|m| alias_of(m).is_some_and(|a| a.starts_with(prefix)))
+                .collect();
+            self.host
+                .own
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .extend(mine.iter().map(|m| m.header.index));
+            Ok(mine
+                .iter()
+                .map(|m| {
+                    (
+                        name_of(m).unwrap_or("").to_string(),
+                        alias_of(m).unwrap_or("").to_string(),
+                    )
                 })
                 .collect())
         })
@@ -192,6 +288,34 @@ impl Osl for Netlink {
 
     fn host_networks(&self) -> BoxFuture<'_, Result<Vec<IpNet>, OslError>> {
         Box::pin(async move {
+            let alive = self.host.monitor_alive.load(Ordering::SeqCst);
+            // cleared before the dump: a change during the dump marks it dirty again
+            if alive && !self.host.dirty.swap(false, Ordering::SeqCst) {
+                return Ok(self
+                    .host
+                    .cache
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clone());
+            }
+            let fresh = self.dump_host_networks().await;
+            match &fresh {
+                Ok(v) => *self.host.cache.lock().unwrap_or_else(|p| p.into_inner()) = v.clone(),
+                Err(_) => self.host.dirty.store(true, Ordering::SeqCst),
+            }
+            fresh
+        })
+    }
+
+    fn enable_forwarding(&self) -> std::io::Result<()> {
+        super::sysctl::write("net/ipv4/ip_forward", "1")
+    }
+}
+
+impl Netlink {
+    /// Every route destination and interface subnet, except those of berth's own bridges.
+    async fn dump_host_networks(&self) -> Result<Vec<IpNet>, OslError> {
+        {
             let mut out = Vec::new();
             for msg in [
                 RouteMessageBuilder::<Ipv4Addr>::new().build(),
@@ -205,7 +329,12 @@ impl Osl for Netlink {
                     .try_collect()
                     .await
                     .map_err(|e| kerr("list routes", e))?;
-                out.extend(routes.iter().filter_map(route_dest));
+                out.extend(
+                    routes
+                        .iter()
+                        .filter(|r| route_oif(r).is_none_or(|i| !self.host.is_own(i)))
+                        .filter_map(route_dest),
+                );
             }
             let addrs: Vec<_> = self
                 .handle
@@ -215,7 +344,7 @@ impl Osl for Netlink {
                 .try_collect()
                 .await
                 .map_err(|e| kerr("list addresses", e))?;
-            for a in addrs {
+            for a in addrs.iter().filter(|a| !self.host.is_own(a.header.index)) {
                 let len = a.header.prefix_len;
                 for attr in &a.attributes {
                     if let AddressAttribute::Address(ip) = attr {
@@ -229,10 +358,6 @@ impl Osl for Netlink {
                 }
             }
             Ok(out)
-        })
-    }
-
-    fn enable_forwarding(&self) -> std::io::Result<()> {
-        super::sysctl::write("net/ipv4/ip_forward", "1")
+        }
     }
 }
