@@ -13,7 +13,7 @@ use netlink_sys::{AsyncSocket, SocketAddr};
 use rtnetlink::constants::{
     RTMGRP_IPV4_IFADDR, RTMGRP_IPV4_ROUTE, RTMGRP_IPV6_IFADDR, RTMGRP_IPV6_ROUTE,
 };
-use rtnetlink::{Handle, LinkBridge, LinkUnspec, RouteMessageBuilder};
+use rtnetlink::{Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, RouteMessageBuilder};
 use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -138,7 +138,10 @@ impl Netlink {
     }
 
     async fn bridge_up(&self, spec: &BridgeSpec) -> Result<(), OslError> {
-        let mut b = LinkBridge::new(&spec.name);
+        // Created down: it comes up (and the kernel adds its IPv6 link-local address and
+        // routes) only once its index is registered as berth's, so those events do not look
+        // like a change of the host's routes.
+        let mut b = LinkMessageBuilder::<LinkBridge>::new(&spec.name);
         if let Some(mtu) = spec.mtu {
             b = b.mtu(mtu);
         }
@@ -166,23 +169,20 @@ impl Netlink {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(index);
-        // The kernel ignores IFLA_IFALIAS in a create request; the tag needs its own set.
-        self.handle
-            .link()
-            .set(
-                LinkUnspec::new_with_index(index)
-                    .alias(spec.alias.clone())
-                    .build(),
-            )
-            .execute()
-            .await
-            .map_err(|e| kerr(&format!("tag bridge {}", spec.name), e))?;
+        let v6 = spec.addrs.iter().any(|a| a.addr().is_ipv6());
+        let conf = |key: &str, value: &str| {
+            super::sysctl::write(&format!("net/ipv6/conf/{}/{key}", spec.name), value)
+        };
+        // Without IPv6 the bridge needs no link-local address and routes. Worse, the kernel keeps
+        // the fe80::/64 routes of all devices in one list, so with thousands of bridges each
+        // one coming up cost a millisecond more. Containers' link-local traffic is bridged at
+        // L2 either way. (Errors ignored: a host may have IPv6 compiled out.)
+        let _ = conf("disable_ipv6", if v6 { "0" } else { "1" });
+        if v6 {
+            // A bridge without ports would otherwise hold its gateway address "tentative".
+            let _ = conf("accept_dad", "0");
+        }
         for a in &spec.addrs {
-            if a.addr().is_ipv6() {
-                // A bridge without ports would otherwise hold its gateway address "tentative".
-                let _ =
-                    super::sysctl::write(&format!("net/ipv6/conf/{}/accept_dad", spec.name), "0");
-            }
             self.handle
                 .address()
                 .add(index, a.addr(), a.prefix_len())
@@ -190,6 +190,18 @@ impl Netlink {
                 .await
                 .map_err(|e| kerr(&format!("add address {a} to {}", spec.name), e))?;
         }
+        // The kernel ignores IFLA_IFALIAS in a create request; the tag needs its own set.
+        self.handle
+            .link()
+            .set(
+                LinkUnspec::new_with_index(index)
+                    .alias(spec.alias.clone())
+                    .up()
+                    .build(),
+            )
+            .execute()
+            .await
+            .map_err(|e| kerr(&format!("bring up bridge {}", spec.name), e))?;
         Ok(())
     }
 }
