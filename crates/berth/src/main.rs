@@ -3,7 +3,7 @@
 
 mod client;
 mod cmd;
-mod output;
+mod format;
 
 use clap::{Parser, Subcommand};
 

@@ -1,7 +1,7 @@
 //! `berth network ...`: docker's flags, output and client-side checks.
 
 use crate::client::{query_escape, Client};
-use crate::output as format;
+use crate::format;
 use anyhow::bail;
 use clap::{Args, Subcommand};
 use hyper::Method;
@@ -283,15 +283,16 @@ fn ls_row(n: &Value, no_trunc: bool) -> Value {
                 .join(",")
         })
         .unwrap_or_default();
+    // alphabetical, as docker's `--format json` prints them
     json!({
-        "ID": if no_trunc { id } else { &id[..id.len().min(12)] },
-        "Name": n["Name"],
+        "CreatedAt": go_time(n["Created"].as_str().unwrap_or("")),
         "Driver": n["Driver"],
-        "Scope": n["Scope"],
+        "ID": if no_trunc { id } else { &id[..id.len().min(12)] },
         "IPv6": n["EnableIPv6"].as_bool().unwrap_or(false).to_string(),
         "Internal": n["Internal"].as_bool().unwrap_or(false).to_string(),
         "Labels": labels,
-        "CreatedAt": go_time(n["Created"].as_str().unwrap_or("")),
+        "Name": n["Name"],
+        "Scope": n["Scope"],
     })
 }
 
@@ -303,24 +304,6 @@ fn go_time(rfc3339: &str) -> String {
     }
 }
 
-const LS_DEFAULT: &str = "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}";
-
-fn ls_headers() -> Map<String, Value> {
-    [
-        ("ID", "NETWORK ID"),
-        ("Name", "NAME"),
-        ("Driver", "DRIVER"),
-        ("Scope", "SCOPE"),
-        ("IPv6", "IPV6"),
-        ("Internal", "INTERNAL"),
-        ("Labels", "LABELS"),
-        ("CreatedAt", "CREATED AT"),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), json!(v)))
-    .collect()
-}
-
 async fn ls(c: &Client, a: LsArgs) -> anyhow::Result<i32> {
     let v = c
         .get_json(&format!("/networks{}", filters_param(&a.filter)?))
@@ -329,12 +312,12 @@ async fn ls(c: &Client, a: LsArgs) -> anyhow::Result<i32> {
     nets.sort_by(|x, y| x["Name"].as_str().cmp(&y["Name"].as_str()));
     let rows: Vec<Value> = nets.iter().map(|n| ls_row(n, a.no_trunc)).collect();
     let fmt = if a.quiet {
-        "{{.ID}}".to_string()
+        "{{.ID}}"
     } else {
-        a.format.unwrap_or_else(|| LS_DEFAULT.to_string())
+        format::resolve_list_format(a.format.as_deref(), format::NETWORK_LS_TABLE)
     };
-    let out = format::render_list(&format::docker_escapes(&fmt), &ls_headers(), &rows)
-        .map_err(anyhow::Error::msg)?;
+    let headers = format::header_map(format::NETWORK_LS_HEADERS);
+    let out = format::render_list(fmt, &headers, &rows).map_err(anyhow::Error::msg)?;
     print!("{out}");
     Ok(0)
 }
@@ -355,19 +338,21 @@ async fn inspect(c: &Client, a: InspectArgs) -> anyhow::Result<i32> {
             }
         }
     }
-    match a.format {
-        Some(f) => {
-            let f = format::docker_escapes(&f);
-            for v in &found {
-                println!(
-                    "{}",
-                    format::template::render(&f, v).map_err(anyhow::Error::msg)?
-                );
+    match format::render_inspect(a.format.as_deref().unwrap_or(""), &found) {
+        Ok(r) => {
+            print!("{}", r.out);
+            for e in &r.errors {
+                eprintln!("{e}");
+                code = 1;
             }
+            Ok(code)
         }
-        None => println!("{}", format::indent_json(&Value::Array(found))),
+        Err(e) => {
+            // docker exits 64 on a template that does not parse
+            eprintln!("{e}");
+            Ok(64)
+        }
     }
-    Ok(code)
 }
 
 async fn rm(c: &Client, a: RmArgs) -> anyhow::Result<i32> {
