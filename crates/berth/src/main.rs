@@ -44,6 +44,11 @@ fn host(cli: &Cli) -> String {
 }
 
 fn main() {
+    // Like any Unix filter (and the docker CLI), stop quietly when the reader goes away:
+    // `berth network ls | head -1` must not panic on a closed pipe.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
