@@ -235,6 +235,26 @@ pub fn overlaps4(a: &str, b: &str) -> bool {
     na & mask == nb & mask
 }
 
+/// `network create` with every IPAM flag, an option and a label: the same words for the berth
+/// CLI and the docker CLI, which must produce the same network.
+pub const FULL_CREATE_ARGS: &[&str] = &[
+    "network",
+    "create",
+    "--subnet",
+    "10.211.0.0/24",
+    "--gateway",
+    "10.211.0.1",
+    "--ip-range",
+    "10.211.0.0/25",
+    "--aux-address",
+    "a=10.211.0.200",
+    "-o",
+    "com.docker.network.bridge.name=rschbr0",
+    "--label",
+    "x=y",
+    "rsch-cli1",
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;

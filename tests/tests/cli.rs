@@ -123,27 +123,7 @@ fn cli_network_create_inspect_rm() {
     assert_eq!(lab.inspect("plain")["Id"], id);
     lab.assert_bridge_up(&bridge_name(id));
 
-    let out = lab
-        .cli(&[
-            "network",
-            "create",
-            "--driver",
-            "bridge",
-            "--subnet",
-            "10.211.0.0/24",
-            "--gateway",
-            "10.211.0.1",
-            "--ip-range",
-            "10.211.0.0/25",
-            "--aux-address",
-            "a=10.211.0.200",
-            "-o",
-            "com.docker.network.bridge.name=rschbr0",
-            "--label",
-            "x=y",
-            "rsch-cli1",
-        ])
-        .ok();
+    let out = lab.cli(berth_e2e::FULL_CREATE_ARGS).ok();
     let id2 = out.trim().to_string();
     assert!(is_hex(&id2, 64), "{out:?}");
     let n = lab.inspect("rsch-cli1");

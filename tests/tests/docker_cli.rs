@@ -54,25 +54,7 @@ fn docker_network_ls_matches_berth() {
 #[test]
 fn docker_network_create_inspect_rm() {
     let lab = Lab::start();
-    let out = lab
-        .docker(&[
-            "network",
-            "create",
-            "--subnet",
-            "10.211.0.0/24",
-            "--gateway",
-            "10.211.0.1",
-            "--ip-range",
-            "10.211.0.0/25",
-            "--aux-address",
-            "a=10.211.0.200",
-            "-o",
-            "com.docker.network.bridge.name=rschbr0",
-            "--label",
-            "x=y",
-            "rsch-cli1",
-        ])
-        .ok();
+    let out = lab.docker(berth_e2e::FULL_CREATE_ARGS).ok();
     let id = out.trim().to_string();
     assert!(is_hex(&id, 64), "{out:?}");
     let n = lab.inspect(&id);

@@ -348,14 +348,7 @@ mod tests {
         String::from_utf8(out.stdout).unwrap()
     }
 
-    fn net(bridge: &str, internal: bool, masquerade: bool, icc: bool) -> FwNetwork {
-        FwNetwork {
-            bridge: bridge.to_string(),
-            internal,
-            masquerade,
-            icc,
-        }
-    }
+    use super::ruleset::tests::net;
 
     fn s(v: &[&str]) -> Vec<String> {
         v.iter().map(|x| x.to_string()).collect()

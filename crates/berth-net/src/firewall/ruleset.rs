@@ -346,10 +346,10 @@ pub fn parse_has_table(json: &str, table: &str) -> Result<bool, FwError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn net(bridge: &str, internal: bool, masquerade: bool, icc: bool) -> FwNetwork {
+    pub(crate) fn net(bridge: &str, internal: bool, masquerade: bool, icc: bool) -> FwNetwork {
         FwNetwork {
             bridge: bridge.to_string(),
             internal,
