@@ -12,6 +12,7 @@ pub struct FakeOsl {
     pub host: Mutex<Vec<IpNet>>,
     /// The next create_bridge fails with this message.
     pub fail_create: Mutex<Option<String>>,
+    pub endpoints: Mutex<BTreeMap<String, super::EndpointSpec>>,
 }
 
 impl Osl for FakeOsl {
@@ -71,5 +72,26 @@ impl Osl for FakeOsl {
 
     fn enable_forwarding(&self) -> std::io::Result<()> {
         Ok(())
+    }
+
+    fn create_sandbox(&self, _: &std::path::Path) -> std::io::Result<()> {
+        Ok(())
+    }
+
+    fn delete_sandbox(&self, _: &std::path::Path) -> std::io::Result<()> {
+        Ok(())
+    }
+
+    fn create_endpoint<'a>(
+        &'a self,
+        spec: &'a super::EndpointSpec,
+    ) -> BoxFuture<'a, Result<(), OslError>> {
+        Box::pin(async move {
+            self.endpoints
+                .lock()
+                .unwrap()
+                .insert(spec.host_if.clone(), spec.clone());
+            Ok(())
+        })
     }
 }

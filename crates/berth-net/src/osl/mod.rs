@@ -2,12 +2,15 @@
 //! `Osl` trait, so the controller's logic is unit-tested against `fake::FakeOsl` without root,
 //! and `netlink::Netlink` is tested for real inside network namespaces.
 
+pub mod endpoint;
 pub mod netlink;
+pub mod netns;
 pub mod sysctl;
 
 #[cfg(test)]
 pub mod fake;
 
+pub use endpoint::EndpointSpec;
 use futures::future::BoxFuture;
 use ipnet::IpNet;
 
@@ -46,4 +49,10 @@ pub trait Osl: Send + Sync {
     fn host_networks(&self) -> BoxFuture<'_, Result<Vec<IpNet>, OslError>>;
     /// net.ipv4.ip_forward=1 in the daemon's namespace.
     fn enable_forwarding(&self) -> std::io::Result<()>;
+    /// A new network namespace pinned at `path` (a sandbox).
+    fn create_sandbox(&self, path: &std::path::Path) -> std::io::Result<()>;
+    fn delete_sandbox(&self, path: &std::path::Path) -> std::io::Result<()>;
+    /// A veth pair from the bridge into the sandbox, configured; all or nothing.
+    fn create_endpoint<'a>(&'a self, spec: &'a EndpointSpec)
+        -> BoxFuture<'a, Result<(), OslError>>;
 }

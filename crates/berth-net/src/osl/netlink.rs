@@ -91,18 +91,18 @@ fn spawn_monitor(view: Arc<HostView>) -> std::io::Result<()> {
     Ok(())
 }
 
-fn kerr(op: &str, e: rtnetlink::Error) -> OslError {
+pub(super) fn kerr(op: &str, e: rtnetlink::Error) -> OslError {
     OslError::Kernel {
         op: op.to_string(),
         msg: e.to_string(),
     }
 }
 
-fn is_errno(e: &rtnetlink::Error, errno: i32) -> bool {
+pub(super) fn is_errno(e: &rtnetlink::Error, errno: i32) -> bool {
     matches!(e, rtnetlink::Error::NetlinkError(m) if m.raw_code() == -errno)
 }
 
-const EEXIST: i32 = 17;
+pub(super) const EEXIST: i32 = 17;
 const ENODEV: i32 = 19;
 
 impl Netlink {
@@ -321,6 +321,21 @@ impl Osl for Netlink {
 
     fn enable_forwarding(&self) -> std::io::Result<()> {
         super::sysctl::write("net/ipv4/ip_forward", "1")
+    }
+
+    fn create_sandbox(&self, path: &std::path::Path) -> std::io::Result<()> {
+        super::netns::create(path)
+    }
+
+    fn delete_sandbox(&self, path: &std::path::Path) -> std::io::Result<()> {
+        super::netns::delete(path)
+    }
+
+    fn create_endpoint<'a>(
+        &'a self,
+        spec: &'a super::EndpointSpec,
+    ) -> BoxFuture<'a, Result<(), OslError>> {
+        Box::pin(self.endpoint_up(spec))
     }
 }
 
