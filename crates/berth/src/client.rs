@@ -40,12 +40,36 @@ impl Client {
         })
     }
 
+    /// The daemon's socket, for connections that leave HTTP (attach, exec: see `hijack`).
+    pub fn socket(&self) -> &std::path::Path {
+        &self.socket
+    }
+
+    /// The host as the user gave it, for error messages.
+    pub fn display(&self) -> &str {
+        &self.display
+    }
+
     /// Sends one request; a non-2xx reply becomes a `DaemonError`.
     pub async fn call(
         &self,
         method: Method,
         path: &str,
         body: Option<&Value>,
+    ) -> anyhow::Result<(StatusCode, Bytes)> {
+        let bytes = match body {
+            Some(v) => Some(("application/json", Bytes::from(serde_json::to_vec(v)?))),
+            None => None,
+        };
+        self.send(method, path, bytes).await
+    }
+
+    /// Sends a request with a body of any type (a tar for `import`/`load`).
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<(&str, Bytes)>,
     ) -> anyhow::Result<(StatusCode, Bytes)> {
         let stream = tokio::net::UnixStream::connect(&self.socket)
             .await
@@ -67,9 +91,9 @@ impl Client {
                 concat!("berth-cli/", env!("CARGO_PKG_VERSION")),
             );
         let bytes = match body {
-            Some(v) => {
-                req = req.header("Content-Type", "application/json");
-                Bytes::from(serde_json::to_vec(v)?)
+            Some((ctype, b)) => {
+                req = req.header("Content-Type", ctype);
+                b
             }
             None => Bytes::new(),
         };

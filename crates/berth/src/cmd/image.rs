@@ -1,0 +1,1 @@
+//! Image commands (images, import, load, rmi).
