@@ -4,6 +4,7 @@
 
 mod api;
 mod config;
+mod engine;
 
 use anyhow::Context;
 use berth_net::firewall::Nftables;
@@ -60,7 +61,13 @@ async fn run(args: config::Args) -> anyhow::Result<()> {
         args.data_root.display(),
         instance
     );
-    let state = Arc::new(api::AppState::new(ctl.clone(), &args, &instance));
+    let images = berth_runtime::image::ImageStore::open(
+        &args.data_root.join("image"),
+        Some(std::path::PathBuf::from("/bin/busybox")).filter(|p| p.exists()),
+    )
+    .map_err(|e| anyhow::anyhow!("opening the image store: {e}"))?;
+    let engine = engine::Engine::new(ctl.clone(), Arc::new(images));
+    let state = Arc::new(api::AppState::new(engine, &args, &instance));
     api::serve(listener, state, shutdown()).await?;
     ctl.settle().await;
     let _ = std::fs::remove_file(&socket);

@@ -10,21 +10,24 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use berth_api::{API_VERSION, MIN_API_VERSION};
+use crate::engine::Engine;
 use berth_net::{Controller, ErrorKind, NetError};
 use std::sync::Arc;
 use tower::Layer;
 
 pub struct AppState {
     pub ctl: Arc<Controller>,
+    pub engine: Arc<Engine>,
     pub data_root: String,
     pub instance: String,
     pub started: std::time::Instant,
 }
 
 impl AppState {
-    pub fn new(ctl: Arc<Controller>, args: &crate::config::Args, instance: &str) -> Self {
+    pub fn new(engine: Arc<Engine>, args: &crate::config::Args, instance: &str) -> Self {
         AppState {
-            ctl,
+            ctl: engine.net.clone(),
+            engine,
             data_root: args.data_root.display().to_string(),
             instance: instance.to_string(),
             started: std::time::Instant::now(),
