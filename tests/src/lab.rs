@@ -215,8 +215,12 @@ impl Lab {
         )
         .unwrap();
         let log2 = log.try_clone().unwrap();
-        let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", &self.ns])
+        // nsenter, not `ip netns exec`: berthd must live in the host's mount namespace, as in
+        // production, so the namespaces and root filesystems it mounts outlive one daemon
+        // process and the next one finds them.
+        let mut cmd = Command::new("nsenter");
+        cmd.arg(format!("--net=/run/netns/{}", self.ns))
+            .arg("--")
             .arg(&bin)
             .arg("--data-root")
             .arg(self.data_root())
@@ -239,7 +243,7 @@ impl Lab {
                 Ok(())
             });
         }
-        let child = cmd.spawn().expect("spawn ip netns exec berthd");
+        let child = cmd.spawn().expect("spawn nsenter berthd");
         self.daemon = Some(child);
 
         let deadline = Instant::now() + DAEMON_TIMEOUT;
@@ -268,7 +272,7 @@ impl Lab {
         }
     }
 
-    /// The daemon's pid (it is `ip netns exec`, which execs berthd).
+    /// The daemon's pid (it is `nsenter`, which execs berthd).
     pub fn pid(&self) -> Option<u32> {
         self.daemon.as_ref().map(|c| c.id())
     }
@@ -712,6 +716,44 @@ impl Lab {
     }
 }
 
+impl Lab {
+    /// Kills every container the lab's daemons started (they outlive berthd by design) and
+    /// unmounts what berthd mounted under the lab dir (root filesystems, namespace pins).
+    pub fn kill_containers(&self) {
+        let Some(dir) = self.dir.as_ref() else {
+            return;
+        };
+        let runc_root = self.exec_root().join("containers").join("runc");
+        if let Ok(entries) = fs::read_dir(&runc_root) {
+            for e in entries.flatten() {
+                let _ = Command::new("runc")
+                    .arg("--root")
+                    .arg(&runc_root)
+                    .args(["delete", "--force"])
+                    .arg(e.file_name())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status();
+            }
+        }
+        let root = dir.path().to_string_lossy().into_owned();
+        let info = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        let mut points: Vec<&str> = info
+            .lines()
+            .filter_map(|l| l.split(' ').nth(4))
+            .filter(|m| m.starts_with(&root))
+            .collect();
+        points.sort_by_key(|p| std::cmp::Reverse(p.len()));
+        for m in points {
+            if let Ok(c) = std::ffi::CString::new(m) {
+                unsafe {
+                    libc::umount2(c.as_ptr(), libc::MNT_DETACH);
+                }
+            }
+        }
+    }
+}
+
 impl Drop for Lab {
     fn drop(&mut self) {
         let panicking = std::thread::panicking();
@@ -719,6 +761,7 @@ impl Drop for Lab {
             let _ = child.kill();
             let _ = child.wait();
         }
+        self.kill_containers();
         if panicking {
             eprintln!(
                 "----- last 50 lines of berthd.log ({}) -----\n{}\n----- end of berthd.log -----",

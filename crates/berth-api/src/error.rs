@@ -54,4 +54,3 @@ impl Error {
     ctor!(internal, Internal);
     ctor!(not_implemented, NotImplemented);
 }
-

@@ -3,10 +3,12 @@
 //! Field names, order and `null`-vs-`{}` choices follow what a real Docker 20.10 daemon emits, so
 //! the docker CLI and libraries such as bollard decode them unchanged.
 
+pub mod container;
 pub mod error;
 pub mod network;
 pub mod system;
 
+pub use container::*;
 pub use network::*;
 pub use system::*;
 

@@ -196,3 +196,75 @@ mod tests {
         );
     }
 }
+
+/// A container's user-requested addresses on one network (`--ip`, `--ip6`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct EndpointIpamConfig {
+    #[serde(
+        rename = "IPv4Address",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub ipv4_address: String,
+    #[serde(
+        rename = "IPv6Address",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub ipv6_address: String,
+    #[serde(
+        rename = "LinkLocalIPs",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub link_local_ips: Option<Vec<String>>,
+}
+
+/// One network of a container: requested (create, connect) and operational (inspect).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct EndpointSettings {
+    #[serde(rename = "IPAMConfig", default)]
+    pub ipam_config: Option<EndpointIpamConfig>,
+    #[serde(rename = "Links", default)]
+    pub links: Option<Vec<String>>,
+    #[serde(rename = "Aliases", default)]
+    pub aliases: Option<Vec<String>>,
+    #[serde(rename = "NetworkID", default)]
+    pub network_id: String,
+    #[serde(rename = "EndpointID", default)]
+    pub endpoint_id: String,
+    #[serde(rename = "Gateway", default)]
+    pub gateway: String,
+    #[serde(rename = "IPAddress", default)]
+    pub ip_address: String,
+    #[serde(rename = "IPPrefixLen", default)]
+    pub ip_prefix_len: u8,
+    #[serde(rename = "IPv6Gateway", default)]
+    pub ipv6_gateway: String,
+    #[serde(rename = "GlobalIPv6Address", default)]
+    pub global_ipv6_address: String,
+    #[serde(rename = "GlobalIPv6PrefixLen", default)]
+    pub global_ipv6_prefix_len: u8,
+    #[serde(rename = "MacAddress", default)]
+    pub mac_address: String,
+    #[serde(rename = "DriverOpts", default)]
+    pub driver_opts: Option<BTreeMap<String, String>>,
+}
+
+/// `POST /networks/{id}/connect` body.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct NetworkConnectRequest {
+    #[serde(rename = "Container", default)]
+    pub container: String,
+    #[serde(rename = "EndpointConfig", default)]
+    pub endpoint_config: Option<EndpointSettings>,
+}
+
+/// `POST /networks/{id}/disconnect` body.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct NetworkDisconnectRequest {
+    #[serde(rename = "Container", default)]
+    pub container: String,
+    #[serde(rename = "Force", default)]
+    pub force: bool,
+}

@@ -34,6 +34,8 @@ pub struct Config {
     pub bip: Option<IpNet>,
     /// `--default-address-pool`s (Docker's defaults when empty).
     pub pools: Vec<PoolSpec>,
+    /// Where sandboxes' namespaces are pinned (`<exec-root>/netns`).
+    pub netns_dir: std::path::PathBuf,
 }
 
 struct State {
@@ -43,6 +45,8 @@ struct State {
     /// Bridge names in use or being created/removed.
     bridges: HashSet<String>,
     subnets: SubnetAllocator,
+    /// Endpoints and sandboxes (controller/endpoint.rs, controller/sandbox.rs).
+    eps: crate::endpoint::Registry,
 }
 
 pub struct Controller {
@@ -124,6 +128,7 @@ impl Controller {
                 pending_names: HashSet::new(),
                 bridges,
                 subnets,
+                eps: Default::default(),
             }),
             teardowns: Mutex::new(tokio::task::JoinSet::new()),
         });
@@ -135,6 +140,7 @@ impl Controller {
         }
         c.ensure_predefined().await?;
         c.reconcile().await?;
+        c.restore_endpoints().await?;
         Ok(c)
     }
 
@@ -249,6 +255,10 @@ impl Controller {
         }
         for (link, alias) in self.osl.links_with_alias(&tag).await? {
             let id = &alias[tag.len()..];
+            // endpoints' veths share the tag; restore_endpoints sorts those out
+            if id.starts_with(ENDPOINT_TAG) {
+                continue;
+            }
             if !nets.iter().any(|n| n.id == id) {
                 tracing::info!("removing orphan bridge {link}");
                 self.osl.delete_link(&link).await?;
@@ -306,7 +316,8 @@ impl Controller {
     }
 
     pub fn inspect(&self, term: &str) -> Result<NetworkResource> {
-        Ok(self.resolve(term, false)?.to_resource())
+        let n = self.resolve(term, false)?;
+        Ok(resource_in(&self.lock(), &n))
     }
 
     /// The network itself, for callers inside the daemon.
@@ -316,12 +327,12 @@ impl Controller {
 
     pub fn list(&self, filters: Filters) -> Result<Vec<NetworkResource>> {
         let f = ListFilter::new(filters)?;
-        Ok(self
-            .lock()
+        let st = self.lock();
+        Ok(st
             .networks
             .values()
-            .filter(|n| f.matches(n, false))
-            .map(Network::to_resource)
+            .filter(|n| f.matches(n, st.eps.has_endpoints(&n.id)))
+            .map(|n| resource_in(&st, n))
             .collect())
     }
 
@@ -503,6 +514,12 @@ impl Controller {
                         n.name
                     )))
                 }
+                Some(n) if st.eps.has_endpoints(id) => {
+                    return Err(NetError::forbidden(format!(
+                        "error while removing network: network {} id {} has active endpoints",
+                        n.name, n.id
+                    )))
+                }
                 Some(_) => st.networks.remove(id).expect("present"),
                 None => return Err(NetError::not_found(format!("network {id} not found"))),
             }
@@ -542,13 +559,14 @@ impl Controller {
 
     pub async fn prune(self: &Arc<Self>, filters: Filters) -> Result<Vec<String>> {
         let f = PruneFilter::new(filters)?;
-        let victims: Vec<Network> = self
-            .lock()
-            .networks
-            .values()
-            .filter(|n| !n.predefined && f.matches(n))
-            .cloned()
-            .collect();
+        let victims: Vec<Network> = {
+            let st = self.lock();
+            st.networks
+                .values()
+                .filter(|n| !n.predefined && !st.eps.has_endpoints(&n.id) && f.matches(n))
+                .cloned()
+                .collect()
+        };
         let mut deleted = Vec::new();
         for n in victims {
             match self.remove(&n.id, false).await {
@@ -623,5 +641,12 @@ fn allocate_subnets(
     Ok(out)
 }
 
+mod endpoint;
+mod sandbox;
+
+use endpoint::{resource_in, ENDPOINT_TAG};
+
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_endpoint;

@@ -2,6 +2,7 @@
 
 pub mod controller;
 pub mod drivers;
+pub mod endpoint;
 pub mod error;
 pub mod filter;
 pub mod firewall;
@@ -12,4 +13,5 @@ pub mod request;
 pub mod store;
 
 pub use controller::{Config, Controller};
+pub use endpoint::EndpointRequest;
 pub use error::{ErrorKind, NetError};

@@ -7,6 +7,10 @@ use std::path::Path;
 
 pub const NETWORKS: &str = "networks";
 pub const META: &str = "meta";
+/// Containers' attachments, keyed by endpoint id.
+pub const ENDPOINTS: &str = "endpoints";
+/// Containers' network namespaces, keyed by container id.
+pub const SANDBOXES: &str = "sandboxes";
 
 #[derive(Debug, thiserror::Error)]
 #[error("store: {0}")]
@@ -16,8 +20,10 @@ fn err(e: impl std::fmt::Display) -> StoreError {
     StoreError(e.to_string())
 }
 
+/// Cheap to clone: the engine keeps its container records in the same file.
+#[derive(Clone)]
 pub struct Store {
-    db: Database,
+    db: std::sync::Arc<Database>,
 }
 
 fn table(name: &str) -> TableDefinition<'_, &'static str, &'static [u8]> {
@@ -35,14 +41,28 @@ impl Store {
             .set_cache_size(4 << 20)
             .create(path)
             .map_err(err)?;
-        Ok(Store { db })
+        Ok(Store {
+            db: std::sync::Arc::new(db),
+        })
     }
 
     /// Writes several values and deletions in one durable transaction.
     pub fn commit(&self, ops: &[Op<'_>]) -> Result<(), StoreError> {
+        self.commit_with(|| Ok(ops.iter().map(Op::clone).collect()))
+    }
+
+    /// Like `commit`, but the operations are computed once the write transaction has begun.
+    /// redb runs one write transaction at a time, so values snapshotted from shared memory
+    /// state inside `ops` reach the file in the order they were taken: a later commit never
+    /// overwrites a newer snapshot with an older one.
+    pub fn commit_with<'a>(
+        &self,
+        ops: impl FnOnce() -> Result<Vec<Op<'a>>, StoreError>,
+    ) -> Result<(), StoreError> {
         let tx = self.db.begin_write().map_err(err)?;
+        let ops = ops()?;
         {
-            for op in ops {
+            for op in &ops {
                 match op {
                     Op::Put(t, k, v) => {
                         tx.open_table(table(t))
@@ -102,6 +122,7 @@ impl Store {
     }
 }
 
+#[derive(Clone)]
 pub enum Op<'a> {
     Put(&'a str, &'a str, Vec<u8>),
     Delete(&'a str, &'a str),

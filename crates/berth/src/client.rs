@@ -128,3 +128,61 @@ pub fn query_escape(s: &str) -> String {
     }
     out
 }
+
+// Streaming replies (wait, logs -f) and error bodies read outside hyper (hijacked connections).
+impl Client {
+    /// Sends one request and returns as soon as the reply's head is in, leaving the body to be
+    /// read later. `docker run` depends on this: the wait request must be registered with the
+    /// daemon (its headers received) before the container is started.
+    pub async fn open(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> anyhow::Result<hyper::Response<hyper::body::Incoming>> {
+        let stream = tokio::net::UnixStream::connect(&self.socket)
+            .await
+            .with_context(|| {
+                format!(
+                    "Cannot connect to the berth daemon at {}. Is the berth daemon running?",
+                    self.display
+                )
+            })?;
+        let (mut sender, conn) =
+            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+        tokio::spawn(conn);
+        let mut req = Request::builder()
+            .method(method)
+            .uri(format!("/v{}{path}", berth_api::API_VERSION))
+            .header("Host", "berth")
+            .header(
+                "User-Agent",
+                concat!("berth-cli/", env!("CARGO_PKG_VERSION")),
+            );
+        let bytes = match body {
+            Some(v) => {
+                req = req.header("Content-Type", "application/json");
+                Bytes::from(serde_json::to_vec(v)?)
+            }
+            None => Bytes::new(),
+        };
+        let resp = sender.send_request(req.body(Full::new(bytes))?).await?;
+        let status = resp.status();
+        if !status.is_success() && status != StatusCode::NOT_MODIFIED {
+            let body = resp.into_body().collect().await?.to_bytes();
+            return Err(DaemonError::from_reply(status, &body).into());
+        }
+        Ok(resp)
+    }
+}
+
+impl DaemonError {
+    /// The error a reply carries: `{"message": ...}`, or the raw text of older daemons.
+    pub fn from_reply(status: StatusCode, body: &[u8]) -> DaemonError {
+        let message = serde_json::from_slice::<Value>(body)
+            .ok()
+            .and_then(|v| v.get("message")?.as_str().map(str::to_string))
+            .unwrap_or_else(|| String::from_utf8_lossy(body).trim().to_string());
+        DaemonError { status, message }
+    }
+}

@@ -34,6 +34,9 @@ pub struct Args {
     #[arg(long = "default-address-pool")]
     pub default_address_pool: Vec<String>,
     /// Logging level
+    /// The OCI runtime binary that runs containers
+    #[arg(long = "runtime", env = "BERTH_RUNTIME", default_value = "runc")]
+    pub runtime: std::path::PathBuf,
     #[arg(short = 'l', long, value_enum, default_value = "info")]
     pub log_level: LogLevel,
 }
@@ -112,6 +115,7 @@ impl Args {
             default_bridge: self.bridge.clone(),
             bip,
             pools,
+            netns_dir: self.exec_root.join("netns"),
         })
     }
 }

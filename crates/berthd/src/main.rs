@@ -43,7 +43,7 @@ async fn run(args: config::Args) -> anyhow::Result<()> {
     let instance = args.instance();
     let osl = Arc::new(Netlink::new().context("opening netlink")?);
     let fw = Arc::new(Nftables::new(&instance)?);
-    let ctl = Controller::start(args.net_config(&instance)?, store, osl, fw)
+    let ctl = Controller::start(args.net_config(&instance)?, store.clone(), osl, fw)
         .await
         .map_err(|e| anyhow::anyhow!("starting the network controller: {e}"))?;
 
@@ -66,7 +66,17 @@ async fn run(args: config::Args) -> anyhow::Result<()> {
         Some(std::path::PathBuf::from("/bin/busybox")).filter(|p| p.exists()),
     )
     .map_err(|e| anyhow::anyhow!("opening the image store: {e}"))?;
-    let engine = engine::Engine::new(ctl.clone(), Arc::new(images));
+    // Containers' processes become berthd's children once runc exits, so their exit codes
+    // can be collected without a shim process per container.
+    berth_runtime::container::io::become_subreaper().context("becoming a child subreaper")?;
+    let runtime = berth_runtime::container::Runtime::new(
+        args.runtime.clone(),
+        args.data_root.join("containers"),
+        args.exec_root.join("containers"),
+    )
+    .map_err(|e| anyhow::anyhow!("preparing the container runtime: {e}"))?;
+    let engine =
+        engine::Engine::start(ctl.clone(), Arc::new(images), Arc::new(runtime), store).await?;
     let state = Arc::new(api::AppState::new(engine, &args, &instance));
     api::serve(listener, state, shutdown()).await?;
     ctl.settle().await;

@@ -49,6 +49,7 @@ fn cfg() -> Config {
         default_bridge: "berth0".into(),
         bip: None,
         pools: vec![],
+        netns_dir: "/nonexistent/netns".into(),
     }
 }
 

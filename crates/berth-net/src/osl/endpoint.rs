@@ -14,6 +14,9 @@ use std::path::{Path, PathBuf};
 pub struct EndpointSpec {
     /// `veth<7 hex>`, the end that stays on the host.
     pub host_if: String,
+    /// IFLA_IFALIAS of the host end (`berth/<instance>/ep/<endpoint id>`), set last: a restart
+    /// keeps only endpoints whose veth carries it, and deletes tagged veths nobody knows.
+    pub alias: String,
     pub bridge: String,
     /// The sandbox's pinned namespace.
     pub netns: PathBuf,
@@ -87,6 +90,12 @@ impl Netlink {
         let bridge = index_in(h, &spec.bridge).await?;
         let host = index_in(h, &spec.host_if).await?;
         let peer_idx = index_in(h, peer).await?;
+        // A bridge port needs no IPv6 of its own; without this every veth would get a link-local
+        // address and route (host route events, and a kernel list that grows per device).
+        let _ = super::sysctl::write(
+            &format!("net/ipv6/conf/{}/disable_ipv6", spec.host_if),
+            "1",
+        );
         let mut host_set = LinkUnspec::new_with_index(host).controller(bridge).up();
         if let Some(m) = spec.mtu {
             host_set = host_set.mtu(m);
@@ -143,29 +152,93 @@ impl Netlink {
                 .await
                 .map_err(|e| kerr(&format!("add address {a} to {}", spec.ifname), e))?;
         }
-        for gw in &spec.gateways {
-            let any = match gw {
-                IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-                IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
-            };
-            let route = RouteMessageBuilder::<IpAddr>::new()
-                .destination_prefix(any, 0)
-                .and_then(|b| b.gateway(*gw))
-                .map_err(|e| OslError::Kernel {
-                    op: format!("default route via {gw}"),
-                    msg: e.to_string(),
-                })?
-                .output_interface(idx)
-                .build();
-            inner
-                .route()
-                .add(route)
-                .execute()
-                .await
-                .map_err(|e| kerr(&format!("default route via {gw}"), e))?;
-        }
+        add_default_routes(&inner, idx, &spec.gateways, false).await?;
+        h.link()
+            .set(
+                LinkUnspec::new_with_index(host)
+                    .alias(spec.alias.clone())
+                    .build(),
+            )
+            .execute()
+            .await
+            .map_err(|e| kerr(&format!("tag {}", spec.host_if), e))?;
         Ok(())
     }
+
+    /// Points the sandbox's default routes at `ifname`.
+    pub async fn routes_via(
+        &self,
+        netns: &Path,
+        ifname: &str,
+        gateways: &[IpAddr],
+    ) -> Result<(), OslError> {
+        let inner = handle_in(netns).map_err(|e| io_err("enter sandbox", e))?;
+        let idx = index_in(&inner, ifname).await?;
+        add_default_routes(&inner, idx, gateways, true).await
+    }
+
+    /// Pins a new namespace and brings its loopback up; on error nothing stays pinned.
+    pub async fn sandbox_up(&self, path: &Path) -> Result<(), OslError> {
+        netns::create(path).map_err(|e| io_err(&format!("create {}", path.display()), e))?;
+        let r = async {
+            let inner = handle_in(path).map_err(|e| io_err("enter sandbox", e))?;
+            let lo = index_in(&inner, "lo").await?;
+            inner
+                .link()
+                .set(LinkUnspec::new_with_index(lo).up().build())
+                .execute()
+                .await
+                .map_err(|e| kerr("bring up lo", e))
+        }
+        .await;
+        if r.is_err() {
+            let _ = netns::delete(path);
+        }
+        r
+    }
+}
+
+/// `replace`: the sandbox may already have default routes through another interface.
+async fn add_default_routes(
+    h: &Handle,
+    idx: u32,
+    gateways: &[IpAddr],
+    replace: bool,
+) -> Result<(), OslError> {
+    for gw in gateways {
+        let any = match gw {
+            IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+        };
+        let route = RouteMessageBuilder::<IpAddr>::new()
+            .destination_prefix(any, 0)
+            .and_then(|b| b.gateway(*gw))
+            .map_err(|e| OslError::Kernel {
+                op: format!("default route via {gw}"),
+                msg: e.to_string(),
+            })?
+            .output_interface(idx)
+            .build();
+        let mut req = h.route().add(route);
+        if replace {
+            req = req.replace();
+        }
+        req.execute()
+            .await
+            .map_err(|e| kerr(&format!("default route via {gw}"), e))?;
+    }
+    Ok(())
+}
+
+/// A pinned namespace is an nsfs file; after a reboot or an unmount only a plain file (or
+/// nothing) is left.
+pub fn is_netns(path: &Path) -> bool {
+    const NSFS_MAGIC: i64 = 0x6e73_6673;
+    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()) else {
+        return false;
+    };
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    unsafe { libc::statfs(c.as_ptr(), &mut st) == 0 && st.f_type as i64 == NSFS_MAGIC }
 }
 
 #[cfg(test)]
@@ -218,10 +291,12 @@ mod tests {
                 })
                 .await
                 .unwrap();
-                nl.create_sandbox(&sb).unwrap();
+                nl.create_sandbox(&sb).await.unwrap();
+                assert!(nl.sandbox_exists(&sb));
                 let _pin = Pinned(sb.clone());
                 let spec = EndpointSpec {
                     host_if: "vethabc1234".into(),
+                    alias: "berth/test/ep/1".into(),
                     bridge: "br-t".into(),
                     netns: sb.clone(),
                     ifname: "eth0".into(),
@@ -244,6 +319,9 @@ mod tests {
                 );
                 let host = run(&["ip", "-j", "link", "show", "vethabc1234"]);
                 assert!(host.contains("\"master\":\"br-t\""), "{host}");
+                assert!(host.contains("\"ifalias\":\"berth/test/ep/1\""), "{host}");
+                let lo = run(&["nsenter", &net, "ip", "-j", "link", "show", "lo"]);
+                assert!(lo.contains("LOWER_UP"), "{lo}");
                 // real packets: the sandbox reaches its gateway through the bridge
                 run(&[
                     "nsenter", &net, "busybox", "ping", "-c", "1", "-W", "2", "10.9.0.1",

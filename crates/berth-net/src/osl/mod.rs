@@ -13,6 +13,8 @@ pub mod fake;
 pub use endpoint::EndpointSpec;
 use futures::future::BoxFuture;
 use ipnet::IpNet;
+use std::net::IpAddr;
+use std::path::Path;
 
 #[derive(Debug, thiserror::Error)]
 pub enum OslError {
@@ -49,10 +51,22 @@ pub trait Osl: Send + Sync {
     fn host_networks(&self) -> BoxFuture<'_, Result<Vec<IpNet>, OslError>>;
     /// net.ipv4.ip_forward=1 in the daemon's namespace.
     fn enable_forwarding(&self) -> std::io::Result<()>;
-    /// A new network namespace pinned at `path` (a sandbox).
-    fn create_sandbox(&self, path: &std::path::Path) -> std::io::Result<()>;
-    fn delete_sandbox(&self, path: &std::path::Path) -> std::io::Result<()>;
-    /// A veth pair from the bridge into the sandbox, configured; all or nothing.
+    /// A new network namespace pinned at `path` (a sandbox), with `lo` up.
+    fn create_sandbox<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, Result<(), OslError>>;
+    /// Unpins and removes the file; a missing one is not an error.
+    fn delete_sandbox(&self, path: &Path) -> std::io::Result<()>;
+    /// Whether `path` is (still) a pinned network namespace.
+    fn sandbox_exists(&self, path: &Path) -> bool;
+    /// A veth pair from the bridge into the sandbox, configured, and tagged with `spec.alias`
+    /// as its last step (so a tagged veth is a complete one); all or nothing.
     fn create_endpoint<'a>(&'a self, spec: &'a EndpointSpec)
         -> BoxFuture<'a, Result<(), OslError>>;
+    /// Makes `ifname` inside the sandbox carry the default routes via `gateways`, replacing
+    /// the routes another interface had.
+    fn set_default_routes<'a>(
+        &'a self,
+        netns: &'a Path,
+        ifname: &'a str,
+        gateways: &'a [IpAddr],
+    ) -> BoxFuture<'a, Result<(), OslError>>;
 }

@@ -320,15 +320,34 @@ impl Osl for Netlink {
     }
 
     fn enable_forwarding(&self) -> std::io::Result<()> {
-        super::sysctl::write("net/ipv4/ip_forward", "1")
+        super::sysctl::write("net/ipv4/ip_forward", "1")?;
+        // Traffic between two ports of one bridge is switched, not routed: only with
+        // br_netfilter's hooks does it meet the forward chain, where icc=false drops it
+        // (Docker enables the same). Absent on kernels without br_netfilter: icc is then moot.
+        for key in [
+            "net/bridge/bridge-nf-call-iptables",
+            "net/bridge/bridge-nf-call-ip6tables",
+        ] {
+            if let Err(e) = super::sysctl::write(key, "1") {
+                tracing::warn!("cannot set {key}: {e} (enable_icc=false will not be enforced)");
+            }
+        }
+        Ok(())
     }
 
-    fn create_sandbox(&self, path: &std::path::Path) -> std::io::Result<()> {
-        super::netns::create(path)
+    fn create_sandbox<'a>(
+        &'a self,
+        path: &'a std::path::Path,
+    ) -> BoxFuture<'a, Result<(), OslError>> {
+        Box::pin(self.sandbox_up(path))
     }
 
     fn delete_sandbox(&self, path: &std::path::Path) -> std::io::Result<()> {
         super::netns::delete(path)
+    }
+
+    fn sandbox_exists(&self, path: &std::path::Path) -> bool {
+        super::endpoint::is_netns(path)
     }
 
     fn create_endpoint<'a>(
@@ -336,6 +355,15 @@ impl Osl for Netlink {
         spec: &'a super::EndpointSpec,
     ) -> BoxFuture<'a, Result<(), OslError>> {
         Box::pin(self.endpoint_up(spec))
+    }
+
+    fn set_default_routes<'a>(
+        &'a self,
+        netns: &'a std::path::Path,
+        ifname: &'a str,
+        gateways: &'a [IpAddr],
+    ) -> BoxFuture<'a, Result<(), OslError>> {
+        Box::pin(self.routes_via(netns, ifname, gateways))
     }
 }
 

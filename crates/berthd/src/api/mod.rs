@@ -1,16 +1,19 @@
 //! The Engine API: routes, JSON in and out, errors to status codes. No logic lives here.
 
 mod body;
+mod containers;
+mod exec;
+mod hijack;
 mod networks;
 mod system;
 
+use crate::engine::Engine;
 use axum::extract::Request;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use berth_api::{API_VERSION, MIN_API_VERSION};
-use crate::engine::Engine;
 use berth_net::{Controller, ErrorKind, NetError};
 use std::sync::Arc;
 use tower::Layer;
@@ -88,6 +91,27 @@ pub async fn serve(
             "/networks/{id}",
             get(networks::inspect).delete(networks::remove),
         )
+        .route("/networks/{id}/connect", post(networks::connect))
+        .route("/networks/{id}/disconnect", post(networks::disconnect))
+        .route("/containers/create", post(containers::create))
+        .route("/containers/json", get(containers::list))
+        .route("/containers/{id}/json", get(containers::inspect))
+        .route("/containers/{id}/start", post(containers::start))
+        .route("/containers/{id}/stop", post(containers::stop))
+        .route("/containers/{id}/restart", post(containers::restart))
+        .route("/containers/{id}/kill", post(containers::kill))
+        .route("/containers/{id}/wait", post(containers::wait))
+        .route("/containers/{id}/attach", post(containers::attach))
+        .route("/containers/{id}/resize", post(containers::resize))
+        .route("/containers/{id}/logs", get(containers::logs))
+        .route("/containers/{id}/exec", post(exec::create))
+        .route(
+            "/containers/{id}",
+            axum::routing::delete(containers::remove),
+        )
+        .route("/exec/{id}/start", post(exec::start))
+        .route("/exec/{id}/resize", post(exec::resize))
+        .route("/exec/{id}/json", get(exec::inspect))
         .fallback(|| async { ApiError(StatusCode::NOT_FOUND, "page not found".into()) })
         .with_state(state);
     let app = axum::middleware::from_fn(versioned).layer(r);

@@ -75,3 +75,27 @@ pub async fn prune(State(s): State<Shared>, Query(q): Q) -> Result<Response, Api
         },
     ))
 }
+
+pub async fn connect(
+    State(s): State<Shared>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let req: berth_api::NetworkConnectRequest = json_body(&headers, &body)?;
+    s.engine
+        .connect(&id, &req.container, req.endpoint_config)
+        .await?;
+    Ok(StatusCode::OK.into_response())
+}
+
+pub async fn disconnect(
+    State(s): State<Shared>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let req: berth_api::NetworkDisconnectRequest = json_body(&headers, &body)?;
+    s.engine.disconnect(&id, &req.container, req.force).await?;
+    Ok(StatusCode::OK.into_response())
+}

@@ -1,0 +1,467 @@
+//! Connecting containers to networks and disconnecting them.
+//!
+//! A connect takes its addresses under the state lock, records the endpoint together with the
+//! network's pool in one transaction, and only then builds the veth; the lock is never held
+//! across kernel work, so many containers connect at once. A disconnect forgets the endpoint
+//! in the store at once but keeps its addresses taken in memory until the veth is gone (the
+//! kernel's veth deletion waits for an RCU grace period, so it runs in the background).
+
+use super::{Controller, State};
+use crate::drivers;
+use crate::endpoint::*;
+use crate::error::{NetError, Result};
+use crate::network::Network;
+use crate::osl::EndpointSpec;
+use crate::store::{Op, ENDPOINTS, NETWORKS, SANDBOXES};
+use berth_api::{EndpointIpamConfig, EndpointSettings, NetworkResource};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Endpoints' veths are tagged `berth/<instance>/ep/<endpoint id>`.
+pub(super) const ENDPOINT_TAG: &str = "ep/";
+
+const HOST_CONFLICT: &str =
+    "container cannot be disconnected from host network or connected to host network";
+
+/// Network inspect's form, with the attached containers.
+pub(super) fn resource_in(st: &State, n: &Network) -> NetworkResource {
+    let mut r = n.to_resource();
+    r.containers = st
+        .eps
+        .on_network(&n.id)
+        .filter(|e| e.phase == Phase::Live)
+        .map(|e| (e.ep.container_id.clone(), e.ep.resource()))
+        .collect();
+    r
+}
+
+pub(super) enum SbOp<'a> {
+    /// Writes the sandbox record as it stands in memory (nothing if it is gone).
+    Put(&'a str),
+    Delete(&'a str),
+}
+
+/// One store transaction about endpoints. The networks' pools and the sandbox record are
+/// snapshotted inside the transaction, so the file always ends with the newest of them.
+#[derive(Default)]
+pub(super) struct Change<'a> {
+    pub put: Vec<&'a Endpoint>,
+    pub delete: Vec<&'a str>,
+    pub networks: Vec<&'a str>,
+    pub sandbox: Option<SbOp<'a>>,
+}
+
+/// Default routes to point at an interface once the state lock is released.
+type RouteWork = (PathBuf, String, Vec<IpAddr>);
+
+fn given(s: &Option<String>) -> Option<&str> {
+    s.as_deref().filter(|s| !s.is_empty())
+}
+
+/// Docker's checks of a connect request, in its order, and the parsed choices.
+fn validate(net: &Network, req: &EndpointRequest) -> Result<Wanted> {
+    let (ip4, ip6) = (given(&req.ipv4), given(&req.ipv6));
+    if net.driver == drivers::HOST {
+        return Err(NetError::invalid(HOST_CONFLICT));
+    }
+    if net.driver == drivers::NULL {
+        return Err(NetError::invalid(
+            "container cannot be connected to multiple networks with one of the networks in private (none) mode",
+        ));
+    }
+    // bridge, host and none are the networks that are not "user defined"
+    if net.predefined {
+        if ip4.is_some() || ip6.is_some() {
+            return Err(NetError::invalid(
+                "user specified IP address is supported on user defined networks only",
+            ));
+        }
+        if !req.aliases.is_empty() {
+            return Err(NetError::invalid(
+                "network-scoped alias is supported only for containers in user defined networks",
+            ));
+        }
+    }
+    for (ip, v6) in [(ip4, false), (ip6, true)] {
+        let configured = net
+            .user_ipam
+            .iter()
+            .any(|c| !c.subnet.is_empty() && c.subnet.contains(':') == v6);
+        if ip.is_some() && !configured {
+            return Err(NetError::invalid(
+                "user specified IP address is supported only when connecting to networks with user configured subnets",
+            ));
+        }
+    }
+    let v4 = ip4
+        .map(|s| {
+            s.parse::<Ipv4Addr>()
+                .map(IpAddr::V4)
+                .map_err(|_| NetError::internal(format!("Invalid IPv4 address: {s})")))
+        })
+        .transpose()?;
+    let v6 = ip6
+        .map(|s| {
+            s.parse::<Ipv6Addr>()
+                .map(IpAddr::V6)
+                .map_err(|_| NetError::internal(format!("Invalid IPv6 address: {s})")))
+        })
+        .transpose()?;
+    let mac = given(&req.mac)
+        .map(|m| {
+            parse_mac(m).ok_or_else(|| NetError::internal(format!("address {m}: invalid MAC address")))
+        })
+        .transpose()?;
+    if net.bridge.is_none() {
+        return Err(NetError::not_implemented(format!(
+            "driver {} does not support endpoints",
+            net.driver
+        )));
+    }
+    Ok(Wanted { v4, v6, mac })
+}
+
+fn if_number(ifname: &str) -> Option<u32> {
+    let digits = ifname.trim_start_matches(|c: char| !c.is_ascii_digit());
+    digits.parse().ok()
+}
+
+impl Controller {
+    /// Attaches a container to a network: addresses (requested or next free), MAC, a host veth
+    /// `veth<7 hex>` on the bridge and `ethN` inside the sandbox, and the default routes if no
+    /// earlier endpoint of the sandbox carries them. All or nothing.
+    pub async fn connect(&self, req: EndpointRequest) -> Result<EndpointSettings> {
+        let net = self.resolve(&req.network, false)?;
+        let want = validate(&net, &req)?;
+        let sandbox = match &req.sandbox {
+            Some(p) => p.clone(),
+            None => self.sandbox_create(&req.container_id).await?,
+        };
+        let (ep, routed) = self.reserve(&net, &req, &want, &sandbox)?;
+        let change = Change {
+            put: vec![&ep],
+            networks: vec![&ep.network_id],
+            sandbox: Some(SbOp::Put(&ep.container_id)),
+            ..Default::default()
+        };
+        if let Err(e) = self.commit_change(&change) {
+            self.unreserve(&ep, true);
+            return Err(e);
+        }
+        let b = net.bridge.as_ref().expect("validated");
+        let spec = EndpointSpec {
+            host_if: ep.host_if.clone(),
+            alias: format!("{}{ENDPOINT_TAG}{}", self.alias_tag(), ep.id),
+            bridge: b.name.clone(),
+            netns: ep.sandbox.clone(),
+            ifname: ep.ifname.clone(),
+            mac: ep.mac,
+            mtu: b.mtu,
+            addrs: ep.ipv4.iter().chain(&ep.ipv6).copied().collect(),
+            gateways: if routed { ep.gateways() } else { vec![] },
+        };
+        if let Err(e) = self.osl.create_endpoint(&spec).await {
+            self.roll_back(&ep).await;
+            return Err(e.into());
+        }
+        let work = {
+            let mut st = self.lock();
+            if let Some(e) = st.eps.eps.get_mut(&ep.id) {
+                e.phase = Phase::Live;
+            }
+            // an earlier endpoint carrying the routes may have left while this one joined
+            claim_routes(&mut st, &ep.container_id)
+        };
+        self.apply_routes(work).await;
+        Ok(ep.settings())
+    }
+
+    /// Takes everything the endpoint needs, under the state lock; the endpoint is recorded as
+    /// joining, which keeps its network from being removed.
+    fn reserve(
+        &self,
+        net: &Network,
+        req: &EndpointRequest,
+        want: &Wanted,
+        sandbox: &Path,
+    ) -> Result<(Endpoint, bool)> {
+        let mut guard = self.lock();
+        let st = &mut *guard;
+        let not_found = || NetError::not_found(format!("network {} not found", req.network));
+        let n = st.networks.get_mut(&net.id).ok_or_else(not_found)?;
+        if st.eps.on_network(&net.id).any(|e| {
+            e.ep.container_name == req.container_name || e.ep.container_id == req.container_id
+        }) {
+            return Err(NetError::forbidden(format!(
+                "endpoint with name {} already exists in network {}",
+                req.container_name, n.name
+            )));
+        }
+        let sb = st
+            .eps
+            .sandboxes
+            .entry(req.container_id.clone())
+            .or_insert_with(|| SandboxEntry {
+                rec: Sandbox {
+                    container_id: req.container_id.clone(),
+                    path: sandbox.to_path_buf(),
+                    owned: false,
+                    next_if: 0,
+                },
+                eps: vec![],
+                busy: false,
+            });
+        if sb.rec.path != sandbox {
+            return Err(NetError::invalid(format!(
+                "container {} already has its sandbox at {}",
+                req.container_id,
+                sb.rec.path.display()
+            )));
+        }
+        if sb.busy {
+            return Err(NetError::conflict(format!(
+                "the sandbox of container {} is being created or deleted",
+                req.container_id
+            )));
+        }
+        let alloc = allocate(n, want)?;
+        let prefix = n.bridge.as_ref().map_or("eth", |b| b.iface_prefix.as_str());
+        let ifname = format!("{prefix}{}", sb.rec.next_if);
+        sb.rec.next_if += 1;
+        let host_if = loop {
+            let v = random_veth();
+            if !st.eps.veths.contains(&v) {
+                break v;
+            }
+        };
+        let v4 = alloc.v4.map(|(n, _)| n.addr());
+        let ep = Endpoint {
+            id: crate::network::new_id(),
+            network_id: net.id.clone(),
+            container_id: req.container_id.clone(),
+            container_name: req.container_name.clone(),
+            sandbox: sandbox.to_path_buf(),
+            host_if,
+            ifname,
+            mac: want.mac.unwrap_or_else(|| mac_for(v4)),
+            ipv4: alloc.v4.map(|(n, _)| n),
+            ipv6: alloc.v6.map(|(n, _)| n),
+            gateway4: alloc.v4.map(|(_, g)| g),
+            gateway6: alloc.v6.map(|(_, g)| g),
+            ipam_config: (given(&req.ipv4).is_some() || given(&req.ipv6).is_some()).then(|| {
+                EndpointIpamConfig {
+                    ipv4_address: given(&req.ipv4).unwrap_or_default().to_string(),
+                    ipv6_address: given(&req.ipv6).unwrap_or_default().to_string(),
+                    link_local_ips: None,
+                }
+            }),
+            aliases: req.aliases.clone(),
+            links: req.links.clone(),
+            seq: st.eps.seq + 1,
+        };
+        let routed =
+            st.eps.route_carrier(&ep.container_id).is_none() && !ep.gateways().is_empty();
+        st.eps.insert(ep.clone(), Phase::Joining, routed);
+        Ok((ep, routed))
+    }
+
+    /// Undoes `reserve` in memory. `reuse_if`: hand the interface number back (nothing used it).
+    fn unreserve(&self, ep: &Endpoint, reuse_if: bool) {
+        let mut guard = self.lock();
+        let st = &mut *guard;
+        st.eps.remove(&ep.id);
+        st.eps.veths.remove(&ep.host_if);
+        st.eps.undrain(&ep.network_id, &ep.addrs());
+        if let Some(n) = st.networks.get_mut(&ep.network_id) {
+            for ip in ep.addrs() {
+                release(n, ip);
+            }
+        }
+        if let (true, Some(sb)) = (reuse_if, st.eps.sandboxes.get_mut(&ep.container_id)) {
+            if if_number(&ep.ifname).is_some_and(|k| sb.rec.next_if == k + 1) {
+                sb.rec.next_if -= 1;
+            }
+        }
+    }
+
+    /// A kernel step failed (and `create_endpoint` left nothing behind): forget the record,
+    /// then free the addresses.
+    async fn roll_back(&self, ep: &Endpoint) {
+        {
+            let mut guard = self.lock();
+            let st = &mut *guard;
+            if let Some(e) = st.eps.eps.get_mut(&ep.id) {
+                e.phase = Phase::Leaving;
+            }
+            st.eps.drain(&ep.network_id, &ep.addrs());
+            if let Some(sb) = st.eps.sandboxes.get_mut(&ep.container_id) {
+                if if_number(&ep.ifname).is_some_and(|k| sb.rec.next_if == k + 1) {
+                    sb.rec.next_if -= 1;
+                }
+            }
+        }
+        let change = Change {
+            delete: vec![&ep.id],
+            networks: vec![&ep.network_id],
+            sandbox: Some(SbOp::Put(&ep.container_id)),
+            ..Default::default()
+        };
+        if let Err(e) = self.commit_change(&change) {
+            // the record stays; the next start drops it, as its veth does not exist
+            tracing::error!("undoing endpoint {}: {e}", ep.id);
+        }
+        let work = {
+            self.unreserve(ep, false);
+            claim_routes(&mut self.lock(), &ep.container_id)
+        };
+        self.apply_routes(work).await;
+    }
+
+    /// Detaches the container from one network. If that endpoint carried the default routes,
+    /// the next endpoint with a gateway (attach order) takes them over.
+    pub async fn disconnect(self: &Arc<Self>, container_id: &str, network: &str) -> Result<()> {
+        let net = self.resolve(network, false)?;
+        if net.driver == drivers::HOST {
+            return Err(NetError::invalid(HOST_CONFLICT));
+        }
+        let ep = {
+            let mut guard = self.lock();
+            let st = &mut *guard;
+            let found = st
+                .eps
+                .on_network(&net.id)
+                .find(|e| e.ep.container_id == container_id && e.phase == Phase::Live)
+                .map(|e| e.ep.clone());
+            let Some(ep) = found else {
+                return Err(NetError::internal(format!(
+                    "container {container_id} is not connected to network {}",
+                    net.name
+                )));
+            };
+            st.eps.eps.get_mut(&ep.id).expect("found").phase = Phase::Leaving;
+            st.eps.drain(&ep.network_id, &ep.addrs());
+            ep
+        };
+        let change = Change {
+            delete: vec![&ep.id],
+            networks: vec![&ep.network_id],
+            ..Default::default()
+        };
+        if let Err(e) = self.commit_change(&change) {
+            let mut st = self.lock();
+            if let Some(x) = st.eps.eps.get_mut(&ep.id) {
+                x.phase = Phase::Live;
+            }
+            st.eps.undrain(&ep.network_id, &ep.addrs());
+            return Err(e);
+        }
+        self.forget(vec![ep], true).await;
+        Ok(())
+    }
+
+    /// After their records are gone from the store: drops the endpoints from memory, moves
+    /// default routes on (`handover`), and deletes the veths in the background, freeing the
+    /// addresses and names only once the kernel let go of them.
+    pub(super) async fn forget(self: &Arc<Self>, eps: Vec<Endpoint>, handover: bool) {
+        let mut work = Vec::new();
+        {
+            let mut st = self.lock();
+            for ep in &eps {
+                st.eps.remove(&ep.id);
+            }
+            if handover {
+                for ep in &eps {
+                    work.extend(claim_routes(&mut st, &ep.container_id));
+                }
+            }
+        }
+        self.apply_routes(work).await;
+        let this = Arc::clone(self);
+        let teardown = async move {
+            for ep in &eps {
+                if let Err(e) = this.osl.delete_link(&ep.host_if).await {
+                    // addresses stay taken: the container side may still hold them
+                    tracing::error!("deleting veth {}: {e}", ep.host_if);
+                    continue;
+                }
+                let mut guard = this.lock();
+                let st = &mut *guard;
+                st.eps.veths.remove(&ep.host_if);
+                st.eps.undrain(&ep.network_id, &ep.addrs());
+                if let Some(n) = st.networks.get_mut(&ep.network_id) {
+                    for ip in ep.addrs() {
+                        release(n, ip);
+                    }
+                }
+            }
+        };
+        self.teardowns
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .spawn(teardown);
+    }
+
+    async fn apply_routes(&self, work: impl IntoIterator<Item = RouteWork>) {
+        for (netns, ifname, gws) in work {
+            if let Err(e) = self.osl.set_default_routes(&netns, &ifname, &gws).await {
+                tracing::error!("default route via {ifname} in {}: {e}", netns.display());
+            }
+        }
+    }
+
+    /// The container's live endpoints, (network name, settings), in attach order.
+    pub fn endpoints_of(&self, container_id: &str) -> Vec<(String, EndpointSettings)> {
+        let st = self.lock();
+        st.eps
+            .of_container(container_id)
+            .into_iter()
+            .filter(|e| e.phase == Phase::Live)
+            .filter_map(|e| {
+                let n = st.networks.get(&e.ep.network_id)?;
+                Some((n.name.clone(), e.ep.settings()))
+            })
+            .collect()
+    }
+
+    pub(super) fn commit_change(&self, ch: &Change<'_>) -> Result<()> {
+        self.store.commit_with(|| {
+            let st = self.lock();
+            let mut ops = Vec::new();
+            for ep in &ch.put {
+                ops.push(Op::put(ENDPOINTS, &ep.id, *ep)?);
+            }
+            for id in &ch.delete {
+                ops.push(Op::Delete(ENDPOINTS, id));
+            }
+            for id in &ch.networks {
+                // a removed network is not brought back
+                if let Some(n) = st.networks.get(*id) {
+                    ops.push(Op::put(NETWORKS, id, &persisted(n, st.eps.draining.get(*id)))?);
+                }
+            }
+            match ch.sandbox {
+                Some(SbOp::Put(cid)) => {
+                    if let Some(sb) = st.eps.sandboxes.get(cid) {
+                        ops.push(Op::put(SANDBOXES, cid, &sb.rec)?);
+                    }
+                }
+                Some(SbOp::Delete(cid)) => ops.push(Op::Delete(SANDBOXES, cid)),
+                None => {}
+            }
+            Ok(ops)
+        })?;
+        Ok(())
+    }
+}
+
+/// If the sandbox's route carrier is live but has no routes yet, marks it and returns the work.
+fn claim_routes(st: &mut State, cid: &str) -> Option<RouteWork> {
+    let id = st.eps.route_carrier(cid)?.ep.id.clone();
+    let e = st.eps.eps.get_mut(&id)?;
+    if e.phase != Phase::Live || e.routed {
+        return None;
+    }
+    e.routed = true;
+    Some((e.ep.sandbox.clone(), e.ep.ifname.clone(), e.ep.gateways()))
+}

@@ -1,0 +1,316 @@
+//! Sandboxes (a container's pinned network namespace), and bringing endpoints back after a
+//! restart: what the store remembers is checked against the kernel, and whatever a crash or a
+//! dead container left half-done is dropped.
+
+use super::endpoint::{Change, SbOp, ENDPOINT_TAG};
+use super::Controller;
+use crate::endpoint::*;
+use crate::error::{NetError, Result};
+use crate::ipam::{prepare, AddressPool};
+use crate::network::Network;
+use crate::store::{Op, ENDPOINTS, NETWORKS, SANDBOXES};
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+fn check_id(id: &str) -> Result<()> {
+    if id.len() < 12 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(NetError::invalid(format!("invalid container id {id:?}")));
+    }
+    Ok(())
+}
+
+impl Controller {
+    /// Where the container's sandbox is (or would be) pinned: `SandboxKey` of inspect.
+    pub fn sandbox_path(&self, container_id: &str) -> PathBuf {
+        if let Some(sb) = self.lock().eps.sandboxes.get(container_id) {
+            return sb.rec.path.clone();
+        }
+        let short = container_id.get(..12).unwrap_or(container_id);
+        self.cfg.netns_dir.join(short)
+    }
+
+    /// The container's sandbox: a network namespace pinned at `<netns_dir>/<id[:12]>` with `lo`
+    /// up. Idempotent.
+    pub async fn sandbox_create(&self, container_id: &str) -> Result<PathBuf> {
+        check_id(container_id)?;
+        let cid = container_id;
+        let path = self.cfg.netns_dir.join(&cid[..12]);
+        {
+            let mut st = self.lock();
+            if let Some(sb) = st.eps.sandboxes.get(cid) {
+                if sb.busy {
+                    return Err(NetError::conflict(format!(
+                        "the sandbox of container {cid} is being created or deleted"
+                    )));
+                }
+                return Ok(sb.rec.path.clone());
+            }
+            if st.eps.sandboxes.values().any(|s| s.rec.path == path) {
+                return Err(NetError::conflict(format!(
+                    "sandbox {} is in use by another container",
+                    path.display()
+                )));
+            }
+            st.eps.sandboxes.insert(
+                cid.to_string(),
+                SandboxEntry {
+                    rec: Sandbox {
+                        container_id: cid.to_string(),
+                        path: path.clone(),
+                        owned: true,
+                        next_if: 0,
+                    },
+                    eps: vec![],
+                    busy: true,
+                },
+            );
+        }
+        // Recorded first: a crash before the namespace exists is cleaned up at the next start.
+        let put = Change {
+            sandbox: Some(SbOp::Put(cid)),
+            ..Default::default()
+        };
+        if let Err(e) = self.commit_change(&put) {
+            self.lock().eps.sandboxes.remove(cid);
+            return Err(e);
+        }
+        // A file left by an earlier life whose record is gone would otherwise be mounted over.
+        let _ = self.osl.delete_sandbox(&path);
+        if let Err(e) = self.osl.create_sandbox(&path).await {
+            self.lock().eps.sandboxes.remove(cid);
+            let del = Change {
+                sandbox: Some(SbOp::Delete(cid)),
+                ..Default::default()
+            };
+            if let Err(se) = self.commit_change(&del) {
+                tracing::error!("undoing sandbox {cid}: {se}");
+            }
+            return Err(e.into());
+        }
+        if let Some(sb) = self.lock().eps.sandboxes.get_mut(cid) {
+            sb.busy = false;
+        }
+        Ok(path)
+    }
+
+    /// Leaves every network (addresses released, veths deleted) and unpins the namespace if
+    /// `sandbox_create` made it. Idempotent; also for containers that died while the daemon
+    /// was down.
+    pub async fn sandbox_delete(self: &Arc<Self>, container_id: &str) -> Result<()> {
+        let cid = container_id;
+        let (rec, eps) = {
+            let mut guard = self.lock();
+            let reg = &mut guard.eps;
+            let Some(sb) = reg.sandboxes.get_mut(cid) else {
+                drop(guard);
+                // nothing recorded; a stale pin of an earlier life may still be there
+                if check_id(cid).is_ok() {
+                    let _ = self.osl.delete_sandbox(&self.cfg.netns_dir.join(&cid[..12]));
+                }
+                return Ok(());
+            };
+            if sb.busy {
+                return Err(NetError::conflict(format!(
+                    "the sandbox of container {cid} is being created or deleted"
+                )));
+            }
+            let ids = sb.eps.clone();
+            let rec = sb.rec.clone();
+            if ids.iter().any(|id| reg.eps[id].phase == Phase::Joining) {
+                return Err(NetError::conflict(format!(
+                    "container {cid} is being connected to a network"
+                )));
+            }
+            reg.sandboxes.get_mut(cid).expect("present").busy = true;
+            let mut eps = Vec::new();
+            for id in ids {
+                let e = reg.eps.get_mut(&id).expect("indexed");
+                if e.phase == Phase::Live {
+                    e.phase = Phase::Leaving;
+                    eps.push(e.ep.clone());
+                }
+            }
+            for ep in &eps {
+                reg.drain(&ep.network_id, &ep.addrs());
+            }
+            (rec, eps)
+        };
+        let mut nets: Vec<&str> = eps.iter().map(|e| e.network_id.as_str()).collect();
+        nets.sort();
+        nets.dedup();
+        let change = Change {
+            delete: eps.iter().map(|e| e.id.as_str()).collect(),
+            networks: nets,
+            sandbox: Some(SbOp::Delete(cid)),
+            ..Default::default()
+        };
+        if let Err(e) = self.commit_change(&change) {
+            let mut st = self.lock();
+            for ep in &eps {
+                if let Some(x) = st.eps.eps.get_mut(&ep.id) {
+                    x.phase = Phase::Live;
+                }
+                st.eps.undrain(&ep.network_id, &ep.addrs());
+            }
+            if let Some(sb) = st.eps.sandboxes.get_mut(cid) {
+                sb.busy = false;
+            }
+            return Err(e);
+        }
+        self.forget(eps, false).await;
+        self.lock().eps.sandboxes.remove(cid);
+        if rec.owned {
+            self.osl.delete_sandbox(&rec.path).map_err(|e| {
+                NetError::internal(format!("deleting sandbox {}: {e}", rec.path.display()))
+            })?;
+        }
+        Ok(())
+    }
+
+    /// At start, after the networks: keeps the endpoints whose network exists, whose sandbox is
+    /// still a namespace and whose veth carries its tag (set as the last step of a connect);
+    /// drops the rest, deletes berth's veths nobody knows, and rebuilds the address pools from
+    /// the endpoints kept, so nothing is handed out twice whatever a crash interrupted.
+    pub(super) async fn restore_endpoints(&self) -> Result<()> {
+        let sandboxes: Vec<(String, Sandbox)> = self.store.list(SANDBOXES)?;
+        let records: Vec<(String, Endpoint)> = self.store.list(ENDPOINTS)?;
+        let prefix = format!("{}{ENDPOINT_TAG}", self.alias_tag());
+        let tagged: HashMap<String, String> = self
+            .osl
+            .links_with_alias(&prefix)
+            .await?
+            .into_iter()
+            .map(|(name, alias)| (alias[prefix.len()..].to_string(), name))
+            .collect();
+        let (alive, gone): (Vec<Sandbox>, Vec<Sandbox>) = sandboxes
+            .into_iter()
+            .map(|(_, s)| s)
+            .partition(|s| self.osl.sandbox_exists(&s.path));
+        let alive_ids: HashSet<&str> = alive.iter().map(|s| s.container_id.as_str()).collect();
+        let (mut keep, dropped): (Vec<Endpoint>, Vec<Endpoint>) = {
+            let st = self.lock();
+            records.into_iter().map(|(_, e)| e).partition(|e| {
+                st.networks.contains_key(&e.network_id)
+                    && alive_ids.contains(e.container_id.as_str())
+                    && tagged.get(&e.id) == Some(&e.host_if)
+            })
+        };
+        keep.sort_by_key(|e| e.seq);
+        for e in &dropped {
+            tracing::info!(
+                "dropping endpoint {} of container {}: its sandbox, network or veth is gone",
+                e.id,
+                e.container_id
+            );
+        }
+
+        let changed: Vec<Network> = {
+            let mut st = self.lock();
+            let mut by_net: HashMap<&str, Vec<IpAddr>> = HashMap::new();
+            for e in &keep {
+                by_net.entry(&e.network_id).or_default().extend(e.addrs());
+            }
+            st.networks
+                .values_mut()
+                .filter_map(|n| {
+                    let addrs = by_net.get(n.id.as_str()).map_or(&[][..], |v| &v[..]);
+                    rederive(n, addrs).then(|| n.clone())
+                })
+                .collect()
+        };
+        let mut ops = Vec::new();
+        for e in &dropped {
+            ops.push(Op::Delete(ENDPOINTS, &e.id));
+        }
+        for s in &gone {
+            ops.push(Op::Delete(SANDBOXES, &s.container_id));
+        }
+        for n in &changed {
+            ops.push(Op::put(NETWORKS, &n.id, n)?);
+        }
+        if !ops.is_empty() {
+            self.store.commit(&ops)?;
+        }
+
+        let known: HashSet<&str> = keep.iter().map(|e| e.id.as_str()).collect();
+        for e in &dropped {
+            // also an untagged veth of a connect that crashed half-way
+            self.osl.delete_link(&e.host_if).await?;
+        }
+        for (id, name) in &tagged {
+            if !known.contains(id.as_str()) {
+                tracing::info!("removing orphan veth {name}");
+                self.osl.delete_link(name).await?;
+            }
+        }
+        for s in gone.iter().filter(|s| s.owned) {
+            if let Err(e) = self.osl.delete_sandbox(&s.path) {
+                tracing::warn!("removing stale sandbox file {}: {e}", s.path.display());
+            }
+        }
+
+        let mut st = self.lock();
+        for s in alive {
+            st.eps.sandboxes.insert(
+                s.container_id.clone(),
+                SandboxEntry {
+                    rec: s,
+                    eps: vec![],
+                    busy: false,
+                },
+            );
+        }
+        for e in keep {
+            st.eps.insert(e, Phase::Live, false);
+        }
+        let cids: Vec<String> = st.eps.sandboxes.keys().cloned().collect();
+        for cid in cids {
+            if let Some(id) = st.eps.route_carrier(&cid).map(|e| e.ep.id.clone()) {
+                st.eps.eps.get_mut(&id).expect("present").routed = true;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Makes the network's pools hold exactly its gateway, aux addresses and `addrs`. The stored
+/// pool (with its next-after-last cursor) is kept when it only lacks some of them; one that
+/// holds an address nobody owns (a crash between allocation and record) is rebuilt.
+fn rederive(n: &mut Network, addrs: &[IpAddr]) -> bool {
+    let mut changed = false;
+    for s in &mut n.subnets {
+        let mut fresh = AddressPool::new(s.pool.subnet, s.pool.range);
+        let _ = prepare(&mut fresh, Some(s.gateway), &s.aux);
+        let mine: Vec<IpAddr> = addrs
+            .iter()
+            .copied()
+            .filter(|ip| s.pool.contains(*ip))
+            .collect();
+        for ip in &mine {
+            let _ = fresh.reserve(*ip);
+        }
+        let wanted = mine
+            .iter()
+            .copied()
+            .chain(std::iter::once(s.gateway))
+            .chain(s.aux.values().copied());
+        for ip in wanted {
+            if fresh.is_allocated(ip) && !s.pool.is_allocated(ip) {
+                let _ = s.pool.reserve(ip);
+                changed = true;
+            }
+        }
+        if s.pool.allocated_count() != fresh.allocated_count() {
+            tracing::info!(
+                "network {}: rebuilding the address pool of {}",
+                n.name,
+                s.pool.subnet
+            );
+            s.pool = fresh;
+            changed = true;
+        }
+    }
+    changed
+}

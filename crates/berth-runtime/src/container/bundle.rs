@@ -1,0 +1,218 @@
+//! The OCI bundle berth writes for runc: Docker's defaults (capabilities, masked paths,
+//! mounts) on top of oci-spec's baseline, joined to the network namespace berth prepared.
+
+use crate::{Error, Result};
+use oci_spec::runtime::{
+    Capability, LinuxCapabilitiesBuilder, LinuxNamespace, LinuxNamespaceType, MountBuilder,
+    ProcessBuilder, RootBuilder, Spec, UserBuilder,
+};
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+/// Docker's default capability set: enough for `ping` (NET_RAW) and ordinary daemons, without
+/// the administrative ones.
+const DOCKER_CAPS: &[Capability] = &[
+    Capability::Chown,
+    Capability::DacOverride,
+    Capability::Fsetid,
+    Capability::Fowner,
+    Capability::Mknod,
+    Capability::NetRaw,
+    Capability::Setgid,
+    Capability::Setuid,
+    Capability::Setfcap,
+    Capability::Setpcap,
+    Capability::NetBindService,
+    Capability::SysChroot,
+    Capability::Kill,
+    Capability::AuditWrite,
+];
+
+/// The process half of a container or an exec.
+#[derive(Debug, Clone, Default)]
+pub struct ProcessSpec {
+    pub args: Vec<String>,
+    pub env: Vec<String>,
+    pub cwd: String,
+    pub tty: bool,
+    /// `uid[:gid]` numbers; names are not resolved (busybox images run as root).
+    pub user: String,
+}
+
+/// Everything the bundle needs besides the process.
+#[derive(Debug, Clone)]
+pub struct BundleSpec {
+    pub rootfs: PathBuf,
+    pub hostname: String,
+    /// `None`: share the host's network stack (`--net=host`).
+    pub netns: Option<PathBuf>,
+    /// Files berth owns and bind-mounts: (host path, container path), e.g. /etc/hosts.
+    pub binds: Vec<(PathBuf, String)>,
+}
+
+fn oci(e: impl std::fmt::Display) -> Error {
+    Error::internal(format!("OCI spec: {e}"))
+}
+
+fn user(u: &str) -> Result<oci_spec::runtime::User> {
+    let (uid, gid) = match u.split_once(':') {
+        Some((a, b)) => (a, b),
+        None => (u, ""),
+    };
+    let num = |s: &str| -> Result<u32> {
+        if s.is_empty() {
+            return Ok(0);
+        }
+        s.parse().map_err(|_| {
+            Error::invalid(format!(
+                "unable to find user {s}: no matching entries in passwd file"
+            ))
+        })
+    };
+    UserBuilder::default()
+        .uid(num(uid)?)
+        .gid(num(gid)?)
+        .build()
+        .map_err(oci)
+}
+
+pub fn process(p: &ProcessSpec) -> Result<oci_spec::runtime::Process> {
+    let caps: HashSet<Capability> = DOCKER_CAPS.iter().copied().collect();
+    let capabilities = LinuxCapabilitiesBuilder::default()
+        .bounding(caps.clone())
+        .effective(caps.clone())
+        .permitted(caps)
+        .build()
+        .map_err(oci)?;
+    let mut env = p.env.clone();
+    if !env.iter().any(|e| e.starts_with("PATH=")) {
+        env.insert(
+            0,
+            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
+        );
+    }
+    if p.tty && !env.iter().any(|e| e.starts_with("TERM=")) {
+        env.push("TERM=xterm".into());
+    }
+    ProcessBuilder::default()
+        .terminal(p.tty)
+        .args(p.args.clone())
+        .env(env)
+        .cwd(if p.cwd.is_empty() {
+            "/".into()
+        } else {
+            p.cwd.clone()
+        })
+        .user(user(&p.user)?)
+        .capabilities(capabilities)
+        .no_new_privileges(false)
+        .build()
+        .map_err(oci)
+}
+
+/// The container's `config.json`.
+pub fn spec(b: &BundleSpec, p: &ProcessSpec) -> Result<Spec> {
+    let mut spec = Spec::default();
+    spec.set_process(Some(process(p)?));
+    spec.set_hostname(Some(b.hostname.clone()));
+    spec.set_root(Some(
+        RootBuilder::default()
+            .path(b.rootfs.clone())
+            .readonly(false)
+            .build()
+            .map_err(oci)?,
+    ));
+    let mut mounts = spec.mounts().clone().unwrap_or_default();
+    for (src, dst) in &b.binds {
+        mounts.push(
+            MountBuilder::default()
+                .destination(dst)
+                .typ("bind")
+                .source(src)
+                .options(vec!["rbind".into(), "rprivate".into()])
+                .build()
+                .map_err(oci)?,
+        );
+    }
+    spec.set_mounts(Some(mounts));
+    let linux = spec.linux_mut().as_mut().expect("default spec has linux");
+    let mut namespaces: Vec<LinuxNamespace> = linux.namespaces().clone().unwrap_or_default();
+    namespaces.retain(|n| n.typ() != LinuxNamespaceType::Network);
+    if let Some(ns) = &b.netns {
+        let mut n = LinuxNamespace::default();
+        n.set_typ(LinuxNamespaceType::Network);
+        n.set_path(Some(ns.clone()));
+        namespaces.push(n);
+    }
+    linux.set_namespaces(Some(namespaces));
+    Ok(spec)
+}
+
+/// Writes `config.json` into `dir`.
+pub fn write(dir: &Path, spec: &Spec) -> Result<()> {
+    let tmp = dir.join("config.json.tmp");
+    spec.save(&tmp).map_err(oci)?;
+    std::fs::rename(&tmp, dir.join("config.json"))
+        .map_err(|e| Error::internal(format!("writing the OCI bundle: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn joins_the_given_netns_and_keeps_docker_caps() {
+        let b = BundleSpec {
+            rootfs: "/r".into(),
+            hostname: "h1".into(),
+            netns: Some("/run/berth/netns/abc".into()),
+            binds: vec![("/d/hosts".into(), "/etc/hosts".into())],
+        };
+        let p = ProcessSpec {
+            args: vec!["sh".into()],
+            tty: true,
+            ..Default::default()
+        };
+        let v = serde_json::to_value(spec(&b, &p).unwrap()).unwrap();
+        let ns = v["linux"]["namespaces"].as_array().unwrap();
+        let net: Vec<_> = ns.iter().filter(|n| n["type"] == "network").collect();
+        assert_eq!(net.len(), 1);
+        assert_eq!(net[0]["path"], "/run/berth/netns/abc");
+        let caps = v["process"]["capabilities"]["bounding"].as_array().unwrap();
+        assert!(caps.iter().any(|c| c == "CAP_NET_RAW"));
+        assert_eq!(v["process"]["terminal"], true);
+        assert!(v["process"]["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e == "TERM=xterm"));
+        assert!(v["mounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["destination"] == "/etc/hosts" && m["type"] == "bind"));
+        assert_eq!(v["hostname"], "h1");
+    }
+
+    #[test]
+    fn host_mode_has_no_network_namespace() {
+        let b = BundleSpec {
+            rootfs: "/r".into(),
+            hostname: "h".into(),
+            netns: None,
+            binds: vec![],
+        };
+        let v = serde_json::to_value(spec(&b, &ProcessSpec::default()).unwrap()).unwrap();
+        assert!(!v["linux"]["namespaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["type"] == "network"));
+    }
+
+    #[test]
+    fn numeric_user_only() {
+        assert!(user("1000:1000").is_ok());
+        assert!(user("nobody").is_err());
+    }
+}

@@ -1,0 +1,210 @@
+//! Process plumbing without a shim: the console socket runc hands a pty master through,
+//! exit-status collection through pidfds (berthd is a child subreaper, so containers it
+//! starts become its children once runc exits), and log files followed like `tail -f`.
+
+use crate::{Error, Result};
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::net::UnixListener;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Makes berthd the reaper of the containers it starts (see module doc).
+pub fn become_subreaper() -> std::io::Result<()> {
+    if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// The socket runc sends a new pty's master to (`--console-socket`).
+pub struct ConsoleSocket {
+    listener: UnixListener,
+    pub path: PathBuf,
+}
+
+impl ConsoleSocket {
+    pub fn bind(path: &Path) -> Result<ConsoleSocket> {
+        let _ = std::fs::remove_file(path);
+        let listener = UnixListener::bind(path)
+            .map_err(|e| Error::internal(format!("console socket {}: {e}", path.display())))?;
+        Ok(ConsoleSocket {
+            listener,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Waits for runc's connection and takes the fd it passes. Runs on its own thread while
+    /// runc runs: runc sends the master before `create`/`exec -d` returns.
+    pub fn receive(self) -> std::thread::JoinHandle<Result<OwnedFd>> {
+        std::thread::spawn(move || {
+            let (conn, _) = self
+                .listener
+                .accept()
+                .map_err(|e| Error::internal(format!("console socket accept: {e}")))?;
+            let _ = std::fs::remove_file(&self.path);
+            recv_fd(conn.as_raw_fd())
+                .map_err(|e| Error::internal(format!("receiving the console: {e}")))
+        })
+    }
+
+    /// Unblocks a pending `receive` when runc failed before connecting.
+    pub fn wake(path: &Path) {
+        let _ = std::os::unix::net::UnixStream::connect(path);
+    }
+}
+
+fn recv_fd(sock: i32) -> std::io::Result<OwnedFd> {
+    let mut data = [0u8; 4096];
+    let mut iov = libc::iovec {
+        iov_base: data.as_mut_ptr() as *mut libc::c_void,
+        iov_len: data.len(),
+    };
+    let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<i32>() as u32) } as usize;
+    let mut cbuf = vec![0u8; space];
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = cbuf.as_mut_ptr() as *mut libc::c_void;
+    msg.msg_controllen = space as _;
+    let n = unsafe { libc::recvmsg(sock, &mut msg, libc::MSG_CMSG_CLOEXEC) };
+    if n < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let cmsg = unsafe { libc::CMSG_FIRSTHDR(&msg) };
+    if cmsg.is_null() {
+        return Err(std::io::Error::other("no fd received"));
+    }
+    unsafe {
+        if (*cmsg).cmsg_level != libc::SOL_SOCKET || (*cmsg).cmsg_type != libc::SCM_RIGHTS {
+            return Err(std::io::Error::other("unexpected control message"));
+        }
+        let fd = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg) as *const i32);
+        Ok(OwnedFd::from_raw_fd(fd))
+    }
+}
+
+/// How a process ended, as Docker reports it: the exit code, or 128 + the signal.
+/// `None`: it ended but was not our child (berthd restarted meanwhile), so its status is lost.
+pub async fn wait_exit(pid: i32) -> Option<i32> {
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return None;
+    }
+    let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+    // Safety: the AsyncFd owns the pidfd, which nothing else closes while it is registered.
+    let afd = unsafe {
+        tokio::io::unix::AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE)
+    }
+    .ok()?;
+    let _ = afd.readable().await.ok()?;
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // P_PIDFD (3): reap exactly this process, never someone else's child.
+    let rc = unsafe {
+        libc::waitid(
+            3,
+            afd.get_ref().as_raw_fd() as u32,
+            &mut info,
+            libc::WEXITED,
+        )
+    };
+    if rc != 0 {
+        return None;
+    }
+    let status = unsafe { info.si_status() };
+    Some(match info.si_code {
+        libc::CLD_EXITED => status,
+        _ => 128 + status,
+    })
+}
+
+/// Whether `pid` is alive (and not a zombie).
+pub fn alive(pid: i32) -> bool {
+    if pid <= 0 {
+        return false;
+    }
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(s) => s
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|st| st != "Z" && st != "X"),
+        Err(_) => false,
+    }
+}
+
+/// A log file read from an offset, waiting for more like `tail -f`.
+pub struct Tail {
+    file: Option<File>,
+    path: PathBuf,
+    pos: u64,
+}
+
+impl Tail {
+    /// From the start (`logs`) or from the current end (`attach`).
+    pub fn open(path: &Path, from_end: bool) -> Tail {
+        let mut file = File::open(path).ok();
+        let pos = match (&mut file, from_end) {
+            (Some(f), true) => f.seek(SeekFrom::End(0)).unwrap_or(0),
+            _ => 0,
+        };
+        Tail {
+            file,
+            path: path.to_path_buf(),
+            pos,
+        }
+    }
+
+    /// What was appended since the last call (possibly nothing).
+    pub fn read_new(&mut self, buf: &mut [u8]) -> usize {
+        if self.file.is_none() {
+            self.file = File::open(&self.path).ok();
+        }
+        let Some(f) = self.file.as_mut() else {
+            return 0;
+        };
+        if f.seek(SeekFrom::Start(self.pos)).is_err() {
+            return 0;
+        }
+        match f.read(buf) {
+            Ok(n) => {
+                self.pos += n as u64;
+                n
+            }
+            Err(_) => 0,
+        }
+    }
+}
+
+/// How often a follower looks for new output when there was none: short enough that
+/// `docker run` feels immediate, long enough to cost nothing while idle.
+pub const FOLLOW_INTERVAL: Duration = Duration::from_millis(10);
+
+/// Copies a pty master into the container's log until the last slave closes (the process
+/// ended), so TTY containers have logs and attach like the others.
+pub fn pump_console(master: OwnedFd, log: &Path) -> std::thread::JoinHandle<()> {
+    let log = log.to_path_buf();
+    std::thread::spawn(move || {
+        let mut out = match std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+        {
+            Ok(f) => f,
+            Err(_) => return,
+        };
+        let mut m = File::from(master);
+        let mut buf = [0u8; 16384];
+        loop {
+            match m.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    let _ = std::io::Write::write_all(&mut out, &buf[..n]);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                // EIO: every slave fd is closed.
+                Err(_) => break,
+            }
+        }
+    })
+}

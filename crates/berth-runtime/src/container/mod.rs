@@ -1,0 +1,302 @@
+//! Containers under runc: prepare the root filesystem and bundle, create and start, signal,
+//! exec, clean up. Stateless apart from the files it writes: the engine in berthd keeps the
+//! container records and decides when each step happens.
+
+pub mod bundle;
+pub mod io;
+pub mod rootfs;
+pub mod runc;
+
+use crate::{Error, Result};
+pub use bundle::{BundleSpec, ProcessSpec};
+use runc::{Runc, Stdio3};
+use std::fs::File;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+/// Where one container's files live: `data` survives reboots (writable layer, logs, the
+/// hosts/hostname/resolv.conf files), `run` does not (bundle, rootfs mount point, sockets).
+#[derive(Debug, Clone)]
+pub struct Paths {
+    pub data: PathBuf,
+    pub run: PathBuf,
+}
+
+impl Paths {
+    pub fn stdout_log(&self) -> PathBuf {
+        self.data.join("stdout.log")
+    }
+    pub fn stderr_log(&self) -> PathBuf {
+        self.data.join("stderr.log")
+    }
+    pub fn hosts(&self) -> PathBuf {
+        self.data.join("hosts")
+    }
+    pub fn hostname(&self) -> PathBuf {
+        self.data.join("hostname")
+    }
+    pub fn resolv_conf(&self) -> PathBuf {
+        self.data.join("resolv.conf")
+    }
+    pub fn rootfs(&self) -> PathBuf {
+        self.run.join("rootfs")
+    }
+}
+
+/// What to run.
+pub struct RunSpec {
+    /// Image layers, base first.
+    pub layers: Vec<PathBuf>,
+    pub hostname: String,
+    pub netns: Option<PathBuf>,
+    pub process: ProcessSpec,
+    /// `-i`: keep a writable stdin for attach.
+    pub open_stdin: bool,
+}
+
+/// A started container's init process.
+pub struct Running {
+    pub pid: i32,
+    /// Where attach writes the user's input: the pty master (TTY) or a pipe (`-i`).
+    pub stdin: Option<File>,
+}
+
+/// A started exec process and its ends of the streams.
+pub struct ExecProcess {
+    pub pid: i32,
+    pub stdin: Option<OwnedFd>,
+    pub stdout: Option<OwnedFd>,
+    pub stderr: Option<OwnedFd>,
+    /// TTY execs: the pty master, for input and output.
+    pub console: Option<OwnedFd>,
+}
+
+pub struct Runtime {
+    runc: Runc,
+    data_dir: PathBuf,
+    run_dir: PathBuf,
+}
+
+fn io_err(what: impl std::fmt::Display, e: std::io::Error) -> Error {
+    Error::internal(format!("{what}: {e}"))
+}
+
+fn pipe() -> Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0; 2];
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(io_err("pipe", std::io::Error::last_os_error()));
+    }
+    use std::os::fd::FromRawFd;
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+impl Runtime {
+    /// `data_dir` = `<data-root>/containers`, `run_dir` = `<exec-root>/containers`.
+    pub fn new(runc_binary: PathBuf, data_dir: PathBuf, run_dir: PathBuf) -> Result<Runtime> {
+        let root = run_dir.join("runc");
+        for d in [&data_dir, &run_dir, &root] {
+            std::fs::create_dir_all(d).map_err(|e| io_err(d.display(), e))?;
+        }
+        Ok(Runtime {
+            runc: Runc {
+                binary: runc_binary,
+                root,
+            },
+            data_dir,
+            run_dir,
+        })
+    }
+
+    /// Short on purpose: a unix socket path must fit in 108 bytes.
+    fn console_path(&self, id: &str) -> PathBuf {
+        self.run_dir
+            .join(format!("{}.sock", &id[..12.min(id.len())]))
+    }
+
+    pub fn paths(&self, id: &str) -> Paths {
+        Paths {
+            data: self.data_dir.join(id),
+            run: self.run_dir.join(id),
+        }
+    }
+
+    /// Creates the container's directories (for the files berth owns before it first runs).
+    pub fn prepare(&self, id: &str) -> Result<Paths> {
+        let p = self.paths(id);
+        for d in [&p.data, &p.run] {
+            std::fs::create_dir_all(d).map_err(|e| io_err(d.display(), e))?;
+        }
+        Ok(p)
+    }
+
+    /// Mounts the rootfs, writes the bundle, `runc create` + `runc start`. Blocking. On
+    /// failure nothing of the attempt remains (the rootfs is unmounted, runc's state deleted).
+    pub fn start(&self, id: &str, spec: RunSpec) -> Result<Running> {
+        let p = self.prepare(id)?;
+        self.runc.delete(id);
+        rootfs::mount(
+            &spec.layers,
+            &p.data.join("upper"),
+            &p.data.join("work"),
+            &p.rootfs(),
+        )?;
+        let r = self.create_and_start(id, &p, spec);
+        if r.is_err() {
+            self.cleanup(id);
+        }
+        r
+    }
+
+    fn create_and_start(&self, id: &str, p: &Paths, spec: RunSpec) -> Result<Running> {
+        let mut binds = vec![
+            (p.hostname(), "/etc/hostname".to_string()),
+            (p.hosts(), "/etc/hosts".to_string()),
+        ];
+        if p.resolv_conf().exists() {
+            binds.push((p.resolv_conf(), "/etc/resolv.conf".to_string()));
+        }
+        let b = BundleSpec {
+            rootfs: p.rootfs(),
+            hostname: spec.hostname.clone(),
+            netns: spec.netns.clone(),
+            binds,
+        };
+        bundle::write(&p.run, &bundle::spec(&b, &spec.process)?)?;
+        let append = |path: PathBuf| -> Result<File> {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .map_err(|e| io_err(path.display(), e))
+        };
+        let (pid, stdin) = if spec.process.tty {
+            let sock_path = self.console_path(id);
+            let sock = io::ConsoleSocket::bind(&sock_path)?;
+            let rx = sock.receive();
+            let created = self
+                .runc
+                .create(id, &p.run, Some(&sock_path), Stdio3::null());
+            if created.is_err() {
+                io::ConsoleSocket::wake(&sock_path);
+            }
+            let master = rx
+                .join()
+                .map_err(|_| Error::internal("console thread panicked"))?;
+            let pid = created?;
+            let master = master?;
+            let input = File::from(master.try_clone().map_err(|e| io_err("dup console", e))?);
+            io::pump_console(master, &p.stdout_log());
+            (pid, Some(input))
+        } else {
+            let (stdin, writer) = if spec.open_stdin {
+                let (r, w) = pipe()?;
+                (Stdio::from(r), Some(File::from(w)))
+            } else {
+                (Stdio::null(), None)
+            };
+            let stdio = Stdio3 {
+                stdin,
+                stdout: Stdio::from(append(p.stdout_log())?),
+                stderr: Stdio::from(append(p.stderr_log())?),
+            };
+            (self.runc.create(id, &p.run, None, stdio)?, writer)
+        };
+        self.runc.start(id, &p.run)?;
+        Ok(Running { pid, stdin })
+    }
+
+    pub fn kill(&self, id: &str, signal: i32) -> Result<()> {
+        self.runc.kill(id, signal, false)
+    }
+
+    /// Forgets the runc state and unmounts the rootfs; the container's files stay.
+    pub fn cleanup(&self, id: &str) {
+        self.runc.delete(id);
+        rootfs::unmount(&self.paths(id).rootfs());
+    }
+
+    /// Removes everything of the container, files included.
+    pub fn remove(&self, id: &str) {
+        self.cleanup(id);
+        let p = self.paths(id);
+        let _ = std::fs::remove_dir_all(&p.run);
+        let _ = std::fs::remove_dir_all(&p.data);
+    }
+
+    pub fn state(&self, id: &str) -> Option<runc::State> {
+        self.runc.state(id)
+    }
+
+    /// Starts a process in the running container (`docker exec`). Blocking.
+    pub fn exec(
+        &self,
+        id: &str,
+        exec_id: &str,
+        process: &ProcessSpec,
+        stdin: bool,
+    ) -> Result<ExecProcess> {
+        let dir = self.paths(id).run.join("exec").join(exec_id);
+        std::fs::create_dir_all(&dir).map_err(|e| io_err(dir.display(), e))?;
+        let pj = dir.join("process.json");
+        let proc_ = bundle::process(process)?;
+        let body = serde_json::to_vec(&proc_).map_err(|e| Error::internal(e.to_string()))?;
+        std::fs::write(&pj, body).map_err(|e| io_err(pj.display(), e))?;
+        let r = if process.tty {
+            let sock_path = self.console_path(exec_id);
+            let sock = io::ConsoleSocket::bind(&sock_path)?;
+            let rx = sock.receive();
+            let started = self
+                .runc
+                .exec(id, &dir, &pj, Some(&sock_path), Stdio3::null());
+            if started.is_err() {
+                io::ConsoleSocket::wake(&sock_path);
+            }
+            let master = rx
+                .join()
+                .map_err(|_| Error::internal("console thread panicked"))?;
+            let pid = started?;
+            Ok(ExecProcess {
+                pid,
+                stdin: None,
+                stdout: None,
+                stderr: None,
+                console: Some(master?),
+            })
+        } else {
+            let (in_r, in_w) = if stdin {
+                let (r, w) = pipe()?;
+                (Stdio::from(r), Some(w))
+            } else {
+                (Stdio::null(), None)
+            };
+            let (out_r, out_w) = pipe()?;
+            let (err_r, err_w) = pipe()?;
+            let pid = self.runc.exec(
+                id,
+                &dir,
+                &pj,
+                None,
+                Stdio3 {
+                    stdin: in_r,
+                    stdout: Stdio::from(out_w),
+                    stderr: Stdio::from(err_w),
+                },
+            )?;
+            Ok(ExecProcess {
+                pid,
+                stdin: in_w,
+                stdout: Some(out_r),
+                stderr: Some(err_r),
+                console: None,
+            })
+        };
+        let _ = std::fs::remove_dir_all(&dir);
+        r
+    }
+}
+
+/// Lets tests and tools find runc's state of a data root: `<exec-root>/containers/runc`.
+pub fn runc_root(exec_root: &Path) -> PathBuf {
+    exec_root.join("containers").join("runc")
+}

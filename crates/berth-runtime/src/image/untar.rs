@@ -1,0 +1,475 @@
+//! Extracting tar archives into a directory: image layers (ownership, modes, links, devices,
+//! xattrs, and AUFS whiteouts turned into overlayfs ones) and plain archives (`docker save`
+//! bundles). Nothing is ever written outside the target directory.
+
+use crate::{Error, Result};
+use sha2::{Digest, Sha256};
+use std::ffi::CString;
+use std::fs;
+use std::io::{self, BufRead, BufReader, Read};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Component, Path, PathBuf};
+use tar::EntryType;
+
+const WHITEOUT_PREFIX: &str = ".wh.";
+const OPAQUE_MARKER: &str = ".wh..wh..opq";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// An image layer: owners, devices and whiteouts as the archive says.
+    Layer,
+    /// A plain bundle of files read by berth itself: no owners, no devices, no whiteouts.
+    Plain,
+}
+
+/// What an extraction found.
+#[derive(Debug)]
+pub struct Unpacked {
+    /// `sha256:` + hex of the uncompressed tar stream (a layer's diff id).
+    pub digest: String,
+    /// Bytes of regular files.
+    pub size: u64,
+}
+
+/// `src` with its compression (gzip) removed, detected by magic number like Docker does.
+pub fn decompressed<'a>(src: Box<dyn Read + 'a>) -> Result<Box<dyn Read + 'a>> {
+    let mut buf = BufReader::with_capacity(64 * 1024, src);
+    let head = buf.fill_buf().map_err(bad_archive)?;
+    let unsupported = |what: &str| {
+        Err(Error::invalid(format!(
+            "{what}-compressed archives are not supported: decompress it or use gzip"
+        )))
+    };
+    if head.starts_with(&[0x1f, 0x8b]) {
+        Ok(Box::new(flate2::read::MultiGzDecoder::new(buf)))
+    } else if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
+        unsupported("xz")
+    } else if head.starts_with(b"BZh") {
+        unsupported("bzip2")
+    } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        unsupported("zstd")
+    } else {
+        Ok(Box::new(buf))
+    }
+}
+
+/// Extracts the (uncompressed) tar stream `src` into the existing directory `dst`.
+pub fn unpack(src: &mut dyn Read, dst: &Path, mode: Mode) -> Result<Unpacked> {
+    let mut hashed = Hashing {
+        inner: src,
+        hash: Sha256::new(),
+    };
+    let root = running_as_root();
+    let mut dirs = Vec::new();
+    let mut size = 0;
+    {
+        let mut archive = tar::Archive::new(&mut hashed);
+        for entry in archive.entries().map_err(bad_archive)? {
+            let mut entry = entry.map_err(bad_archive)?;
+            size += unpack_entry(&mut entry, dst, mode, root, &mut dirs)?;
+        }
+    }
+    // the trailing zero blocks are part of the stream the diff id covers
+    io::copy(&mut hashed, &mut io::sink()).map_err(bad_archive)?;
+    // children are in place: directory modes and times last, deepest first
+    for d in dirs.iter().rev() {
+        finish_dir(d)?;
+    }
+    Ok(Unpacked {
+        digest: format!("sha256:{:x}", hashed.hash.finalize()),
+        size,
+    })
+}
+
+struct Hashing<'a> {
+    inner: &'a mut dyn Read,
+    hash: Sha256,
+}
+
+impl Read for Hashing<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hash.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+struct DirMeta {
+    path: PathBuf,
+    mode: u32,
+    mtime: i64,
+}
+
+fn bad_archive(e: impl std::fmt::Display) -> Error {
+    Error::invalid(format!("invalid tar archive: {e}"))
+}
+
+fn fs_error(what: &str, path: &Path, e: io::Error) -> Error {
+    Error::internal(format!("{what} {}: {e}", path.display()))
+}
+
+fn running_as_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Extracts one entry; returns the bytes it added to the layer's size.
+fn unpack_entry(
+    entry: &mut tar::Entry<'_, &mut Hashing<'_>>,
+    dst: &Path,
+    mode: Mode,
+    root: bool,
+    dirs: &mut Vec<DirMeta>,
+) -> Result<u64> {
+    let header = entry.header().clone();
+    let kind = header.entry_type();
+    if matches!(
+        kind,
+        EntryType::XGlobalHeader
+            | EntryType::XHeader
+            | EntryType::GNULongName
+            | EntryType::GNULongLink
+    ) {
+        return Ok(0);
+    }
+    let raw = entry.path().map_err(bad_archive)?.into_owned();
+    let Some(rel) = relative(&raw)? else {
+        // the archive's root itself (`./`): the layer directory's own metadata
+        if kind == EntryType::Directory && mode == Mode::Layer {
+            let m = header.mode().map_err(bad_archive)?;
+            set_owner(dst, &header, root, false)?;
+            dirs.push(DirMeta {
+                path: dst.to_path_buf(),
+                mode: m,
+                mtime: header.mtime().unwrap_or(0) as i64,
+            });
+        }
+        return Ok(0);
+    };
+    let name = rel
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let parent = make_parents(dst, rel.parent().unwrap_or(Path::new("")))?;
+
+    if mode == Mode::Layer && name.starts_with(WHITEOUT_PREFIX) {
+        return whiteout(&parent, &name, &header, root).map(|_| 0);
+    }
+    let path = parent.join(rel.file_name().expect("relative path has a name"));
+    let perm = header.mode().map_err(bad_archive)? & 0o7777;
+    let mtime = header.mtime().unwrap_or(0) as i64;
+    let mut size = 0;
+    match kind {
+        EntryType::Directory => {
+            match fs::symlink_metadata(&path) {
+                Ok(m) if m.is_dir() => {}
+                Ok(_) => {
+                    remove_any(&path)?;
+                    mkdir(&path)?;
+                }
+                Err(_) => mkdir(&path)?,
+            }
+            set_owner(&path, &header, root && mode == Mode::Layer, false)?;
+            dirs.push(DirMeta {
+                path: path.clone(),
+                mode: if mode == Mode::Layer { perm } else { 0o755 },
+                mtime,
+            });
+        }
+        EntryType::Symlink => {
+            let target = entry
+                .link_name()
+                .map_err(bad_archive)?
+                .ok_or_else(|| bad_archive(format!("symlink {} has no target", raw.display())))?;
+            remove_any(&path)?;
+            std::os::unix::fs::symlink(&target, &path)
+                .map_err(|e| fs_error("creating symlink", &path, e))?;
+            set_owner(&path, &header, root && mode == Mode::Layer, true)?;
+            set_mtime(&path, mtime, true);
+        }
+        EntryType::Link => {
+            let target = entry
+                .link_name()
+                .map_err(bad_archive)?
+                .ok_or_else(|| bad_archive(format!("hard link {} has no target", raw.display())))?;
+            let trel = relative(&target)?
+                .ok_or_else(|| bad_archive(format!("hard link {} to the root", raw.display())))?;
+            let tparent = make_parents(dst, trel.parent().unwrap_or(Path::new("")))?;
+            let tpath = tparent.join(trel.file_name().expect("relative path has a name"));
+            if tpath != path {
+                remove_any(&path)?;
+                fs::hard_link(&tpath, &path).map_err(|e| {
+                    bad_archive(format!(
+                        "hard link {} to {}: {e}",
+                        raw.display(),
+                        target.display()
+                    ))
+                })?;
+            }
+        }
+        EntryType::Char | EntryType::Block | EntryType::Fifo => {
+            if mode == Mode::Plain || (!root && kind != EntryType::Fifo) {
+                // a device needs privileges (and has no place in a bundle): left out
+                return Ok(0);
+            }
+            let major = header.device_major().ok().flatten().unwrap_or(0);
+            let minor = header.device_minor().ok().flatten().unwrap_or(0);
+            let fmt = match kind {
+                EntryType::Char => libc::S_IFCHR,
+                EntryType::Block => libc::S_IFBLK,
+                _ => libc::S_IFIFO,
+            };
+            remove_any(&path)?;
+            mknod(&path, fmt | perm, libc::makedev(major, minor))?;
+            set_owner(&path, &header, root, false)?;
+            chmod(&path, perm)?;
+            set_mtime(&path, mtime, false);
+        }
+        // everything else is a regular file, as POSIX says unknown types must be read
+        _ => {
+            remove_any(&path)?;
+            let mut f = fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)
+                .map_err(|e| fs_error("creating", &path, e))?;
+            size = io::copy(entry, &mut f).map_err(bad_archive)?;
+            drop(f);
+            set_owner(&path, &header, root && mode == Mode::Layer, false)?;
+            // after chown, which clears set-id bits
+            chmod(&path, if mode == Mode::Layer { perm } else { 0o644 })?;
+            set_mtime(&path, mtime, false);
+        }
+    }
+    if mode == Mode::Layer && kind != EntryType::Link {
+        set_xattrs(entry, &path, root)?;
+    }
+    Ok(size)
+}
+
+/// The entry's path relative to the target, `None` for the target itself. `..` is refused:
+/// a layer has no business outside its directory.
+pub fn relative(raw: &Path) -> Result<Option<PathBuf>> {
+    let mut rel = PathBuf::new();
+    for c in raw.components() {
+        match c {
+            Component::Normal(p) => rel.push(p),
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
+            Component::ParentDir => {
+                return Err(Error::invalid(format!(
+                    "invalid tar archive: path {} escapes the extraction directory",
+                    raw.display()
+                )))
+            }
+        }
+    }
+    Ok(if rel.as_os_str().is_empty() {
+        None
+    } else {
+        Some(rel)
+    })
+}
+
+/// Creates the directories of `rel` under `root` (0755, like Docker) and returns the real path
+/// of the last one. Symlinks met on the way are followed as if `root` were `/`, so a link can
+/// never lead outside (runc's securejoin).
+fn make_parents(root: &Path, rel: &Path) -> Result<PathBuf> {
+    let mut resolved = PathBuf::new();
+    let mut pending: Vec<PathBuf> = rel
+        .components()
+        .rev()
+        .map(|c| PathBuf::from(c.as_os_str()))
+        .collect();
+    let mut hops = 0;
+    while let Some(c) = pending.pop() {
+        match c.to_str() {
+            Some("..") => {
+                resolved.pop();
+                continue;
+            }
+            Some(".") | Some("/") | Some("") => continue,
+            _ => {}
+        }
+        let cand = resolved.join(&c);
+        let full = root.join(&cand);
+        match fs::symlink_metadata(&full) {
+            Ok(m) if m.file_type().is_symlink() => {
+                hops += 1;
+                if hops > 40 {
+                    return Err(bad_archive(format!(
+                        "too many symlinks under {}",
+                        rel.display()
+                    )));
+                }
+                let target =
+                    fs::read_link(&full).map_err(|e| fs_error("reading link", &full, e))?;
+                if target.is_absolute() {
+                    resolved = PathBuf::new();
+                }
+                pending.extend(
+                    target
+                        .components()
+                        .rev()
+                        .map(|c| PathBuf::from(c.as_os_str())),
+                );
+            }
+            Ok(m) if m.is_dir() => resolved = cand,
+            Ok(_) => {
+                return Err(bad_archive(format!(
+                    "{} is not a directory",
+                    cand.display()
+                )));
+            }
+            Err(_) => {
+                mkdir(&full)?;
+                resolved = cand;
+            }
+        }
+    }
+    Ok(root.join(resolved))
+}
+
+/// `.wh.NAME` hides NAME of the layers below: overlayfs wants a 0/0 character device there.
+/// `.wh..wh..opq` makes its directory opaque: overlayfs wants an xattr on it.
+fn whiteout(parent: &Path, name: &str, header: &tar::Header, root: bool) -> Result<()> {
+    if !root {
+        // only root can make either; berth runs containers as root anyway
+        return Ok(());
+    }
+    if name == OPAQUE_MARKER {
+        return setxattr(parent, "trusted.overlay.opaque", b"y");
+    }
+    let hidden = &name[WHITEOUT_PREFIX.len()..];
+    if hidden.starts_with(WHITEOUT_PREFIX) || hidden.is_empty() {
+        // AUFS's own bookkeeping (`.wh..wh.plnk`, ...): nothing for overlayfs
+        return Ok(());
+    }
+    let path = parent.join(hidden);
+    remove_any(&path)?;
+    mknod(&path, libc::S_IFCHR, 0)?;
+    set_owner(&path, header, root, false)
+}
+
+fn mkdir(path: &Path) -> Result<()> {
+    fs::DirBuilder::new()
+        .mode(0o755)
+        .create(path)
+        .map_err(|e| fs_error("creating directory", path, e))
+}
+
+/// Removes whatever is at `path` so an entry can take its place (a directory only when the
+/// new entry is not one: callers keep existing directories).
+fn remove_any(path: &Path) -> Result<()> {
+    match fs::symlink_metadata(path) {
+        Err(_) => Ok(()),
+        Ok(m) if m.is_dir() => fs::remove_dir_all(path).map_err(|e| fs_error("removing", path, e)),
+        Ok(_) => fs::remove_file(path).map_err(|e| fs_error("removing", path, e)),
+    }
+}
+
+fn cpath(path: &Path) -> CString {
+    CString::new(path.as_os_str().as_bytes()).expect("paths from tar have no NUL")
+}
+
+fn mknod(path: &Path, mode: u32, dev: libc::dev_t) -> Result<()> {
+    let c = cpath(path);
+    // SAFETY: c is a valid NUL-terminated path.
+    if unsafe { libc::mknod(c.as_ptr(), mode, dev) } != 0 {
+        return Err(fs_error(
+            "creating device",
+            path,
+            io::Error::last_os_error(),
+        ));
+    }
+    Ok(())
+}
+
+fn chmod(path: &Path, mode: u32) -> Result<()> {
+    fs::set_permissions(path, fs::Permissions::from_mode(mode))
+        .map_err(|e| fs_error("chmod", path, e))
+}
+
+fn set_owner(path: &Path, header: &tar::Header, enabled: bool, link: bool) -> Result<()> {
+    if !enabled {
+        return Ok(());
+    }
+    let uid = header.uid().map_err(bad_archive)? as u32;
+    let gid = header.gid().map_err(bad_archive)? as u32;
+    let r = if link {
+        std::os::unix::fs::lchown(path, Some(uid), Some(gid))
+    } else {
+        std::os::unix::fs::chown(path, Some(uid), Some(gid))
+    };
+    r.map_err(|e| fs_error("chown", path, e))
+}
+
+/// Times matter little to a layer: failures are ignored.
+fn set_mtime(path: &Path, mtime: i64, nofollow: bool) {
+    let c = cpath(path);
+    let ts = libc::timespec {
+        tv_sec: mtime as libc::time_t,
+        tv_nsec: 0,
+    };
+    let flags = if nofollow {
+        libc::AT_SYMLINK_NOFOLLOW
+    } else {
+        0
+    };
+    // SAFETY: c is a valid path and the array holds the two timespecs utimensat reads.
+    unsafe { libc::utimensat(libc::AT_FDCWD, c.as_ptr(), [ts, ts].as_ptr(), flags) };
+}
+
+fn finish_dir(d: &DirMeta) -> Result<()> {
+    chmod(&d.path, d.mode)?;
+    set_mtime(&d.path, d.mtime, false);
+    Ok(())
+}
+
+fn setxattr(path: &Path, name: &str, value: &[u8]) -> Result<()> {
+    let c = cpath(path);
+    let n = CString::new(name).map_err(bad_archive)?;
+    // SAFETY: valid C strings and a buffer of the given length.
+    let r = unsafe {
+        libc::lsetxattr(
+            c.as_ptr(),
+            n.as_ptr(),
+            value.as_ptr().cast(),
+            value.len(),
+            0,
+        )
+    };
+    if r != 0 {
+        return Err(fs_error(
+            &format!("setting xattr {name} on"),
+            path,
+            io::Error::last_os_error(),
+        ));
+    }
+    Ok(())
+}
+
+/// PAX `SCHILY.xattr.*` records (file capabilities, SELinux labels, ...). Only root may set
+/// most of them; filesystems that take none are tolerated.
+fn set_xattrs(entry: &mut tar::Entry<'_, &mut Hashing<'_>>, path: &Path, root: bool) -> Result<()> {
+    let Some(exts) = entry.pax_extensions().map_err(bad_archive)? else {
+        return Ok(());
+    };
+    let attrs: Vec<(String, Vec<u8>)> = exts
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let key = e.key().ok()?.strip_prefix("SCHILY.xattr.")?.to_string();
+            Some((key, e.value_bytes().to_vec()))
+        })
+        .collect();
+    for (k, v) in attrs {
+        if !root && !k.starts_with("user.") {
+            continue;
+        }
+        if let Err(e) = setxattr(path, &k, &v) {
+            tracing::debug!("{e}");
+        }
+    }
+    Ok(())
+}

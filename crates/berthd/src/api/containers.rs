@@ -1,0 +1,281 @@
+//! /containers routes.
+
+use super::body::{filters, json_body};
+use super::hijack::{self, write_out};
+use super::{json, ApiError, Shared};
+use crate::engine::lifecycle::Started;
+use crate::engine::streams::DetachMatcher;
+use crate::engine::{Ctr, Engine};
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use berth_api::{ContainerCreateRequest, ContainerCreateResponse};
+use serde_json::json;
+use std::collections::HashMap;
+use std::sync::Arc;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+type Q = Query<HashMap<String, String>>;
+
+/// Go's httputils.BoolValue: false only for "", 0, no, false, none.
+pub fn flag(q: &HashMap<String, String>, k: &str) -> bool {
+    q.get(k).is_some_and(|v| {
+        !["", "0", "no", "false", "none"].contains(&v.to_ascii_lowercase().as_str())
+    })
+}
+
+fn no_content() -> Response {
+    StatusCode::NO_CONTENT.into_response()
+}
+
+pub async fn create(
+    State(s): State<Shared>,
+    Query(q): Q,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let req: ContainerCreateRequest = json_body(&headers, &body)?;
+    let (id, warnings) = s.engine.create(q.get("name").cloned(), req).await?;
+    Ok(json(
+        StatusCode::CREATED,
+        &ContainerCreateResponse { id, warnings },
+    ))
+}
+
+pub async fn list(State(s): State<Shared>, Query(q): Q) -> Result<Response, ApiError> {
+    let f = filters(&q)?;
+    let all = flag(&q, "all");
+    let limit: Option<usize> = q
+        .get("limit")
+        .and_then(|l| l.parse().ok())
+        .filter(|&l| l > 0);
+    let mut out = Vec::new();
+    for c in s.engine.all() {
+        let sum = s.engine.summary(&c);
+        if !all && sum.state != "running" && !f.contains_key("status") {
+            continue;
+        }
+        if !crate::engine::filter::matches(&s.engine, &sum, &f)? {
+            continue;
+        }
+        out.push(sum);
+    }
+    out.sort_by(|a, b| b.created.cmp(&a.created).then(b.id.cmp(&a.id)));
+    if let Some(l) = limit {
+        out.truncate(l);
+    }
+    Ok(json(StatusCode::OK, &out))
+}
+
+pub async fn inspect(
+    State(s): State<Shared>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let c = s.engine.find(&id)?;
+    Ok(json(StatusCode::OK, &s.engine.inspect_container(&c)))
+}
+
+pub async fn start(State(s): State<Shared>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    match s.engine.start_container(&id).await? {
+        Started::Now => Ok(no_content()),
+        Started::AlreadyRunning => Ok(StatusCode::NOT_MODIFIED.into_response()),
+    }
+}
+
+pub async fn stop(
+    State(s): State<Shared>,
+    Path(id): Path<String>,
+    Query(q): Q,
+) -> Result<Response, ApiError> {
+    let t = q.get("t").and_then(|t| t.parse().ok());
+    if s.engine.stop_container(&id, t).await? {
+        Ok(no_content())
+    } else {
+        Ok(StatusCode::NOT_MODIFIED.into_response())
+    }
+}
+
+pub async fn restart(
+    State(s): State<Shared>,
+    Path(id): Path<String>,
+    Query(q): Q,
+) -> Result<Response, ApiError> {
+    let t = q.get("t").and_then(|t| t.parse().ok());
+    s.engine.restart_container(&id, t).await?;
+    Ok(no_content())
+}
+
+pub async fn kill(
+    State(s): State<Shared>,
+    Path(id): Path<String>,
+    Query(q): Q,
+) -> Result<Response, ApiError> {
+    let sig = q.get("signal").cloned().unwrap_or_default();
+    s.engine.kill_container(&id, &sig).await?;
+    Ok(no_content())
+}
+
+pub async fn remove(
+    State(s): State<Shared>,
+    Path(id): Path<String>,
+    Query(q): Q,
+) -> Result<Response, ApiError> {
+    s.engine.remove_container(&id, flag(&q, "force")).await?;
+    Ok(no_content())
+}
+
+/// Headers go out at once, the body when the condition holds: `docker run` sends `wait`
+/// before `start` and blocks until it sees the headers.
+pub async fn wait(
+    State(s): State<Shared>,
+    Path(id): Path<String>,
+    Query(q): Q,
+) -> Result<Response, ApiError> {
+    let cond = q.get("condition").cloned().unwrap_or_default();
+    let fut = s.engine.wait_container(&id, &cond)?;
+    let body = futures::stream::once(async move {
+        let code = fut.await;
+        let mut b = serde_json::to_vec(&json!({"Error": null, "StatusCode": code})).unwrap();
+        b.push(b'\n');
+        Ok::<_, std::io::Error>(Bytes::from(b))
+    });
+    Ok((
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        Body::from_stream(body),
+    )
+        .into_response())
+}
+
+pub async fn resize() -> StatusCode {
+    StatusCode::OK
+}
+
+pub async fn logs(
+    State(s): State<Shared>,
+    Path(id): Path<String>,
+    Query(q): Q,
+) -> Result<Response, ApiError> {
+    let c = s.engine.find(&id)?;
+    let (out, err) = (flag(&q, "stdout"), flag(&q, "stderr"));
+    if !out && !err {
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            "Bad parameters: you must choose at least one stream".into(),
+        ));
+    }
+    let tail = q.get("tail").and_then(|t| t.parse::<usize>().ok());
+    let tty = c.snapshot().config.tty;
+    let rx = s.engine.logs(&c, out, err, flag(&q, "follow"), tail);
+    let stream = futures::stream::unfold(rx, move |mut rx| async move {
+        let (st, data) = rx.recv().await?;
+        let bytes = if tty {
+            data
+        } else {
+            crate::engine::streams::frame(st, &data)
+        };
+        Some((Ok::<_, std::io::Error>(Bytes::from(bytes)), rx))
+    });
+    // Docker 20.10 sends logs without a Content-Type.
+    Ok((StatusCode::OK, Body::from_stream(stream)).into_response())
+}
+
+pub async fn attach(
+    State(s): State<Shared>,
+    Path(id): Path<String>,
+    Query(q): Q,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let c = s.engine.find(&id)?;
+    let rec = c.snapshot();
+    if !rec.running() && rec.state.status != crate::engine::record::Status::Created {
+        return Err(ApiError(
+            StatusCode::CONFLICT,
+            "You cannot attach to a stopped container, start it first".into(),
+        ));
+    }
+    let keys = crate::engine::streams::parse_detach_keys(
+        q.get("detachKeys").map(String::as_str).unwrap_or(""),
+    )?;
+    let (want_in, want_out, want_err) = (flag(&q, "stdin"), flag(&q, "stdout"), flag(&q, "stderr"));
+    let rx = s.engine.attach_output(&c, want_out, want_err);
+    let tty = rec.config.tty;
+    if !hijack::wants_upgrade(&req) {
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            "attach needs a connection upgrade (Upgrade: tcp)".into(),
+        ));
+    }
+    Ok(hijack::upgrade(req, move |rd, wr| {
+        attach_session(c, rd, wr, rx, tty, want_in, keys)
+    }))
+}
+
+async fn attach_session(
+    c: Arc<Ctr>,
+    mut rd: hijack::Reader,
+    mut wr: hijack::Writer,
+    mut rx: tokio::sync::mpsc::Receiver<(u8, Vec<u8>)>,
+    tty: bool,
+    stdin: bool,
+    keys: Vec<u8>,
+) {
+    // Resolves Ok only on the detach keys; Err when input ended otherwise (output goes on).
+    let (detach_tx, mut detach_rx) = tokio::sync::oneshot::channel::<()>();
+    let mut input_open = true;
+    let input = if stdin && c.snapshot().config.open_stdin {
+        let c = c.clone();
+        Some(tokio::spawn(async move {
+            let mut m = DetachMatcher::new(if tty { keys } else { Vec::new() });
+            let mut buf = vec![0u8; 8192];
+            loop {
+                let n = match rd.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => n,
+                };
+                let (pass, detached) = m.feed(&buf[..n]);
+                if !pass.is_empty() {
+                    let c2 = c.clone();
+                    let ok = tokio::task::spawn_blocking(move || Engine::write_stdin(&c2, &pass))
+                        .await
+                        .unwrap_or(false);
+                    if !ok {
+                        break;
+                    }
+                }
+                if detached {
+                    let _ = detach_tx.send(());
+                    return;
+                }
+            }
+            Engine::close_stdin(&c);
+        }))
+    } else {
+        drop(detach_tx);
+        input_open = false;
+        None
+    };
+    loop {
+        tokio::select! {
+            item = rx.recv() => match item {
+                Some((st, data)) => {
+                    if !write_out(&mut wr, tty, st, &data).await {
+                        break;
+                    }
+                }
+                None => break,
+            },
+            r = &mut detach_rx, if input_open => {
+                if r.is_ok() {
+                    break;
+                }
+                input_open = false;
+            }
+        }
+    }
+    if let Some(h) = input {
+        h.abort();
+    }
+    let _ = wr.shutdown().await;
+}

@@ -1,0 +1,316 @@
+//! Start, stop, kill, restart, remove, wait: the container's life, and what happens when its
+//! process ends (exit code recorded, network released, rootfs unmounted).
+
+use super::record::{now, Status};
+use super::{no_such_container, not_running, Ctr, Engine, Result};
+use berth_net::NetError;
+use berth_runtime::container::{io, ProcessSpec, RunSpec};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What a start did: Docker answers 304 when the container already runs.
+pub enum Started {
+    Now,
+    AlreadyRunning,
+}
+
+fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> berth_runtime::Result<T> + Send + 'static,
+) -> impl std::future::Future<Output = Result<T>> {
+    async move {
+        tokio::task::spawn_blocking(f)
+            .await
+            .map_err(|e| NetError::internal(e.to_string()))?
+    }
+}
+
+/// `SIGTERM`, `TERM`, `15` → 15.
+pub fn parse_signal(s: &str) -> Result<i32> {
+    if s.is_empty() {
+        return Ok(libc::SIGKILL);
+    }
+    if let Ok(n) = s.parse::<i32>() {
+        return Ok(n);
+    }
+    let name = s.to_ascii_uppercase();
+    let name = name.strip_prefix("SIG").unwrap_or(&name);
+    let n = match name {
+        "HUP" => libc::SIGHUP,
+        "INT" => libc::SIGINT,
+        "QUIT" => libc::SIGQUIT,
+        "KILL" => libc::SIGKILL,
+        "USR1" => libc::SIGUSR1,
+        "USR2" => libc::SIGUSR2,
+        "TERM" => libc::SIGTERM,
+        "STOP" => libc::SIGSTOP,
+        "CONT" => libc::SIGCONT,
+        "WINCH" => libc::SIGWINCH,
+        "ALRM" => libc::SIGALRM,
+        "PIPE" => libc::SIGPIPE,
+        _ => return Err(NetError::invalid(format!("Invalid signal: {s}"))),
+    };
+    Ok(n)
+}
+
+impl Engine {
+    pub async fn start_container(self: &Arc<Self>, key: &str) -> Result<Started> {
+        let c = self.find(key)?;
+        let _op = c.op.lock().await;
+        let rec = c.snapshot();
+        match rec.state.status {
+            Status::Running => return Ok(Started::AlreadyRunning),
+            Status::Removing | Status::Dead => {
+                return Err(NetError::conflict(format!(
+                    "container is marked for removal and cannot be started"
+                )))
+            }
+            _ => {}
+        }
+        let images = self.images.clone();
+        let image_id = rec.image_id.clone();
+        let image = blocking(move || images.resolve(&image_id)).await?;
+
+        let netns = self.attach_networks(&c).await;
+        let netns = match netns {
+            Ok(n) => n,
+            Err(e) => {
+                let _ = self.update(&c, |r| r.state.error = e.message.clone());
+                return Err(e);
+            }
+        };
+        let rec = c.snapshot();
+        let spec = RunSpec {
+            layers: image.layers.clone(),
+            hostname: rec.config.hostname.clone(),
+            netns,
+            process: ProcessSpec {
+                args: std::iter::once(rec.path.clone())
+                    .chain(rec.args.iter().cloned())
+                    .collect(),
+                env: rec.config.env.clone().unwrap_or_default(),
+                cwd: rec.config.working_dir.clone(),
+                tty: rec.config.tty,
+                user: rec.config.user.clone(),
+            },
+            open_stdin: rec.config.open_stdin,
+        };
+        let rt = self.rt.clone();
+        let id = c.id.clone();
+        let running = match blocking(move || rt.start(&id, spec)).await {
+            Ok(r) => r,
+            Err(e) => {
+                self.detach_networks(&c).await;
+                let _ = self.update(&c, |r| r.state.error = e.message.clone());
+                return Err(e);
+            }
+        };
+        let pid = running.pid;
+        *c.stdin.lock().unwrap() = running.stdin;
+        self.update(&c, |r| {
+            r.state.status = Status::Running;
+            r.state.pid = pid;
+            r.state.exit_code = 0;
+            r.state.error.clear();
+            r.state.started_at = now();
+        })?;
+        self.clone().monitor(c.clone(), pid);
+        Ok(Started::Now)
+    }
+
+    /// Waits for the process to end, then cleans up after it.
+    fn monitor(self: Arc<Self>, c: Arc<Ctr>, pid: i32) {
+        tokio::spawn(async move {
+            let code = io::wait_exit(pid).await;
+            self.on_exit(&c, code).await;
+        });
+    }
+
+    async fn on_exit(self: &Arc<Self>, c: &Arc<Ctr>, code: Option<i32>) {
+        let _op = c.op.lock().await;
+        *c.stdin.lock().unwrap() = None;
+        let rt = self.rt.clone();
+        let id = c.id.clone();
+        let _ = tokio::task::spawn_blocking(move || rt.cleanup(&id)).await;
+        self.detach_networks(c).await;
+        let auto_remove = c.rec.lock().unwrap().host_config.auto_remove;
+        c.exits.fetch_add(1, Ordering::SeqCst);
+        let _ = self.update(c, |r| {
+            r.state.status = Status::Exited;
+            r.state.pid = 0;
+            // Lost when berthd restarted while the container ran: it was not our child.
+            r.state.exit_code = code.unwrap_or(255);
+            r.state.finished_at = now();
+        });
+        drop(_op);
+        if auto_remove {
+            let _ = self.remove_container(&c.id, true).await;
+        }
+    }
+
+    /// After a daemon restart: running containers are followed again, the others cleaned up.
+    pub(super) async fn restore(self: Arc<Self>, c: Arc<Ctr>) {
+        let rec = c.snapshot();
+        match rec.state.status {
+            Status::Running if io::alive(rec.state.pid) => {
+                tracing::info!(
+                    "container {} still runs (pid {})",
+                    rec.short_id(),
+                    rec.state.pid
+                );
+                self.monitor(c, rec.state.pid);
+            }
+            Status::Running => self.on_exit(&c, None).await,
+            Status::Removing => {
+                let _ = self.remove_container(&c.id, true).await;
+            }
+            _ => {}
+        }
+    }
+
+    /// Docker's stop: the stop signal, `t` seconds, then SIGKILL. `false`: it was not running.
+    pub async fn stop_container(&self, key: &str, t: Option<i64>) -> Result<bool> {
+        let c = self.find(key)?;
+        let rec = c.snapshot();
+        if !rec.running() {
+            return Ok(false);
+        }
+        let sig = parse_signal(rec.config.stop_signal.as_deref().unwrap_or("SIGTERM"))?;
+        let t = t.or(rec.config.stop_timeout).unwrap_or(10).max(0) as u64;
+        let exits = c.exits();
+        let mut rx = c.subscribe();
+        signal(rec.state.pid, sig);
+        let ended = |c: &Ctr| c.exits() > exits || c.removed.load(Ordering::SeqCst);
+        let graceful = tokio::time::timeout(Duration::from_secs(t), async {
+            while !ended(&c) {
+                if rx.changed().await.is_err() {
+                    break;
+                }
+            }
+        })
+        .await;
+        if graceful.is_err() {
+            signal(c.rec.lock().unwrap().state.pid, libc::SIGKILL);
+            while !ended(&c) {
+                if rx.changed().await.is_err() {
+                    break;
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    pub async fn kill_container(&self, key: &str, sig: &str) -> Result<()> {
+        let c = self.find(key)?;
+        let sig = parse_signal(sig)?;
+        let rec = c.snapshot();
+        if !rec.running() {
+            return Err(NetError::conflict(format!(
+                "Cannot kill container: {key}: Container {} is not running",
+                rec.id
+            )));
+        }
+        signal(rec.state.pid, sig);
+        Ok(())
+    }
+
+    pub async fn restart_container(self: &Arc<Self>, key: &str, t: Option<i64>) -> Result<()> {
+        let c = self.find(key)?;
+        self.stop_container(&c.id, t).await?;
+        self.start_container(&c.id).await?;
+        self.update(&c, |r| r.restart_count += 0)?;
+        Ok(())
+    }
+
+    pub async fn remove_container(self: &Arc<Self>, key: &str, force: bool) -> Result<()> {
+        let c = self.find(key)?;
+        if c.snapshot().running() {
+            if !force {
+                return Err(NetError::conflict(format!(
+                    "You cannot remove a running container {}. Stop the container before attempting removal or force remove",
+                    c.id
+                )));
+            }
+            let exits = c.exits();
+            let mut rx = c.subscribe();
+            signal(c.rec.lock().unwrap().state.pid, libc::SIGKILL);
+            while c.exits() <= exits {
+                if rx.changed().await.is_err() {
+                    break;
+                }
+            }
+        }
+        let _op = c.op.lock().await;
+        if c.removed.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        if c.snapshot().running() {
+            return Err(NetError::conflict(format!(
+                "You cannot remove a running container {}. Stop the container before attempting removal or force remove",
+                c.id
+            )));
+        }
+        self.update(&c, |r| r.state.status = Status::Removing)?;
+        let rt = self.rt.clone();
+        let id = c.id.clone();
+        let _ = tokio::task::spawn_blocking(move || rt.remove(&id)).await;
+        self.store
+            .delete(super::record::CONTAINERS, &c.id)
+            .map_err(|e| NetError::internal(e.to_string()))?;
+        self.ctrs.lock().unwrap().remove(&c.id);
+        self.execs
+            .lock()
+            .unwrap()
+            .retain(|_, e| e.container_id != c.id);
+        c.removed.store(true, Ordering::SeqCst);
+        c.bump();
+        Ok(())
+    }
+
+    /// `POST /containers/{id}/wait`: resolves with the exit code once `condition` holds.
+    /// Returns the future without holding the registry, so the caller can send headers first.
+    pub fn wait_container(
+        &self,
+        key: &str,
+        condition: &str,
+    ) -> Result<impl std::future::Future<Output = i32> + Send + 'static> {
+        let c = self.find(key)?;
+        let exits = c.exits();
+        let condition = match condition {
+            "next-exit" | "removed" => condition.to_string(),
+            _ => "not-running".to_string(),
+        };
+        let mut rx = c.subscribe();
+        Ok(async move {
+            loop {
+                let done = match condition.as_str() {
+                    "next-exit" => c.exits() > exits || c.removed.load(Ordering::SeqCst),
+                    "removed" => c.removed.load(Ordering::SeqCst),
+                    _ => !c.snapshot().running(),
+                };
+                if done {
+                    return c.rec.lock().unwrap().state.exit_code;
+                }
+                if rx.changed().await.is_err() {
+                    return c.rec.lock().unwrap().state.exit_code;
+                }
+            }
+        })
+    }
+
+    pub fn require_running(&self, key: &str) -> Result<Arc<Ctr>> {
+        let c = self.find(key).map_err(|_| no_such_container(key))?;
+        if !c.snapshot().running() {
+            return Err(not_running(&c.id));
+        }
+        Ok(c)
+    }
+}
+
+fn signal(pid: i32, sig: i32) {
+    if pid > 0 {
+        unsafe {
+            libc::kill(pid, sig);
+        }
+    }
+}

@@ -1,0 +1,297 @@
+//! A container's networking: its sandbox and endpoints at start and exit, `network connect`
+//! and `disconnect`, and the `/etc/hosts`, `/etc/resolv.conf` files berth owns for it.
+
+use super::record::{Attachment, Record};
+use super::{no_such_container, Ctr, Engine, Result};
+use berth_api::EndpointSettings;
+use berth_net::endpoint::EndpointRequest;
+use berth_net::NetError;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+const PREDEFINED: &[&str] = &["bridge", "host", "none"];
+
+const HOSTS_HEADER: &str = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n";
+
+fn request(rec: &Record, a: &Attachment, user_net: bool) -> EndpointRequest {
+    let ipam = a.requested.ipam_config.clone().unwrap_or_default();
+    let mut aliases = a.requested.aliases.clone().unwrap_or_default();
+    // Docker adds the short id (and the hostname) as aliases on user-defined networks.
+    if user_net {
+        for extra in [rec.short_id().to_string(), rec.config.hostname.clone()] {
+            if !extra.is_empty() && !aliases.contains(&extra) {
+                aliases.push(extra);
+            }
+        }
+    }
+    EndpointRequest {
+        container_id: rec.id.clone(),
+        container_name: rec.name.clone(),
+        network: a.network.clone(),
+        ipv4: Some(ipam.ipv4_address).filter(|s| !s.is_empty()),
+        ipv6: Some(ipam.ipv6_address).filter(|s| !s.is_empty()),
+        aliases,
+        links: a.requested.links.clone().unwrap_or_default(),
+        mac: rec.config.mac_address.clone().filter(|m| !m.is_empty()),
+        sandbox: None,
+    }
+}
+
+impl Engine {
+    fn is_user_network(&self, term: &str) -> bool {
+        self.net
+            .network(term)
+            .map(|n| !PREDEFINED.contains(&n.name.as_str()))
+            .unwrap_or(false)
+    }
+
+    /// Gives the container its network namespace and endpoints, in attach order. `None`: the
+    /// host's stack. All or nothing.
+    pub(super) async fn attach_networks(&self, c: &Arc<Ctr>) -> Result<Option<PathBuf>> {
+        let rec = c.snapshot();
+        let paths = self.rt.paths(&rec.id);
+        let mode = rec.network_mode().to_string();
+        if mode == "host" {
+            copy_host_file("/etc/hosts", &paths.hosts(), HOSTS_HEADER);
+            self.write_resolv_conf(&rec)?;
+            return Ok(None);
+        }
+        if let Some(other) = mode.strip_prefix("container:") {
+            let o = self.find(other)?;
+            let orec = o.snapshot();
+            if !orec.running() {
+                return Err(NetError::conflict(format!(
+                    "cannot join network of a non running container: {other}"
+                )));
+            }
+            let op = self.rt.paths(&orec.id);
+            let _ = std::fs::copy(op.hosts(), paths.hosts());
+            let _ = std::fs::copy(op.resolv_conf(), paths.resolv_conf());
+            return Ok(Some(self.sandbox_key(&orec)));
+        }
+        let sandbox = self.net.sandbox_create(&rec.id).await?;
+        for a in &rec.networks {
+            let user = self.is_user_network(&a.network);
+            if let Err(e) = self.net.connect(request(&rec, a, user)).await {
+                let _ = self.net.sandbox_delete(&rec.id).await;
+                return Err(e);
+            }
+        }
+        self.write_hosts(&rec)?;
+        self.write_resolv_conf(&rec)?;
+        Ok(Some(sandbox))
+    }
+
+    /// Releases the sandbox and every endpoint (addresses, veths).
+    pub(super) async fn detach_networks(&self, c: &Ctr) {
+        let rec = c.snapshot();
+        if rec.network_mode() == "host" || rec.network_mode().starts_with("container:") {
+            return;
+        }
+        if let Err(e) = self.net.sandbox_delete(&rec.id).await {
+            tracing::warn!("container {}: releasing its network: {e}", rec.short_id());
+        }
+    }
+
+    pub fn sandbox_key(&self, rec: &Record) -> PathBuf {
+        self.net.sandbox_path(&rec.id)
+    }
+
+    /// The container's live endpoints, keyed by network name (inspect's `Networks`); for a
+    /// stopped container, what it is configured to join.
+    pub fn networks_of(&self, rec: &Record) -> Vec<(String, EndpointSettings)> {
+        if rec.running() {
+            return self.net.endpoints_of(&rec.id);
+        }
+        rec.networks
+            .iter()
+            .map(|a| {
+                let name = self
+                    .net
+                    .network(&a.network)
+                    .map(|n| n.name)
+                    .unwrap_or_else(|_| a.network.clone());
+                let mut s = EndpointSettings {
+                    ipam_config: a.requested.ipam_config.clone(),
+                    links: a.requested.links.clone(),
+                    aliases: a.requested.aliases.clone(),
+                    ..Default::default()
+                };
+                if let Ok(n) = self.net.network(&a.network) {
+                    s.network_id = n.id;
+                }
+                (name, s)
+            })
+            .collect()
+    }
+
+    fn write_hosts(&self, rec: &Record) -> Result<()> {
+        let mut s = String::from(HOSTS_HEADER);
+        for (_, ep) in self.net.endpoints_of(&rec.id) {
+            if !ep.ip_address.is_empty() {
+                s += &format!("{}\t{}\n", ep.ip_address, rec.config.hostname);
+            }
+            if !ep.global_ipv6_address.is_empty() {
+                s += &format!("{}\t{}\n", ep.global_ipv6_address, rec.config.hostname);
+            }
+        }
+        for h in rec.host_config.extra_hosts.iter().flatten() {
+            if let Some((name, ip)) = h.split_once(':') {
+                s += &format!("{ip}\t{name}\n");
+            }
+        }
+        let p = self.rt.paths(&rec.id).hosts();
+        write_atomic(&p, &s)
+    }
+
+    fn write_resolv_conf(&self, rec: &Record) -> Result<()> {
+        let hc = &rec.host_config;
+        let dns = hc.dns.clone().unwrap_or_default();
+        let search = hc.dns_search.clone().unwrap_or_default();
+        let opts = hc.dns_options.clone().unwrap_or_default();
+        let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+        let mut s = String::new();
+        if dns.is_empty() {
+            for l in host.lines() {
+                let keep =
+                    l.starts_with("nameserver") && !(search.is_empty() && opts.is_empty() && false);
+                if keep
+                    || (search.is_empty() && l.starts_with("search"))
+                    || (opts.is_empty() && l.starts_with("options"))
+                {
+                    s += l;
+                    s.push('\n');
+                }
+            }
+        } else {
+            for d in &dns {
+                s += &format!("nameserver {d}\n");
+            }
+        }
+        if !search.is_empty() {
+            s += &format!("search {}\n", search.join(" "));
+        }
+        if !opts.is_empty() {
+            s += &format!("options {}\n", opts.join(" "));
+        }
+        write_atomic(&self.rt.paths(&rec.id).resolv_conf(), &s)
+    }
+
+    /// `POST /networks/{id}/connect`.
+    pub async fn connect(
+        &self,
+        network: &str,
+        container: &str,
+        cfg: Option<EndpointSettings>,
+    ) -> Result<()> {
+        let net = self.net.network(network)?;
+        let c = self
+            .find(container)
+            .map_err(|_| no_such_container(container))?;
+        let _op = c.op.lock().await;
+        let rec = c.snapshot();
+        let mode = rec.network_mode();
+        if net.name == "host" || mode == "host" {
+            return Err(NetError::invalid(
+                "container cannot be disconnected from host network or connected to host network",
+            ));
+        }
+        if mode.starts_with("container:") {
+            return Err(NetError::invalid("container sharing network namespace with another container or host cannot be connected to any other network"));
+        }
+        if mode == "none" || net.name == "none" {
+            return Err(NetError::invalid("container cannot be connected to multiple networks with one of the networks in private (none) mode"));
+        }
+        let requested = cfg.unwrap_or_default();
+        let is_user = !PREDEFINED.contains(&net.name.as_str());
+        if !is_user {
+            if requested
+                .ipam_config
+                .as_ref()
+                .is_some_and(|i| !i.ipv4_address.is_empty() || !i.ipv6_address.is_empty())
+            {
+                return Err(NetError::invalid(
+                    "user specified IP address is supported on user defined networks only",
+                ));
+            }
+            if requested.aliases.as_ref().is_some_and(|a| !a.is_empty()) {
+                return Err(NetError::invalid(
+                    "network-scoped alias is supported only for containers in user defined networks",
+                ));
+            }
+        }
+        let already = rec.networks.iter().any(|a| {
+            self.net
+                .network(&a.network)
+                .map(|n| n.id == net.id)
+                .unwrap_or(false)
+        });
+        if already {
+            return Err(NetError::forbidden(format!(
+                "endpoint with name {} already exists in network {}",
+                rec.name, net.name
+            )));
+        }
+        let a = Attachment {
+            network: net.name.clone(),
+            requested,
+        };
+        if rec.running() {
+            self.net.connect(request(&rec, &a, is_user)).await?;
+        }
+        let rec = self.update(&c, |r| r.networks.push(a))?;
+        if rec.running() {
+            self.write_hosts(&rec)?;
+        }
+        Ok(())
+    }
+
+    /// `POST /networks/{id}/disconnect`.
+    pub async fn disconnect(&self, network: &str, container: &str, _force: bool) -> Result<()> {
+        let net = self.net.network(network)?;
+        let c = self
+            .find(container)
+            .map_err(|_| no_such_container(container))?;
+        let _op = c.op.lock().await;
+        let rec = c.snapshot();
+        if net.name == "host" || rec.network_mode() == "host" {
+            return Err(NetError::invalid(
+                "container cannot be disconnected from host network or connected to host network",
+            ));
+        }
+        let pos = rec.networks.iter().position(|a| {
+            self.net
+                .network(&a.network)
+                .map(|n| n.id == net.id)
+                .unwrap_or(a.network == net.name)
+        });
+        if rec.running() {
+            self.net.disconnect(&rec.id, &net.id).await?;
+        } else if pos.is_none() {
+            return Err(NetError::internal(format!(
+                "container {} is not connected to the network {}",
+                rec.id, net.name
+            )));
+        }
+        let rec = self.update(&c, |r| {
+            if let Some(i) = pos {
+                r.networks.remove(i);
+            }
+        })?;
+        if rec.running() {
+            self.write_hosts(&rec)?;
+        }
+        Ok(())
+    }
+}
+
+fn copy_host_file(src: &str, dst: &std::path::Path, fallback: &str) {
+    let s = std::fs::read_to_string(src).unwrap_or_else(|_| fallback.to_string());
+    let _ = write_atomic(dst, &s);
+}
+
+/// Rewrites a file the container has bind-mounted. In place (not rename): a bind mount pins
+/// the inode, so a renamed-over file would never be seen inside.
+fn write_atomic(p: &std::path::Path, s: &str) -> Result<()> {
+    std::fs::write(p, s).map_err(|e| NetError::internal(format!("writing {}: {e}", p.display())))
+}

@@ -1,0 +1,95 @@
+//! A container as berthd remembers it: what was asked for at create time and where its
+//! lifecycle stands. Persisted in the store's `containers` table, one JSON record per container.
+
+use berth_api::{Config, EndpointSettings, HostConfig};
+use serde::{Deserialize, Serialize};
+
+pub const CONTAINERS: &str = "containers";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Created,
+    Running,
+    Exited,
+    Removing,
+    Dead,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Exited => "exited",
+            Status::Removing => "removing",
+            Status::Dead => "dead",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct State {
+    pub status: Status,
+    pub pid: i32,
+    pub exit_code: i32,
+    pub error: String,
+    pub started_at: String,
+    pub finished_at: String,
+}
+
+/// One network the container is to be on, with what the user asked for there.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Attachment {
+    /// As the user named it (create, connect); resolved when the container starts.
+    pub network: String,
+    pub requested: EndpointSettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Record {
+    pub id: String,
+    /// Without the leading `/`.
+    pub name: String,
+    pub created: String,
+    /// As given (`busybox`), shown by ps and inspect's `Config.Image`.
+    pub image_ref: String,
+    /// `sha256:...`
+    pub image_id: String,
+    /// Entrypoint + Cmd resolved against the image: `Path` and `Args` of inspect.
+    pub path: String,
+    pub args: Vec<String>,
+    pub config: Config,
+    pub host_config: HostConfig,
+    /// In attach order; empty for host/none/container modes.
+    pub networks: Vec<Attachment>,
+    pub state: State,
+    pub restart_count: i64,
+}
+
+impl Record {
+    pub fn running(&self) -> bool {
+        self.state.status == Status::Running
+    }
+
+    /// `host`, `none`, `bridge` (for `default`), `container:<x>` or a network name.
+    pub fn network_mode(&self) -> &str {
+        match self.host_config.network_mode.as_str() {
+            "" | "default" => "bridge",
+            m => m,
+        }
+    }
+
+    pub fn short_id(&self) -> &str {
+        &self.id[..12]
+    }
+}
+
+pub fn now() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// Docker's "zero" time, shown for never-started containers.
+pub const ZERO_TIME: &str = "0001-01-01T00:00:00Z";

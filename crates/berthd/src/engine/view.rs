@@ -1,0 +1,176 @@
+//! How containers look from outside: inspect (`GET /containers/{id}/json`) and list
+//! (`GET /containers/json`) in Docker's shapes.
+
+use super::record::{Record, Status};
+use super::{Ctr, Engine};
+use berth_api::{ContainerInspect, ContainerState, ContainerSummary, NetworkSettings};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+fn parse_time(s: &str) -> Option<time::OffsetDateTime> {
+    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()
+}
+
+/// Docker's go-units HumanDuration, as in "Up 5 seconds".
+pub fn human_duration(d: time::Duration) -> String {
+    let secs = d.whole_seconds();
+    match secs {
+        s if s < 1 => "Less than a second".into(),
+        1 => "1 second".into(),
+        s if s < 60 => format!("{s} seconds"),
+        s if s / 60 == 1 => "About a minute".into(),
+        s if s < 3600 => format!("{} minutes", s / 60),
+        s if (s as f64 / 3600.0).round() as i64 == 1 => "About an hour".into(),
+        s if s < 48 * 3600 => format!("{} hours", (s as f64 / 3600.0).round() as i64),
+        s if s < 7 * 24 * 3600 * 2 => format!("{} days", s / 86400),
+        s if s < 30 * 24 * 3600 * 3 => format!("{} weeks", s / (7 * 86400)),
+        s if s < 365 * 24 * 3600 * 2 => format!("{} months", s / (30 * 86400)),
+        s => format!("{} years", s / (365 * 86400)),
+    }
+}
+
+fn status_text(rec: &Record) -> String {
+    let now = time::OffsetDateTime::now_utc();
+    match rec.state.status {
+        Status::Running => {
+            let since = parse_time(&rec.state.started_at).unwrap_or(now);
+            format!("Up {}", human_duration(now - since))
+        }
+        Status::Exited => {
+            let since = parse_time(&rec.state.finished_at).unwrap_or(now);
+            format!(
+                "Exited ({}) {} ago",
+                rec.state.exit_code,
+                human_duration(now - since)
+            )
+        }
+        Status::Created => "Created".into(),
+        Status::Removing => "Removal In Progress".into(),
+        Status::Dead => "Dead".into(),
+    }
+}
+
+fn ports_map(rec: &Record) -> BTreeMap<String, Option<Vec<berth_api::PortBinding>>> {
+    let mut m = BTreeMap::new();
+    if rec.running() {
+        for k in rec.config.exposed_ports.iter().flatten().map(|(k, _)| k) {
+            m.insert(k.clone(), None);
+        }
+    }
+    m
+}
+
+impl Engine {
+    pub fn inspect_container(&self, c: &Ctr) -> ContainerInspect {
+        let rec = c.snapshot();
+        let paths = self.rt.paths(&rec.id);
+        let running = rec.running();
+        let networks: BTreeMap<_, _> = self.networks_of(&rec).into_iter().collect();
+        let mut ns = NetworkSettings {
+            ports: ports_map(&rec),
+            networks,
+            ..Default::default()
+        };
+        if running && rec.network_mode() != "host" {
+            ns.sandbox_id = rec.id.clone();
+            ns.sandbox_key = self.sandbox_key(&rec).display().to_string();
+        }
+        // The deprecated top-level fields mirror the default bridge only (Docker's rule).
+        if let Some(b) = ns.networks.get("bridge").cloned() {
+            ns.endpoint_id = b.endpoint_id;
+            ns.gateway = b.gateway;
+            ns.ip_address = b.ip_address;
+            ns.ip_prefix_len = b.ip_prefix_len;
+            ns.ipv6_gateway = b.ipv6_gateway;
+            ns.global_ipv6_address = b.global_ipv6_address;
+            ns.global_ipv6_prefix_len = b.global_ipv6_prefix_len;
+            ns.mac_address = b.mac_address;
+        }
+        let mut config = rec.config.clone();
+        config.image = rec.image_ref.clone();
+        ContainerInspect {
+            id: rec.id.clone(),
+            created: rec.created.clone(),
+            path: rec.path.clone(),
+            args: rec.args.clone(),
+            state: ContainerState {
+                status: rec.state.status.as_str().into(),
+                running,
+                paused: false,
+                restarting: false,
+                oom_killed: false,
+                dead: rec.state.status == Status::Dead,
+                pid: rec.state.pid as i64,
+                exit_code: rec.state.exit_code as i64,
+                error: rec.state.error.clone(),
+                started_at: rec.state.started_at.clone(),
+                finished_at: rec.state.finished_at.clone(),
+            },
+            image: rec.image_id.clone(),
+            resolv_conf_path: paths.resolv_conf().display().to_string(),
+            hostname_path: paths.hostname().display().to_string(),
+            hosts_path: paths.hosts().display().to_string(),
+            log_path: String::new(),
+            name: format!("/{}", rec.name),
+            restart_count: rec.restart_count,
+            driver: "overlay2".into(),
+            platform: "linux".into(),
+            mount_label: String::new(),
+            process_label: String::new(),
+            app_armor_profile: String::new(),
+            exec_ids: None,
+            host_config: rec.host_config.clone(),
+            graph_driver: json!({"Data": null, "Name": "overlay2"}),
+            mounts: vec![],
+            config,
+            network_settings: ns,
+        }
+    }
+
+    pub fn summary(&self, c: &Ctr) -> ContainerSummary {
+        let rec = c.snapshot();
+        let networks: BTreeMap<String, Value> = self
+            .networks_of(&rec)
+            .into_iter()
+            .map(|(k, v)| (k, serde_json::to_value(v).unwrap_or(Value::Null)))
+            .collect();
+        let command = std::iter::once(rec.path.clone())
+            .chain(rec.args.iter().map(|a| {
+                if a.contains(' ') {
+                    format!("'{a}'")
+                } else {
+                    a.clone()
+                }
+            }))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let created = parse_time(&rec.created)
+            .map(|t| t.unix_timestamp())
+            .unwrap_or(0);
+        let ports = rec
+            .config
+            .exposed_ports
+            .iter()
+            .flatten()
+            .filter_map(|(k, _)| {
+                let (p, proto) = k.split_once('/').unwrap_or((k, "tcp"));
+                Some(json!({"PrivatePort": p.parse::<u16>().ok()?, "Type": proto}))
+            })
+            .collect();
+        ContainerSummary {
+            id: rec.id.clone(),
+            names: vec![format!("/{}", rec.name)],
+            image: rec.image_ref.clone(),
+            image_id: rec.image_id.clone(),
+            command,
+            created,
+            ports,
+            labels: rec.config.labels.clone().unwrap_or_default(),
+            state: rec.state.status.as_str().into(),
+            status: status_text(&rec),
+            host_config: json!({"NetworkMode": rec.host_config.network_mode}),
+            network_settings: json!({ "Networks": networks }),
+            mounts: vec![],
+        }
+    }
+}
