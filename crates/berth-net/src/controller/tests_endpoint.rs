@@ -555,3 +555,5 @@ fn mac_follows_ipv4() {
         "02:42:ac:11:00:04"
     );
 }
+
+mod kernel;

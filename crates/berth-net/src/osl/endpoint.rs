@@ -5,7 +5,9 @@ use super::netlink::{is_errno, kerr, Netlink, EEXIST};
 use super::{netns, Osl, OslError};
 use futures::TryStreamExt;
 use ipnet::IpNet;
-use rtnetlink::{Handle, LinkUnspec, LinkVeth, RouteMessageBuilder};
+use netlink_packet_route::address::{AddressAttribute, AddressFlags};
+use netlink_packet_route::link::{InfoData, InfoKind, InfoVeth};
+use rtnetlink::{Handle, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBuilder};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
@@ -64,104 +66,78 @@ async fn index_in(h: &Handle, name: &str) -> Result<u32, OslError> {
 impl Netlink {
     /// Creates the pair, attaches and configures both ends; on error the pair is deleted (one
     /// end takes the other with it).
+    ///
+    /// The inner end is created inside the sandbox, already named, addressed (MAC) and up:
+    /// moving a link between namespaces waits for an RCU grace period (~20 ms here), which
+    /// creating it there does not.
     pub async fn endpoint_up(&self, spec: &EndpointSpec) -> Result<(), OslError> {
-        let peer = format!("vtmp{}", &spec.host_if[spec.host_if.len().min(4)..]);
-        self.handle()
-            .link()
-            .add(LinkVeth::new(&spec.host_if, &peer).build())
-            .execute()
-            .await
-            .map_err(|e| {
-                if is_errno(&e, EEXIST) {
-                    OslError::Exists(spec.host_if.clone())
-                } else {
-                    kerr(&format!("create veth {}", spec.host_if), e)
-                }
-            })?;
-        let r = self.endpoint_configure(spec, &peer).await;
+        let h = self.handle();
+        let bridge = index_in(h, &spec.bridge).await?;
+        let fd = netns::open(&spec.netns).map_err(|e| io_err("open sandbox", e))?;
+        let mut peer = LinkMessageBuilder::<LinkUnspec>::new()
+            .name(spec.ifname.clone())
+            .address(spec.mac.to_vec())
+            .setns_by_fd(fd.as_raw_fd())
+            .up();
+        // Host end created down, joined to the bridge: it comes up once IPv6 is off on it.
+        let mut host = LinkMessageBuilder::<LinkVeth>::new_with_info_kind(InfoKind::Veth)
+            .name(spec.host_if.clone())
+            .controller(bridge);
+        if let Some(m) = spec.mtu {
+            peer = peer.mtu(m);
+            host = host.mtu(m);
+        }
+        let msg = host
+            .set_info_data(InfoData::Veth(InfoVeth::Peer(peer.build())))
+            .build();
+        h.link().add(msg).execute().await.map_err(|e| {
+            if is_errno(&e, EEXIST) {
+                OslError::Exists(spec.host_if.clone())
+            } else {
+                kerr(&format!("create veth {}", spec.host_if), e)
+            }
+        })?;
+        let r = self.endpoint_configure(spec).await;
         if r.is_err() {
             let _ = Osl::delete_link(self, &spec.host_if).await;
         }
         r
     }
 
-    async fn endpoint_configure(&self, spec: &EndpointSpec, peer: &str) -> Result<(), OslError> {
-        let h = self.handle();
-        let bridge = index_in(h, &spec.bridge).await?;
-        let host = index_in(h, &spec.host_if).await?;
-        let peer_idx = index_in(h, peer).await?;
+    async fn endpoint_configure(&self, spec: &EndpointSpec) -> Result<(), OslError> {
         // A bridge port needs no IPv6 of its own; without this every veth would get a link-local
         // address and route (host route events, and a kernel list that grows per device).
         let _ = super::sysctl::write(
             &format!("net/ipv6/conf/{}/disable_ipv6", spec.host_if),
             "1",
         );
-        let mut host_set = LinkUnspec::new_with_index(host).controller(bridge).up();
-        if let Some(m) = spec.mtu {
-            host_set = host_set.mtu(m);
-        }
-        h.link()
-            .set(host_set.build())
-            .execute()
-            .await
-            .map_err(|e| kerr(&format!("attach {} to {}", spec.host_if, spec.bridge), e))?;
-        let fd = netns::open(&spec.netns).map_err(|e| io_err("open sandbox", e))?;
-        h.link()
-            .set(
-                LinkUnspec::new_with_index(peer_idx)
-                    .setns_by_fd(fd.as_raw_fd())
-                    .name(spec.ifname.clone())
-                    .build(),
-            )
-            .execute()
-            .await
-            .map_err(|e| kerr(&format!("move {peer} into the sandbox"), e))?;
-
         let inner = handle_in(&spec.netns).map_err(|e| io_err("enter sandbox", e))?;
         let idx = index_in(&inner, &spec.ifname).await?;
-        if spec.addrs.iter().any(|a| a.addr().is_ipv6()) {
-            // Addresses are assigned by IPAM, unique by construction: skip the ~1 s of
-            // duplicate address detection that would hold them "tentative".
-            let path = format!("net/ipv6/conf/{}/accept_dad", spec.ifname);
-            let _ = netns::run_in(&spec.netns, move || super::sysctl::write(&path, "0"));
-        }
-        let mut set = LinkUnspec::new_with_index(idx)
-            .address(spec.mac.to_vec())
-            .up();
-        if let Some(m) = spec.mtu {
-            set = set.mtu(m);
-        }
-        inner
-            .link()
-            .set(set.build())
-            .execute()
-            .await
-            .map_err(|e| kerr(&format!("configure {}", spec.ifname), e))?;
-        if let Ok(lo) = index_in(&inner, "lo").await {
-            let _ = inner
-                .link()
-                .set(LinkUnspec::new_with_index(lo).up().build())
-                .execute()
-                .await;
-        }
         for a in &spec.addrs {
-            inner
-                .address()
-                .add(idx, a.addr(), a.prefix_len())
-                .execute()
+            let mut req = inner.address().add(idx, a.addr(), a.prefix_len());
+            if a.addr().is_ipv6() {
+                // assigned by IPAM, unique by construction: no ~1 s of "tentative" DAD
+                req.message_mut()
+                    .attributes
+                    .push(AddressAttribute::Flags(AddressFlags::Nodad));
+            }
+            req.execute()
                 .await
                 .map_err(|e| kerr(&format!("add address {a} to {}", spec.ifname), e))?;
         }
         add_default_routes(&inner, idx, &spec.gateways, false).await?;
-        h.link()
+        // up and tagged last: a tagged veth is a complete one
+        self.handle()
+            .link()
             .set(
-                LinkUnspec::new_with_index(host)
+                LinkUnspec::new_with_name(&spec.host_if)
                     .alias(spec.alias.clone())
+                    .up()
                     .build(),
             )
             .execute()
             .await
-            .map_err(|e| kerr(&format!("tag {}", spec.host_if), e))?;
+            .map_err(|e| kerr(&format!("bring up {}", spec.host_if), e))?;
         Ok(())
     }
 

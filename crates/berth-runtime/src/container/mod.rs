@@ -212,7 +212,9 @@ impl Runtime {
 
     /// Forgets the runc state and unmounts the rootfs; the container's files stay.
     pub fn cleanup(&self, id: &str) {
-        self.runc.delete(id);
+        if self.runc.root.join(id).exists() {
+            self.runc.delete(id);
+        }
         rootfs::unmount(&self.paths(id).rootfs());
     }
 

@@ -159,11 +159,24 @@ impl Runc {
         r
     }
 
-    /// Forgets the container (killing what is left of it).
+    /// Forgets the container, killing what is left of it. A plain delete first: `--force`
+    /// on a container that already stopped polls for a second before giving up.
     pub fn delete(&self, id: &str) {
-        let mut c = self.cmd(None);
-        c.arg("delete").arg("--force").arg(id);
-        let _ = c.stdout(Stdio::null()).stderr(Stdio::null()).status();
+        let run = |force: bool| {
+            let mut c = self.cmd(None);
+            c.arg("delete");
+            if force {
+                c.arg("--force");
+            }
+            c.arg(id)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        if !run(false) && self.root.join(id).exists() {
+            run(true);
+        }
     }
 
     pub fn state(&self, id: &str) -> Option<State> {

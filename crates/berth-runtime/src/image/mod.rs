@@ -9,6 +9,7 @@
 mod busybox;
 pub mod changes;
 pub mod config;
+mod filter;
 mod layer;
 mod load;
 pub mod reference;
@@ -64,6 +65,20 @@ pub struct Image {
     pub layers: Vec<PathBuf>,
     /// Bytes of all layers.
     pub size: u64,
+}
+
+impl Image {
+    /// `created` in nanoseconds since the epoch (0 when unparseable), for ordering.
+    pub fn created_nanos(&self) -> i128 {
+        time::OffsetDateTime::parse(&self.created, &time::format_description::well_known::Rfc3339)
+            .map(|t| t.unix_timestamp_nanos())
+            .unwrap_or(0)
+    }
+
+    /// `created` as the Unix seconds the API's image list reports.
+    pub fn created_unix(&self) -> i64 {
+        (self.created_nanos().div_euclid(1_000_000_000)) as i64
+    }
 }
 
 /// Everything `docker image inspect` shows of an image.
@@ -252,7 +267,7 @@ impl ImageStore {
             .keys()
             .filter_map(|id| db.image(id, &self.layers))
             .collect();
-        all.sort_by(|a, b| b.created.cmp(&a.created).then_with(|| a.id.cmp(&b.id)));
+        all.sort_by_key(|i| (std::cmp::Reverse(i.created_nanos()), i.id.clone()));
         all
     }
 

@@ -4,6 +4,7 @@ mod body;
 mod containers;
 mod exec;
 mod hijack;
+mod images;
 mod networks;
 mod system;
 
@@ -112,6 +113,10 @@ pub async fn serve(
         .route("/exec/{id}/start", post(exec::start))
         .route("/exec/{id}/resize", post(exec::resize))
         .route("/exec/{id}/json", get(exec::inspect))
+        .route("/images/json", get(images::list))
+        .route("/images/create", post(images::create).layer(axum::extract::DefaultBodyLimit::disable()))
+        .route("/images/load", post(images::load).layer(axum::extract::DefaultBodyLimit::disable()))
+        .route("/images/{*rest}", get(images::get).post(images::post).delete(images::remove))
         .fallback(|| async { ApiError(StatusCode::NOT_FOUND, "page not found".into()) })
         .with_state(state);
     let app = axum::middleware::from_fn(versioned).layer(r);

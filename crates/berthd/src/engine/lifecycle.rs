@@ -71,7 +71,9 @@ impl Engine {
         let image_id = rec.image_id.clone();
         let image = blocking(move || images.resolve(&image_id)).await?;
 
+        let t0 = std::time::Instant::now();
         let netns = self.attach_networks(&c).await;
+        let t_net = t0.elapsed();
         let netns = match netns {
             Ok(n) => n,
             Err(e) => {
@@ -105,6 +107,11 @@ impl Engine {
                 return Err(e);
             }
         };
+        tracing::debug!(
+            "container {} started: network {t_net:?}, runtime {:?}",
+            &c.id[..12],
+            t0.elapsed() - t_net
+        );
         let pid = running.pid;
         *c.stdin.lock().unwrap() = running.stdin;
         self.update(&c, |r| {
@@ -129,10 +136,9 @@ impl Engine {
     async fn on_exit(self: &Arc<Self>, c: &Arc<Ctr>, code: Option<i32>) {
         let _op = c.op.lock().await;
         *c.stdin.lock().unwrap() = None;
-        let rt = self.rt.clone();
-        let id = c.id.clone();
-        let _ = tokio::task::spawn_blocking(move || rt.cleanup(&id)).await;
+        let t0 = std::time::Instant::now();
         self.detach_networks(c).await;
+        let t_net = t0.elapsed();
         let auto_remove = c.rec.lock().unwrap().host_config.auto_remove;
         c.exits.fetch_add(1, Ordering::SeqCst);
         let _ = self.update(c, |r| {
@@ -142,6 +148,17 @@ impl Engine {
             r.state.exit_code = code.unwrap_or(255);
             r.state.finished_at = now();
         });
+        // Reported first, cleaned up after: runc's cgroup removal can take most of a second
+        // after a SIGKILL, and stop/wait need not wait for it. The op lock keeps a new start
+        // (or a remove) from overtaking the cleanup; restore() redoes it after a crash.
+        let rt = self.rt.clone();
+        let id = c.id.clone();
+        let _ = tokio::task::spawn_blocking(move || rt.cleanup(&id)).await;
+        tracing::debug!(
+            "container {} exited ({code:?}): network release {t_net:?}, runtime cleanup {:?}",
+            &c.id[..12],
+            t0.elapsed() - t_net
+        );
         drop(_op);
         if auto_remove {
             let _ = self.remove_container(&c.id, true).await;
@@ -164,7 +181,14 @@ impl Engine {
             Status::Removing => {
                 let _ = self.remove_container(&c.id, true).await;
             }
-            _ => {}
+            // A crash between reporting the exit and cleaning up leaves runc state, a
+            // mounted rootfs or a sandbox behind; each step is a no-op when there is none.
+            _ => {
+                self.detach_networks(&c).await;
+                let rt = self.rt.clone();
+                let id = c.id.clone();
+                let _ = tokio::task::spawn_blocking(move || rt.cleanup(&id)).await;
+            }
         }
     }
 
