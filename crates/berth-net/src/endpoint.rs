@@ -60,7 +60,11 @@ pub struct Endpoint {
 
 impl Endpoint {
     pub fn addrs(&self) -> Vec<IpAddr> {
-        self.ipv4.iter().chain(&self.ipv6).map(IpNet::addr).collect()
+        self.ipv4
+            .iter()
+            .chain(&self.ipv6)
+            .map(IpNet::addr)
+            .collect()
     }
 
     /// The gateways of the default routes this endpoint installs when it carries them.
@@ -238,9 +242,9 @@ impl Registry {
 
 /// The network as it goes to the store: addresses still draining are already free there, so
 /// a crash before their veths are gone loses nothing (the next start deletes the veths first).
-pub fn persisted(net: &Network, draining: Option<&Vec<IpAddr>>) -> Network {
+pub fn persisted(net: &Network, draining: &[IpAddr]) -> Network {
     let mut n = net.clone();
-    for ip in draining.into_iter().flatten() {
+    for ip in draining {
         release(&mut n, *ip);
     }
     n
@@ -269,7 +273,11 @@ pub struct Allocated {
 
 impl Allocated {
     pub fn addrs(&self) -> Vec<IpAddr> {
-        self.v4.iter().chain(&self.v6).map(|(n, _)| n.addr()).collect()
+        self.v4
+            .iter()
+            .chain(&self.v6)
+            .map(|(n, _)| n.addr())
+            .collect()
     }
 }
 
@@ -310,7 +318,11 @@ fn take(net: &mut Network, v6: bool, requested: Option<IpAddr>) -> Result<Option
     for s in subnets {
         // Docker's bridge driver: aux address DefaultGatewayIPv4/6 replaces the bridge address
         // as the containers' gateway.
-        let key = if v6 { "DefaultGatewayIPv6" } else { "DefaultGatewayIPv4" };
+        let key = if v6 {
+            "DefaultGatewayIPv6"
+        } else {
+            "DefaultGatewayIPv4"
+        };
         let gw = s.aux.get(key).copied().unwrap_or(s.gateway);
         let prefix = s.pool.subnet.prefix_len();
         let ip = match requested {
@@ -396,8 +408,16 @@ mod tests {
             parse_mac("02:42:AC:11:00:04"),
             Some([2, 0x42, 0xac, 0x11, 0, 4])
         );
-        assert_eq!(parse_mac("02-42-ac-11-00-04"), Some([2, 0x42, 0xac, 0x11, 0, 4]));
-        for bad in ["", "02:42:ac:11:00", "02:42:ac:11:00:4", "zz:42:ac:11:00:04"] {
+        assert_eq!(
+            parse_mac("02-42-ac-11-00-04"),
+            Some([2, 0x42, 0xac, 0x11, 0, 4])
+        );
+        for bad in [
+            "",
+            "02:42:ac:11:00",
+            "02:42:ac:11:00:4",
+            "zz:42:ac:11:00:04",
+        ] {
             assert_eq!(parse_mac(bad), None, "{bad}");
         }
         let v = random_veth();

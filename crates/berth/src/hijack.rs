@@ -178,11 +178,7 @@ async fn read_body(s: &mut UnixStream, head: &Head, mut got: Vec<u8>) -> anyhow:
         let mut chunk = [0u8; 4096];
         let r = s.read(&mut chunk).await?;
         if r == 0 {
-            return Ok(if chunked {
-                dechunk_partial(&got)
-            } else {
-                got
-            });
+            return Ok(if chunked { dechunk_partial(&got) } else { got });
         }
         got.extend_from_slice(&chunk[..r]);
     }
@@ -269,6 +265,8 @@ async fn pump<S: Sink>(
     };
     tokio::pin!(output, input);
     tokio::select! {
+        // output first: what already arrived is shown even when the user detaches
+        biased;
         r = &mut output => r.map(|()| End::Closed),
         i = &mut input => match i {
             End::Detached => Ok(End::Detached),
@@ -380,11 +378,16 @@ mod tests {
 
     #[test]
     fn request_bytes() {
-        let r = String::from_utf8(request("/exec/abc/start", br#"{"Detach":false,"Tty":false}"#))
-            .unwrap();
+        let r = String::from_utf8(request(
+            "/exec/abc/start",
+            br#"{"Detach":false,"Tty":false}"#,
+        ))
+        .unwrap();
         assert!(r.starts_with("POST /v1.41/exec/abc/start HTTP/1.1\r\nHost: berth\r\n"));
         assert!(r.contains("\r\nContent-Type: application/json\r\n"));
-        assert!(r.contains("\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: 28\r\n\r\n{"));
+        assert!(
+            r.contains("\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: 28\r\n\r\n{")
+        );
         let r = String::from_utf8(request("/containers/x/attach?stream=1", b"")).unwrap();
         assert!(!r.contains("Content-Type"));
         assert!(r.ends_with("Content-Length: 0\r\n\r\n"));
@@ -407,7 +410,7 @@ mod tests {
 
     #[test]
     fn chunked_bodies() {
-        let body = b"1c\r\n{\"message\":\"No such exec \r\n10\r\ninstance: abc\"}\n\r\n0\r\n\r\n";
+        let body = b"1a\r\n{\"message\":\"No such exec i\r\nf\r\nnstance: abc\"}\n\r\n0\r\n\r\n";
         assert_eq!(
             dechunk(body).unwrap(),
             b"{\"message\":\"No such exec instance: abc\"}\n".to_vec()
@@ -415,7 +418,7 @@ mod tests {
         assert_eq!(dechunk(&body[..20]), None);
         assert_eq!(
             dechunk_partial(&body[..40]),
-            b"{\"message\":\"No such exec ".to_vec()
+            b"{\"message\":\"No such exec i".to_vec()
         );
     }
 
@@ -464,9 +467,14 @@ mod tests {
             early: frame(1, b"early\n"),
         };
         let rx = input(&[b"hello ", b"world\n"]);
-        let end = pump(conn, Some(rx), None, Output::new(false, Collect(got.clone())))
-            .await
-            .unwrap();
+        let end = pump(
+            conn,
+            Some(rx),
+            None,
+            Output::new(false, Collect(got.clone())),
+        )
+        .await
+        .unwrap();
         server.await.unwrap();
         assert_eq!(end, End::Closed);
         use stdcopy::Stream::*;
@@ -509,9 +517,14 @@ mod tests {
         tx.send(b"ls\x10".to_vec()).await.unwrap();
         tx.send(b"\x11ignored".to_vec()).await.unwrap();
         let watch = keys::Escape::new(keys::DEFAULT_DETACH_KEYS.to_vec());
-        let end = pump(conn, Some(rx), Some(watch), Output::new(true, Collect(got.clone())))
-            .await
-            .unwrap();
+        let end = pump(
+            conn,
+            Some(rx),
+            Some(watch),
+            Output::new(true, Collect(got.clone())),
+        )
+        .await
+        .unwrap();
         assert_eq!(end, End::Detached);
         let mut sent = Vec::new();
         theirs.read_to_end(&mut sent).await.unwrap();
@@ -534,9 +547,14 @@ mod tests {
             stream: ours,
             early: vec![],
         };
-        let err = pump(conn, None, None, Output::new(false, Collect(Got::default())))
-            .await
-            .unwrap_err();
+        let err = pump(
+            conn,
+            None,
+            None,
+            Output::new(false, Collect(Got::default())),
+        )
+        .await
+        .unwrap_err();
         assert_eq!(err.to_string(), "error from daemon in stream: exec failed");
     }
 

@@ -4,6 +4,7 @@
 mod client;
 mod cmd;
 mod format;
+mod hijack;
 
 use clap::{Parser, Subcommand};
 
@@ -26,9 +27,55 @@ struct Cli {
 #[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
+    /// Create and run a new container from an image
+    #[command(disable_help_flag = true)]
+    Run(cmd::container::RunArgs),
+    /// Execute a command in a running container
+    Exec(cmd::container::ExecArgs),
+    /// List containers
+    Ps(cmd::container::PsArgs),
+    /// Manage containers
+    #[command(subcommand)]
+    Container(cmd::container::ContainerCmd),
+    /// Manage images
+    #[command(subcommand)]
+    Image(cmd::image::ImageCmd),
     /// Manage networks
     #[command(subcommand)]
     Network(cmd::network::NetworkCmd),
+    /// Attach local standard input, output, and error streams to a running container
+    Attach(cmd::container::AttachArgs),
+    /// Create a new container
+    #[command(disable_help_flag = true)]
+    Create(cmd::container::CreateArgs),
+    /// List images
+    Images(cmd::image::ImagesArgs),
+    /// Import the contents from a tarball to create a filesystem image
+    Import(cmd::image::ImportArgs),
+    /// Return low-level information on berth objects
+    Inspect(cmd::container::InspectArgs),
+    /// Kill one or more running containers
+    Kill(cmd::container::KillArgs),
+    /// Load an image from a tar archive or STDIN
+    Load(cmd::image::LoadArgs),
+    /// Fetch the logs of a container
+    Logs(cmd::container::LogsArgs),
+    /// List port mappings or a specific mapping for the container
+    Port(cmd::container::PortArgs),
+    /// Restart one or more containers
+    Restart(cmd::container::RestartArgs),
+    /// Remove one or more containers
+    Rm(cmd::container::RmArgs),
+    /// Remove one or more images
+    Rmi(cmd::image::RmiArgs),
+    /// Start one or more stopped containers
+    Start(cmd::container::StartArgs),
+    /// Stop one or more running containers
+    Stop(cmd::container::StopArgs),
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
+    Tag(cmd::image::TagArgs),
+    /// Block until one or more containers stop, then print their exit codes
+    Wait(cmd::container::WaitArgs),
     /// Show the berth version information
     Version,
     /// Display system-wide information
@@ -62,7 +109,29 @@ fn main() {
                 return 1;
             }
         };
+        use cmd::container as ctr;
         let r = match cli.cmd {
+            Command::Run(a) => ctr::run(&client, a).await,
+            Command::Exec(a) => ctr::exec(&client, a).await,
+            Command::Ps(a) => ctr::ps(&client, a).await,
+            Command::Container(c) => ctr::container(&client, c).await,
+            Command::Image(i) => cmd::image::run(&client, i).await,
+            Command::Attach(a) => ctr::attach(&client, a).await,
+            Command::Create(a) => ctr::create(&client, a).await,
+            Command::Images(a) => cmd::image::images(&client, a).await,
+            Command::Import(a) => cmd::image::import(&client, a).await,
+            Command::Inspect(a) => ctr::inspect(&client, a).await,
+            Command::Kill(a) => ctr::kill(&client, a).await,
+            Command::Load(a) => cmd::image::load(&client, a).await,
+            Command::Logs(a) => ctr::logs(&client, a).await,
+            Command::Port(a) => ctr::port(&client, a).await,
+            Command::Restart(a) => ctr::restart(&client, a).await,
+            Command::Rm(a) => ctr::rm(&client, a).await,
+            Command::Rmi(a) => cmd::image::rmi(&client, a).await,
+            Command::Start(a) => ctr::start(&client, a).await,
+            Command::Stop(a) => ctr::stop(&client, a).await,
+            Command::Tag(a) => cmd::image::tag(&client, a).await,
+            Command::Wait(a) => ctr::wait(&client, a).await,
             Command::Network(n) => cmd::network::run(&client, n).await,
             Command::Version => cmd::system::version(&client).await,
             Command::Info => cmd::system::info(&client).await,
@@ -75,6 +144,8 @@ fn main() {
             }
         }
     });
+    // exit runs no destructors: put a raw terminal back first
+    hijack::term::restore();
     std::process::exit(code);
 }
 

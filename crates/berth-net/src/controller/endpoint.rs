@@ -110,7 +110,8 @@ fn validate(net: &Network, req: &EndpointRequest) -> Result<Wanted> {
         .transpose()?;
     let mac = given(&req.mac)
         .map(|m| {
-            parse_mac(m).ok_or_else(|| NetError::internal(format!("address {m}: invalid MAC address")))
+            parse_mac(m)
+                .ok_or_else(|| NetError::internal(format!("address {m}: invalid MAC address")))
         })
         .transpose()?;
     if net.bridge.is_none() {
@@ -198,6 +199,7 @@ impl Controller {
                 req.container_name, n.name
             )));
         }
+        let new_sandbox = !st.eps.sandboxes.contains_key(&req.container_id);
         let sb = st
             .eps
             .sandboxes
@@ -225,7 +227,15 @@ impl Controller {
                 req.container_id
             )));
         }
-        let alloc = allocate(n, want)?;
+        let alloc = match allocate(n, want) {
+            Ok(a) => a,
+            Err(e) => {
+                if new_sandbox {
+                    st.eps.sandboxes.remove(&req.container_id);
+                }
+                return Err(e);
+            }
+        };
         let prefix = n.bridge.as_ref().map_or("eth", |b| b.iface_prefix.as_str());
         let ifname = format!("{prefix}{}", sb.rec.next_if);
         sb.rec.next_if += 1;
@@ -260,8 +270,7 @@ impl Controller {
             links: req.links.clone(),
             seq: st.eps.seq + 1,
         };
-        let routed =
-            st.eps.route_carrier(&ep.container_id).is_none() && !ep.gateways().is_empty();
+        let routed = st.eps.route_carrier(&ep.container_id).is_none() && !ep.gateways().is_empty();
         st.eps.insert(ep.clone(), Phase::Joining, routed);
         Ok((ep, routed))
     }
@@ -424,6 +433,8 @@ impl Controller {
             .collect()
     }
 
+    /// Must not be called with the state lock held: the lock is taken inside the store's
+    /// write transaction.
     pub(super) fn commit_change(&self, ch: &Change<'_>) -> Result<()> {
         self.store.commit_with(|| {
             let st = self.lock();
@@ -436,9 +447,13 @@ impl Controller {
             }
             for id in &ch.networks {
                 // a removed network is not brought back
-                if let Some(n) = st.networks.get(*id) {
-                    ops.push(Op::put(NETWORKS, id, &persisted(n, st.eps.draining.get(*id)))?);
-                }
+                let Some(n) = st.networks.get(*id) else {
+                    continue;
+                };
+                ops.push(match st.eps.draining.get(*id) {
+                    None => Op::put(NETWORKS, id, n)?,
+                    Some(d) => Op::put(NETWORKS, id, &persisted(n, d))?,
+                });
             }
             match ch.sandbox {
                 Some(SbOp::Put(cid)) => {

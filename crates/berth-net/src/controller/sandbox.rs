@@ -107,7 +107,9 @@ impl Controller {
                 drop(guard);
                 // nothing recorded; a stale pin of an earlier life may still be there
                 if check_id(cid).is_ok() {
-                    let _ = self.osl.delete_sandbox(&self.cfg.netns_dir.join(&cid[..12]));
+                    let _ = self
+                        .osl
+                        .delete_sandbox(&self.cfg.netns_dir.join(&cid[..12]));
                 }
                 return Ok(());
             };

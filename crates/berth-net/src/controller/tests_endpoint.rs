@@ -3,9 +3,9 @@
 
 use super::*;
 use crate::endpoint::{format_mac, EndpointRequest};
+use crate::error::ErrorKind;
 use crate::firewall::FwError;
 use crate::osl::fake::FakeOsl;
-use crate::error::ErrorKind;
 use crate::store::ENDPOINTS;
 use berth_api::{Ipam, IpamConfig};
 
@@ -177,13 +177,19 @@ async fn connect_gives_docker_settings_and_kernel_spec() {
     let n = r.c.inspect("n1").unwrap();
     let e = &n.containers[&cid(1)];
     assert_eq!(
-        (e.name.as_str(), e.ipv4_address.as_str(), e.ipv6_address.as_str()),
+        (
+            e.name.as_str(),
+            e.ipv4_address.as_str(),
+            e.ipv6_address.as_str()
+        ),
         ("c1", "10.10.0.2/24", "")
     );
     assert_eq!(e.endpoint_id, s.endpoint_id);
     assert_eq!(e.mac_address, s.mac_address);
     let listed = r.c.list(Filters::new()).unwrap();
-    assert!(listed.iter().any(|x| x.name == "n1" && x.containers.len() == 1));
+    assert!(listed
+        .iter()
+        .any(|x| x.name == "n1" && x.containers.len() == 1));
     let mut f = Filters::new();
     f.insert("dangling".into(), vec!["true".into()]);
     assert!(r.c.list(f).unwrap().is_empty(), "n1 is in use");
@@ -249,7 +255,10 @@ async fn docker_errors_and_refusals_change_nothing() {
         format!("container {} is not connected to network n2", cid(2))
     );
     let e = r.c.disconnect(&cid(2), "nosuch").await.unwrap_err();
-    assert_eq!((e.kind, e.message.as_str()), (NotFound, "network nosuch not found"));
+    assert_eq!(
+        (e.kind, e.message.as_str()),
+        (NotFound, "network nosuch not found")
+    );
     let e = r.c.disconnect(&cid(2), "host").await.unwrap_err();
     assert_eq!(e.kind, InvalidParameter);
 }
@@ -261,14 +270,24 @@ async fn eth_numbers_are_never_reused_and_routes_move_on() {
     r.net("b", "10.21.0.0/24").await;
     let a = r.join(1, "a").await;
     let b = r.join(1, "b").await;
-    assert_eq!((r.spec(&a).ifname, r.spec(&b).ifname), ("eth0".into(), "eth1".into()));
+    assert_eq!(
+        (r.spec(&a).ifname, r.spec(&b).ifname),
+        ("eth0".into(), "eth1".into())
+    );
     assert!(!r.spec(&a).gateways.is_empty());
-    assert!(r.spec(&b).gateways.is_empty(), "only the first carries the default route");
+    assert!(
+        r.spec(&b).gateways.is_empty(),
+        "only the first carries the default route"
+    );
     r.c.disconnect(&cid(1), "a").await.unwrap();
     let sb = r.c.sandbox_path(&cid(1));
     assert_eq!(
         r.osl.routes.lock().unwrap().clone(),
-        vec![(sb.clone(), "eth1".to_string(), vec!["10.21.0.1".parse().unwrap()])]
+        vec![(
+            sb.clone(),
+            "eth1".to_string(),
+            vec!["10.21.0.1".parse().unwrap()]
+        )]
     );
     let a2 = r.join(1, "a").await;
     assert_eq!(r.spec(&a2).ifname, "eth2");
@@ -277,7 +296,11 @@ async fn eth_numbers_are_never_reused_and_routes_move_on() {
     assert_eq!(r.osl.routes.lock().unwrap().last().unwrap().1, "eth2");
     let b2 = r.join(1, "b").await;
     assert_eq!(r.spec(&b2).ifname, "eth3");
-    let names: Vec<String> = r.c.endpoints_of(&cid(1)).into_iter().map(|(n, _)| n).collect();
+    let names: Vec<String> =
+        r.c.endpoints_of(&cid(1))
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
     assert_eq!(names, vec!["a", "b"], "attach order");
     // the counter survives a daemon restart while the sandbox lives
     let r = r.restart().await;
@@ -305,7 +328,10 @@ async fn user_mac_ip_range_aux_and_next_after_last() {
     assert_eq!(ips, vec!["10.0.1.128", "10.0.1.129", "10.0.1.131"]);
     // requested addresses may lie outside the range
     let s = r.c.connect(with_ip(4, "ranged", "10.0.1.5")).await.unwrap();
-    assert_eq!((s.ip_address.as_str(), s.gateway.as_str()), ("10.0.1.5", "10.0.1.254"));
+    assert_eq!(
+        (s.ip_address.as_str(), s.gateway.as_str()),
+        ("10.0.1.5", "10.0.1.254")
+    );
     let mut m = req(5, "ranged");
     m.mac = Some("02:AA:bb:cc:dd:ee".into());
     let s = r.c.connect(m).await.unwrap();
@@ -340,7 +366,10 @@ async fn freed_address_waits_for_its_veth() {
     r.c.settle().await;
     assert!(!r.veths().contains(&host_if));
     assert_eq!(
-        r.c.connect(with_ip(2, "n", "10.30.0.2")).await.unwrap().ip_address,
+        r.c.connect(with_ip(2, "n", "10.30.0.2"))
+            .await
+            .unwrap()
+            .ip_address,
         "10.30.0.2"
     );
 }
@@ -357,8 +386,15 @@ async fn kernel_failure_rolls_back() {
     assert!(r.c.endpoints_of(&cid(2)).is_empty());
     assert_eq!(r.veths().len(), 1);
     let s = r.c.connect(with_ip(2, "n", "10.40.0.7")).await.unwrap();
-    assert_eq!(r.spec(&s).ifname, "eth0", "the interface number was given back");
-    let store = r.c.store.list::<crate::endpoint::Endpoint>(ENDPOINTS).unwrap();
+    assert_eq!(
+        r.spec(&s).ifname,
+        "eth0",
+        "the interface number was given back"
+    );
+    let store =
+        r.c.store
+            .list::<crate::endpoint::Endpoint>(ENDPOINTS)
+            .unwrap();
     assert_eq!(store.len(), 2, "no record of the failed attempt");
 }
 
@@ -377,7 +413,10 @@ async fn network_removal_waits_for_endpoints() {
     assert!(r.c.prune(Filters::new()).await.unwrap().is_empty());
     let bridge = r.c.inspect("bridge").unwrap();
     assert_eq!(bridge.containers[&cid(1)].ipv4_address, "172.17.0.2/16");
-    assert!(r.c.remove(&bridge.id, true).await.is_err(), "predefined too");
+    assert!(
+        r.c.remove(&bridge.id, true).await.is_err(),
+        "predefined too"
+    );
     r.c.disconnect(&cid(1), "busy").await.unwrap();
     assert_eq!(r.c.prune(Filters::new()).await.unwrap(), vec!["busy"]);
 }
@@ -417,9 +456,8 @@ async fn restart_keeps_allocations_and_drops_what_is_gone() {
     let d = r.join(4, "n").await;
     let external = r.dir.path().join("engine-ns");
     r.osl.create_sandbox(&external).await.unwrap();
-    let e = r
-        .c
-        .connect(EndpointRequest {
+    let e =
+        r.c.connect(EndpointRequest {
             sandbox: Some(external.clone()),
             ..req(5, "n")
         })
@@ -434,7 +472,11 @@ async fn restart_keeps_allocations_and_drops_what_is_gone() {
     let mut orphan = r.spec(&a);
     orphan.host_if = "vethdead000".into();
     orphan.alias = "berth/berth/ep/deadbeef".into();
-    r.osl.endpoints.lock().unwrap().insert(orphan.host_if.clone(), orphan);
+    r.osl
+        .endpoints
+        .lock()
+        .unwrap()
+        .insert(orphan.host_if.clone(), orphan);
     // and the stored pool holds an address nobody owns (allocated, then a crash)
     let id = r.c.inspect("n").unwrap().id;
     let leak: IpAddr = "10.70.0.200".parse().unwrap();
@@ -445,7 +487,10 @@ async fn restart_keeps_allocations_and_drops_what_is_gone() {
     }
     let b_if = r.spec(&b).host_if;
     let r = r.restart().await;
-    assert_eq!(r.c.endpoints_of(&cid(1)), vec![("n".to_string(), a.clone())]);
+    assert_eq!(
+        r.c.endpoints_of(&cid(1)),
+        vec![("n".to_string(), a.clone())]
+    );
     assert_eq!(r.c.endpoints_of(&cid(4)), vec![("n".to_string(), d)]);
     assert_eq!(r.c.endpoints_of(&cid(5)), vec![("n".to_string(), e)]);
     assert!(r.c.endpoints_of(&cid(2)).is_empty());
@@ -457,7 +502,10 @@ async fn restart_keeps_allocations_and_drops_what_is_gone() {
     keys.sort();
     assert_eq!(keys, vec![cid(1), cid(4), cid(5)]);
     // kept addresses stay taken, dropped and leaked ones are free again
-    assert_eq!(r.err(with_ip(6, "n", &a.ip_address)).await.1, "Address already in use");
+    assert_eq!(
+        r.err(with_ip(6, "n", &a.ip_address)).await.1,
+        "Address already in use"
+    );
     for ip in [&b.ip_address, &c.ip_address, &leak.to_string()] {
         let s = r.c.connect(with_ip(6, "n", ip)).await.unwrap();
         assert_eq!(&s.ip_address, ip);
@@ -505,13 +553,16 @@ async fn ipv6_endpoints() {
     r.c.create(&req6).await.unwrap();
     let s = r.join(1, "v6").await;
     assert_eq!(
-        (s.global_ipv6_address.as_str(), s.global_ipv6_prefix_len, s.ipv6_gateway.as_str()),
+        (
+            s.global_ipv6_address.as_str(),
+            s.global_ipv6_prefix_len,
+            s.ipv6_gateway.as_str()
+        ),
         ("fd00:dead:beef::2", 64, "fd00:dead:beef::1")
     );
     assert_eq!(r.spec(&s).gateways.len(), 2);
-    let s = r
-        .c
-        .connect(EndpointRequest {
+    let s =
+        r.c.connect(EndpointRequest {
             ipv6: Some("fd00:dead:beef::99".into()),
             ..req(2, "v6")
         })
@@ -519,7 +570,12 @@ async fn ipv6_endpoints() {
         .unwrap();
     assert_eq!(s.global_ipv6_address, "fd00:dead:beef::99");
     assert_eq!(s.ipam_config.unwrap().ipv6_address, "fd00:dead:beef::99");
-    let e = r.err(EndpointRequest { ipv6: Some("zz".into()), ..req(3, "v6") }).await;
+    let e = r
+        .err(EndpointRequest {
+            ipv6: Some("zz".into()),
+            ..req(3, "v6")
+        })
+        .await;
     assert_eq!(e.1, "Invalid IPv6 address: zz)");
     let n = r.c.inspect("v6").unwrap();
     assert_eq!(n.containers[&cid(1)].ipv6_address, "fd00:dead:beef::2/64");
@@ -551,7 +607,9 @@ async fn parallel_connects_get_distinct_addresses() {
 #[test]
 fn mac_follows_ipv4() {
     assert_eq!(
-        format_mac(&crate::endpoint::mac_for(Some("172.17.0.4".parse().unwrap()))),
+        format_mac(&crate::endpoint::mac_for(Some(
+            "172.17.0.4".parse().unwrap()
+        ))),
         "02:42:ac:11:00:04"
     );
 }

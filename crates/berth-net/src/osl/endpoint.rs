@@ -3,11 +3,14 @@
 
 use super::netlink::{is_errno, kerr, Netlink, EEXIST};
 use super::{netns, Osl, OslError};
+use futures::future::BoxFuture;
 use futures::TryStreamExt;
 use ipnet::IpNet;
 use netlink_packet_route::address::{AddressAttribute, AddressFlags};
 use netlink_packet_route::link::{InfoData, InfoKind, InfoVeth};
-use rtnetlink::{Handle, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBuilder};
+use rtnetlink::{
+    Handle, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteAddRequest, RouteMessageBuilder,
+};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
@@ -67,18 +70,21 @@ impl Netlink {
     /// Creates the pair, attaches and configures both ends; on error the pair is deleted (one
     /// end takes the other with it).
     ///
-    /// The inner end is created inside the sandbox, already named, addressed (MAC) and up:
+    /// The inner end is created inside the sandbox, already named and with its MAC:
     /// moving a link between namespaces waits for an RCU grace period (~20 ms here), which
     /// creating it there does not.
     pub async fn endpoint_up(&self, spec: &EndpointSpec) -> Result<(), OslError> {
+        // The sandbox's netlink socket is opened (on a thread that enters the namespace)
+        // while the kernel creates the pair.
+        let ns = spec.netns.clone();
+        let opening = tokio::task::spawn_blocking(move || handle_in(&ns));
         let h = self.handle();
         let bridge = index_in(h, &spec.bridge).await?;
         let fd = netns::open(&spec.netns).map_err(|e| io_err("open sandbox", e))?;
         let mut peer = LinkMessageBuilder::<LinkUnspec>::new()
             .name(spec.ifname.clone())
             .address(spec.mac.to_vec())
-            .setns_by_fd(fd.as_raw_fd())
-            .up();
+            .setns_by_fd(fd.as_raw_fd());
         // Host end created down, joined to the bridge: it comes up once IPv6 is off on it.
         let mut host = LinkMessageBuilder::<LinkVeth>::new_with_info_kind(InfoKind::Veth)
             .name(spec.host_if.clone())
@@ -97,22 +103,43 @@ impl Netlink {
                 kerr(&format!("create veth {}", spec.host_if), e)
             }
         })?;
-        let r = self.endpoint_configure(spec).await;
+        let inner = match opening.await {
+            Ok(Ok(h)) => Ok(h),
+            Ok(Err(e)) => Err(io_err("enter sandbox", e)),
+            Err(e) => Err(io_err("enter sandbox", std::io::Error::other(e))),
+        };
+        let r = match inner {
+            Ok(inner) => self.endpoint_configure(spec, &inner).await,
+            Err(e) => Err(e),
+        };
         if r.is_err() {
             let _ = Osl::delete_link(self, &spec.host_if).await;
         }
         r
     }
 
-    async fn endpoint_configure(&self, spec: &EndpointSpec) -> Result<(), OslError> {
+    async fn endpoint_configure(
+        &self,
+        spec: &EndpointSpec,
+        inner: &Handle,
+    ) -> Result<(), OslError> {
         // A bridge port needs no IPv6 of its own; without this every veth would get a link-local
         // address and route (host route events, and a kernel list that grows per device).
-        let _ = super::sysctl::write(
-            &format!("net/ipv6/conf/{}/disable_ipv6", spec.host_if),
-            "1",
-        );
-        let inner = handle_in(&spec.netns).map_err(|e| io_err("enter sandbox", e))?;
-        let idx = index_in(&inner, &spec.ifname).await?;
+        let _ = super::sysctl::write(&format!("net/ipv6/conf/{}/disable_ipv6", spec.host_if), "1");
+        let idx = index_in(inner, &spec.ifname).await?;
+        // One socket's requests are handled in the order sent, so the link comes up and gets
+        // its addresses before the routes through them, without waiting for each answer.
+        // (Creating the peer up is refused by the kernel: ENOTCONN.)
+        let ifname = &spec.ifname;
+        let mut steps: Vec<BoxFuture<'_, Result<(), OslError>>> = Vec::new();
+        let up = inner
+            .link()
+            .set(LinkUnspec::new_with_index(idx).up().build());
+        steps.push(Box::pin(async move {
+            up.execute()
+                .await
+                .map_err(|e| kerr(&format!("bring up {ifname}"), e))
+        }));
         for a in &spec.addrs {
             let mut req = inner.address().add(idx, a.addr(), a.prefix_len());
             if a.addr().is_ipv6() {
@@ -121,11 +148,21 @@ impl Netlink {
                     .attributes
                     .push(AddressAttribute::Flags(AddressFlags::Nodad));
             }
-            req.execute()
-                .await
-                .map_err(|e| kerr(&format!("add address {a} to {}", spec.ifname), e))?;
+            steps.push(Box::pin(async move {
+                req.execute()
+                    .await
+                    .map_err(|e| kerr(&format!("add address {a} to {ifname}"), e))
+            }));
         }
-        add_default_routes(&inner, idx, &spec.gateways, false).await?;
+        for gw in &spec.gateways {
+            let req = default_route(inner, idx, *gw, false)?;
+            steps.push(Box::pin(async move {
+                req.execute()
+                    .await
+                    .map_err(|e| kerr(&format!("default route via {gw}"), e))
+            }));
+        }
+        futures::future::try_join_all(steps).await?;
         // up and tagged last: a tagged veth is a complete one
         self.handle()
             .link()
@@ -182,28 +219,35 @@ async fn add_default_routes(
     replace: bool,
 ) -> Result<(), OslError> {
     for gw in gateways {
-        let any = match gw {
-            IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-            IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
-        };
-        let route = RouteMessageBuilder::<IpAddr>::new()
-            .destination_prefix(any, 0)
-            .and_then(|b| b.gateway(*gw))
-            .map_err(|e| OslError::Kernel {
-                op: format!("default route via {gw}"),
-                msg: e.to_string(),
-            })?
-            .output_interface(idx)
-            .build();
-        let mut req = h.route().add(route);
-        if replace {
-            req = req.replace();
-        }
-        req.execute()
+        default_route(h, idx, *gw, replace)?
+            .execute()
             .await
             .map_err(|e| kerr(&format!("default route via {gw}"), e))?;
     }
     Ok(())
+}
+
+fn default_route(
+    h: &Handle,
+    idx: u32,
+    gw: IpAddr,
+    replace: bool,
+) -> Result<RouteAddRequest, OslError> {
+    let any = match gw {
+        IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+    };
+    let route = RouteMessageBuilder::<IpAddr>::new()
+        .destination_prefix(any, 0)
+        .and_then(|b| b.gateway(gw))
+        .map_err(|e| OslError::Kernel {
+            op: format!("default route via {gw}"),
+            msg: e.to_string(),
+        })?
+        .output_interface(idx)
+        .build();
+    let req = h.route().add(route);
+    Ok(if replace { req.replace() } else { req })
 }
 
 /// A pinned namespace is an nsfs file; after a reboot or an unmount only a plain file (or
@@ -303,16 +347,24 @@ mod tests {
                     "nsenter", &net, "busybox", "ping", "-c", "1", "-W", "2", "10.9.0.1",
                 ]);
 
-                // all or nothing: a failing endpoint (no such bridge) leaves no veth behind
+                // all or nothing: a step failing after the pair exists (a gateway the
+                // interface cannot reach) leaves no veth behind, on either side
                 let bad = EndpointSpec {
                     host_if: "vethdef5678".into(),
-                    bridge: "br-nosuch".into(),
                     ifname: "eth1".into(),
+                    addrs: vec!["10.9.0.3/24".parse().unwrap()],
+                    gateways: vec!["192.0.2.1".parse().unwrap()],
                     ..spec.clone()
                 };
                 assert!(nl.create_endpoint(&bad).await.is_err());
                 assert!(!nl.link_exists("vethdef5678").await.unwrap());
-                assert!(!nl.link_exists("vtmpdef5678").await.unwrap());
+                assert!(!run(&["nsenter", &net, "ip", "link"]).contains("eth1"));
+                let nosuch = EndpointSpec {
+                    bridge: "br-nosuch".into(),
+                    ..bad.clone()
+                };
+                assert!(nl.create_endpoint(&nosuch).await.is_err());
+                assert!(!nl.link_exists("vethdef5678").await.unwrap());
 
                 nl.delete_link("vethabc1234").await.unwrap();
                 assert!(!run(&["nsenter", &net, "ip", "link"]).contains("eth0"));

@@ -29,10 +29,7 @@ pub struct FakeOsl {
 }
 
 fn injected(op: &str, msg: String) -> OslError {
-    OslError::Kernel {
-        op: op.into(),
-        msg,
-    }
+    OslError::Kernel { op: op.into(), msg }
 }
 
 impl Osl for FakeOsl {
@@ -127,7 +124,10 @@ impl Osl for FakeOsl {
         self.sandboxes.lock().unwrap().contains(path)
     }
 
-    fn create_endpoint<'a>(&'a self, spec: &'a EndpointSpec) -> BoxFuture<'a, Result<(), OslError>> {
+    fn create_endpoint<'a>(
+        &'a self,
+        spec: &'a EndpointSpec,
+    ) -> BoxFuture<'a, Result<(), OslError>> {
         Box::pin(async move {
             if let Some(msg) = self.fail_endpoint.lock().unwrap().take() {
                 return Err(injected("create endpoint", msg));

@@ -130,11 +130,13 @@ impl Runtime {
         Ok(p)
     }
 
-    /// Mounts the rootfs, writes the bundle, `runc create` + `runc start`. Blocking. On
+    /// Mounts the rootfs, writes the bundle, `runc run --detach`. Blocking. On
     /// failure nothing of the attempt remains (the rootfs is unmounted, runc's state deleted).
     pub fn start(&self, id: &str, spec: RunSpec) -> Result<Running> {
         let p = self.prepare(id)?;
-        self.runc.delete(id);
+        if self.runc.root.join(id).exists() {
+            self.runc.delete(id);
+        }
         rootfs::mount(
             &spec.layers,
             &p.data.join("upper"),
@@ -176,7 +178,7 @@ impl Runtime {
             let rx = sock.receive();
             let created = self
                 .runc
-                .create(id, &p.run, Some(&sock_path), Stdio3::null());
+                .run_detached(id, &p.run, Some(&sock_path), Stdio3::null());
             if created.is_err() {
                 io::ConsoleSocket::wake(&sock_path);
             }
@@ -200,9 +202,8 @@ impl Runtime {
                 stdout: Stdio::from(append(p.stdout_log())?),
                 stderr: Stdio::from(append(p.stderr_log())?),
             };
-            (self.runc.create(id, &p.run, None, stdio)?, writer)
+            (self.runc.run_detached(id, &p.run, None, stdio)?, writer)
         };
-        self.runc.start(id, &p.run)?;
         Ok(Running { pid, stdin })
     }
 

@@ -69,9 +69,10 @@ impl Runc {
         }
     }
 
-    /// `runc create`: the process is set up and waits for `start`. Its pid is returned; once
-    /// this runc exits the process is reparented to berthd (a child subreaper).
-    pub fn create(
+    /// `runc run --detach`: create and start in one runc process (each runc invocation costs
+    /// tens of milliseconds). Its pid is returned; once this runc exits the process is
+    /// reparented to berthd (a child subreaper).
+    pub fn run_detached(
         &self,
         id: &str,
         bundle: &Path,
@@ -82,7 +83,8 @@ impl Runc {
         let pidfile = bundle.join("init.pid");
         let _ = std::fs::remove_file(&pidfile);
         let mut c = self.cmd(Some(&log));
-        c.arg("create")
+        c.arg("run")
+            .arg("--detach")
             .arg("--bundle")
             .arg(bundle)
             .arg("--pid-file")
@@ -99,16 +101,9 @@ impl Runc {
             .status()
             .map_err(|e| Error::internal(format!("running {}: {e}", self.binary.display())))?;
         if !status.success() {
-            return Err(Self::failure("create", &log, b""));
+            return Err(Self::failure("run", &log, b""));
         }
         read_pid(&pidfile)
-    }
-
-    pub fn start(&self, id: &str, bundle: &Path) -> Result<()> {
-        let log = bundle.join("runc.log");
-        let mut c = self.cmd(Some(&log));
-        c.arg("start").arg(id);
-        self.run("start", c, &log)
     }
 
     /// `runc exec -d`: starts `process.json` in the container and returns its pid.

@@ -143,9 +143,7 @@ fn pairs(args: &str, instr: &str) -> Result<Vec<(String, String)>> {
     }
     ws.into_iter()
         .map(|w| match w.split_once('=') {
-            Some(("", _)) => {
-                Err(Error::invalid(format!("{instr} names can not be blank")))
-            }
+            Some(("", _)) => Err(Error::invalid(format!("{instr} names can not be blank"))),
             Some((k, v)) => Ok((k.to_string(), v.to_string())),
             None => Err(Error::invalid(format!(
                 "Syntax error - can't find = in \"{w}\". Must be of the form: name=value"

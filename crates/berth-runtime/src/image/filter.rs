@@ -16,7 +16,11 @@ impl ImageStore {
         }
         let dangling = match filters.get("dangling").map(Vec::as_slice) {
             None | Some([]) => None,
-            Some(vals) => Some(vals.iter().map(|v| parse_bool("dangling", v)).collect::<Result<Vec<bool>>>()?[0]),
+            Some(vals) => Some(
+                vals.iter()
+                    .map(|v| parse_bool("dangling", v))
+                    .collect::<Result<Vec<bool>>>()?[0],
+            ),
         };
         let created_of = |key: &str| -> Result<Option<i128>> {
             match filters.get(key).and_then(|v| v.first()) {
@@ -40,7 +44,8 @@ impl ImageStore {
                 }
             }
             if let Some(patterns) = patterns {
-                img.repo_tags.retain(|t| patterns.iter().any(|p| reference_matches(p, t)));
+                img.repo_tags
+                    .retain(|t| patterns.iter().any(|p| reference_matches(p, t)));
                 if img.repo_tags.is_empty() {
                     continue;
                 }
@@ -126,17 +131,22 @@ fn class(p: &[u8], c: Option<u8>) -> Option<(bool, usize)> {
             return Some((matched != negate, i + 1));
         }
         first = false;
-        let (lo, next) = if lo == b'\\' { (*p.get(i + 1)?, i + 2) } else { (lo, i + 1) };
-        let (hi, next) = if p.get(next) == Some(&b'-') && p.get(next + 1).is_some_and(|b| *b != b']') {
-            let h = *p.get(next + 1)?;
-            if h == b'\\' {
-                (*p.get(next + 2)?, next + 3)
-            } else {
-                (h, next + 2)
-            }
+        let (lo, next) = if lo == b'\\' {
+            (*p.get(i + 1)?, i + 2)
         } else {
-            (lo, next)
+            (lo, i + 1)
         };
+        let (hi, next) =
+            if p.get(next) == Some(&b'-') && p.get(next + 1).is_some_and(|b| *b != b']') {
+                let h = *p.get(next + 1)?;
+                if h == b'\\' {
+                    (*p.get(next + 2)?, next + 3)
+                } else {
+                    (h, next + 2)
+                }
+            } else {
+                (lo, next)
+            };
         if lo <= c && c <= hi {
             matched = true;
         }
@@ -161,6 +171,9 @@ mod tests {
         assert!(reference_matches("busybox", "busybox:latest"));
         assert!(reference_matches("busybox:lat*", "busybox:latest"));
         assert!(!reference_matches("busy", "busybox:latest"));
-        assert!(reference_matches("localhost:5000/*", "localhost:5000/app:1"));
+        assert!(reference_matches(
+            "localhost:5000/*",
+            "localhost:5000/app:1"
+        ));
     }
 }

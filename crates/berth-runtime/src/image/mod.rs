@@ -70,9 +70,12 @@ pub struct Image {
 impl Image {
     /// `created` in nanoseconds since the epoch (0 when unparseable), for ordering.
     pub fn created_nanos(&self) -> i128 {
-        time::OffsetDateTime::parse(&self.created, &time::format_description::well_known::Rfc3339)
-            .map(|t| t.unix_timestamp_nanos())
-            .unwrap_or(0)
+        time::OffsetDateTime::parse(
+            &self.created,
+            &time::format_description::well_known::Rfc3339,
+        )
+        .map(|t| t.unix_timestamp_nanos())
+        .unwrap_or(0)
     }
 
     /// `created` as the Unix seconds the API's image list reports.

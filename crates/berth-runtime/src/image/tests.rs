@@ -536,21 +536,56 @@ fn list_filters_by_dangling_reference_label_and_time() {
     let dir = tempfile::tempdir().unwrap();
     let s = store(&dir);
     let f = |k: &str, v: &str| berth_api::Filters::from([(k.to_string(), vec![v.to_string()])]);
-    let a = s.import(&mut rootfs().as_slice(), Some("app:1"), &["LABEL tier=web".to_string()]).unwrap();
+    let a = s
+        .import(
+            &mut rootfs().as_slice(),
+            Some("app:1"),
+            &["LABEL tier=web".to_string()],
+        )
+        .unwrap();
     s.tag("app:1", "other:2").unwrap();
     std::thread::sleep(std::time::Duration::from_millis(5));
-    let b = s.import(&mut Tar::new().file("x", b"").bytes().as_slice(), None, &[]).unwrap();
+    let b = s
+        .import(&mut Tar::new().file("x", b"").bytes().as_slice(), None, &[])
+        .unwrap();
     let ids = |v: Vec<Image>| v.into_iter().map(|i| i.id).collect::<Vec<_>>();
-    assert_eq!(ids(s.list_filtered(&Default::default()).unwrap()), [b.id.clone(), a.id.clone()]);
-    assert_eq!(ids(s.list_filtered(&f("dangling", "true")).unwrap()), [b.id.clone()]);
-    assert_eq!(ids(s.list_filtered(&f("dangling", "false")).unwrap()), [a.id.clone()]);
+    assert_eq!(
+        ids(s.list_filtered(&Default::default()).unwrap()),
+        [b.id.as_str(), a.id.as_str()]
+    );
+    assert_eq!(
+        ids(s.list_filtered(&f("dangling", "true")).unwrap()),
+        [b.id.as_str()]
+    );
+    assert_eq!(
+        ids(s.list_filtered(&f("dangling", "false")).unwrap()),
+        [a.id.as_str()]
+    );
     let narrowed = s.list_filtered(&f("reference", "app")).unwrap();
     assert_eq!(narrowed[0].repo_tags, ["app:1"]);
-    assert!(s.list_filtered(&f("reference", "nothing*")).unwrap().is_empty());
-    assert_eq!(ids(s.list_filtered(&f("label", "tier=web")).unwrap()), [a.id.clone()]);
-    assert_eq!(ids(s.list_filtered(&f("label", "tier")).unwrap()), [a.id.clone()]);
-    assert_eq!(ids(s.list_filtered(&f("since", "app:1")).unwrap()), [b.id.clone()]);
-    assert_eq!(ids(s.list_filtered(&f("before", &b.id)).unwrap()), [a.id.clone()]);
-    assert_eq!(s.list_filtered(&f("bogus", "1")).unwrap_err().message, "invalid filter 'bogus'");
+    assert!(s
+        .list_filtered(&f("reference", "nothing*"))
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        ids(s.list_filtered(&f("label", "tier=web")).unwrap()),
+        [a.id.as_str()]
+    );
+    assert_eq!(
+        ids(s.list_filtered(&f("label", "tier")).unwrap()),
+        [a.id.as_str()]
+    );
+    assert_eq!(
+        ids(s.list_filtered(&f("since", "app:1")).unwrap()),
+        [b.id.as_str()]
+    );
+    assert_eq!(
+        ids(s.list_filtered(&f("before", &b.id)).unwrap()),
+        [a.id.as_str()]
+    );
+    assert_eq!(
+        s.list_filtered(&f("bogus", "1")).unwrap_err().message,
+        "invalid filter 'bogus'"
+    );
     assert!(s.list_filtered(&f("dangling", "maybe")).is_err());
 }

@@ -226,3 +226,23 @@ fn bad_archives_are_refused_and_leave_nothing() {
         0
     );
 }
+
+#[test]
+fn junk_gets_a_readable_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(&dir);
+    let junk: Vec<u8> = (0..4096u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
+    let e = s.load(&mut junk.as_slice()).unwrap_err();
+    assert!(
+        e.message.starts_with("invalid tar archive: "),
+        "{}",
+        e.message
+    );
+    assert!(
+        e.message.chars().all(|c| c.is_ascii_graphic() || c == ' '),
+        "{}",
+        e.message
+    );
+}

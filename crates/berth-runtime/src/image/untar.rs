@@ -102,7 +102,19 @@ struct DirMeta {
 }
 
 fn bad_archive(e: impl std::fmt::Display) -> Error {
-    Error::invalid(format!("invalid tar archive: {e}"))
+    // the tar crate quotes the offending header bytes: binary junk has no place in a message
+    let text = e.to_string();
+    let text = match text.split_once(" when getting") {
+        Some((head, _)) if head.contains(':') => head.split(':').next().unwrap_or(head).to_string(),
+        _ => text,
+    };
+    let clean = text
+        .chars()
+        .all(|c| !c.is_control() && c != char::REPLACEMENT_CHARACTER);
+    Error::invalid(match clean {
+        true => format!("invalid tar archive: {text}"),
+        false => "invalid tar archive: not a tar file".to_string(),
+    })
 }
 
 fn fs_error(what: &str, path: &Path, e: io::Error) -> Error {

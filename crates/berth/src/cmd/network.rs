@@ -27,6 +27,10 @@ pub enum NetworkCmd {
     Rm(RmArgs),
     /// Remove all unused networks
     Prune(PruneArgs),
+    /// Connect a container to a network
+    Connect(ConnectArgs),
+    /// Disconnect a container from a network
+    Disconnect(DisconnectArgs),
 }
 
 #[derive(Args)]
@@ -130,6 +134,8 @@ pub async fn run(c: &Client, cmd: NetworkCmd) -> anyhow::Result<i32> {
         NetworkCmd::Inspect(a) => inspect(c, a).await,
         NetworkCmd::Rm(a) => rm(c, a).await,
         NetworkCmd::Prune(a) => prune(c, a).await,
+        NetworkCmd::Connect(a) => connect(c, a).await,
+        NetworkCmd::Disconnect(a) => disconnect(c, a).await,
     }
 }
 
@@ -410,6 +416,104 @@ async fn prune(c: &Client, a: PruneArgs) -> anyhow::Result<i32> {
     Ok(0)
 }
 
+#[derive(Args)]
+pub struct ConnectArgs {
+    /// Add network-scoped alias for the container
+    #[arg(long)]
+    alias: Vec<String>,
+    /// driver options for the network
+    #[arg(long = "driver-opt")]
+    driver_opt: Vec<String>,
+    /// IPv4 address (e.g., "172.30.100.104")
+    #[arg(long)]
+    ip: Option<String>,
+    /// IPv6 address (e.g., "2001:db8::33")
+    #[arg(long)]
+    ip6: Option<String>,
+    /// Add link to another container
+    #[arg(long)]
+    link: Vec<String>,
+    /// Add a link-local address for the container
+    #[arg(long = "link-local-ip")]
+    link_local_ip: Vec<String>,
+    network: String,
+    container: String,
+}
+
+#[derive(Args)]
+pub struct DisconnectArgs {
+    /// Force the container to disconnect from a network
+    #[arg(short, long)]
+    force: bool,
+    network: String,
+    container: String,
+}
+
+/// The `POST /networks/{id}/connect` body as docker 28 sends it (operational fields empty;
+/// client-side checks of its flag parser).
+fn connect_body(a: &ConnectArgs) -> anyhow::Result<Value> {
+    let ip = |flag: &str, v: &Option<String>| -> anyhow::Result<Option<String>> {
+        match v.as_deref().filter(|s| !s.is_empty()) {
+            None => Ok(None),
+            Some(s) => match s.parse::<IpAddr>() {
+                Ok(ip) => Ok(Some(ip.to_string())),
+                Err(_) => bail!(
+                    "invalid argument {s:?} for \"--{flag}\" flag: invalid string being converted to IP address: {s}"
+                ),
+            },
+        }
+    };
+    let mut ipam = Map::new();
+    if let Some(v4) = ip("ip", &a.ip)? {
+        ipam.insert("IPv4Address".into(), json!(v4));
+    }
+    if let Some(v6) = ip("ip6", &a.ip6)? {
+        ipam.insert("IPv6Address".into(), json!(v6));
+    }
+    if !a.link_local_ip.is_empty() {
+        ipam.insert("LinkLocalIPs".into(), json!(a.link_local_ip));
+    }
+    for l in &a.link {
+        if l.is_empty() || l.split(':').count() > 2 {
+            bail!("invalid argument {l:?} for \"--link\" flag: bad format for links: {l}");
+        }
+    }
+    let list = |v: &[String]| if v.is_empty() { Value::Null } else { json!(v) };
+    Ok(json!({
+        "Container": a.container,
+        "EndpointConfig": {
+            "IPAMConfig": ipam,
+            "Links": list(&a.link),
+            "Aliases": list(&a.alias),
+            "MacAddress": "",
+            // like labels, a bare key means an empty value
+            "DriverOpts": kv_list(&a.driver_opt, "label")?,
+            "NetworkID": "",
+            "EndpointID": "",
+            "Gateway": "",
+            "IPAddress": "",
+            "IPPrefixLen": 0,
+            "IPv6Gateway": "",
+            "GlobalIPv6Address": "",
+            "GlobalIPv6PrefixLen": 0,
+        },
+    }))
+}
+
+async fn connect(c: &Client, a: ConnectArgs) -> anyhow::Result<i32> {
+    let body = connect_body(&a)?;
+    let path = format!("/networks/{}/connect", query_escape(&a.network));
+    c.call(Method::POST, &path, Some(&body)).await?;
+    Ok(0)
+}
+
+async fn disconnect(c: &Client, a: DisconnectArgs) -> anyhow::Result<i32> {
+    let body = json!({"Container": a.container, "Force": a.force});
+    let path = format!("/networks/{}/disconnect", query_escape(&a.network));
+    c.call(Method::POST, &path, Some(&body)).await?;
+    Ok(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -456,6 +560,47 @@ mod tests {
         assert_eq!(
             ok[0],
             json!({"Subnet":"10.0.1.0/24","IPRange":"10.0.1.128/25","Gateway":"10.0.1.254","AuxiliaryAddresses":{"a":"10.0.1.130"}})
+        );
+    }
+
+    #[derive(Parser)]
+    struct C {
+        #[command(flatten)]
+        a: ConnectArgs,
+    }
+
+    fn connect_json(args: &[&str]) -> Result<Value, String> {
+        let c = C::try_parse_from(std::iter::once("x").chain(args.iter().copied())).unwrap();
+        connect_body(&c.a).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn connect_bodies() {
+        let v = connect_json(&[
+            "--ip",
+            "10.201.0.200",
+            "--alias",
+            "ca1",
+            "--link",
+            "rsch-c3:l3",
+            "--driver-opt",
+            "com.example=1",
+            "rsch-n4",
+            "rsch-rr1",
+        ])
+        .unwrap();
+        assert_eq!(v["Container"], "rsch-rr1");
+        let ep = &v["EndpointConfig"];
+        assert_eq!(ep["IPAMConfig"], json!({"IPv4Address": "10.201.0.200"}));
+        assert_eq!(ep["Links"], json!(["rsch-c3:l3"]));
+        assert_eq!(ep["Aliases"], json!(["ca1"]));
+        assert_eq!(ep["DriverOpts"], json!({"com.example": "1"}));
+        let v = connect_json(&["n", "c"]).unwrap();
+        assert_eq!(v["EndpointConfig"]["IPAMConfig"], json!({}));
+        assert_eq!(v["EndpointConfig"]["Aliases"], Value::Null);
+        assert_eq!(
+            connect_json(&["--ip", "notanip", "n", "c"]).unwrap_err(),
+            "invalid argument \"notanip\" for \"--ip\" flag: invalid string being converted to IP address: notanip"
         );
     }
 

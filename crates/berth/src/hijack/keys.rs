@@ -94,7 +94,10 @@ mod tests {
     fn parse_docker_syntax() {
         assert_eq!(parse("ctrl-p,ctrl-q").unwrap(), vec![16, 17]);
         assert_eq!(parse("ctrl-x,y").unwrap(), vec![24, b'y']);
-        assert_eq!(parse("ctrl-@,ctrl-\\,ctrl-_,DEL,a").unwrap(), vec![0, 28, 31, 127, b'a']);
+        assert_eq!(
+            parse("ctrl-@,ctrl-\\,ctrl-_,DEL,a").unwrap(),
+            vec![0, 28, 31, 127, b'a']
+        );
         assert_eq!(parse("ctrl-P").unwrap_err(), "Unknown character: 'ctrl-P'");
         assert_eq!(parse("ab").unwrap_err(), "Unknown character: 'ab'");
         assert_eq!(parse("").unwrap_err(), "Unknown character: ''");

@@ -62,6 +62,7 @@ impl Demux {
     }
 
     /// Bytes of an incomplete frame still held (docker drops them silently at EOF).
+    #[cfg(test)]
     pub fn pending(&self) -> usize {
         self.buf.len()
     }

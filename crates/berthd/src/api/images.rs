@@ -19,7 +19,10 @@ type Q = Query<HashMap<String, String>>;
 
 /// Docker's `httputils.BoolValue`.
 fn flag(q: &HashMap<String, String>, k: &str) -> bool {
-    let v = q.get(k).map(|v| v.trim().to_lowercase()).unwrap_or_default();
+    let v = q
+        .get(k)
+        .map(|v| v.trim().to_lowercase())
+        .unwrap_or_default();
     !matches!(v.as_str(), "" | "0" | "no" | "false" | "none")
 }
 
@@ -92,7 +95,12 @@ fn inspect_json(d: &ImageDetails) -> Value {
     let text = |k: &str| doc.get(k).and_then(Value::as_str).unwrap_or("").to_string();
     let img = &d.image;
     let mut data = Map::new();
-    let mut dirs: Vec<String> = img.layers.iter().rev().map(|p| p.display().to_string()).collect();
+    let mut dirs: Vec<String> = img
+        .layers
+        .iter()
+        .rev()
+        .map(|p| p.display().to_string())
+        .collect();
     if !dirs.is_empty() {
         let upper = dirs.remove(0);
         if !dirs.is_empty() {
@@ -108,7 +116,10 @@ fn inspect_json(d: &ImageDetails) -> Value {
     out.insert("Comment".into(), json!(text("comment")));
     out.insert("Created".into(), json!(text("created")));
     out.insert("Container".into(), json!(text("container")));
-    out.insert("ContainerConfig".into(), container_config(&doc["container_config"]));
+    out.insert(
+        "ContainerConfig".into(),
+        container_config(&doc["container_config"]),
+    );
     out.insert("DockerVersion".into(), json!(text("docker_version")));
     out.insert("Author".into(), json!(text("author")));
     out.insert("Config".into(), container_config(&doc["config"]));
@@ -122,18 +133,36 @@ fn inspect_json(d: &ImageDetails) -> Value {
     }
     out.insert("Size".into(), json!(img.size));
     out.insert("VirtualSize".into(), json!(img.size));
-    out.insert("GraphDriver".into(), json!({"Data": data, "Name": "overlay2"}));
-    out.insert("RootFS".into(), json!({"Type": "layers", "Layers": d.diff_ids}));
-    let tagged = d.last_tag_time.clone().unwrap_or_else(|| "0001-01-01T00:00:00Z".into());
+    out.insert(
+        "GraphDriver".into(),
+        json!({"Data": data, "Name": "overlay2"}),
+    );
+    out.insert(
+        "RootFS".into(),
+        json!({"Type": "layers", "Layers": d.diff_ids}),
+    );
+    let tagged = d
+        .last_tag_time
+        .clone()
+        .unwrap_or_else(|| "0001-01-01T00:00:00Z".into());
     out.insert("Metadata".into(), json!({"LastTagTime": tagged}));
     Value::Object(out)
 }
 
 /// `DELETE /images/{name}?force=&noprune=`
-pub async fn remove(State(s): State<Shared>, Path(name): Path<String>, Query(q): Q) -> Result<Response, ApiError> {
+pub async fn remove(
+    State(s): State<Shared>,
+    Path(name): Path<String>,
+    Query(q): Q,
+) -> Result<Response, ApiError> {
     let force = flag(&q, "force");
     let engine = s.engine.clone();
-    let removed = blocking(move || engine.images.remove(&name, force, &|id| engine.image_user(id))).await?;
+    let removed = blocking(move || {
+        engine
+            .images
+            .remove(&name, force, &|id| engine.image_user(id))
+    })
+    .await?;
     let out: Vec<Value> = removed
         .into_iter()
         .map(|(k, v)| Value::Object(Map::from_iter([(k, Value::String(v))])))
@@ -142,15 +171,25 @@ pub async fn remove(State(s): State<Shared>, Path(name): Path<String>, Query(q):
 }
 
 /// `POST /images/{name}/tag?repo=&tag=`
-pub async fn post(State(s): State<Shared>, Path(rest): Path<String>, Query(q): Q) -> Result<Response, ApiError> {
+pub async fn post(
+    State(s): State<Shared>,
+    Path(rest): Path<String>,
+    Query(q): Q,
+) -> Result<Response, ApiError> {
     let Some(name) = rest.strip_suffix("/tag") else {
         return Err(not_found());
     };
     let repo = q.get("repo").cloned().unwrap_or_default();
     if repo.is_empty() {
-        return Err(ApiError(StatusCode::BAD_REQUEST, "repository name must have at least one component".into()));
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            "repository name must have at least one component".into(),
+        ));
     }
-    let target = berth_runtime::image::reference::with_tag(&repo, q.get("tag").map(String::as_str).unwrap_or(""))?;
+    let target = berth_runtime::image::reference::with_tag(
+        &repo,
+        q.get("tag").map(String::as_str).unwrap_or(""),
+    )?;
     let (store, name) = (s.engine.images.clone(), name.to_string());
     blocking(move || store.tag(&name, &target)).await?;
     Ok(StatusCode::CREATED.into_response())
@@ -162,10 +201,16 @@ pub async fn load(State(s): State<Shared>, body: Body) -> Result<Response, ApiEr
     let lines = feed(body, move |r| store.load(r)).await?;
     let mut out = Vec::new();
     for l in lines {
-        serde_json::to_writer(&mut out, &json!({ "stream": format!("{l}\n") })).expect("serializable");
+        serde_json::to_writer(&mut out, &json!({ "stream": format!("{l}\n") }))
+            .expect("serializable");
         out.extend_from_slice(b"\r\n");
     }
-    Ok((StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], out).into_response())
+    Ok((
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        out,
+    )
+        .into_response())
 }
 
 /// `POST /images/create`: `fromSrc=-` imports the body (`docker import`); `fromImage` would
@@ -175,29 +220,45 @@ pub async fn create(
     Query(q): Query<Vec<(String, String)>>,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let get = |k: &str| q.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap_or_default();
+    let get = |k: &str| {
+        q.iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
     let store = s.engine.images.clone();
     if !get("fromImage").is_empty() {
         return pull(store, &get("fromImage"), &get("tag")).await;
     }
     match get("fromSrc").as_str() {
         "-" => {}
-        "" => return Err(ApiError(StatusCode::BAD_REQUEST, "fromImage or fromSrc is required".into())),
+        "" => {
+            return Err(ApiError(
+                StatusCode::BAD_REQUEST,
+                "fromImage or fromSrc is required".into(),
+            ))
+        }
         src => {
             return Err(ApiError(
                 StatusCode::BAD_REQUEST,
-                format!("berth cannot download {src}: send the archive in the request body (fromSrc=-)"),
+                format!(
+                    "berth cannot download {src}: send the archive in the request body (fromSrc=-)"
+                ),
             ))
         }
     }
     let (repo, tag, message) = (get("repo"), get("tag"), get("message"));
-    let reference = if repo.is_empty() {
-        None
-    } else {
-        Some(berth_runtime::image::reference::with_tag(&repo, &tag)?)
-    };
-    let changes: Vec<String> = q.iter().filter(|(k, _)| k == "changes").map(|(_, v)| v.clone()).collect();
+    let changes: Vec<String> = q
+        .iter()
+        .filter(|(k, _)| k == "changes")
+        .map(|(_, v)| v.clone())
+        .collect();
+    // checked on the reader's side, so that a bad request still has its body drained
     let img = feed(body, move |r| {
+        let reference = match repo.is_empty() {
+            true => None,
+            false => Some(berth_runtime::image::reference::with_tag(&repo, &tag)?),
+        };
         store.import_with_message(r, reference.as_deref(), &changes, &message)
     })
     .await?;
@@ -210,6 +271,8 @@ async fn pull(store: Arc<ImageStore>, image: &str, tag: &str) -> Result<Response
     match blocking(move || store.resolve(&r2)).await {
         Ok(_) => {
             let (name, tag) = reference.rsplit_once(':').unwrap_or((&reference, "latest"));
+            // Docker Hub's official images are `library/...` in pull messages
+            let name = if name.contains('/') { name.to_string() } else { format!("library/{name}") };
             let mut out = Vec::new();
             for m in [
                 json!({"status": format!("Pulling from {name}"), "id": tag}),
@@ -237,17 +300,27 @@ async fn feed<T: Send + 'static>(
 ) -> Result<T, ApiError> {
     let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(16);
     let task = tokio::task::spawn_blocking(move || {
-        let mut r = ChannelReader { rx, cur: Bytes::new() };
+        let mut r = ChannelReader {
+            rx,
+            cur: Bytes::new(),
+        };
         f(&mut r)
     });
     let mut stream = body.into_data_stream();
+    let mut reading = true;
     while let Some(chunk) = stream.next().await {
+        if !reading {
+            // the store gave up (it failed): the client still gets its answer only once it
+            // has sent everything, so the rest is read and dropped
+            continue;
+        }
         let item = chunk.map_err(std::io::Error::other);
         let failed = item.is_err();
-        // a closed channel means the store stopped reading (it failed): stop sending
-        if tx.send(item).await.is_err() || failed {
+        if failed {
+            let _ = tx.send(item).await;
             break;
         }
+        reading = tx.send(item).await.is_ok();
     }
     drop(tx);
     match task.await {
@@ -274,5 +347,105 @@ impl Read for ChannelReader {
         buf[..n].copy_from_slice(&self.cur[..n]);
         self.cur = self.cur.slice(n..);
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use berth_runtime::image::ImageConfig;
+
+    fn image(tags: &[&str]) -> Image {
+        Image {
+            id: format!("sha256:{}", "ab".repeat(32)),
+            repo_tags: tags.iter().map(|t| t.to_string()).collect(),
+            created: "2024-05-06T07:08:09.5Z".into(),
+            config: ImageConfig::default(),
+            layers: vec!["/l/base".into(), "/l/top".into()],
+            size: 42,
+        }
+    }
+
+    #[test]
+    fn summaries_have_docker_shape() {
+        let v = summary(&image(&[]));
+        let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(
+            keys,
+            [
+                "Containers",
+                "Created",
+                "Id",
+                "Labels",
+                "ParentId",
+                "RepoDigests",
+                "RepoTags",
+                "SharedSize",
+                "Size",
+                "VirtualSize"
+            ]
+        );
+        assert_eq!(v["RepoTags"], json!(["<none>:<none>"]));
+        assert_eq!(v["Created"], json!(1714979289));
+        assert_eq!(summary(&image(&["a:1"]))["RepoTags"], json!(["a:1"]));
+    }
+
+    #[test]
+    fn inspect_has_docker_shape() {
+        let d = ImageDetails {
+            image: image(&["a:1"]),
+            document: json!({"created": "2024-05-06T07:08:09.5Z", "architecture": "amd64", "os": "linux",
+                "config": {"Cmd": ["sh"]}}),
+            diff_ids: vec!["sha256:1".into(), "sha256:2".into()],
+            last_tag_time: None,
+        };
+        let v = inspect_json(&d);
+        let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(
+            &keys[..6],
+            [
+                "Id",
+                "RepoTags",
+                "RepoDigests",
+                "Parent",
+                "Comment",
+                "Created"
+            ]
+        );
+        assert_eq!(v["Config"]["Cmd"], json!(["sh"]));
+        assert_eq!(v["Config"]["Env"], Value::Null);
+        assert_eq!(
+            v["GraphDriver"],
+            json!({"Data": {"LowerDir": "/l/base", "UpperDir": "/l/top"}, "Name": "overlay2"})
+        );
+        assert_eq!(v["RootFS"]["Layers"], json!(["sha256:1", "sha256:2"]));
+        assert_eq!(v["Metadata"]["LastTagTime"], "0001-01-01T00:00:00Z");
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn bodies_stream_into_blocking_readers() {
+        let chunks: Vec<std::io::Result<Bytes>> =
+            (0..100u8).map(|i| Ok(Bytes::from(vec![i; 1000]))).collect();
+        let body = Body::from_stream(futures::stream::iter(chunks));
+        let got = feed(body, |r| {
+            let mut v = Vec::new();
+            r.read_to_end(&mut v)
+                .map_err(|e| berth_runtime::Error::internal(e.to_string()))?;
+            Ok(v)
+        })
+        .await
+        .map_err(|e| e.1)
+        .unwrap();
+        assert_eq!(got.len(), 100_000);
+        assert_eq!(got[99_999], 99);
+
+        // a reader that gives up early does not hang the sender
+        let chunks: Vec<std::io::Result<Bytes>> =
+            (0..1000).map(|_| Ok(Bytes::from(vec![0; 1000]))).collect();
+        let r: Result<(), _> = feed(Body::from_stream(futures::stream::iter(chunks)), |_| {
+            Err(berth_runtime::Error::invalid("nope"))
+        })
+        .await;
+        assert_eq!(r.err().map(|e| e.0), Some(StatusCode::BAD_REQUEST));
     }
 }

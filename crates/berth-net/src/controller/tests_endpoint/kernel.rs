@@ -68,7 +68,11 @@ fn sandboxes_ping_each_other_and_disconnect_removes_the_veth() {
             .build()
             .unwrap();
         rt.block_on(async move {
-            let _unpin = Unpin((1..30).map(|n| root.join("netns").join(&cid(n)[..12])).collect());
+            let _unpin = Unpin(
+                (1..30)
+                    .map(|n| root.join("netns").join(&cid(n)[..12]))
+                    .collect(),
+            );
             let c = start_real(&root).await;
             for (name, subnet) in [("lab", "10.123.0.0/24"), ("lab2", "10.125.0.0/24")] {
                 c.create(&NetworkCreateRequest {
@@ -88,23 +92,48 @@ fn sandboxes_ping_each_other_and_disconnect_removes_the_veth() {
             assert!(in_ns(&sb1, &["ip", "-j", "link", "show", "lo"]).contains("LOWER_UP"));
             let a = c.connect(req(1, "lab")).await.unwrap();
             let b = c.connect(req(2, "lab")).await.unwrap();
-            assert_eq!((a.ip_address.as_str(), b.ip_address.as_str()), ("10.123.0.2", "10.123.0.3"));
+            assert_eq!(
+                (a.ip_address.as_str(), b.ip_address.as_str()),
+                ("10.123.0.2", "10.123.0.3")
+            );
             let addr = in_ns(&sb1, &["ip", "-j", "addr", "show", "eth0"]);
-            assert!(addr.contains("\"10.123.0.2\"") && addr.contains(&a.mac_address), "{addr}");
+            assert!(
+                addr.contains("\"10.123.0.2\"") && addr.contains(&a.mac_address),
+                "{addr}"
+            );
             let routes = in_ns(&sb1, &["ip", "-j", "route"]);
-            assert!(routes.contains("\"dst\":\"default\",\"gateway\":\"10.123.0.1\""), "{routes}");
-            in_ns(&sb1, &["busybox", "ping", "-c", "1", "-W", "2", "10.123.0.3"]);
-            in_ns(&sb2, &["busybox", "ping", "-c", "1", "-W", "2", "10.123.0.2"]);
+            assert!(
+                routes.contains("\"dst\":\"default\",\"gateway\":\"10.123.0.1\""),
+                "{routes}"
+            );
+            in_ns(
+                &sb1,
+                &["busybox", "ping", "-c", "1", "-W", "2", "10.123.0.3"],
+            );
+            in_ns(
+                &sb2,
+                &["busybox", "ping", "-c", "1", "-W", "2", "10.123.0.2"],
+            );
             let lab = c.inspect("lab").unwrap();
             let veth = |s: &berth_api::EndpointSettings| {
                 let links: serde_json::Value =
-                    serde_json::from_str(&run(&["ip", "-j", "link", "show", "type", "veth"])).unwrap();
+                    serde_json::from_str(&run(&["ip", "-j", "link", "show", "type", "veth"]))
+                        .unwrap();
                 links
                     .as_array()
                     .unwrap()
                     .iter()
-                    .find(|l| l["ifalias"].as_str().is_some_and(|x| x.ends_with(&s.endpoint_id)))
-                    .map(|l| (l["ifname"].as_str().unwrap().to_string(), l["master"].as_str().unwrap_or("").to_string()))
+                    .find(|l| {
+                        l["ifalias"]
+                            .as_str()
+                            .is_some_and(|x| x.ends_with(&s.endpoint_id))
+                    })
+                    .map(|l| {
+                        (
+                            l["ifname"].as_str().unwrap().to_string(),
+                            l["master"].as_str().unwrap_or("").to_string(),
+                        )
+                    })
             };
             let (b_if, master) = veth(&b).expect("tagged veth");
             assert_eq!(master, format!("br-{}", &lab.id[..12]));

@@ -101,7 +101,11 @@ pub struct CreateFlags {
     #[arg(long, action = ArgAction::Help)]
     pub help: Option<bool>,
     /// IMAGE [COMMAND] [ARG...]
-    #[arg(required = true, trailing_var_arg = true, value_name = "IMAGE [COMMAND] [ARG...]")]
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        value_name = "IMAGE [COMMAND] [ARG...]"
+    )]
     pub args: Vec<String>,
 }
 
@@ -251,7 +255,9 @@ struct Attachment {
 }
 
 fn parse_network(v: &str) -> Result<Attachment, String> {
-    let long = v.split(',').all(|f| f.split_once('=').is_some_and(|(k, _)| !k.is_empty()));
+    let long = v
+        .split(',')
+        .all(|f| f.split_once('=').is_some_and(|(k, _)| !k.is_empty()));
     if !long {
         return Ok(Attachment {
             target: v.to_string(),
@@ -273,7 +279,8 @@ fn parse_network(v: &str) -> Result<Attachment, String> {
                 let (dk, dv) = val
                     .split_once('=')
                     .ok_or_else(|| "invalid key value pair format in driver options".to_string())?;
-                a.driver_opts.insert(dk.trim().to_lowercase(), dv.trim().to_string());
+                a.driver_opts
+                    .insert(dk.trim().to_lowercase(), dv.trim().to_string());
             }
             other => return Err(format!("invalid field key {other}")),
         }
@@ -291,7 +298,9 @@ fn check(a: &Attachment) -> Result<(), String> {
     }
     if !is_user_defined(&a.target) {
         if !a.aliases.is_empty() {
-            return Err("network-scoped aliases are only supported for user-defined networks".into());
+            return Err(
+                "network-scoped aliases are only supported for user-defined networks".into(),
+            );
         }
         if !a.links.is_empty() {
             return Err("links are only supported for user-defined networks".into());
@@ -367,7 +376,9 @@ fn endpoints(f: &CreateFlags) -> Result<(String, Map<String, Value>), String> {
     }
     let first = &mut nets[0];
     let conflict = |what: &str, per: &str| {
-        Err(format!("conflicting options: cannot specify both --{what} and per-network {per}"))
+        Err(format!(
+            "conflicting options: cannot specify both --{what} and per-network {per}"
+        ))
     };
     if !first.aliases.is_empty() && !f.network_alias.is_empty() {
         return conflict("network-alias", "alias");
@@ -389,7 +400,10 @@ fn endpoints(f: &CreateFlags) -> Result<(String, Map<String, Value>), String> {
     }
     first.ipv4 = f.ip.clone().unwrap_or(std::mem::take(&mut first.ipv4));
     first.ipv6 = f.ip6.clone().unwrap_or(std::mem::take(&mut first.ipv6));
-    first.mac = f.mac_address.clone().unwrap_or(std::mem::take(&mut first.mac));
+    first.mac = f
+        .mac_address
+        .clone()
+        .unwrap_or(std::mem::take(&mut first.mac));
     if !f.link_local_ip.is_empty() {
         first.link_local = f.link_local_ip.clone();
     }
@@ -405,7 +419,10 @@ fn endpoints(f: &CreateFlags) -> Result<(String, Map<String, Value>), String> {
         }
         check(n)?;
         if out.contains_key(&n.target) {
-            return Err(format!("network {:?} is specified multiple times", n.target));
+            return Err(format!(
+                "network {:?} is specified multiple times",
+                n.target
+            ));
         }
         if i == 0 && alone && !implicit && !has_options(n) {
             continue;
@@ -483,19 +500,33 @@ pub fn build(f: &CreateFlags, host: &Host, detach: bool) -> Result<Spec, String>
         body.insert(k.to_string(), v);
     };
     put("Hostname", json!(f.hostname.clone().unwrap_or_default()));
-    put("Domainname", json!(f.domainname.clone().unwrap_or_default()));
+    put(
+        "Domainname",
+        json!(f.domainname.clone().unwrap_or_default()),
+    );
     put("User", json!(f.user.clone().unwrap_or_default()));
     put("AttachStdin", json!(attach_stdin));
     put("AttachStdout", json!(attach_stdout));
     put("AttachStderr", json!(attach_stderr));
     if !published.exposed.is_empty() {
-        let e: Map<String, Value> = published.exposed.keys().map(|k| (k.clone(), json!({}))).collect();
+        let e: Map<String, Value> = published
+            .exposed
+            .keys()
+            .map(|k| (k.clone(), json!({})))
+            .collect();
         put("ExposedPorts", Value::Object(e));
     }
     put("Tty", json!(f.tty));
     put("OpenStdin", json!(f.interactive));
     put("StdinOnce", json!(stdin_once));
-    put("Env", json!(env));
+    put(
+        "Env",
+        if env.is_empty() {
+            Value::Null
+        } else {
+            json!(env)
+        },
+    );
     put("Cmd", json!(cmd));
     put("Image", json!(image));
     put("Volumes", json!({}));

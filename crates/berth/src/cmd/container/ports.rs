@@ -32,7 +32,10 @@ pub fn parse_range(s: &str) -> Result<(u64, u64), String> {
     match s.split_once('-') {
         None => parse_port(s).map(|p| (p, p)).map_err(|_| bad()),
         Some((a, b)) => {
-            let (a, b) = (parse_port(a).map_err(|_| bad())?, parse_port(b).map_err(|_| bad())?);
+            let (a, b) = (
+                parse_port(a).map_err(|_| bad())?,
+                parse_port(b).map_err(|_| bad())?,
+            );
             if b < a {
                 return Err(bad());
             }
@@ -303,11 +306,20 @@ mod tests {
             spec("18100-18102:80"),
             vec![("80/tcp".into(), b("", "18100-18102"))]
         );
-        assert_eq!(spec("127.0.0.1::81"), vec![("81/tcp".into(), b("127.0.0.1", ""))]);
+        assert_eq!(
+            spec("127.0.0.1::81"),
+            vec![("81/tcp".into(), b("127.0.0.1", ""))]
+        );
         assert_eq!(spec("80"), vec![("80/tcp".into(), b("", ""))]);
         assert_eq!(spec("7000-7001/udp").len(), 2);
-        assert_eq!(spec("[::1]:8080:80"), vec![("80/tcp".into(), b("::1", "8080"))]);
-        assert_eq!(spec("::1:8080:80"), vec![("80/tcp".into(), b("::1", "8080"))]);
+        assert_eq!(
+            spec("[::1]:8080:80"),
+            vec![("80/tcp".into(), b("::1", "8080"))]
+        );
+        assert_eq!(
+            spec("::1:8080:80"),
+            vec![("80/tcp".into(), b("::1", "8080"))]
+        );
         assert_eq!(spec("80/SCTP"), vec![("80/sctp".into(), b("", ""))]);
     }
 

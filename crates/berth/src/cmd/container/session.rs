@@ -39,7 +39,10 @@ impl Wait {
     /// `condition`: `next-exit`, `removed`, or none (`not-running`).
     pub async fn open(c: &Client, id: &str, condition: Option<&str>) -> Wait {
         let q = condition.map_or(String::new(), |c| format!("?condition={c}"));
-        Wait(c.open(Method::POST, &path(id, &format!("/wait{q}")), None).await)
+        Wait(
+            c.open(Method::POST, &path(id, &format!("/wait{q}")), None)
+                .await,
+        )
     }
 
     /// The exit status, or the error the daemon reported (`{"Error":{"Message":..}}`).
@@ -107,11 +110,6 @@ pub fn monitor_tty_size(c: &Client, resize: String) {
         return;
     };
     tokio::spawn(async move {
-        let send = |c: &Client, resize: &str| {
-            let (h, w) = term::size(1).unwrap_or((0, 0));
-            let p = format!("{resize}?h={h}&w={w}");
-            async move { c.call(Method::POST, &p, None).await.map(|_| ()) }
-        };
         for attempt in 0..10u64 {
             if send(&c, &resize).await.is_ok() {
                 break;
@@ -126,6 +124,13 @@ pub fn monitor_tty_size(c: &Client, resize: String) {
             let _ = send(&c, &resize).await;
         }
     });
+}
+
+async fn send(c: &Client, resize: &str) -> anyhow::Result<()> {
+    let (h, w) = term::size(1).unwrap_or((0, 0));
+    c.call(Method::POST, &format!("{resize}?h={h}&w={w}"), None)
+        .await
+        .map(|_| ())
 }
 
 /// The container's `GET /containers/{name}/json`.

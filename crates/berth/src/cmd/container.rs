@@ -1,1 +1,0 @@
-//! Container commands (run, create, start, ps, exec, ...).
