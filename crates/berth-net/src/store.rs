@@ -48,7 +48,9 @@ impl Store {
 
     /// Writes several values and deletions in one durable transaction.
     pub fn commit(&self, ops: &[Op<'_>]) -> Result<(), StoreError> {
-        self.commit_with(|| Ok(ops.iter().map(Op::clone).collect()))
+        let tx = self.db.begin_write().map_err(err)?;
+        apply(&tx, ops)?;
+        tx.commit().map_err(err)
     }
 
     /// Like `commit`, but the operations are computed once the write transaction has begun.
@@ -60,25 +62,7 @@ impl Store {
         ops: impl FnOnce() -> Result<Vec<Op<'a>>, StoreError>,
     ) -> Result<(), StoreError> {
         let tx = self.db.begin_write().map_err(err)?;
-        let ops = ops()?;
-        {
-            for op in &ops {
-                match op {
-                    Op::Put(t, k, v) => {
-                        tx.open_table(table(t))
-                            .map_err(err)?
-                            .insert(*k, v.as_slice())
-                            .map_err(err)?;
-                    }
-                    Op::Delete(t, k) => {
-                        tx.open_table(table(t))
-                            .map_err(err)?
-                            .remove(*k)
-                            .map_err(err)?;
-                    }
-                }
-            }
-        }
+        apply(&tx, &ops()?)?;
         tx.commit().map_err(err)
     }
 
@@ -122,10 +106,29 @@ impl Store {
     }
 }
 
-#[derive(Clone)]
 pub enum Op<'a> {
     Put(&'a str, &'a str, Vec<u8>),
     Delete(&'a str, &'a str),
+}
+
+fn apply(tx: &redb::WriteTransaction, ops: &[Op<'_>]) -> Result<(), StoreError> {
+    for op in ops {
+        match op {
+            Op::Put(t, k, v) => {
+                tx.open_table(table(t))
+                    .map_err(err)?
+                    .insert(*k, v.as_slice())
+                    .map_err(err)?;
+            }
+            Op::Delete(t, k) => {
+                tx.open_table(table(t))
+                    .map_err(err)?
+                    .remove(*k)
+                    .map_err(err)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 impl<'a> Op<'a> {

@@ -236,15 +236,18 @@ impl Controller {
             self.store.commit(&ops)?;
         }
 
+        // A veth that cannot be deleted now is retried at the next start (it stays tagged or
+        // named by no record); not worth refusing to start over.
         let known: HashSet<&str> = keep.iter().map(|e| e.id.as_str()).collect();
-        for e in &dropped {
-            // also an untagged veth of a connect that crashed half-way
-            self.osl.delete_link(&e.host_if).await?;
-        }
-        for (id, name) in &tagged {
-            if !known.contains(id.as_str()) {
-                tracing::info!("removing orphan veth {name}");
-                self.osl.delete_link(name).await?;
+        let orphans = tagged.iter().filter(|(id, _)| !known.contains(id.as_str()));
+        // dropped endpoints' veths include untagged ones of a connect that crashed half-way
+        let names = dropped
+            .iter()
+            .map(|e| &e.host_if)
+            .chain(orphans.map(|(_, n)| n));
+        for name in names {
+            if let Err(e) = self.osl.delete_link(name).await {
+                tracing::warn!("removing orphan veth {name}: {e}");
             }
         }
         for s in gone.iter().filter(|s| s.owned) {

@@ -2,7 +2,7 @@
 //! restarts and concurrency.
 
 use super::*;
-use crate::endpoint::{format_mac, EndpointRequest};
+use crate::endpoint::EndpointRequest;
 use crate::error::ErrorKind;
 use crate::firewall::FwError;
 use crate::osl::fake::FakeOsl;
@@ -602,16 +602,6 @@ async fn parallel_connects_get_distinct_addresses() {
     assert_eq!(r.c.inspect("par").unwrap().containers.len(), 32);
     let next = r.join(99, "par").await.ip_address;
     assert!(!ips.contains(&next));
-}
-
-#[test]
-fn mac_follows_ipv4() {
-    assert_eq!(
-        format_mac(&crate::endpoint::mac_for(Some(
-            "172.17.0.4".parse().unwrap()
-        ))),
-        "02:42:ac:11:00:04"
-    );
 }
 
 mod kernel;
