@@ -737,6 +737,20 @@ impl Lab {
             }
         }
         let root = dir.path().to_string_lossy().into_owned();
+        // berthd's fd keeper (`berthd keeper <exec-root>/keeper.sock`) outlives the daemon too.
+        if let Ok(procs) = fs::read_dir("/proc") {
+            for p in procs.flatten() {
+                let Ok(pid) = p.file_name().to_string_lossy().parse::<i32>() else {
+                    continue;
+                };
+                let cmdline = fs::read(p.path().join("cmdline")).unwrap_or_default();
+                if String::from_utf8_lossy(&cmdline).contains(&format!("{root}/exec/keeper.sock")) {
+                    unsafe {
+                        libc::kill(pid, libc::SIGKILL);
+                    }
+                }
+            }
+        }
         let info = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
         let mut points: Vec<&str> = info
             .lines()

@@ -164,3 +164,27 @@ fn kill9_during_parallel_connects_leaks_nothing() {
     assert_eq!(addresses(&lab).len(), 24);
     assert_eq!(veths(&lab).len(), 24);
 }
+
+/// `-t` containers keep their terminal across a crash: the fd keeper holds the pty master,
+/// so the shell is not hung up, and exec/logs work with the new daemon.
+#[test]
+fn tty_containers_survive_a_daemon_crash() {
+    let mut lab = Lab::start();
+    let out = lab.docker(&["run", "-itd", "--name", "tty1", "busybox"]);
+    assert!(out.status.success(), "{out:?}");
+    let pid = inspect(&lab, "tty1")["State"]["Pid"].as_i64().unwrap();
+    lab.kill9();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    lab.start_again();
+    let v = inspect(&lab, "tty1");
+    assert_eq!(v["State"]["Status"], "running", "{v}");
+    assert_eq!(v["State"]["Pid"].as_i64().unwrap(), pid);
+    let out = lab.docker(&["exec", "tty1", "echo", "still-here"]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("still-here"),
+        "{out:?}"
+    );
+    let (st, _) = lab.api("POST", "/containers/tty1/stop?t=1", None);
+    assert_eq!(st, 204);
+    assert_eq!(inspect(&lab, "tty1")["State"]["Status"], "exited");
+}

@@ -16,6 +16,13 @@ use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;
 
 fn main() -> anyhow::Result<()> {
+    // `berthd keeper SOCKET`: the fd keeper berthd starts for itself (see container::keeper).
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if argv.len() == 3 && argv[1] == "keeper" {
+        return Ok(berth_runtime::container::keeper::serve(
+            std::path::Path::new(&argv[2]),
+        )?);
+    }
     let args = config::Args::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -69,12 +76,16 @@ async fn run(args: config::Args) -> anyhow::Result<()> {
     // Containers' processes become berthd's children once runc exits, so their exit codes
     // can be collected without a shim process per container.
     berth_runtime::container::io::become_subreaper().context("becoming a child subreaper")?;
-    let runtime = berth_runtime::container::Runtime::new(
+    let mut runtime = berth_runtime::container::Runtime::new(
         args.runtime.clone(),
         args.data_root.join("containers"),
         args.exec_root.join("containers"),
     )
     .map_err(|e| anyhow::anyhow!("preparing the container runtime: {e}"))?;
+    runtime.keeper = Some(berth_runtime::container::keeper::Keeper {
+        sock: args.exec_root.join("keeper.sock"),
+        exe: std::env::current_exe().context("locating berthd")?,
+    });
     let engine =
         engine::Engine::start(ctl.clone(), Arc::new(images), Arc::new(runtime), store).await?;
     let state = Arc::new(api::AppState::new(engine, &args, &instance));

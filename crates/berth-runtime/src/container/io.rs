@@ -56,6 +56,13 @@ impl ConsoleSocket {
 }
 
 fn recv_fd(sock: i32) -> std::io::Result<OwnedFd> {
+    recv_fd_with(sock)?
+        .1
+        .ok_or_else(|| std::io::Error::other("no fd received"))
+}
+
+/// One message: its text and the fd passed with it, if any.
+pub fn recv_fd_with(sock: i32) -> std::io::Result<(String, Option<OwnedFd>)> {
     let mut data = [0u8; 4096];
     let mut iov = libc::iovec {
         iov_base: data.as_mut_ptr() as *mut libc::c_void,
@@ -72,17 +79,52 @@ fn recv_fd(sock: i32) -> std::io::Result<OwnedFd> {
     if n < 0 {
         return Err(std::io::Error::last_os_error());
     }
+    let text = String::from_utf8_lossy(&data[..n as usize])
+        .trim()
+        .to_string();
     let cmsg = unsafe { libc::CMSG_FIRSTHDR(&msg) };
     if cmsg.is_null() {
-        return Err(std::io::Error::other("no fd received"));
+        return Ok((text, None));
     }
     unsafe {
         if (*cmsg).cmsg_level != libc::SOL_SOCKET || (*cmsg).cmsg_type != libc::SCM_RIGHTS {
             return Err(std::io::Error::other("unexpected control message"));
         }
         let fd = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg) as *const i32);
-        Ok(OwnedFd::from_raw_fd(fd))
+        Ok((text, Some(OwnedFd::from_raw_fd(fd))))
     }
+}
+
+/// Sends `data`, with `fd` attached when given.
+pub fn send_fd_with(
+    sock: i32,
+    data: &[u8],
+    fd: Option<std::os::fd::BorrowedFd>,
+) -> std::io::Result<()> {
+    let mut iov = libc::iovec {
+        iov_base: data.as_ptr() as *mut libc::c_void,
+        iov_len: data.len(),
+    };
+    let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<i32>() as u32) } as usize;
+    let mut cbuf = vec![0u8; space];
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    if let Some(fd) = fd {
+        msg.msg_control = cbuf.as_mut_ptr() as *mut libc::c_void;
+        msg.msg_controllen = space as _;
+        unsafe {
+            let cmsg = libc::CMSG_FIRSTHDR(&msg);
+            (*cmsg).cmsg_level = libc::SOL_SOCKET;
+            (*cmsg).cmsg_type = libc::SCM_RIGHTS;
+            (*cmsg).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<i32>() as u32) as _;
+            std::ptr::write_unaligned(libc::CMSG_DATA(cmsg) as *mut i32, fd.as_raw_fd());
+        }
+    }
+    if unsafe { libc::sendmsg(sock, &msg, libc::MSG_NOSIGNAL) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// How a process ended, as Docker reports it: the exit code, or 128 + the signal.

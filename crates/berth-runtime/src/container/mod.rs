@@ -4,6 +4,7 @@
 
 pub mod bundle;
 pub mod io;
+pub mod keeper;
 pub mod rootfs;
 pub mod runc;
 
@@ -74,6 +75,8 @@ pub struct ExecProcess {
 
 pub struct Runtime {
     runc: Runc,
+    /// Holds TTY masters across daemon restarts (see `keeper`); none in unit tests.
+    pub keeper: Option<keeper::Keeper>,
     data_dir: PathBuf,
     run_dir: PathBuf,
 }
@@ -103,6 +106,7 @@ impl Runtime {
                 binary: runc_binary,
                 root,
             },
+            keeper: None,
             data_dir,
             run_dir,
         })
@@ -188,6 +192,14 @@ impl Runtime {
             let pid = created?;
             let master = master?;
             let input = File::from(master.try_clone().map_err(|e| io_err("dup console", e))?);
+            if let Some(k) = &self.keeper {
+                use std::os::fd::AsFd;
+                if let Err(e) = k.put(id, master.as_fd()) {
+                    tracing::warn!(
+                        "container {id}: its terminal will not survive a daemon restart: {e}"
+                    );
+                }
+            }
             io::pump_console(master, &p.stdout_log());
             (pid, Some(input))
         } else {
@@ -212,7 +224,19 @@ impl Runtime {
     }
 
     /// Forgets the runc state and unmounts the rootfs; the container's files stay.
+    /// After a daemon restart: the running TTY container's terminal, from the keeper, with
+    /// its output copied to the log again. Returns the input end for attach.
+    pub fn reattach_console(&self, id: &str) -> Option<File> {
+        let master = self.keeper.as_ref()?.get(id)?;
+        let input = File::from(master.try_clone().ok()?);
+        io::pump_console(master, &self.paths(id).stdout_log());
+        Some(input)
+    }
+
     pub fn cleanup(&self, id: &str) {
+        if let Some(k) = &self.keeper {
+            k.del(id);
+        }
         if self.runc.root.join(id).exists() {
             self.runc.delete(id);
         }

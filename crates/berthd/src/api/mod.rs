@@ -114,9 +114,18 @@ pub async fn serve(
         .route("/exec/{id}/resize", post(exec::resize))
         .route("/exec/{id}/json", get(exec::inspect))
         .route("/images/json", get(images::list))
-        .route("/images/create", post(images::create).layer(axum::extract::DefaultBodyLimit::disable()))
-        .route("/images/load", post(images::load).layer(axum::extract::DefaultBodyLimit::disable()))
-        .route("/images/{*rest}", get(images::get).post(images::post).delete(images::remove))
+        .route(
+            "/images/create",
+            post(images::create).layer(axum::extract::DefaultBodyLimit::disable()),
+        )
+        .route(
+            "/images/load",
+            post(images::load).layer(axum::extract::DefaultBodyLimit::disable()),
+        )
+        .route(
+            "/images/{*rest}",
+            get(images::get).post(images::post).delete(images::remove),
+        )
         .fallback(|| async { ApiError(StatusCode::NOT_FOUND, "page not found".into()) })
         .with_state(state);
     let app = axum::middleware::from_fn(versioned).layer(r);

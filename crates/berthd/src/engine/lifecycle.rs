@@ -175,6 +175,18 @@ impl Engine {
                     rec.short_id(),
                     rec.state.pid
                 );
+                if rec.config.tty {
+                    let rt = self.rt.clone();
+                    let id = c.id.clone();
+                    let input = tokio::task::spawn_blocking(move || rt.reattach_console(&id))
+                        .await
+                        .ok()
+                        .flatten();
+                    if input.is_none() {
+                        tracing::warn!("container {}: its terminal was lost", rec.short_id());
+                    }
+                    *c.stdin.lock().unwrap() = input;
+                }
                 self.monitor(c, rec.state.pid);
             }
             Status::Running => self.on_exit(&c, None).await,
