@@ -22,7 +22,7 @@ fn err(o: &Output, what: &str) -> String {
 }
 
 /// The walkthrough with `run` being `docker -H …` or `berth -H …`.
-fn walkthrough(lab: &Lab, run: &dyn Fn(&[&str]) -> Output) {
+fn walkthrough(run: &dyn Fn(&[&str]) -> Output) {
     let c1 = ok(
         &run(&["run", "-itd", "--name=container1", "busybox"]),
         "run container1",
@@ -172,7 +172,7 @@ fn walkthrough(lab: &Lab, run: &dyn Fn(&[&str]) -> Output) {
 #[test]
 fn walkthrough_with_docker_cli() {
     let lab = Lab::start();
-    walkthrough(&lab, &|args| lab.docker(args));
+    walkthrough(&|args| lab.docker(args));
     assert!(
         lab.links().iter().all(|l| !l.starts_with("veth")),
         "{:?}",
@@ -183,7 +183,7 @@ fn walkthrough_with_docker_cli() {
 #[test]
 fn walkthrough_with_berth_cli() {
     let lab = Lab::start();
-    walkthrough(&lab, &|args| lab.cli(args));
+    walkthrough(&|args| lab.cli(args));
     assert!(
         lab.links().iter().all(|l| !l.starts_with("veth")),
         "{:?}",

@@ -58,7 +58,7 @@ pub fn matches(e: &Engine, c: &ContainerSummary, f: &Filters) -> Result<bool> {
                         return Err(NetError::invalid(format!("Invalid filter 'status={v}'")));
                     }
                 }
-                vals.iter().any(|v| *v == c.state)
+                vals.contains(&c.state)
             }
             "exited" => {
                 let code = c

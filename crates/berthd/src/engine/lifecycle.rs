@@ -15,14 +15,12 @@ pub enum Started {
     AlreadyRunning,
 }
 
-fn blocking<T: Send + 'static>(
+async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> berth_runtime::Result<T> + Send + 'static,
-) -> impl std::future::Future<Output = Result<T>> {
-    async move {
-        tokio::task::spawn_blocking(f)
-            .await
-            .map_err(|e| NetError::internal(e.to_string()))?
-    }
+) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| NetError::internal(e.to_string()))?
 }
 
 /// `SIGTERM`, `TERM`, `15` → 15.
@@ -61,9 +59,7 @@ impl Engine {
         match rec.state.status {
             Status::Running => return Ok(Started::AlreadyRunning),
             Status::Removing | Status::Dead => {
-                return Err(NetError::conflict(format!(
-                    "container is marked for removal and cannot be started"
-                )))
+                return Err(NetError::conflict("container is marked for removal and cannot be started"))
             }
             _ => {}
         }
@@ -254,7 +250,6 @@ impl Engine {
         let c = self.find(key)?;
         self.stop_container(&c.id, t).await?;
         self.start_container(&c.id).await?;
-        self.update(&c, |r| r.restart_count += 0)?;
         Ok(())
     }
 

@@ -141,7 +141,7 @@ impl Engine {
             }
         }
         let p = self.rt.paths(&rec.id).hosts();
-        write_atomic(&p, &s)
+        write_in_place(&p, &s)
     }
 
     fn write_resolv_conf(&self, rec: &Record) -> Result<()> {
@@ -149,32 +149,31 @@ impl Engine {
         let dns = hc.dns.clone().unwrap_or_default();
         let search = hc.dns_search.clone().unwrap_or_default();
         let opts = hc.dns_options.clone().unwrap_or_default();
+        // Until the embedded DNS exists (issue 4): the host's servers, unless --dns is given;
+        // search and options from the flags, else the host's.
         let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-        let mut s = String::new();
-        if dns.is_empty() {
-            for l in host.lines() {
-                let keep =
-                    l.starts_with("nameserver") && !(search.is_empty() && opts.is_empty() && false);
-                if keep
-                    || (search.is_empty() && l.starts_with("search"))
-                    || (opts.is_empty() && l.starts_with("options"))
-                {
-                    s += l;
-                    s.push('\n');
-                }
-            }
+        let host_lines = |key: &str| -> String {
+            host.lines()
+                .filter(|l| l.split_whitespace().next() == Some(key))
+                .map(|l| format!("{l}\n"))
+                .collect()
+        };
+        let mut s = if dns.is_empty() {
+            host_lines("nameserver")
         } else {
-            for d in &dns {
-                s += &format!("nameserver {d}\n");
-            }
-        }
-        if !search.is_empty() {
+            dns.iter().map(|d| format!("nameserver {d}\n")).collect()
+        };
+        if search.is_empty() {
+            s += &host_lines("search");
+        } else {
             s += &format!("search {}\n", search.join(" "));
         }
-        if !opts.is_empty() {
+        if opts.is_empty() {
+            s += &host_lines("options");
+        } else {
             s += &format!("options {}\n", opts.join(" "));
         }
-        write_atomic(&self.rt.paths(&rec.id).resolv_conf(), &s)
+        write_in_place(&self.rt.paths(&rec.id).resolv_conf(), &s)
     }
 
     /// `POST /networks/{id}/connect`.
@@ -287,11 +286,11 @@ impl Engine {
 
 fn copy_host_file(src: &str, dst: &std::path::Path, fallback: &str) {
     let s = std::fs::read_to_string(src).unwrap_or_else(|_| fallback.to_string());
-    let _ = write_atomic(dst, &s);
+    let _ = write_in_place(dst, &s);
 }
 
 /// Rewrites a file the container has bind-mounted. In place (not rename): a bind mount pins
 /// the inode, so a renamed-over file would never be seen inside.
-fn write_atomic(p: &std::path::Path, s: &str) -> Result<()> {
+fn write_in_place(p: &std::path::Path, s: &str) -> Result<()> {
     std::fs::write(p, s).map_err(|e| NetError::internal(format!("writing {}: {e}", p.display())))
 }
