@@ -235,13 +235,22 @@ impl Engine {
             network: net.name.clone(),
             requested,
         };
+        let t0 = std::time::Instant::now();
         if rec.running() {
             self.net.connect(request(&rec, &a, is_user)).await?;
         }
+        let t1 = t0.elapsed();
         let rec = self.update(&c, |r| r.networks.push(a))?;
+        let t2 = t0.elapsed();
         if rec.running() {
             self.write_hosts(&rec)?;
         }
+        tracing::debug!(
+            "connect {}: endpoint {t1:?}, record {:?}, hosts {:?}",
+            rec.short_id(),
+            t2 - t1,
+            t0.elapsed() - t2
+        );
         Ok(())
     }
 
