@@ -30,6 +30,9 @@ pub struct EndpointRequest {
     /// A namespace the engine pinned itself; `None`: the controller's own sandbox of the
     /// container (made by `sandbox_create`, or on this first connect).
     pub sandbox: Option<PathBuf>,
+    /// Records of the caller's, (table, key, JSON), written in the same store transaction as
+    /// the endpoint: the engine's container record then needs no commit (and fsync) of its own.
+    pub with: Vec<(&'static str, String, Vec<u8>)>,
 }
 
 /// One container's attachment to one network, as stored (table `endpoints`, key `id`). It is

@@ -50,6 +50,7 @@ pub(super) struct Change<'a> {
     pub delete: Vec<&'a str>,
     pub networks: Vec<&'a str>,
     pub sandbox: Option<SbOp<'a>>,
+    pub with: &'a [(&'static str, String, Vec<u8>)],
 }
 
 /// Default routes to point at an interface once the state lock is released.
@@ -144,6 +145,7 @@ impl Controller {
             put: vec![&ep],
             networks: vec![&ep.network_id],
             sandbox: Some(SbOp::Put(&ep.container_id)),
+            with: &req.with,
             ..Default::default()
         };
         if let Err(e) = self.commit_change(&change) {
@@ -463,6 +465,9 @@ impl Controller {
                 }
                 Some(SbOp::Delete(cid)) => ops.push(Op::Delete(SANDBOXES, cid)),
                 None => {}
+            }
+            for (table, key, value) in ch.with {
+                ops.push(Op::Put(table, key, value.clone()));
             }
             Ok(ops)
         })?;

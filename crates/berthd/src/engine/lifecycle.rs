@@ -59,7 +59,9 @@ impl Engine {
         match rec.state.status {
             Status::Running => return Ok(Started::AlreadyRunning),
             Status::Removing | Status::Dead => {
-                return Err(NetError::conflict("container is marked for removal and cannot be started"))
+                return Err(NetError::conflict(
+                    "container is marked for removal and cannot be started",
+                ))
             }
             _ => {}
         }
@@ -171,6 +173,7 @@ impl Engine {
                     rec.short_id(),
                     rec.state.pid
                 );
+                self.align_networks(&c);
                 if rec.config.tty {
                     let rt = self.rt.clone();
                     let id = c.id.clone();

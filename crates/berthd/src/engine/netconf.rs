@@ -34,6 +34,7 @@ fn request(rec: &Record, a: &Attachment, user_net: bool) -> EndpointRequest {
         links: a.requested.links.clone().unwrap_or_default(),
         mac: rec.config.mac_address.clone().filter(|m| !m.is_empty()),
         sandbox: None,
+        with: Vec::new(),
     }
 }
 
@@ -80,6 +81,31 @@ impl Engine {
         self.write_hosts(&rec)?;
         self.write_resolv_conf(&rec)?;
         Ok(Some(sandbox))
+    }
+
+    /// After a crash, a running container's record may name a network whose endpoint the
+    /// controller dropped (the connect was cut short): the live endpoints are the truth.
+    pub(super) fn align_networks(&self, c: &Ctr) {
+        let rec = c.snapshot();
+        if rec.network_mode() == "host" || rec.network_mode().starts_with("container:") {
+            return;
+        }
+        let live: std::collections::HashSet<String> = self
+            .net
+            .endpoints_of(&rec.id)
+            .into_iter()
+            .map(|(_, s)| s.network_id)
+            .collect();
+        let keep = |a: &Attachment| {
+            self.net
+                .network(&a.network)
+                .is_ok_and(|n| live.contains(&n.id))
+        };
+        if rec.networks.iter().all(keep) {
+            return;
+        }
+        let _ = self.update(c, |r| r.networks.retain(keep));
+        let _ = self.write_hosts(&c.snapshot());
     }
 
     /// Releases the sandbox and every endpoint (addresses, veths).
@@ -235,22 +261,24 @@ impl Engine {
             network: net.name.clone(),
             requested,
         };
-        let t0 = std::time::Instant::now();
-        if rec.running() {
-            self.net.connect(request(&rec, &a, is_user)).await?;
+        if !rec.running() {
+            self.update(&c, |r| r.networks.push(a))?;
+            return Ok(());
         }
-        let t1 = t0.elapsed();
-        let rec = self.update(&c, |r| r.networks.push(a))?;
-        let t2 = t0.elapsed();
-        if rec.running() {
-            self.write_hosts(&rec)?;
+        // The container record is committed with the endpoint, in one store transaction.
+        let mut next = rec.clone();
+        next.networks.push(a.clone());
+        let bytes = serde_json::to_vec(&next).map_err(|e| NetError::internal(e.to_string()))?;
+        let mut req = request(&rec, &a, is_user);
+        req.with = vec![(super::record::CONTAINERS, rec.id.clone(), bytes)];
+        if let Err(e) = self.net.connect(req).await {
+            // The transaction may have been committed before the kernel step failed.
+            let _ = self.persist(&rec);
+            return Err(e);
         }
-        tracing::debug!(
-            "connect {}: endpoint {t1:?}, record {:?}, hosts {:?}",
-            rec.short_id(),
-            t2 - t1,
-            t0.elapsed() - t2
-        );
+        *c.rec.lock().unwrap() = next.clone();
+        c.bump();
+        self.write_hosts(&next)?;
         Ok(())
     }
 

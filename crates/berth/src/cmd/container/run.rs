@@ -125,9 +125,6 @@ pub async fn run(c: &Client, a: RunArgs) -> anyhow::Result<i32> {
         Ok(id) => id,
         Err(e) => return Ok(status_error("run", &e)),
     };
-    if a.sig_proxy {
-        session::forward_signals(c, &id);
-    }
     let attached = spec.attach_stdin || spec.attach_stdout || spec.attach_stderr;
     if !attached {
         println!("{id}");
@@ -147,10 +144,13 @@ pub async fn run(c: &Client, a: RunArgs) -> anyhow::Result<i32> {
     if let Err(e) = c.call(Method::POST, &path(&id, "/start"), None).await {
         drop(conn);
         if spec.auto_remove {
-            // the daemon removes it: wait for that, as docker does
-            let _ = wait.result().await;
+            wait.removed().await;
         }
         return Ok(status_error("run", &e));
+    }
+    // only now: before the start there is no process to signal
+    if a.sig_proxy {
+        session::forward_signals(c, &id);
     }
     let Some(conn) = conn else {
         return Ok(0);
@@ -199,18 +199,18 @@ pub async fn start(c: &Client, a: StartArgs) -> anyhow::Result<i32> {
     let tty = v["Config"]["Tty"].as_bool().unwrap_or(false);
     let stdin = a.interactive && v["Config"]["OpenStdin"].as_bool().unwrap_or(false);
     let auto_remove = v["HostConfig"]["AutoRemove"].as_bool().unwrap_or(false);
-    if !tty {
-        session::forward_signals(c, &id);
-    }
     let conn = session::attach(c, &id, stdin, true, true, a.detach_keys.as_deref()).await?;
     let condition = if auto_remove { "removed" } else { "next-exit" };
     let wait = Wait::open(c, &id, Some(condition)).await;
     if let Err(e) = c.call(Method::POST, &path(&id, "/start"), None).await {
         drop(conn);
         if auto_remove {
-            let _ = wait.result().await;
+            wait.removed().await;
         }
         return Err(e);
+    }
+    if !tty {
+        session::forward_signals(c, &id);
     }
     if tty && term::isatty(1) {
         session::monitor_tty_size(c, path(&id, "/resize"));

@@ -55,6 +55,12 @@ impl Wait {
         Ok(v["StatusCode"].as_i64().unwrap_or(0))
     }
 
+    /// After a failed start with `--rm`: the daemon removes the container, and docker waits for
+    /// that; bounded here so a daemon that does not remove it cannot hang us.
+    pub async fn removed(self) {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(10), self.result()).await;
+    }
+
     /// `docker run`'s reading of it: problems are logged and become 125.
     pub async fn status(self) -> i32 {
         match self.result().await {
@@ -76,8 +82,11 @@ pub fn check_tty(attach_stdin: bool, tty: bool) -> Result<(), String> {
 }
 
 /// `--sig-proxy`: signals we receive go to the container's process instead of ending us.
+/// As in docker, a third SIGINT/SIGTERM gives up on the container and exits.
 pub fn forward_signals(c: &Client, id: &str) {
+    use std::sync::atomic::{AtomicU32, Ordering};
     use tokio::signal::unix::{signal, SignalKind};
+    static INTERRUPTS: AtomicU32 = AtomicU32::new(0);
     let kinds = [
         (SignalKind::interrupt(), "INT"),
         (SignalKind::terminate(), "TERM"),
@@ -94,6 +103,11 @@ pub fn forward_signals(c: &Client, id: &str) {
         let p = path(id, &format!("/kill?signal={name}"));
         tokio::spawn(async move {
             while sig.recv().await.is_some() {
+                if matches!(name, "INT" | "TERM") && INTERRUPTS.fetch_add(1, Ordering::SeqCst) >= 2 {
+                    term::restore();
+                    eprintln!("got 3 SIGTERM/SIGINTs, forcefully exiting");
+                    std::process::exit(1);
+                }
                 if let Err(e) = c.call(Method::POST, &p, None).await {
                     eprintln!("error sending signal: {}", super::render(&e));
                 }
