@@ -61,6 +61,22 @@ fn recv_fd(sock: i32) -> std::io::Result<OwnedFd> {
         .ok_or_else(|| std::io::Error::other("no fd received"))
 }
 
+fn cmsg_space() -> usize {
+    unsafe { libc::CMSG_SPACE(std::mem::size_of::<i32>() as u32) as usize }
+}
+
+/// A message header over one buffer, with room for one fd when `control` is given.
+fn header(iov: &mut libc::iovec, control: Option<&mut [u8]>) -> libc::msghdr {
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = iov;
+    msg.msg_iovlen = 1;
+    if let Some(c) = control {
+        msg.msg_control = c.as_mut_ptr() as *mut libc::c_void;
+        msg.msg_controllen = c.len() as _;
+    }
+    msg
+}
+
 /// One message: its text and the fd passed with it, if any.
 pub fn recv_fd_with(sock: i32) -> std::io::Result<(String, Option<OwnedFd>)> {
     let mut data = [0u8; 4096];
@@ -68,13 +84,8 @@ pub fn recv_fd_with(sock: i32) -> std::io::Result<(String, Option<OwnedFd>)> {
         iov_base: data.as_mut_ptr() as *mut libc::c_void,
         iov_len: data.len(),
     };
-    let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<i32>() as u32) } as usize;
-    let mut cbuf = vec![0u8; space];
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = cbuf.as_mut_ptr() as *mut libc::c_void;
-    msg.msg_controllen = space as _;
+    let mut cbuf = vec![0u8; cmsg_space()];
+    let mut msg = header(&mut iov, Some(&mut cbuf));
     let n = unsafe { libc::recvmsg(sock, &mut msg, libc::MSG_CMSG_CLOEXEC) };
     if n < 0 {
         return Err(std::io::Error::last_os_error());
@@ -105,14 +116,9 @@ pub fn send_fd_with(
         iov_base: data.as_ptr() as *mut libc::c_void,
         iov_len: data.len(),
     };
-    let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<i32>() as u32) } as usize;
-    let mut cbuf = vec![0u8; space];
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
+    let mut cbuf = vec![0u8; cmsg_space()];
+    let msg = header(&mut iov, fd.is_some().then_some(&mut cbuf[..]));
     if let Some(fd) = fd {
-        msg.msg_control = cbuf.as_mut_ptr() as *mut libc::c_void;
-        msg.msg_controllen = space as _;
         unsafe {
             let cmsg = libc::CMSG_FIRSTHDR(&msg);
             (*cmsg).cmsg_level = libc::SOL_SOCKET;

@@ -79,31 +79,13 @@ impl Runc {
         console_socket: Option<&Path>,
         stdio: Stdio3,
     ) -> Result<i32> {
-        let log = bundle.join("runc.log");
-        let pidfile = bundle.join("init.pid");
-        let _ = std::fs::remove_file(&pidfile);
-        let mut c = self.cmd(Some(&log));
-        c.arg("run")
-            .arg("--detach")
-            .arg("--bundle")
-            .arg(bundle)
-            .arg("--pid-file")
-            .arg(&pidfile);
-        if let Some(s) = console_socket {
-            c.arg("--console-socket").arg(s);
-        }
-        c.arg(id)
-            .stdin(stdio.stdin)
-            .stdout(stdio.stdout)
-            .stderr(stdio.stderr);
-        // runc's own complaints go to --log; its stdio belongs to the container.
-        let status = c
-            .status()
-            .map_err(|e| Error::internal(format!("running {}: {e}", self.binary.display())))?;
-        if !status.success() {
-            return Err(Self::failure("run", &log, b""));
-        }
-        read_pid(&pidfile)
+        let args = [
+            "run".as_ref(),
+            "--detach".as_ref(),
+            "--bundle".as_ref(),
+            bundle.as_os_str(),
+        ];
+        self.detached("run", &args, id, bundle, console_socket, stdio)
     }
 
     /// `runc exec -d`: starts `process.json` in the container and returns its pid.
@@ -115,18 +97,34 @@ impl Runc {
         console_socket: Option<&Path>,
         stdio: Stdio3,
     ) -> Result<i32> {
+        let args = [
+            "exec".as_ref(),
+            "-d".as_ref(),
+            "--process".as_ref(),
+            process_json.as_os_str(),
+        ];
+        self.detached("exec", &args, id, dir, console_socket, stdio)
+    }
+
+    /// Runs a runc verb that leaves a process behind and writes its pid into `dir`.
+    fn detached(
+        &self,
+        what: &str,
+        args: &[&std::ffi::OsStr],
+        id: &str,
+        dir: &Path,
+        console_socket: Option<&Path>,
+        stdio: Stdio3,
+    ) -> Result<i32> {
         let log = dir.join("runc.log");
-        let pidfile = dir.join("pid");
+        let pidfile = dir.join("init.pid");
+        let _ = std::fs::remove_file(&pidfile);
         let mut c = self.cmd(Some(&log));
-        c.arg("exec")
-            .arg("-d")
-            .arg("--process")
-            .arg(process_json)
-            .arg("--pid-file")
-            .arg(&pidfile);
+        c.args(args).arg("--pid-file").arg(&pidfile);
         if let Some(s) = console_socket {
             c.arg("--console-socket").arg(s);
         }
+        // runc's own complaints go to --log; its stdio belongs to the new process.
         c.arg(id)
             .stdin(stdio.stdin)
             .stdout(stdio.stdout)
@@ -135,7 +133,7 @@ impl Runc {
             .status()
             .map_err(|e| Error::internal(format!("running {}: {e}", self.binary.display())))?;
         if !status.success() {
-            return Err(Self::failure("exec", &log, b""));
+            return Err(Self::failure(what, &log, b""));
         }
         read_pid(&pidfile)
     }

@@ -83,6 +83,16 @@ impl Engine {
         Ok(Some(sandbox))
     }
 
+    /// Where the record lists `net` (attachments name networks as the user did).
+    fn attachment(&self, rec: &Record, net: &berth_net::network::Network) -> Option<usize> {
+        rec.networks
+            .iter()
+            .position(|a| match self.net.network(&a.network) {
+                Ok(n) => n.id == net.id,
+                Err(_) => a.network == net.name,
+            })
+    }
+
     /// After a crash, a running container's record may name a network whose endpoint the
     /// controller dropped (the connect was cut short): the live endpoints are the truth.
     pub(super) fn align_networks(&self, c: &Ctr) {
@@ -245,13 +255,7 @@ impl Engine {
                 ));
             }
         }
-        let already = rec.networks.iter().any(|a| {
-            self.net
-                .network(&a.network)
-                .map(|n| n.id == net.id)
-                .unwrap_or(false)
-        });
-        if already {
+        if self.attachment(&rec, &net).is_some() {
             return Err(NetError::forbidden(format!(
                 "endpoint with name {} already exists in network {}",
                 rec.name, net.name
@@ -295,12 +299,7 @@ impl Engine {
                 "container cannot be disconnected from host network or connected to host network",
             ));
         }
-        let pos = rec.networks.iter().position(|a| {
-            self.net
-                .network(&a.network)
-                .map(|n| n.id == net.id)
-                .unwrap_or(a.network == net.name)
-        });
+        let pos = self.attachment(&rec, &net);
         if rec.running() {
             self.net.disconnect(&rec.id, &net.id).await?;
         } else if pos.is_none() {
