@@ -148,8 +148,25 @@ pub async fn wait(
         .into_response())
 }
 
-pub async fn resize() -> StatusCode {
-    StatusCode::OK
+pub async fn resize(
+    State(s): State<Shared>,
+    Path(id): Path<String>,
+    Query(q): Q,
+) -> Result<StatusCode, ApiError> {
+    let c = s.engine.find(&id)?;
+    let dim = |k: &str| -> Result<u16, ApiError> {
+        q.get(k)
+            .map(|v| v.parse::<u16>())
+            .unwrap_or(Ok(0))
+            .map_err(|e| {
+                ApiError(
+                    StatusCode::BAD_REQUEST,
+                    format!("strconv.Atoi: parsing {k}: {e}"),
+                )
+            })
+    };
+    Engine::resize(&c, dim("h")?, dim("w")?);
+    Ok(StatusCode::OK)
 }
 
 pub async fn logs(
@@ -189,10 +206,11 @@ pub async fn attach(
 ) -> Result<Response, ApiError> {
     let c = s.engine.find(&id)?;
     let rec = c.snapshot();
-    if !rec.running() && rec.state.status != crate::engine::record::Status::Created {
+    // A stopped container may be attached to: `docker start -a` attaches, then starts.
+    if rec.state.status == crate::engine::record::Status::Removing {
         return Err(ApiError(
             StatusCode::CONFLICT,
-            "You cannot attach to a stopped container, start it first".into(),
+            format!("container {} is marked for removal", rec.id),
         ));
     }
     let keys = crate::engine::streams::parse_detach_keys(
@@ -227,6 +245,15 @@ async fn attach_session(
     let input = if stdin && c.snapshot().config.open_stdin {
         let c = c.clone();
         Some(tokio::spawn(async move {
+            // `docker run -i` attaches before it starts the container: hold the input (the
+            // connection buffers it) until the process has a stdin to write to.
+            let exits0 = c.exits();
+            while c.stdin.lock().unwrap().is_none() {
+                if c.exits() > exits0 || c.removed.load(std::sync::atomic::Ordering::SeqCst) {
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
             let mut m = DetachMatcher::new(if tty { keys } else { Vec::new() });
             let mut buf = vec![0u8; 8192];
             loop {

@@ -54,6 +54,19 @@ pub fn parse_signal(s: &str) -> Result<i32> {
 impl Engine {
     pub async fn start_container(self: &Arc<Self>, key: &str) -> Result<Started> {
         let c = self.find(key)?;
+        let r = self.start_inner(&c).await;
+        // `--rm` also covers a start that failed (Docker removes the container then too).
+        if r.is_err() && c.rec.lock().unwrap().host_config.auto_remove {
+            let (e, id) = (self.clone(), c.id.clone());
+            tokio::spawn(async move {
+                let _ = e.remove_container(&id, true).await;
+            });
+        }
+        r
+    }
+
+    async fn start_inner(self: &Arc<Self>, c: &Arc<Ctr>) -> Result<Started> {
+        let c = c.clone();
         let _op = c.op.lock().await;
         let rec = c.snapshot();
         match rec.state.status {

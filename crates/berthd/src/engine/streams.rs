@@ -215,6 +215,25 @@ impl Engine {
         }
     }
 
+    /// Sets the terminal size of a `-t` container (`POST /containers/{id}/resize`).
+    pub fn resize(c: &Ctr, rows: u16, cols: u16) {
+        if !c.rec.lock().unwrap().config.tty {
+            return;
+        }
+        if let Some(f) = c.stdin.lock().unwrap().as_ref() {
+            use std::os::fd::AsRawFd;
+            let ws = libc::winsize {
+                ws_row: rows,
+                ws_col: cols,
+                ws_xpixel: 0,
+                ws_ypixel: 0,
+            };
+            unsafe {
+                libc::ioctl(f.as_raw_fd(), libc::TIOCSWINSZ, &ws);
+            }
+        }
+    }
+
     /// The input ended: with `StdinOnce` (docker run -i) the process sees end-of-file.
     pub fn close_stdin(c: &Ctr) {
         let (once, tty) = {

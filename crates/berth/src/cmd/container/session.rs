@@ -103,7 +103,8 @@ pub fn forward_signals(c: &Client, id: &str) {
         let p = path(id, &format!("/kill?signal={name}"));
         tokio::spawn(async move {
             while sig.recv().await.is_some() {
-                if matches!(name, "INT" | "TERM") && INTERRUPTS.fetch_add(1, Ordering::SeqCst) >= 2 {
+                if matches!(name, "INT" | "TERM") && INTERRUPTS.fetch_add(1, Ordering::SeqCst) >= 2
+                {
                     term::restore();
                     eprintln!("got 3 SIGTERM/SIGINTs, forcefully exiting");
                     std::process::exit(1);
