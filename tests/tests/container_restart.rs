@@ -188,3 +188,36 @@ fn tty_containers_survive_a_daemon_crash() {
     assert_eq!(st, 204);
     assert_eq!(inspect(&lab, "tty1")["State"]["Status"], "exited");
 }
+
+/// A container that ends after berthd crashed and came back still reports its own exit code:
+/// the fd keeper, not berthd, is the parent that reaps it. `exec -d` keeps running too.
+#[test]
+fn exit_code_known_after_a_crash() {
+    let mut lab = Lab::start();
+    let out = lab.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "ec",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 2; exit 42",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let out = lab.docker(&["run", "-d", "--name", "bg", "busybox", "sleep", "600"]);
+    assert!(out.status.success(), "{out:?}");
+    let out = lab.docker(&["exec", "-d", "bg", "sh", "-c", "echo x; sleep 600"]);
+    assert!(out.status.success(), "{out:?}");
+    lab.kill9();
+    lab.start_again();
+    let out = lab.docker(&["wait", "ec"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "42", "{out:?}");
+    let ps = lab.docker(&["exec", "bg", "ps"]);
+    let ps = String::from_utf8_lossy(&ps.stdout).to_string();
+    assert_eq!(
+        ps.matches("sleep 600").count(),
+        2,
+        "the detached exec still runs: {ps}"
+    );
+}

@@ -82,10 +82,12 @@ async fn run(args: config::Args) -> anyhow::Result<()> {
         args.exec_root.join("containers"),
     )
     .map_err(|e| anyhow::anyhow!("preparing the container runtime: {e}"))?;
-    runtime.keeper = Some(berth_runtime::container::keeper::Keeper {
-        sock: args.exec_root.join("keeper.sock"),
-        exe: std::env::current_exe().context("locating berthd")?,
-    });
+    runtime
+        .use_keeper(berth_runtime::container::keeper::Keeper {
+            sock: args.exec_root.join("keeper.sock"),
+            exe: std::env::current_exe().context("locating berthd")?,
+        })
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let engine =
         engine::Engine::start(ctl.clone(), Arc::new(images), Arc::new(runtime), store).await?;
     let state = Arc::new(api::AppState::new(engine, &args, &instance));

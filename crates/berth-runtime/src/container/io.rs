@@ -56,16 +56,21 @@ impl ConsoleSocket {
 }
 
 fn recv_fd(sock: i32) -> std::io::Result<OwnedFd> {
-    recv_fd_with(sock)?
+    recv_fds(sock)?
         .1
+        .into_iter()
+        .next()
         .ok_or_else(|| std::io::Error::other("no fd received"))
 }
 
+/// Up to this many fds travel with one message (a process's stdin, stdout, stderr).
+const MAX_FDS: usize = 3;
+
 fn cmsg_space() -> usize {
-    unsafe { libc::CMSG_SPACE(std::mem::size_of::<i32>() as u32) as usize }
+    unsafe { libc::CMSG_SPACE((MAX_FDS * std::mem::size_of::<i32>()) as u32) as usize }
 }
 
-/// A message header over one buffer, with room for one fd when `control` is given.
+/// A message header over one buffer, with room for fds when `control` is given.
 fn header(iov: &mut libc::iovec, control: Option<&mut [u8]>) -> libc::msghdr {
     let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
     msg.msg_iov = iov;
@@ -77,9 +82,9 @@ fn header(iov: &mut libc::iovec, control: Option<&mut [u8]>) -> libc::msghdr {
     msg
 }
 
-/// One message: its text and the fd passed with it, if any.
-pub fn recv_fd_with(sock: i32) -> std::io::Result<(String, Option<OwnedFd>)> {
-    let mut data = [0u8; 4096];
+/// One message: its text and the fds passed with it.
+pub fn recv_fds(sock: i32) -> std::io::Result<(String, Vec<OwnedFd>)> {
+    let mut data = [0u8; 8192];
     let mut iov = libc::iovec {
         iov_base: data.as_mut_ptr() as *mut libc::c_void,
         iov_len: data.len(),
@@ -93,38 +98,44 @@ pub fn recv_fd_with(sock: i32) -> std::io::Result<(String, Option<OwnedFd>)> {
     let text = String::from_utf8_lossy(&data[..n as usize])
         .trim()
         .to_string();
+    let mut fds = Vec::new();
     let cmsg = unsafe { libc::CMSG_FIRSTHDR(&msg) };
     if cmsg.is_null() {
-        return Ok((text, None));
+        return Ok((text, fds));
     }
     unsafe {
         if (*cmsg).cmsg_level != libc::SOL_SOCKET || (*cmsg).cmsg_type != libc::SCM_RIGHTS {
             return Err(std::io::Error::other("unexpected control message"));
         }
-        let fd = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg) as *const i32);
-        Ok((text, Some(OwnedFd::from_raw_fd(fd))))
+        let len = (*cmsg).cmsg_len as usize - libc::CMSG_LEN(0) as usize;
+        let p = libc::CMSG_DATA(cmsg) as *const i32;
+        for i in 0..len / std::mem::size_of::<i32>() {
+            fds.push(OwnedFd::from_raw_fd(std::ptr::read_unaligned(p.add(i))));
+        }
     }
+    Ok((text, fds))
 }
 
-/// Sends `data`, with `fd` attached when given.
-pub fn send_fd_with(
-    sock: i32,
-    data: &[u8],
-    fd: Option<std::os::fd::BorrowedFd>,
-) -> std::io::Result<()> {
+/// Sends `data` with `fds` (at most three) attached.
+pub fn send_fds(sock: i32, data: &[u8], fds: &[std::os::fd::BorrowedFd]) -> std::io::Result<()> {
+    assert!(fds.len() <= MAX_FDS);
     let mut iov = libc::iovec {
         iov_base: data.as_ptr() as *mut libc::c_void,
         iov_len: data.len(),
     };
-    let mut cbuf = vec![0u8; cmsg_space()];
-    let msg = header(&mut iov, fd.is_some().then_some(&mut cbuf[..]));
-    if let Some(fd) = fd {
+    let space = unsafe { libc::CMSG_SPACE(std::mem::size_of_val(fds) as u32) } as usize;
+    let mut cbuf = vec![0u8; space];
+    let msg = header(&mut iov, (!fds.is_empty()).then_some(&mut cbuf[..]));
+    if !fds.is_empty() {
         unsafe {
             let cmsg = libc::CMSG_FIRSTHDR(&msg);
             (*cmsg).cmsg_level = libc::SOL_SOCKET;
             (*cmsg).cmsg_type = libc::SCM_RIGHTS;
-            (*cmsg).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<i32>() as u32) as _;
-            std::ptr::write_unaligned(libc::CMSG_DATA(cmsg) as *mut i32, fd.as_raw_fd());
+            (*cmsg).cmsg_len = libc::CMSG_LEN(std::mem::size_of_val(fds) as u32) as _;
+            let p = libc::CMSG_DATA(cmsg) as *mut i32;
+            for (i, fd) in fds.iter().enumerate() {
+                std::ptr::write_unaligned(p.add(i), fd.as_raw_fd());
+            }
         }
     }
     if unsafe { libc::sendmsg(sock, &msg, libc::MSG_NOSIGNAL) } < 0 {
@@ -134,11 +145,14 @@ pub fn send_fd_with(
 }
 
 /// How a process ended, as Docker reports it: the exit code, or 128 + the signal.
-/// `None`: it ended but was not our child (berthd restarted meanwhile), so its status is lost.
-pub async fn wait_exit(pid: i32) -> Option<i32> {
+/// berthd's own children are reaped here; processes the fd keeper started (its children) are
+/// reaped by it, and their status is read from the file it writes into `exits`.
+/// `None`: neither knows (the process was nobody's child we can ask).
+pub async fn wait_exit(pid: i32, exits: Option<&Path>) -> Option<i32> {
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    let file = exits.map(|d| d.join(pid.to_string()));
     if fd < 0 {
-        return None;
+        return read_exit_file(file.as_deref()).await;
     }
     let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
     // Safety: the AsyncFd owns the pidfd, which nothing else closes while it is registered.
@@ -147,17 +161,18 @@ pub async fn wait_exit(pid: i32) -> Option<i32> {
     }
     .ok()?;
     let _ = afd.readable().await.ok()?;
+    let reaped = reap_pidfd(afd.get_ref().as_raw_fd());
+    match reaped {
+        Some(code) => Some(code),
+        None => read_exit_file(file.as_deref()).await,
+    }
+}
+
+/// `waitid(P_PIDFD)`: the status if the process was our child.
+fn reap_pidfd(fd: i32) -> Option<i32> {
     let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
     // P_PIDFD (3): reap exactly this process, never someone else's child.
-    let rc = unsafe {
-        libc::waitid(
-            3,
-            afd.get_ref().as_raw_fd() as u32,
-            &mut info,
-            libc::WEXITED,
-        )
-    };
-    if rc != 0 {
+    if unsafe { libc::waitid(3, fd as u32, &mut info, libc::WEXITED) } != 0 {
         return None;
     }
     let status = unsafe { info.si_status() };
@@ -165,6 +180,19 @@ pub async fn wait_exit(pid: i32) -> Option<i32> {
         libc::CLD_EXITED => status,
         _ => 128 + status,
     })
+}
+
+/// The keeper writes the file right after reaping; give it a moment.
+async fn read_exit_file(file: Option<&Path>) -> Option<i32> {
+    let file = file?;
+    for _ in 0..400 {
+        if let Ok(s) = std::fs::read_to_string(file) {
+            let _ = std::fs::remove_file(file);
+            return s.trim().parse().ok();
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    None
 }
 
 /// Whether `pid` is alive (and not a zombie).

@@ -14,7 +14,6 @@ use runc::{Runc, Stdio3};
 use std::fs::File;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 
 /// Where one container's files live: `data` survives reboots (writable layer, logs, the
 /// hosts/hostname/resolv.conf files), `run` does not (bundle, rootfs mount point, sockets).
@@ -76,7 +75,7 @@ pub struct ExecProcess {
 pub struct Runtime {
     runc: Runc,
     /// Holds TTY masters across daemon restarts (see `keeper`); none in unit tests.
-    pub keeper: Option<keeper::Keeper>,
+    keeper: Option<keeper::Keeper>,
     data_dir: PathBuf,
     run_dir: PathBuf,
 }
@@ -105,6 +104,7 @@ impl Runtime {
             runc: Runc {
                 binary: runc_binary,
                 root,
+                via: None,
             },
             keeper: None,
             data_dir,
@@ -116,6 +116,21 @@ impl Runtime {
     fn console_path(&self, id: &str) -> PathBuf {
         self.run_dir
             .join(format!("{}.sock", &id[..12.min(id.len())]))
+    }
+
+    /// Starts (or finds) the keeper and runs runc through it from now on.
+    pub fn use_keeper(&mut self, k: keeper::Keeper) -> Result<()> {
+        k.ensure()
+            .map_err(|e| Error::internal(format!("starting the fd keeper: {e}")))?;
+        self.runc.via = Some(k.clone());
+        self.keeper = Some(k);
+        Ok(())
+    }
+
+    /// Waits for a process this runtime started to end (see `io::wait_exit`).
+    pub async fn wait_exit(&self, pid: i32) -> Option<i32> {
+        let exits = self.keeper.as_ref().map(|k| k.exits());
+        io::wait_exit(pid, exits.as_deref()).await
     }
 
     pub fn paths(&self, id: &str) -> Paths {
@@ -182,7 +197,7 @@ impl Runtime {
             let rx = sock.receive();
             let created = self
                 .runc
-                .run_detached(id, &p.run, Some(&sock_path), Stdio3::null());
+                .run_detached(id, &p.run, Some(&sock_path), Stdio3::null()?);
             if created.is_err() {
                 io::ConsoleSocket::wake(&sock_path);
             }
@@ -205,14 +220,14 @@ impl Runtime {
         } else {
             let (stdin, writer) = if spec.open_stdin {
                 let (r, w) = pipe()?;
-                (Stdio::from(r), Some(File::from(w)))
+                (r, Some(File::from(w)))
             } else {
-                (Stdio::null(), None)
+                (Stdio3::null()?.stdin, None)
             };
             let stdio = Stdio3 {
                 stdin,
-                stdout: Stdio::from(append(p.stdout_log())?),
-                stderr: Stdio::from(append(p.stderr_log())?),
+                stdout: OwnedFd::from(append(p.stdout_log())?),
+                stderr: OwnedFd::from(append(p.stderr_log())?),
             };
             (self.runc.run_detached(id, &p.run, None, stdio)?, writer)
         };
@@ -255,13 +270,15 @@ impl Runtime {
         self.runc.state(id)
     }
 
-    /// Starts a process in the running container (`docker exec`). Blocking.
+    /// Starts a process in the running container (`docker exec`). Blocking. `detached`
+    /// (`exec -d`): its stdio is /dev/null, since nobody will read a pipe or hold a terminal.
     pub fn exec(
         &self,
         id: &str,
         exec_id: &str,
         process: &ProcessSpec,
         stdin: bool,
+        detached: bool,
     ) -> Result<ExecProcess> {
         let dir = self.paths(id).run.join("exec").join(exec_id);
         std::fs::create_dir_all(&dir).map_err(|e| io_err(dir.display(), e))?;
@@ -269,13 +286,22 @@ impl Runtime {
         let proc_ = bundle::process(process)?;
         let body = serde_json::to_vec(&proc_).map_err(|e| Error::internal(e.to_string()))?;
         std::fs::write(&pj, body).map_err(|e| io_err(pj.display(), e))?;
-        let r = if process.tty {
+        let r = if detached {
+            let pid = self.runc.exec(id, &dir, &pj, None, Stdio3::null()?)?;
+            Ok(ExecProcess {
+                pid,
+                stdin: None,
+                stdout: None,
+                stderr: None,
+                console: None,
+            })
+        } else if process.tty {
             let sock_path = self.console_path(exec_id);
             let sock = io::ConsoleSocket::bind(&sock_path)?;
             let rx = sock.receive();
             let started = self
                 .runc
-                .exec(id, &dir, &pj, Some(&sock_path), Stdio3::null());
+                .exec(id, &dir, &pj, Some(&sock_path), Stdio3::null()?);
             if started.is_err() {
                 io::ConsoleSocket::wake(&sock_path);
             }
@@ -293,9 +319,9 @@ impl Runtime {
         } else {
             let (in_r, in_w) = if stdin {
                 let (r, w) = pipe()?;
-                (Stdio::from(r), Some(w))
+                (r, Some(w))
             } else {
-                (Stdio::null(), None)
+                (Stdio3::null()?.stdin, None)
             };
             let (out_r, out_w) = pipe()?;
             let (err_r, err_w) = pipe()?;
@@ -306,8 +332,8 @@ impl Runtime {
                 None,
                 Stdio3 {
                     stdin: in_r,
-                    stdout: Stdio::from(out_w),
-                    stderr: Stdio::from(err_w),
+                    stdout: out_w,
+                    stderr: err_w,
                 },
             )?;
             Ok(ExecProcess {

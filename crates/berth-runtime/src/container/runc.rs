@@ -1,7 +1,10 @@
 //! runc, driven through its command line (the OCI runtime's only stable interface). Each call
 //! is one short-lived runc process; nothing of runc stays behind once a container runs.
 
+use super::keeper::Keeper;
 use crate::{Error, Result};
+use std::ffi::OsString;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -10,22 +13,33 @@ pub struct Runc {
     pub binary: PathBuf,
     /// runc's state directory (`--root`), under berth's exec root.
     pub root: PathBuf,
+    /// When set, runc runs as the keeper's child, so the keeper becomes the parent (and
+    /// reaper) of the containers; otherwise as berthd's.
+    pub via: Option<Keeper>,
 }
 
 /// The stdio a new process gets: runc passes these through to it.
 pub struct Stdio3 {
-    pub stdin: Stdio,
-    pub stdout: Stdio,
-    pub stderr: Stdio,
+    pub stdin: OwnedFd,
+    pub stdout: OwnedFd,
+    pub stderr: OwnedFd,
 }
 
 impl Stdio3 {
-    pub fn null() -> Stdio3 {
-        Stdio3 {
-            stdin: Stdio::null(),
-            stdout: Stdio::null(),
-            stderr: Stdio::null(),
-        }
+    pub fn null() -> Result<Stdio3> {
+        let null = || -> Result<OwnedFd> {
+            std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open("/dev/null")
+                .map(OwnedFd::from)
+                .map_err(|e| Error::internal(format!("/dev/null: {e}")))
+        };
+        Ok(Stdio3 {
+            stdin: null()?,
+            stdout: null()?,
+            stderr: null()?,
+        })
     }
 }
 
@@ -71,7 +85,7 @@ impl Runc {
 
     /// `runc run --detach`: create and start in one runc process (each runc invocation costs
     /// tens of milliseconds). Its pid is returned; once this runc exits the process is
-    /// reparented to berthd (a child subreaper).
+    /// reparented to the keeper (or berthd), both child subreapers.
     pub fn run_detached(
         &self,
         id: &str,
@@ -80,12 +94,12 @@ impl Runc {
         stdio: Stdio3,
     ) -> Result<i32> {
         let args = [
-            "run".as_ref(),
-            "--detach".as_ref(),
-            "--bundle".as_ref(),
-            bundle.as_os_str(),
+            "run".into(),
+            "--detach".into(),
+            "--bundle".into(),
+            bundle.into(),
         ];
-        self.detached("run", &args, id, bundle, console_socket, stdio)
+        self.detached("run", args, id, bundle, console_socket, stdio)
     }
 
     /// `runc exec -d`: starts `process.json` in the container and returns its pid.
@@ -98,19 +112,19 @@ impl Runc {
         stdio: Stdio3,
     ) -> Result<i32> {
         let args = [
-            "exec".as_ref(),
-            "-d".as_ref(),
-            "--process".as_ref(),
-            process_json.as_os_str(),
+            "exec".into(),
+            "-d".into(),
+            "--process".into(),
+            process_json.into(),
         ];
-        self.detached("exec", &args, id, dir, console_socket, stdio)
+        self.detached("exec", args, id, dir, console_socket, stdio)
     }
 
     /// Runs a runc verb that leaves a process behind and writes its pid into `dir`.
     fn detached(
         &self,
         what: &str,
-        args: &[&std::ffi::OsStr],
+        verb: [OsString; 4],
         id: &str,
         dir: &Path,
         console_socket: Option<&Path>,
@@ -119,20 +133,47 @@ impl Runc {
         let log = dir.join("runc.log");
         let pidfile = dir.join("init.pid");
         let _ = std::fs::remove_file(&pidfile);
-        let mut c = self.cmd(Some(&log));
-        c.args(args).arg("--pid-file").arg(&pidfile);
+        let mut argv: Vec<OsString> = vec![
+            self.binary.clone().into(),
+            "--root".into(),
+            self.root.clone().into(),
+            "--log".into(),
+            log.clone().into(),
+            "--log-format".into(),
+            "json".into(),
+        ];
+        argv.extend(verb);
+        argv.extend(["--pid-file".into(), pidfile.clone().into()]);
         if let Some(s) = console_socket {
-            c.arg("--console-socket").arg(s);
+            argv.extend(["--console-socket".into(), s.into()]);
         }
+        argv.push(id.into());
         // runc's own complaints go to --log; its stdio belongs to the new process.
-        c.arg(id)
-            .stdin(stdio.stdin)
-            .stdout(stdio.stdout)
-            .stderr(stdio.stderr);
-        let status = c
-            .status()
-            .map_err(|e| Error::internal(format!("running {}: {e}", self.binary.display())))?;
-        if !status.success() {
+        let ok = match &self.via {
+            Some(k) => {
+                let argv: Vec<String> = argv
+                    .iter()
+                    .map(|a| a.to_string_lossy().into_owned())
+                    .collect();
+                let fds = [
+                    stdio.stdin.as_fd(),
+                    stdio.stdout.as_fd(),
+                    stdio.stderr.as_fd(),
+                ];
+                k.run(&argv, fds)
+                    .map_err(|e| Error::internal(format!("running runc through the keeper: {e}")))?
+                    == 0
+            }
+            None => Command::new(&argv[0])
+                .args(&argv[1..])
+                .stdin(Stdio::from(stdio.stdin))
+                .stdout(Stdio::from(stdio.stdout))
+                .stderr(Stdio::from(stdio.stderr))
+                .status()
+                .map_err(|e| Error::internal(format!("running {}: {e}", self.binary.display())))?
+                .success(),
+        };
+        if !ok {
             return Err(Self::failure(what, &log, b""));
         }
         read_pid(&pidfile)

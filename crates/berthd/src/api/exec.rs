@@ -55,7 +55,7 @@ pub async fn start(
         json_body(&parts.headers, &bytes)?
     };
     let e = s.engine.exec_get(&id)?;
-    let p = s.engine.exec_start(&e, start.tty).await?;
+    let p = s.engine.exec_start(&e, start.tty, start.detach).await?;
     let tty = start.tty || e.req.tty;
     if start.detach {
         return Ok(StatusCode::OK.into_response());

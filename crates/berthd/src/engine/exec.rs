@@ -4,7 +4,7 @@
 use super::{not_running, Engine, Result};
 use berth_api::ExecCreateRequest;
 use berth_net::NetError;
-use berth_runtime::container::{io, ExecProcess, ProcessSpec};
+use berth_runtime::container::{ExecProcess, ProcessSpec};
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
@@ -89,7 +89,7 @@ impl Engine {
     }
 
     /// Starts the exec's process; its streams are the caller's to pump.
-    pub async fn exec_start(&self, e: &Arc<Exec>, tty: bool) -> Result<ExecProcess> {
+    pub async fn exec_start(&self, e: &Arc<Exec>, tty: bool, detach: bool) -> Result<ExecProcess> {
         {
             let mut s = e.state.lock().unwrap();
             if s.started {
@@ -114,7 +114,7 @@ impl Engine {
             } else {
                 e.req.working_dir.clone()
             },
-            tty: tty || e.req.tty,
+            tty: (tty || e.req.tty) && !detach,
             user: if e.req.user.is_empty() {
                 rec.config.user.clone()
             } else {
@@ -123,9 +123,11 @@ impl Engine {
         };
         let rt = self.rt.clone();
         let (cid, eid, stdin) = (c.id.clone(), e.id.clone(), e.req.attach_stdin);
-        let p = tokio::task::spawn_blocking(move || rt.exec(&cid, &eid, &spec, stdin))
-            .await
-            .map_err(|err| NetError::internal(err.to_string()))?;
+        let p = tokio::task::spawn_blocking(move || {
+            rt.exec(&cid, &eid, &spec, stdin && !detach, detach)
+        })
+        .await
+        .map_err(|err| NetError::internal(err.to_string()))?;
         let p = match p {
             Ok(p) => p,
             Err(err) => {
@@ -142,8 +144,9 @@ impl Engine {
         }
         let e2 = e.clone();
         let pid = p.pid;
+        let rt = self.rt.clone();
         tokio::spawn(async move {
-            let code = io::wait_exit(pid).await;
+            let code = rt.wait_exit(pid).await;
             let mut s = e2.state.lock().unwrap();
             s.running = false;
             s.exit_code = Some(code.unwrap_or(255));

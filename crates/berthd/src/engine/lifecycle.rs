@@ -125,21 +125,27 @@ impl Engine {
         );
         let pid = running.pid;
         *c.stdin.lock().unwrap() = running.stdin;
-        self.update(&c, |r| {
+        let saved = self.update(&c, |r| {
             r.state.status = Status::Running;
             r.state.pid = pid;
             r.state.exit_code = 0;
             r.state.error.clear();
             r.state.started_at = now();
-        })?;
+        });
+        // Followed whatever happens to the record: an unwatched process would never be reaped.
         self.clone().monitor(c.clone(), pid);
+        if let Err(e) = saved {
+            tracing::warn!("container {}: saving its running state: {e}", &c.id[..12]);
+        }
         Ok(Started::Now)
     }
 
     /// Waits for the process to end, then cleans up after it.
     fn monitor(self: Arc<Self>, c: Arc<Ctr>, pid: i32) {
         tokio::spawn(async move {
-            let code = io::wait_exit(pid).await;
+            let code = self.rt.wait_exit(pid).await;
+            // The pid may be reused from now on: nothing may signal it any more.
+            c.rec.lock().unwrap().state.pid = 0;
             self.on_exit(&c, code).await;
         });
     }
@@ -180,7 +186,10 @@ impl Engine {
     pub(super) async fn restore(self: Arc<Self>, c: Arc<Ctr>) {
         let rec = c.snapshot();
         match rec.state.status {
-            Status::Running if io::alive(rec.state.pid) => {
+            // Alive, and still the container's init (after a reboot the pid may be anyone's).
+            Status::Running
+                if io::alive(rec.state.pid) && self.is_init(&rec.id, rec.state.pid).await =>
+            {
                 tracing::info!(
                     "container {} still runs (pid {})",
                     rec.short_id(),
@@ -216,6 +225,16 @@ impl Engine {
         }
     }
 
+    async fn is_init(&self, id: &str, pid: i32) -> bool {
+        let rt = self.rt.clone();
+        let id = id.to_string();
+        tokio::task::spawn_blocking(move || rt.state(&id))
+            .await
+            .ok()
+            .flatten()
+            .is_some_and(|st| st.pid == pid && st.status == "running")
+    }
+
     /// Docker's stop: the stop signal, `t` seconds, then SIGKILL. `false`: it was not running.
     pub async fn stop_container(&self, key: &str, t: Option<i64>) -> Result<bool> {
         let c = self.find(key)?;
@@ -228,7 +247,10 @@ impl Engine {
         let exits = c.exits();
         let mut rx = c.subscribe();
         signal(rec.state.pid, sig);
-        let ended = |c: &Ctr| c.exits() > exits || c.removed.load(Ordering::SeqCst);
+        // `!running()` too: the exit may have been counted before `exits` was read above.
+        let ended = |c: &Ctr| {
+            c.exits() > exits || c.removed.load(Ordering::SeqCst) || !c.snapshot().running()
+        };
         let graceful = tokio::time::timeout(Duration::from_secs(t), async {
             while !ended(&c) {
                 if rx.changed().await.is_err() {
@@ -278,10 +300,9 @@ impl Engine {
                     c.id
                 )));
             }
-            let exits = c.exits();
             let mut rx = c.subscribe();
             signal(c.rec.lock().unwrap().state.pid, libc::SIGKILL);
-            while c.exits() <= exits {
+            while c.snapshot().running() {
                 if rx.changed().await.is_err() {
                     break;
                 }

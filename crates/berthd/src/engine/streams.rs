@@ -203,6 +203,8 @@ impl Engine {
         follow_: bool,
         tail: Option<usize>,
     ) -> mpsc::Receiver<(u8, Vec<u8>)> {
+        // Docker follows only a running container; a stopped one's logs just end.
+        let follow_ = follow_ && c.snapshot().running();
         follow(c.clone(), self, (stdout, stderr), true, follow_, tail)
     }
 
