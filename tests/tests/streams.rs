@@ -110,6 +110,9 @@ fn streams(lab: &Lab, cli: &str) {
     assert_eq!(o.status.code(), Some(7), "{cli}: {o:?}");
     assert_eq!(text(&o.stdout), "got abc\n", "{cli}");
     assert!(text(&o.stderr).contains("e\n"), "{cli}: {o:?}");
+    // A command that does not exist: 127 as from a shell, the reason on stderr or stdout.
+    let o = run(lab, cli, &["exec", &name, "nosuchcommand"], None);
+    assert_eq!(o.status.code(), Some(127), "{cli}: {o:?}");
     // logs and wait.
     let o = run(lab, cli, &["logs", &name], None);
     assert_eq!(text(&o.stdout), "started\n", "{cli}: {o:?}");
@@ -131,6 +134,23 @@ fn streams(lab: &Lab, cli: &str) {
     );
     assert!(text(&o.stdout).starts_with("Exited (137)"), "{cli}: {o:?}");
     assert!(run(lab, cli, &["rm", &name], None).status.success());
+    // A terminal's output is complete when `run -t` returns (the console is drained first).
+    let o = run(
+        lab,
+        cli,
+        &[
+            "run",
+            "--rm",
+            "-t",
+            "busybox",
+            "sh",
+            "-c",
+            "seq 1 2000 | tail -1",
+        ],
+        None,
+    );
+    assert!(o.status.success(), "{cli}: {o:?}");
+    assert_eq!(text(&o.stdout).trim(), "2000", "{cli}");
     // Errors in Docker's words.
     let o = run(lab, cli, &["exec", "nosuch", "true"], None);
     assert!(

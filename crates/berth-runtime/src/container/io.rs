@@ -258,9 +258,12 @@ pub const FOLLOW_INTERVAL: Duration = Duration::from_millis(10);
 
 /// Copies a pty master into the container's log until the last slave closes (the process
 /// ended), so TTY containers have logs and attach like the others.
-pub fn pump_console(master: OwnedFd, log: &Path) -> std::thread::JoinHandle<()> {
+/// The receiver hears when the last byte is in the log.
+pub fn pump_console(master: OwnedFd, log: &Path) -> std::sync::mpsc::Receiver<()> {
     let log = log.to_path_buf();
+    let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
+        let _done = tx;
         let mut out = match std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -282,5 +285,6 @@ pub fn pump_console(master: OwnedFd, log: &Path) -> std::thread::JoinHandle<()> 
                 Err(_) => break,
             }
         }
-    })
+    });
+    rx
 }

@@ -76,6 +76,8 @@ pub struct Runtime {
     runc: Runc,
     /// Holds TTY masters across daemon restarts (see `keeper`); none in unit tests.
     keeper: Option<keeper::Keeper>,
+    /// TTY containers' console pumps: each says when the last output is in the log.
+    consoles: std::sync::Mutex<std::collections::HashMap<String, std::sync::mpsc::Receiver<()>>>,
     data_dir: PathBuf,
     run_dir: PathBuf,
 }
@@ -107,6 +109,7 @@ impl Runtime {
                 via: None,
             },
             keeper: None,
+            consoles: Default::default(),
             data_dir,
             run_dir,
         })
@@ -116,6 +119,15 @@ impl Runtime {
     fn console_path(&self, id: &str) -> PathBuf {
         self.run_dir
             .join(format!("{}.sock", &id[..12.min(id.len())]))
+    }
+
+    /// Blocks (≤ 1 s) until a TTY container's last output is in its log, so that attach and
+    /// `docker run -t` see all of it before the exit is reported.
+    pub fn drain_console(&self, id: &str) {
+        let rx = self.consoles.lock().unwrap().remove(id);
+        if let Some(rx) = rx {
+            let _ = rx.recv_timeout(std::time::Duration::from_secs(1));
+        }
     }
 
     /// Starts (or finds) the keeper and runs runc through it from now on.
@@ -215,7 +227,8 @@ impl Runtime {
                     );
                 }
             }
-            io::pump_console(master, &p.stdout_log());
+            let done = io::pump_console(master, &p.stdout_log());
+            self.consoles.lock().unwrap().insert(id.to_string(), done);
             (pid, Some(input))
         } else {
             let (stdin, writer) = if spec.open_stdin {
@@ -244,7 +257,8 @@ impl Runtime {
     pub fn reattach_console(&self, id: &str) -> Option<File> {
         let master = self.keeper.as_ref()?.get(id)?;
         let input = File::from(master.try_clone().ok()?);
-        io::pump_console(master, &self.paths(id).stdout_log());
+        let done = io::pump_console(master, &self.paths(id).stdout_log());
+        self.consoles.lock().unwrap().insert(id.to_string(), done);
         Some(input)
     }
 

@@ -55,18 +55,34 @@ pub async fn start(
         json_body(&parts.headers, &bytes)?
     };
     let e = s.engine.exec_get(&id)?;
-    let p = s.engine.exec_start(&e, start.tty, start.detach).await?;
-    let tty = start.tty || e.req.tty;
-    if start.detach {
-        return Ok(StatusCode::OK.into_response());
-    }
     let req = Request::from_parts(parts, axum::body::Body::empty());
-    if !hijack::wants_upgrade(&req) {
+    if !start.detach && !hijack::wants_upgrade(&req) {
         return Err(ApiError(
             StatusCode::BAD_REQUEST,
             "exec needs a connection upgrade (Upgrade: tcp)".into(),
         ));
     }
+    let started = s.engine.exec_start(&e, start.tty, start.detach).await;
+    if start.detach {
+        return started
+            .map(|_| StatusCode::OK.into_response())
+            .map_err(Into::into);
+    }
+    let p = match started {
+        Ok(p) => p,
+        // As Docker: the error goes into the hijacked stream (as stdout); the CLI then reads the exit
+        // code (126/127) from the exec's inspect.
+        Err(err) if err.kind != berth_api::error::ErrorKind::Conflict => {
+            let tty = start.tty || e.req.tty;
+            return Ok(hijack::upgrade(req, move |_rd, mut wr| async move {
+                let text = format!("{}\r\n", err.message);
+                write_out(&mut wr, tty, STDOUT, text.as_bytes()).await;
+                let _ = wr.shutdown().await;
+            }));
+        }
+        Err(err) => return Err(err.into()),
+    };
+    let tty = start.tty || e.req.tty;
     Ok(hijack::upgrade(req, move |rd, wr| async move {
         let mut wr = session(p, rd, wr, tty).await;
         // The CLI reads the exit code right after the stream ends: it must be known by then.

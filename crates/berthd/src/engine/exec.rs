@@ -132,7 +132,10 @@ impl Engine {
             Ok(p) => p,
             Err(err) => {
                 let mut s = e.state.lock().unwrap();
-                s.exit_code = Some(126);
+                // The shell's conventions, as Docker reports them: 127 not found, 126 cannot run.
+                let m = err.message.to_ascii_lowercase();
+                let missing = m.contains("executable file not found") || m.contains("no such file");
+                s.exit_code = Some(if missing { 127 } else { 126 });
                 e.done.send_replace(true);
                 return Err(err);
             }

@@ -154,6 +154,9 @@ impl Engine {
         let _op = c.op.lock().await;
         *c.stdin.lock().unwrap() = None;
         let t0 = std::time::Instant::now();
+        let rt = self.rt.clone();
+        let id = c.id.clone();
+        let _ = tokio::task::spawn_blocking(move || rt.drain_console(&id)).await;
         self.detach_networks(c).await;
         let t_net = t0.elapsed();
         let auto_remove = c.rec.lock().unwrap().host_config.auto_remove;

@@ -210,9 +210,15 @@ impl Engine {
 
     /// Writes the user's input to the container. Blocking (a pipe may be full).
     pub fn write_stdin(c: &Ctr, data: &[u8]) -> bool {
-        let mut g = c.stdin.lock().unwrap();
-        match g.as_mut() {
-            Some(f) => f.write_all(data).is_ok(),
+        // A copy, written outside the lock: a full pipe must not block resize or exit handling.
+        let f = c
+            .stdin
+            .lock()
+            .unwrap()
+            .as_ref()
+            .and_then(|f| f.try_clone().ok());
+        match f {
+            Some(mut f) => f.write_all(data).is_ok(),
             None => false,
         }
     }
