@@ -209,8 +209,13 @@ fn exit_code_known_after_a_crash() {
     assert!(out.status.success(), "{out:?}");
     let out = lab.docker(&["exec", "-d", "bg", "sh", "-c", "echo x; sleep 600"]);
     assert!(out.status.success(), "{out:?}");
+    // `-i` without a terminal: the stdin pipe must not reach end-of-file with berthd.
+    let out = lab.docker(&["run", "-di", "--name", "catter", "busybox", "cat"]);
+    assert!(out.status.success(), "{out:?}");
     lab.kill9();
     lab.start_again();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(inspect(&lab, "catter")["State"]["Status"], "running");
     let out = lab.docker(&["wait", "ec"]);
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "42", "{out:?}");
     let ps = lab.docker(&["exec", "bg", "ps"]);

@@ -233,6 +233,13 @@ impl Runtime {
         } else {
             let (stdin, writer) = if spec.open_stdin {
                 let (r, w) = pipe()?;
+                // Kept by the keeper too, so a berthd restart is not an end-of-file.
+                if let Some(k) = &self.keeper {
+                    use std::os::fd::AsFd;
+                    if let Err(e) = k.put(&stdin_key(id), w.as_fd()) {
+                        tracing::warn!("container {id}: its stdin will end with berthd: {e}");
+                    }
+                }
                 (r, Some(File::from(w)))
             } else {
                 (Stdio3::null()?.stdin, None)
@@ -262,9 +269,23 @@ impl Runtime {
         Some(input)
     }
 
+    /// After a daemon restart: the write end of a `-i` container's stdin pipe.
+    pub fn reattach_stdin(&self, id: &str) -> Option<File> {
+        self.keeper.as_ref()?.get(&stdin_key(id)).map(File::from)
+    }
+
+    /// The user's input ended for good (`StdinOnce`): the keeper lets go of its copy, so the
+    /// process sees end-of-file once berthd closes its own.
+    pub fn release_stdin(&self, id: &str) {
+        if let Some(k) = &self.keeper {
+            k.del(&stdin_key(id));
+        }
+    }
+
     pub fn cleanup(&self, id: &str) {
         if let Some(k) = &self.keeper {
             k.del(id);
+            k.del(&stdin_key(id));
         }
         if self.runc.root.join(id).exists() {
             self.runc.delete(id);
@@ -361,6 +382,10 @@ impl Runtime {
         let _ = std::fs::remove_dir_all(&dir);
         r
     }
+}
+
+fn stdin_key(id: &str) -> String {
+    format!("{id}.in")
 }
 
 /// Lets tests and tools find runc's state of a data root: `<exec-root>/containers/runc`.

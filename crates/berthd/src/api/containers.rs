@@ -225,19 +225,35 @@ pub async fn attach(
             "attach needs a connection upgrade (Upgrade: tcp)".into(),
         ));
     }
+    let engine = s.engine.clone();
     Ok(hijack::upgrade(req, move |rd, wr| {
-        attach_session(c, rd, wr, rx, tty, want_in, keys)
+        let input = Input {
+            engine,
+            stdin: want_in,
+            keys,
+        };
+        attach_session(c, input, rd, wr, rx, tty)
     }))
+}
+
+/// The input side of an attach: whether it was asked for, and the detach keys.
+struct Input {
+    engine: Arc<Engine>,
+    stdin: bool,
+    keys: Vec<u8>,
 }
 
 async fn attach_session(
     c: Arc<Ctr>,
+    Input {
+        engine,
+        stdin,
+        keys,
+    }: Input,
     mut rd: hijack::Reader,
     mut wr: hijack::Writer,
     mut rx: tokio::sync::mpsc::Receiver<(u8, Vec<u8>)>,
     tty: bool,
-    stdin: bool,
-    keys: Vec<u8>,
 ) {
     // Resolves Ok only on the detach keys; Err when input ended otherwise (output goes on).
     let (detach_tx, mut detach_rx) = tokio::sync::oneshot::channel::<()>();
@@ -276,7 +292,7 @@ async fn attach_session(
                     return;
                 }
             }
-            Engine::close_stdin(&c);
+            engine.close_stdin(&c);
         }))
     } else {
         drop(detach_tx);

@@ -29,6 +29,9 @@ pub fn parse_signal(s: &str) -> Result<i32> {
         return Ok(libc::SIGKILL);
     }
     if let Ok(n) = s.parse::<i32>() {
+        if !(1..=64).contains(&n) {
+            return Err(NetError::invalid(format!("Invalid signal: {s}")));
+        }
         return Ok(n);
     }
     let name = s.to_ascii_uppercase();
@@ -199,14 +202,19 @@ impl Engine {
                     rec.state.pid
                 );
                 self.align_networks(&c);
-                if rec.config.tty {
-                    let rt = self.rt.clone();
-                    let id = c.id.clone();
-                    let input = tokio::task::spawn_blocking(move || rt.reattach_console(&id))
-                        .await
-                        .ok()
-                        .flatten();
-                    if input.is_none() {
+                if rec.config.tty || rec.config.open_stdin {
+                    let (rt, id, tty) = (self.rt.clone(), c.id.clone(), rec.config.tty);
+                    let input = tokio::task::spawn_blocking(move || {
+                        if tty {
+                            rt.reattach_console(&id)
+                        } else {
+                            rt.reattach_stdin(&id)
+                        }
+                    })
+                    .await
+                    .ok()
+                    .flatten();
+                    if input.is_none() && tty {
                         tracing::warn!("container {}: its terminal was lost", rec.short_id());
                     }
                     *c.stdin.lock().unwrap() = input;
@@ -246,7 +254,11 @@ impl Engine {
             return Ok(false);
         }
         let sig = parse_signal(rec.config.stop_signal.as_deref().unwrap_or("SIGTERM"))?;
-        let t = t.or(rec.config.stop_timeout).unwrap_or(10).max(0) as u64;
+        // A negative timeout waits as long as it takes (Docker's -1).
+        let t = match t.or(rec.config.stop_timeout).unwrap_or(10) {
+            t if t < 0 => u64::MAX / 4,
+            t => t as u64,
+        };
         let exits = c.exits();
         let mut rx = c.subscribe();
         signal(rec.state.pid, sig);
@@ -296,30 +308,36 @@ impl Engine {
 
     pub async fn remove_container(self: &Arc<Self>, key: &str, force: bool) -> Result<()> {
         let c = self.find(key)?;
-        if c.snapshot().running() {
-            if !force {
-                return Err(NetError::conflict(format!(
-                    "You cannot remove a running container {}. Stop the container before attempting removal or force remove",
-                    c.id
-                )));
-            }
-            let mut rx = c.subscribe();
-            signal(c.rec.lock().unwrap().state.pid, libc::SIGKILL);
-            while c.snapshot().running() {
-                if rx.changed().await.is_err() {
-                    break;
-                }
-            }
-        }
-        let _op = c.op.lock().await;
-        if c.removed.load(Ordering::SeqCst) {
-            return Ok(());
-        }
-        if c.snapshot().running() {
-            return Err(NetError::conflict(format!(
+        let in_use = || {
+            NetError::conflict(format!(
                 "You cannot remove a running container {}. Stop the container before attempting removal or force remove",
                 c.id
-            )));
+            ))
+        };
+        // Loops when a start slipped in between the kill and taking the op lock.
+        let _op = loop {
+            if c.snapshot().running() {
+                if !force {
+                    return Err(in_use());
+                }
+                let mut rx = c.subscribe();
+                signal(c.rec.lock().unwrap().state.pid, libc::SIGKILL);
+                while c.snapshot().running() {
+                    if rx.changed().await.is_err() {
+                        break;
+                    }
+                }
+            }
+            let op = c.op.lock().await;
+            if !c.snapshot().running() {
+                break op;
+            }
+            if !force {
+                return Err(in_use());
+            }
+        };
+        if c.removed.load(Ordering::SeqCst) {
+            return Ok(());
         }
         self.update(&c, |r| r.state.status = Status::Removing)?;
         let rt = self.rt.clone();
@@ -348,8 +366,9 @@ impl Engine {
         let c = self.find(key)?;
         let exits = c.exits();
         let condition = match condition {
-            "next-exit" | "removed" => condition.to_string(),
-            _ => "not-running".to_string(),
+            "next-exit" | "removed" | "not-running" => condition.to_string(),
+            "" => "not-running".to_string(),
+            other => return Err(NetError::invalid(format!("invalid condition: \"{other}\""))),
         };
         let mut rx = c.subscribe();
         Ok(async move {

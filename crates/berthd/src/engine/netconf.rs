@@ -78,8 +78,13 @@ impl Engine {
                 return Err(e);
             }
         }
-        self.write_hosts(&rec)?;
-        self.write_resolv_conf(&rec)?;
+        if let Err(e) = self
+            .write_hosts(&rec)
+            .and_then(|_| self.write_resolv_conf(&rec))
+        {
+            let _ = self.net.sandbox_delete(&rec.id).await;
+            return Err(e);
+        }
         Ok(Some(sandbox))
     }
 

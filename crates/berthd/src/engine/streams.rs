@@ -243,12 +243,13 @@ impl Engine {
     }
 
     /// The input ended: with `StdinOnce` (docker run -i) the process sees end-of-file.
-    pub fn close_stdin(c: &Ctr) {
+    pub fn close_stdin(&self, c: &Ctr) {
         let (once, tty) = {
             let r = c.rec.lock().unwrap();
             (r.config.stdin_once, r.config.tty)
         };
         if once && !tty {
+            self.rt.release_stdin(&c.id);
             *c.stdin.lock().unwrap() = None;
         }
     }
