@@ -138,11 +138,20 @@ fn static_addresses_and_their_errors() {
         stderr(&o)
     );
     // A stopped (created) container's connect takes effect when it starts.
-    ok(d(&["create", "--name", "s4", "busybox", "sleep", "600"]), "create s4");
-    ok(d(&["network", "connect", "--ip", "10.91.0.88", "fixed", "s4"]), "connect created");
+    ok(
+        d(&["create", "--name", "s4", "busybox", "sleep", "600"]),
+        "create s4",
+    );
+    ok(
+        d(&["network", "connect", "--ip", "10.91.0.88", "fixed", "s4"]),
+        "connect created",
+    );
     ok(d(&["start", "s4"]), "start s4");
     let a4 = ok(d(&["exec", "s4", "ip", "addr"]), "ip addr s4");
-    assert!(a4.contains("172.17.") && a4.contains("10.91.0.88/24"), "{a4}");
+    assert!(
+        a4.contains("172.17.") && a4.contains("10.91.0.88/24"),
+        "{a4}"
+    );
     let o = d(&["network", "connect", "fixed", "nosuchcontainer"]);
     assert!(
         stderr(&o).contains("No such container: nosuchcontainer"),

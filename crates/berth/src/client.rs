@@ -57,10 +57,7 @@ impl Client {
         path: &str,
         body: Option<&Value>,
     ) -> anyhow::Result<(StatusCode, Bytes)> {
-        let bytes = match body {
-            Some(v) => Some(("application/json", Bytes::from(serde_json::to_vec(v)?))),
-            None => None,
-        };
+        let bytes = json(body)?;
         self.send(method, path, bytes).await
     }
 
@@ -71,6 +68,23 @@ impl Client {
         path: &str,
         body: Option<(&str, Bytes)>,
     ) -> anyhow::Result<(StatusCode, Bytes)> {
+        let resp = self.request(method, path, body).await?;
+        let status = resp.status();
+        let body = resp.into_body().collect().await?.to_bytes();
+        if !status.is_success() && status != StatusCode::NOT_MODIFIED {
+            return Err(DaemonError::from_reply(status, &body).into());
+        }
+        Ok((status, body))
+    }
+
+    /// One request on a fresh connection (as the docker CLI does per invocation); the reply
+    /// as soon as its head is in.
+    async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<(&str, Bytes)>,
+    ) -> anyhow::Result<hyper::Response<hyper::body::Incoming>> {
         let stream = tokio::net::UnixStream::connect(&self.socket)
             .await
             .with_context(|| {
@@ -97,23 +111,20 @@ impl Client {
             }
             None => Bytes::new(),
         };
-        let resp = sender.send_request(req.body(Full::new(bytes))?).await?;
-        let status = resp.status();
-        let body = resp.into_body().collect().await?.to_bytes();
-        if !status.is_success() && status != StatusCode::NOT_MODIFIED {
-            let message = serde_json::from_slice::<Value>(&body)
-                .ok()
-                .and_then(|v| v.get("message")?.as_str().map(str::to_string))
-                .unwrap_or_else(|| String::from_utf8_lossy(&body).trim().to_string());
-            return Err(DaemonError { status, message }.into());
-        }
-        Ok((status, body))
+        Ok(sender.send_request(req.body(Full::new(bytes))?).await?)
     }
 
     pub async fn get_json(&self, path: &str) -> anyhow::Result<Value> {
         let (_, body) = self.call(Method::GET, path, None).await?;
         Ok(serde_json::from_slice(&body)?)
     }
+}
+
+fn json(body: Option<&Value>) -> anyhow::Result<Option<(&'static str, Bytes)>> {
+    Ok(match body {
+        Some(v) => Some(("application/json", Bytes::from(serde_json::to_vec(v)?))),
+        None => None,
+    })
 }
 
 /// Percent-encodes a query value.
@@ -140,33 +151,8 @@ impl Client {
         path: &str,
         body: Option<&Value>,
     ) -> anyhow::Result<hyper::Response<hyper::body::Incoming>> {
-        let stream = tokio::net::UnixStream::connect(&self.socket)
-            .await
-            .with_context(|| {
-                format!(
-                    "Cannot connect to the berth daemon at {}. Is the berth daemon running?",
-                    self.display
-                )
-            })?;
-        let (mut sender, conn) =
-            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-        tokio::spawn(conn);
-        let mut req = Request::builder()
-            .method(method)
-            .uri(format!("/v{}{path}", berth_api::API_VERSION))
-            .header("Host", "berth")
-            .header(
-                "User-Agent",
-                concat!("berth-cli/", env!("CARGO_PKG_VERSION")),
-            );
-        let bytes = match body {
-            Some(v) => {
-                req = req.header("Content-Type", "application/json");
-                Bytes::from(serde_json::to_vec(v)?)
-            }
-            None => Bytes::new(),
-        };
-        let resp = sender.send_request(req.body(Full::new(bytes))?).await?;
+        let bytes = json(body)?;
+        let resp = self.request(method, path, bytes).await?;
         let status = resp.status();
         if !status.is_success() && status != StatusCode::NOT_MODIFIED {
             let body = resp.into_body().collect().await?.to_bytes();

@@ -429,31 +429,14 @@ pub async fn rmi(c: &Client, a: RmiArgs) -> anyhow::Result<i32> {
 /// `berth image inspect`
 pub async fn inspect(c: &Client, a: InspectArgs) -> anyhow::Result<i32> {
     let mut found = Vec::new();
-    let mut code = 0;
+    let mut errors = Vec::new();
     for img in &a.images {
         match c.get_json(&format!("/images/{img}/json")).await {
             Ok(v) => found.push(v),
-            Err(e) => {
-                eprintln!("{}", crate::render_error(&e));
-                code = 1;
-            }
+            Err(e) => errors.push(crate::render_error(&e)),
         }
     }
-    match format::render_inspect(a.format.as_deref().unwrap_or(""), &found) {
-        Ok(r) => {
-            print!("{}", r.out);
-            for e in &r.errors {
-                eprintln!("{e}");
-                code = 1;
-            }
-            Ok(code)
-        }
-        Err(e) => {
-            // docker exits 64 on a template that does not parse
-            eprintln!("{e}");
-            Ok(64)
-        }
-    }
+    Ok(format::print_inspect(a.format.as_deref(), &found, errors))
 }
 
 /// `berth tag SOURCE TARGET`

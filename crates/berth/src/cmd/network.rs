@@ -330,7 +330,7 @@ async fn ls(c: &Client, a: LsArgs) -> anyhow::Result<i32> {
 
 async fn inspect(c: &Client, a: InspectArgs) -> anyhow::Result<i32> {
     let mut found = Vec::new();
-    let mut code = 0;
+    let mut errors = Vec::new();
     let verbose = if a.verbose { "?verbose=true" } else { "" };
     for n in &a.networks {
         match c
@@ -338,27 +338,10 @@ async fn inspect(c: &Client, a: InspectArgs) -> anyhow::Result<i32> {
             .await
         {
             Ok(v) => found.push(v),
-            Err(e) => {
-                eprintln!("{}", crate::render_error(&e));
-                code = 1;
-            }
+            Err(e) => errors.push(crate::render_error(&e)),
         }
     }
-    match format::render_inspect(a.format.as_deref().unwrap_or(""), &found) {
-        Ok(r) => {
-            print!("{}", r.out);
-            for e in &r.errors {
-                eprintln!("{e}");
-                code = 1;
-            }
-            Ok(code)
-        }
-        Err(e) => {
-            // docker exits 64 on a template that does not parse
-            eprintln!("{e}");
-            Ok(64)
-        }
-    }
+    Ok(format::print_inspect(a.format.as_deref(), &found, errors))
 }
 
 async fn rm(c: &Client, a: RmArgs) -> anyhow::Result<i32> {

@@ -185,3 +185,28 @@ fn indent_json(v: &Value, depth: usize, out: &mut String) {
         x => out.push_str(&raw_json(&GoFmt::new(), x)),
     }
 }
+
+/// Prints the objects found (a JSON array, or the template per object), then every error,
+/// as docker's `inspect.Inspect` does; returns the exit code (64: a template that does not
+/// parse).
+pub fn print_inspect(
+    format: Option<&str>,
+    found: &[serde_json::Value],
+    mut errors: Vec<String>,
+) -> i32 {
+    match render_inspect(format.unwrap_or(""), found) {
+        Ok(r) => {
+            print!("{}", r.out);
+            errors.extend(r.errors);
+            if errors.is_empty() {
+                return 0;
+            }
+            eprintln!("{}", errors.join("\n"));
+            1
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            64
+        }
+    }
+}

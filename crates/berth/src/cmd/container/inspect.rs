@@ -65,26 +65,6 @@ async fn find(c: &Client, name: &str, kind: Option<&str>, size: bool) -> Result<
         .map_err(|e| render(&e))
 }
 
-/// Prints the objects found (a JSON array, or the template per object), then every error,
-/// as docker's `inspect.Inspect` does. A template that does not parse exits 64.
-fn print(format: Option<&str>, found: &[Value], mut errors: Vec<String>) -> i32 {
-    match format::render_inspect(format.unwrap_or(""), found) {
-        Ok(r) => {
-            print!("{}", r.out);
-            errors.extend(r.errors);
-            if errors.is_empty() {
-                return 0;
-            }
-            eprintln!("{}", errors.join("\n"));
-            1
-        }
-        Err(e) => {
-            eprintln!("{e}");
-            64
-        }
-    }
-}
-
 pub async fn inspect(c: &Client, a: InspectArgs) -> anyhow::Result<i32> {
     let kind = a.kind.as_deref();
     if let Some(k) = kind {
@@ -105,7 +85,7 @@ pub async fn inspect(c: &Client, a: InspectArgs) -> anyhow::Result<i32> {
             Err(e) => errors.push(e),
         }
     }
-    Ok(print(a.format.as_deref(), &found, errors))
+    Ok(format::print_inspect(a.format.as_deref(), &found, errors))
 }
 
 pub async fn container_inspect(c: &Client, a: ContainerInspectArgs) -> anyhow::Result<i32> {
@@ -116,7 +96,7 @@ pub async fn container_inspect(c: &Client, a: ContainerInspectArgs) -> anyhow::R
             Err(e) => errors.push(e),
         }
     }
-    Ok(print(a.format.as_deref(), &found, errors))
+    Ok(format::print_inspect(a.format.as_deref(), &found, errors))
 }
 
 /// The lines `docker port` prints for a container's `NetworkSettings.Ports`.
