@@ -89,6 +89,43 @@ fn gateway_error(gw: Option<IpAddr>, e: PoolError) -> NetError {
     NetError::internal(format!("failed to allocate gateway ({gw}): {e}"))
 }
 
+/// A network's identity (see `Controller::network_ref`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetRef {
+    pub id: String,
+    pub name: String,
+    pub driver: String,
+    /// bridge, host, none: not "user defined" networks.
+    pub predefined: bool,
+}
+
+fn find<'a>(st: &'a State, term: &str, delete_wording: bool) -> Result<&'a Network> {
+    if let Some(n) = st.networks.get(term) {
+        return Ok(n);
+    }
+    if let Some(n) = st.networks.values().find(|n| n.name == term) {
+        return Ok(n);
+    }
+    let by_prefix: Vec<&Network> = if term.is_empty() {
+        vec![]
+    } else {
+        st.networks
+            .values()
+            .filter(|n| n.id.starts_with(term))
+            .collect()
+    };
+    match by_prefix.len() {
+        1 => Ok(by_prefix[0]),
+        0 => Err(NetError::not_found(format!("network {term} not found"))),
+        k if delete_wording => Err(NetError::invalid(format!(
+            "network {term} is ambiguous ({k} matches found based on ID prefix)"
+        ))),
+        k => Err(NetError::invalid(format!(
+            "{k} matches found based on ID prefix: network {term} is ambiguous"
+        ))),
+    }
+}
+
 impl Controller {
     /// Loads the store, makes the predefined networks and brings the kernel in line with the
     /// store: missing bridges and rules are recreated, berth-owned leftovers removed.
@@ -288,41 +325,25 @@ impl Controller {
 
     /// Full id, then exact name, then unique id prefix, as Docker resolves.
     fn resolve(&self, term: &str, delete_wording: bool) -> Result<Network> {
+        find(&self.lock(), term, delete_wording).cloned()
+    }
+
+    /// Who a network is, without copying its address pools: what the engine asks on every
+    /// connect, inspect and list.
+    pub fn network_ref(&self, term: &str) -> Result<NetRef> {
         let st = self.lock();
-        if let Some(n) = st.networks.get(term) {
-            return Ok(n.clone());
-        }
-        if let Some(n) = st.networks.values().find(|n| n.name == term) {
-            return Ok(n.clone());
-        }
-        let by_prefix: Vec<&Network> = if term.is_empty() {
-            vec![]
-        } else {
-            st.networks
-                .values()
-                .filter(|n| n.id.starts_with(term))
-                .collect()
-        };
-        match by_prefix.len() {
-            1 => Ok(by_prefix[0].clone()),
-            0 => Err(NetError::not_found(format!("network {term} not found"))),
-            k if delete_wording => Err(NetError::invalid(format!(
-                "network {term} is ambiguous ({k} matches found based on ID prefix)"
-            ))),
-            k => Err(NetError::invalid(format!(
-                "{k} matches found based on ID prefix: network {term} is ambiguous"
-            ))),
-        }
+        let n = find(&st, term, false)?;
+        Ok(NetRef {
+            id: n.id.clone(),
+            name: n.name.clone(),
+            driver: n.driver.clone(),
+            predefined: n.predefined,
+        })
     }
 
     pub fn inspect(&self, term: &str) -> Result<NetworkResource> {
         let n = self.resolve(term, false)?;
         Ok(resource_in(&self.lock(), &n))
-    }
-
-    /// The network itself, for callers inside the daemon.
-    pub fn network(&self, term: &str) -> Result<Network> {
-        self.resolve(term, false)
     }
 
     pub fn list(&self, filters: Filters) -> Result<Vec<NetworkResource>> {

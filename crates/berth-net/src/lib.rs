@@ -12,6 +12,6 @@ pub mod osl;
 pub mod request;
 pub mod store;
 
-pub use controller::{Config, Controller};
+pub use controller::{Config, Controller, NetRef};
 pub use endpoint::EndpointRequest;
 pub use error::{ErrorKind, NetError};

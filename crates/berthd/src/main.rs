@@ -73,15 +73,14 @@ async fn run(args: config::Args) -> anyhow::Result<()> {
         Some(std::path::PathBuf::from("/bin/busybox")).filter(|p| p.exists()),
     )
     .map_err(|e| anyhow::anyhow!("opening the image store: {e}"))?;
-    // Containers' processes become berthd's children once runc exits, so their exit codes
-    // can be collected without a shim process per container.
-    berth_runtime::container::io::become_subreaper().context("becoming a child subreaper")?;
     let mut runtime = berth_runtime::container::Runtime::new(
         args.runtime.clone(),
         args.data_root.join("containers"),
         args.exec_root.join("containers"),
     )
     .map_err(|e| anyhow::anyhow!("preparing the container runtime: {e}"))?;
+    // The keeper runs runc and is the containers' parent, so their exit codes are collected
+    // without a shim per container, and outlive berthd (see container::keeper).
     runtime
         .use_keeper(berth_runtime::container::keeper::Keeper {
             sock: args.exec_root.join("keeper.sock"),

@@ -53,6 +53,13 @@ pub(super) struct Change<'a> {
     pub with: &'a [(&'static str, String, Vec<u8>)],
 }
 
+/// The network of a connect, as far as the kernel step needs it.
+struct Target {
+    id: String,
+    bridge: String,
+    mtu: Option<u32>,
+}
+
 /// Default routes to point at an interface once the state lock is released.
 type RouteWork = (PathBuf, String, Vec<IpAddr>);
 
@@ -130,12 +137,32 @@ fn if_number(ifname: &str) -> Option<u32> {
 }
 
 impl Controller {
+    /// Docker's checks of a connect, without connecting: for a stopped container, whose
+    /// endpoint is made only when it starts.
+    pub fn check_endpoint(&self, req: &EndpointRequest) -> Result<()> {
+        self.target(req).map(|_| ())
+    }
+
+    /// The network a connect goes to, checked, and what of it the kernel step needs: read
+    /// under the lock rather than copying the network (and its address pools) per connect.
+    fn target(&self, req: &EndpointRequest) -> Result<(Target, Wanted)> {
+        let st = self.lock();
+        let n = super::find(&st, &req.network, false)?;
+        let want = validate(n, req)?;
+        let b = n.bridge.as_ref().expect("validated");
+        let t = Target {
+            id: n.id.clone(),
+            bridge: b.name.clone(),
+            mtu: b.mtu,
+        };
+        Ok((t, want))
+    }
+
     /// Attaches a container to a network: addresses (requested or next free), MAC, a host veth
     /// `veth<7 hex>` on the bridge and `ethN` inside the sandbox, and the default routes if no
     /// earlier endpoint of the sandbox carries them. All or nothing.
     pub async fn connect(&self, req: EndpointRequest) -> Result<EndpointSettings> {
-        let net = self.resolve(&req.network, false)?;
-        let want = validate(&net, &req)?;
+        let (net, want) = self.target(&req)?;
         let sandbox = match &req.sandbox {
             Some(p) => p.clone(),
             None => self.sandbox_create(&req.container_id).await?,
@@ -152,15 +179,14 @@ impl Controller {
             self.unreserve(&ep, true);
             return Err(e);
         }
-        let b = net.bridge.as_ref().expect("validated");
         let spec = EndpointSpec {
             host_if: ep.host_if.clone(),
             alias: format!("{}{ENDPOINT_TAG}{}", self.alias_tag(), ep.id),
-            bridge: b.name.clone(),
+            bridge: net.bridge.clone(),
             netns: ep.sandbox.clone(),
             ifname: ep.ifname.clone(),
             mac: ep.mac,
-            mtu: b.mtu,
+            mtu: net.mtu,
             addrs: ep.ipv4.iter().chain(&ep.ipv6).copied().collect(),
             gateways: if routed { ep.gateways() } else { vec![] },
         };
@@ -184,7 +210,7 @@ impl Controller {
     /// joining, which keeps its network from being removed.
     fn reserve(
         &self,
-        net: &Network,
+        net: &Target,
         req: &EndpointRequest,
         want: &Wanted,
         sandbox: &Path,
@@ -332,7 +358,7 @@ impl Controller {
     /// Detaches the container from one network. If that endpoint carried the default routes,
     /// the next endpoint with a gateway (attach order) takes them over.
     pub async fn disconnect(self: &Arc<Self>, container_id: &str, network: &str) -> Result<()> {
-        let net = self.resolve(network, false)?;
+        let net = self.network_ref(network)?;
         if net.driver == drivers::HOST {
             return Err(NetError::invalid(HOST_CONFLICT));
         }

@@ -1,6 +1,6 @@
 //! Process plumbing without a shim: the console socket runc hands a pty master through,
-//! exit-status collection through pidfds (berthd is a child subreaper, so containers it
-//! starts become its children once runc exits), and log files followed like `tail -f`.
+//! fd passing, exit statuses (pidfds, and the files the keeper writes for the containers it
+//! is the parent of), and log files followed like `tail -f`.
 
 use crate::{Error, Result};
 use std::fs::File;
@@ -9,14 +9,6 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-
-/// Makes berthd the reaper of the containers it starts (see module doc).
-pub fn become_subreaper() -> std::io::Result<()> {
-    if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(())
-}
 
 /// The socket runc sends a new pty's master to (`--console-socket`).
 pub struct ConsoleSocket {

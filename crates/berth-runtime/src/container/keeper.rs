@@ -181,7 +181,7 @@ impl Keeper {
             });
         }
         let mut child = c.spawn()?;
-        // Reap it if it ever exits; berthd is a subreaper and must not collect zombies.
+        // Reap it if it ever exits, so no zombie stays behind.
         std::thread::spawn(move || child.wait());
         for _ in 0..400 {
             if UnixStream::connect(&self.sock).is_ok() {

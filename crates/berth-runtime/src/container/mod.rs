@@ -13,7 +13,7 @@ pub use bundle::{BundleSpec, ProcessSpec};
 use runc::{Runc, Stdio3};
 use std::fs::File;
 use std::os::fd::OwnedFd;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Where one container's files live: `data` survives reboots (writable layer, logs, the
 /// hosts/hostname/resolv.conf files), `run` does not (bundle, rootfs mount point, sockets).
@@ -254,10 +254,6 @@ impl Runtime {
         Ok(Running { pid, stdin })
     }
 
-    pub fn kill(&self, id: &str, signal: i32) -> Result<()> {
-        self.runc.kill(id, signal, false)
-    }
-
     /// Forgets the runc state and unmounts the rootfs; the container's files stay.
     /// After a daemon restart: the running TTY container's terminal, from the keeper, with
     /// its output copied to the log again. Returns the input end for attach.
@@ -386,9 +382,4 @@ impl Runtime {
 
 fn stdin_key(id: &str) -> String {
     format!("{id}.in")
-}
-
-/// Lets tests and tools find runc's state of a data root: `<exec-root>/containers/runc`.
-pub fn runc_root(exec_root: &Path) -> PathBuf {
-    exec_root.join("containers").join("runc")
 }

@@ -72,20 +72,10 @@ impl Runc {
         Error::internal(format!("OCI runtime {what} failed: {msg}"))
     }
 
-    fn run(&self, what: &str, mut c: Command, log: &Path) -> Result<()> {
-        let out = c
-            .output()
-            .map_err(|e| Error::internal(format!("running {}: {e}", self.binary.display())))?;
-        if out.status.success() {
-            Ok(())
-        } else {
-            Err(Self::failure(what, log, &out.stderr))
-        }
-    }
-
     /// `runc run --detach`: create and start in one runc process (each runc invocation costs
     /// tens of milliseconds). Its pid is returned; once this runc exits the process is
-    /// reparented to the keeper (or berthd), both child subreapers.
+    /// reparented to the keeper (a child subreaper), or to whoever reaps orphans when runc runs
+    /// without one.
     pub fn run_detached(
         &self,
         id: &str,
@@ -177,20 +167,6 @@ impl Runc {
             return Err(Self::failure(what, &log, b""));
         }
         read_pid(&pidfile)
-    }
-
-    /// Signals the container's init (or all its processes).
-    pub fn kill(&self, id: &str, signal: i32, all: bool) -> Result<()> {
-        let log = self.root.join(format!("{id}.kill.log"));
-        let mut c = self.cmd(Some(&log));
-        c.arg("kill");
-        if all {
-            c.arg("--all");
-        }
-        c.arg(id).arg(signal.to_string());
-        let r = self.run("kill", c, &log);
-        let _ = std::fs::remove_file(&log);
-        r
     }
 
     /// Forgets the container, killing what is left of it. A plain delete first: `--force`

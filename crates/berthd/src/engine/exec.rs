@@ -1,5 +1,5 @@
 //! `docker exec`: extra processes in a running container, started through runc and reaped
-//! like the container's own (berthd is their subreaper).
+//! like the container's own (by the fd keeper, their parent).
 
 use super::{not_running, Engine, Result};
 use berth_api::ExecCreateRequest;

@@ -89,7 +89,10 @@ pub fn matches(e: &Engine, c: &ContainerSummary, f: &Filters) -> Result<bool> {
                             || ep["NetworkID"]
                                 .as_str()
                                 .is_some_and(|id| !id.is_empty() && id.starts_with(v.as_str()))
-                    }) || e.net.network(v).is_ok_and(|n| nets.contains_key(&n.name))
+                    }) || e
+                        .net
+                        .network_ref(v)
+                        .is_ok_and(|n| nets.contains_key(&n.name))
                 })
             }
             _ => true,

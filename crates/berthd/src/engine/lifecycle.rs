@@ -167,7 +167,7 @@ impl Engine {
         let _ = self.update(c, |r| {
             r.state.status = Status::Exited;
             r.state.pid = 0;
-            // Lost when berthd restarted while the container ran: it was not our child.
+            // Unknown only if the keeper itself was gone (killed) when the process ended.
             r.state.exit_code = code.unwrap_or(255);
             r.state.finished_at = now();
         });

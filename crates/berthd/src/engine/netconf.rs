@@ -5,11 +5,9 @@ use super::record::{Attachment, Record};
 use super::{no_such_container, Ctr, Engine, Result};
 use berth_api::EndpointSettings;
 use berth_net::endpoint::EndpointRequest;
-use berth_net::NetError;
+use berth_net::{NetError, NetRef};
 use std::path::PathBuf;
 use std::sync::Arc;
-
-const PREDEFINED: &[&str] = &["bridge", "host", "none"];
 
 const HOSTS_HEADER: &str = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n";
 
@@ -40,10 +38,7 @@ fn request(rec: &Record, a: &Attachment, user_net: bool) -> EndpointRequest {
 
 impl Engine {
     fn is_user_network(&self, term: &str) -> bool {
-        self.net
-            .network(term)
-            .map(|n| !PREDEFINED.contains(&n.name.as_str()))
-            .unwrap_or(false)
+        self.net.network_ref(term).is_ok_and(|n| !n.predefined)
     }
 
     /// Gives the container its network namespace and endpoints, in attach order. `None`: the
@@ -89,10 +84,10 @@ impl Engine {
     }
 
     /// Where the record lists `net` (attachments name networks as the user did).
-    fn attachment(&self, rec: &Record, net: &berth_net::network::Network) -> Option<usize> {
+    fn attachment(&self, rec: &Record, net: &NetRef) -> Option<usize> {
         rec.networks
             .iter()
-            .position(|a| match self.net.network(&a.network) {
+            .position(|a| match self.net.network_ref(&a.network) {
                 Ok(n) => n.id == net.id,
                 Err(_) => a.network == net.name,
             })
@@ -102,7 +97,7 @@ impl Engine {
     /// controller dropped (the connect was cut short): the live endpoints are the truth.
     pub(super) fn align_networks(&self, c: &Ctr) {
         let rec = c.snapshot();
-        if rec.network_mode() == "host" || rec.network_mode().starts_with("container:") {
+        if rec.shares_netns() {
             return;
         }
         let live: std::collections::HashSet<String> = self
@@ -113,7 +108,7 @@ impl Engine {
             .collect();
         let keep = |a: &Attachment| {
             self.net
-                .network(&a.network)
+                .network_ref(&a.network)
                 .is_ok_and(|n| live.contains(&n.id))
         };
         if rec.networks.iter().all(keep) {
@@ -126,7 +121,7 @@ impl Engine {
     /// Releases the sandbox and every endpoint (addresses, veths).
     pub(super) async fn detach_networks(&self, c: &Ctr) {
         let rec = c.snapshot();
-        if rec.network_mode() == "host" || rec.network_mode().starts_with("container:") {
+        if rec.shares_netns() {
             return;
         }
         if let Err(e) = self.net.sandbox_delete(&rec.id).await {
@@ -147,20 +142,15 @@ impl Engine {
         rec.networks
             .iter()
             .map(|a| {
-                let name = self
-                    .net
-                    .network(&a.network)
-                    .map(|n| n.name)
-                    .unwrap_or_else(|_| a.network.clone());
-                let mut s = EndpointSettings {
+                let net = self.net.network_ref(&a.network).ok();
+                let s = EndpointSettings {
                     ipam_config: a.requested.ipam_config.clone(),
                     links: a.requested.links.clone(),
                     aliases: a.requested.aliases.clone(),
+                    network_id: net.as_ref().map(|n| n.id.clone()).unwrap_or_default(),
                     ..Default::default()
                 };
-                if let Ok(n) = self.net.network(&a.network) {
-                    s.network_id = n.id;
-                }
+                let name = net.map(|n| n.name).unwrap_or_else(|| a.network.clone());
                 (name, s)
             })
             .collect()
@@ -224,14 +214,15 @@ impl Engine {
         container: &str,
         cfg: Option<EndpointSettings>,
     ) -> Result<()> {
-        let net = self.net.network(network)?;
+        let net = self.net.network_ref(network)?;
         let c = self
             .find(container)
             .map_err(|_| no_such_container(container))?;
         let _op = c.op.lock().await;
         let rec = c.snapshot();
+        // What depends on the container; the network's own rules are the controller's.
         let mode = rec.network_mode();
-        if net.name == "host" || mode == "host" {
+        if mode == "host" {
             return Err(NetError::invalid(
                 "container cannot be disconnected from host network or connected to host network",
             ));
@@ -239,37 +230,21 @@ impl Engine {
         if mode.starts_with("container:") {
             return Err(NetError::invalid("container sharing network namespace with another container or host cannot be connected to any other network"));
         }
-        if mode == "none" || net.name == "none" {
+        if mode == "none" {
             return Err(NetError::invalid("container cannot be connected to multiple networks with one of the networks in private (none) mode"));
         }
-        let requested = cfg.unwrap_or_default();
-        let is_user = !PREDEFINED.contains(&net.name.as_str());
-        if !is_user {
-            if requested
-                .ipam_config
-                .as_ref()
-                .is_some_and(|i| !i.ipv4_address.is_empty() || !i.ipv6_address.is_empty())
-            {
-                return Err(NetError::invalid(
-                    "user specified IP address is supported on user defined networks only",
-                ));
-            }
-            if requested.aliases.as_ref().is_some_and(|a| !a.is_empty()) {
-                return Err(NetError::invalid(
-                    "network-scoped alias is supported only for containers in user defined networks",
-                ));
-            }
-        }
+        let a = Attachment {
+            network: net.name.clone(),
+            requested: cfg.unwrap_or_default(),
+        };
+        let mut req = request(&rec, &a, !net.predefined);
+        self.net.check_endpoint(&req)?;
         if self.attachment(&rec, &net).is_some() {
             return Err(NetError::forbidden(format!(
                 "endpoint with name {} already exists in network {}",
                 rec.name, net.name
             )));
         }
-        let a = Attachment {
-            network: net.name.clone(),
-            requested,
-        };
         if !rec.running() {
             self.update(&c, |r| r.networks.push(a))?;
             return Ok(());
@@ -278,7 +253,6 @@ impl Engine {
         let mut next = rec.clone();
         next.networks.push(a.clone());
         let bytes = serde_json::to_vec(&next).map_err(|e| NetError::internal(e.to_string()))?;
-        let mut req = request(&rec, &a, is_user);
         req.with = vec![(super::record::CONTAINERS, rec.id.clone(), bytes)];
         if let Err(e) = self.net.connect(req).await {
             // The transaction may have been committed before the kernel step failed.
@@ -293,13 +267,13 @@ impl Engine {
 
     /// `POST /networks/{id}/disconnect`.
     pub async fn disconnect(&self, network: &str, container: &str, _force: bool) -> Result<()> {
-        let net = self.net.network(network)?;
+        let net = self.net.network_ref(network)?;
         let c = self
             .find(container)
             .map_err(|_| no_such_container(container))?;
         let _op = c.op.lock().await;
         let rec = c.snapshot();
-        if net.name == "host" || rec.network_mode() == "host" {
+        if net.driver == berth_net::drivers::HOST || rec.network_mode() == "host" {
             return Err(NetError::invalid(
                 "container cannot be disconnected from host network or connected to host network",
             ));

@@ -80,6 +80,12 @@ impl Record {
         }
     }
 
+    /// `host` or `container:<x>`: the stack is someone else's, berth makes no sandbox.
+    pub fn shares_netns(&self) -> bool {
+        let m = self.network_mode();
+        m == "host" || m.starts_with("container:")
+    }
+
     pub fn short_id(&self) -> &str {
         &self.id[..12]
     }
