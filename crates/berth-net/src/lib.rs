@@ -11,6 +11,8 @@ pub mod network;
 pub mod osl;
 pub mod request;
 pub mod store;
+#[cfg(test)]
+mod testing;
 
 pub use controller::{Config, Controller, NetRef};
 pub use endpoint::EndpointRequest;

@@ -232,8 +232,8 @@ impl Firewall for Nftables {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::in_new_netns;
     use serde_json::Value;
-    use std::ffi::c_int;
     use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
     use std::os::fd::AsRawFd;
     use std::process::Command;
@@ -241,41 +241,7 @@ mod tests {
     use std::sync::Arc;
     use std::time::{Duration, Instant};
 
-    // glibc, which std already links: no `libc` crate needed.
-    extern "C" {
-        fn unshare(flags: c_int) -> c_int;
-        fn setns(fd: c_int, nstype: c_int) -> c_int;
-    }
-    const CLONE_NEWNET: c_int = 0x4000_0000;
-
     const T: &str = "berthtest";
-
-    fn netns_id(path: &str) -> std::path::PathBuf {
-        std::fs::read_link(path).unwrap_or_else(|e| panic!("{path}: {e}"))
-    }
-
-    /// Runs `f` on a thread in a brand-new, empty network namespace.
-    fn in_new_netns<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> R {
-        let r = std::thread::spawn(move || {
-            // SAFETY: unshare only affects the calling thread.
-            let rc = unsafe { unshare(CLONE_NEWNET) };
-            assert_eq!(
-                rc,
-                0,
-                "unshare(CLONE_NEWNET) failed: {} (firewall tests must run as root)",
-                std::io::Error::last_os_error()
-            );
-            // Never go on in the host's namespace.
-            assert_ne!(
-                netns_id("/proc/thread-self/ns/net"),
-                netns_id("/proc/self/ns/net"),
-                "test thread is still in the process's network namespace"
-            );
-            f()
-        })
-        .join();
-        r.unwrap_or_else(|p| std::panic::resume_unwind(p))
-    }
 
     /// `nft -j <args>` as a child process (so in the calling thread's netns).
     fn nft_cli(args: &[&str]) -> Result<Value, String> {
@@ -706,7 +672,7 @@ table inet berthtest {
         std::thread::spawn(move || {
             let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
             // SAFETY: setns only affects the calling thread.
-            let rc = unsafe { setns(file.as_raw_fd(), CLONE_NEWNET) };
+            let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
             assert_eq!(rc, 0, "setns {path}: {}", std::io::Error::last_os_error());
             f()
         })

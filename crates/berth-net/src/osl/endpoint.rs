@@ -291,86 +291,73 @@ mod tests {
     fn veth_into_sandbox_with_address_route_and_traffic() {
         let dir = tempfile::tempdir().unwrap();
         let sb = dir.path().join("netns/sb1");
-        std::thread::spawn(move || {
-            assert_eq!(
-                unsafe { libc::unshare(libc::CLONE_NEWNET) },
-                0,
-                "needs root"
+        crate::testing::block_on_in_new_netns(move || async move {
+            let nl = Netlink::new().unwrap();
+            nl.create_bridge(&BridgeSpec {
+                name: "br-t".into(),
+                alias: "test".into(),
+                mtu: None,
+                addrs: vec!["10.9.0.1/24".parse().unwrap()],
+            })
+            .await
+            .unwrap();
+            nl.create_sandbox(&sb).await.unwrap();
+            assert!(nl.sandbox_exists(&sb));
+            let _pin = Pinned(sb.clone());
+            let spec = EndpointSpec {
+                host_if: "vethabc1234".into(),
+                alias: "berth/test/ep/1".into(),
+                bridge: "br-t".into(),
+                netns: sb.clone(),
+                ifname: "eth0".into(),
+                mac: [0x02, 0x42, 10, 9, 0, 2],
+                mtu: Some(1400),
+                addrs: vec!["10.9.0.2/24".parse().unwrap()],
+                gateways: vec!["10.9.0.1".parse().unwrap()],
+            };
+            nl.create_endpoint(&spec).await.unwrap();
+
+            let net = format!("--net={}", sb.display());
+            let addr = run(&["nsenter", &net, "ip", "-j", "addr", "show", "eth0"]);
+            assert!(addr.contains("\"10.9.0.2\""), "{addr}");
+            assert!(addr.contains("02:42:0a:09:00:02"), "{addr}");
+            assert!(addr.contains("\"mtu\":1400"), "{addr}");
+            let routes = run(&["nsenter", &net, "ip", "-j", "route"]);
+            assert!(
+                routes.contains("\"dst\":\"default\",\"gateway\":\"10.9.0.1\""),
+                "{routes}"
             );
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let nl = Netlink::new().unwrap();
-                nl.create_bridge(&BridgeSpec {
-                    name: "br-t".into(),
-                    alias: "test".into(),
-                    mtu: None,
-                    addrs: vec!["10.9.0.1/24".parse().unwrap()],
-                })
-                .await
-                .unwrap();
-                nl.create_sandbox(&sb).await.unwrap();
-                assert!(nl.sandbox_exists(&sb));
-                let _pin = Pinned(sb.clone());
-                let spec = EndpointSpec {
-                    host_if: "vethabc1234".into(),
-                    alias: "berth/test/ep/1".into(),
-                    bridge: "br-t".into(),
-                    netns: sb.clone(),
-                    ifname: "eth0".into(),
-                    mac: [0x02, 0x42, 10, 9, 0, 2],
-                    mtu: Some(1400),
-                    addrs: vec!["10.9.0.2/24".parse().unwrap()],
-                    gateways: vec!["10.9.0.1".parse().unwrap()],
-                };
-                nl.create_endpoint(&spec).await.unwrap();
+            let host = run(&["ip", "-j", "link", "show", "vethabc1234"]);
+            assert!(host.contains("\"master\":\"br-t\""), "{host}");
+            assert!(host.contains("\"ifalias\":\"berth/test/ep/1\""), "{host}");
+            let lo = run(&["nsenter", &net, "ip", "-j", "link", "show", "lo"]);
+            assert!(lo.contains("LOWER_UP"), "{lo}");
+            // real packets: the sandbox reaches its gateway through the bridge
+            run(&[
+                "nsenter", &net, "busybox", "ping", "-c", "1", "-W", "2", "10.9.0.1",
+            ]);
 
-                let net = format!("--net={}", sb.display());
-                let addr = run(&["nsenter", &net, "ip", "-j", "addr", "show", "eth0"]);
-                assert!(addr.contains("\"10.9.0.2\""), "{addr}");
-                assert!(addr.contains("02:42:0a:09:00:02"), "{addr}");
-                assert!(addr.contains("\"mtu\":1400"), "{addr}");
-                let routes = run(&["nsenter", &net, "ip", "-j", "route"]);
-                assert!(
-                    routes.contains("\"dst\":\"default\",\"gateway\":\"10.9.0.1\""),
-                    "{routes}"
-                );
-                let host = run(&["ip", "-j", "link", "show", "vethabc1234"]);
-                assert!(host.contains("\"master\":\"br-t\""), "{host}");
-                assert!(host.contains("\"ifalias\":\"berth/test/ep/1\""), "{host}");
-                let lo = run(&["nsenter", &net, "ip", "-j", "link", "show", "lo"]);
-                assert!(lo.contains("LOWER_UP"), "{lo}");
-                // real packets: the sandbox reaches its gateway through the bridge
-                run(&[
-                    "nsenter", &net, "busybox", "ping", "-c", "1", "-W", "2", "10.9.0.1",
-                ]);
+            // all or nothing: a step failing after the pair exists (a gateway the
+            // interface cannot reach) leaves no veth behind, on either side
+            let bad = EndpointSpec {
+                host_if: "vethdef5678".into(),
+                ifname: "eth1".into(),
+                addrs: vec!["10.9.0.3/24".parse().unwrap()],
+                gateways: vec!["192.0.2.1".parse().unwrap()],
+                ..spec.clone()
+            };
+            assert!(nl.create_endpoint(&bad).await.is_err());
+            assert!(!nl.link_exists("vethdef5678").await.unwrap());
+            assert!(!run(&["nsenter", &net, "ip", "link"]).contains("eth1"));
+            let nosuch = EndpointSpec {
+                bridge: "br-nosuch".into(),
+                ..bad.clone()
+            };
+            assert!(nl.create_endpoint(&nosuch).await.is_err());
+            assert!(!nl.link_exists("vethdef5678").await.unwrap());
 
-                // all or nothing: a step failing after the pair exists (a gateway the
-                // interface cannot reach) leaves no veth behind, on either side
-                let bad = EndpointSpec {
-                    host_if: "vethdef5678".into(),
-                    ifname: "eth1".into(),
-                    addrs: vec!["10.9.0.3/24".parse().unwrap()],
-                    gateways: vec!["192.0.2.1".parse().unwrap()],
-                    ..spec.clone()
-                };
-                assert!(nl.create_endpoint(&bad).await.is_err());
-                assert!(!nl.link_exists("vethdef5678").await.unwrap());
-                assert!(!run(&["nsenter", &net, "ip", "link"]).contains("eth1"));
-                let nosuch = EndpointSpec {
-                    bridge: "br-nosuch".into(),
-                    ..bad.clone()
-                };
-                assert!(nl.create_endpoint(&nosuch).await.is_err());
-                assert!(!nl.link_exists("vethdef5678").await.unwrap());
-
-                nl.delete_link("vethabc1234").await.unwrap();
-                assert!(!run(&["nsenter", &net, "ip", "link"]).contains("eth0"));
-            });
-        })
-        .join()
-        .unwrap();
+            nl.delete_link("vethabc1234").await.unwrap();
+            assert!(!run(&["nsenter", &net, "ip", "link"]).contains("eth0"));
+        });
     }
 }
