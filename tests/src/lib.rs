@@ -255,6 +255,25 @@ pub const FULL_CREATE_ARGS: &[&str] = &[
     "rsch-cli1",
 ];
 
+/// What `FULL_CREATE_ARGS` must have made, whichever CLI sent it.
+pub fn assert_full_create(lab: &Lab, id_or_name: &str) {
+    let n = lab.inspect(id_or_name);
+    assert_eq!(n["Name"], "rsch-cli1");
+    assert_eq!(
+        n["IPAM"],
+        serde_json::json!({"Driver": "default", "Options": {}, "Config": [{"Subnet": "10.211.0.0/24",
+               "IPRange": "10.211.0.0/25", "Gateway": "10.211.0.1",
+               "AuxiliaryAddresses": {"a": "10.211.0.200"}}]})
+    );
+    assert_eq!(
+        n["Options"],
+        serde_json::json!({"com.docker.network.bridge.name": "rschbr0"})
+    );
+    assert_eq!(n["Labels"], serde_json::json!({"x": "y"}));
+    lab.assert_bridge_up("rschbr0");
+    assert_eq!(lab.addrs("rschbr0"), ["10.211.0.1/24"]);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -57,21 +57,8 @@ fn docker_network_create_inspect_rm() {
     let out = lab.docker(berth_e2e::FULL_CREATE_ARGS).ok();
     let id = out.trim().to_string();
     assert!(is_hex(&id, 64), "{out:?}");
+    berth_e2e::assert_full_create(&lab, &id);
     let n = lab.inspect(&id);
-    assert_eq!(n["Name"], "rsch-cli1");
-    assert_eq!(
-        n["IPAM"],
-        json!({"Driver": "default", "Options": {}, "Config": [{"Subnet": "10.211.0.0/24",
-               "IPRange": "10.211.0.0/25", "Gateway": "10.211.0.1",
-               "AuxiliaryAddresses": {"a": "10.211.0.200"}}]})
-    );
-    assert_eq!(
-        n["Options"],
-        json!({"com.docker.network.bridge.name": "rschbr0"})
-    );
-    assert_eq!(n["Labels"], json!({"x": "y"}));
-    lab.assert_bridge_up("rschbr0");
-    assert_eq!(lab.addrs("rschbr0"), ["10.211.0.1/24"]);
 
     let plain = lab.docker(&["network", "create", "plain"]).ok();
     let plain = plain.trim().to_string();
