@@ -7,6 +7,7 @@ pub mod container;
 pub mod error;
 pub mod network;
 pub mod system;
+pub mod units;
 
 pub use container::*;
 pub use network::*;

@@ -2,15 +2,16 @@
 //! with docker's flags and output.
 
 use crate::client::{query_escape, Client, DaemonError};
-use crate::format;
+use crate::format::{self, human_size};
 use anyhow::{anyhow, bail};
+use berth_api::units::human_duration;
 use clap::{Args, Subcommand};
 use hyper::body::Bytes;
 use hyper::Method;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Read, Write};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 /// `docker images` without `--format`.
 const IMAGES_TABLE: &str = "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}";
@@ -232,7 +233,7 @@ fn image_rows(i: &Value, no_trunc: bool, now: i64) -> Vec<Value> {
             json!({
                 "Containers": containers,
                 "CreatedAt": go_time_string(created),
-                "CreatedSince": format!("{} ago", human_duration(Duration::from_secs((now - created).max(0) as u64))),
+                "CreatedSince": format!("{} ago", human_duration(now - created)),
                 "Digest": "<none>",
                 "ID": id,
                 "Repository": repo,
@@ -247,51 +248,6 @@ fn image_rows(i: &Value, no_trunc: bool, now: i64) -> Vec<Value> {
             })
         })
         .collect()
-}
-
-/// go-units `HumanSizeWithPrecision`: decimal units, `%.*g`.
-pub fn human_size(size: f64, precision: usize) -> String {
-    const UNITS: [&str; 9] = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"];
-    let (mut size, mut i) = (size, 0);
-    while size >= 1000.0 && i < UNITS.len() - 1 {
-        size /= 1000.0;
-        i += 1;
-    }
-    format!(
-        "{}{}",
-        format::gofmt::float_g(size, Some(precision)),
-        UNITS[i]
-    )
-}
-
-/// go-units `HumanDuration`.
-pub fn human_duration(d: Duration) -> String {
-    let seconds = d.as_secs();
-    let minutes = seconds / 60;
-    let hours = (d.as_secs_f64() / 3600.0).round() as u64;
-    if seconds < 1 {
-        "Less than a second".into()
-    } else if seconds == 1 {
-        "1 second".into()
-    } else if seconds < 60 {
-        format!("{seconds} seconds")
-    } else if minutes == 1 {
-        "About a minute".into()
-    } else if minutes < 60 {
-        format!("{minutes} minutes")
-    } else if hours == 1 {
-        "About an hour".into()
-    } else if hours < 48 {
-        format!("{hours} hours")
-    } else if hours < 24 * 7 * 2 {
-        format!("{} days", hours / 24)
-    } else if hours < 24 * 30 * 2 {
-        format!("{} weeks", hours / 24 / 7)
-    } else if hours < 24 * 365 * 2 {
-        format!("{} months", hours / 24 / 30)
-    } else {
-        format!("{} years", seconds / 3600 / 24 / 365)
-    }
 }
 
 /// Go's `time.Unix(secs, 0).String()` in UTC: `2024-05-06 07:08:09 +0000 UTC`.
@@ -458,35 +414,6 @@ pub async fn tag(c: &Client, a: TagArgs) -> anyhow::Result<i32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sizes_like_go_units() {
-        assert_eq!(human_size(0.0, 3), "0B");
-        assert_eq!(human_size(999.0, 3), "999B");
-        assert_eq!(human_size(1000.0, 3), "1kB");
-        assert_eq!(human_size(1_240_000.0, 3), "1.24MB");
-        assert_eq!(human_size(4_261_375.0, 3), "4.26MB");
-        assert_eq!(human_size(4_261_375.0, 4), "4.261MB");
-        assert_eq!(human_size(999_600.0, 3), "1e+03kB");
-        assert_eq!(human_size(77_800_000.0, 3), "77.8MB");
-    }
-
-    #[test]
-    fn durations_like_go_units() {
-        let d = |s: u64| human_duration(Duration::from_secs(s));
-        assert_eq!(d(0), "Less than a second");
-        assert_eq!(d(1), "1 second");
-        assert_eq!(d(59), "59 seconds");
-        assert_eq!(d(60), "About a minute");
-        assert_eq!(d(59 * 60), "59 minutes");
-        assert_eq!(d(3600), "About an hour");
-        assert_eq!(d(2 * 3600), "2 hours");
-        assert_eq!(d(47 * 3600), "47 hours");
-        assert_eq!(d(3 * 86400), "3 days");
-        assert_eq!(d(15 * 86400), "2 weeks");
-        assert_eq!(d(90 * 86400), "3 months");
-        assert_eq!(d(3 * 365 * 86400), "3 years");
-    }
 
     #[test]
     fn rows_per_tag_and_none_for_untagged() {

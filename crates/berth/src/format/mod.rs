@@ -210,3 +210,35 @@ pub fn print_inspect(
         }
     }
 }
+
+/// go-units `HumanSizeWithPrecision`: decimal units, `%.*g`.
+pub fn human_size(size: f64, precision: usize) -> String {
+    const UNITS: [&str; 9] = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"];
+    let (mut size, mut i) = (size, 0);
+    while size >= 1000.0 && i < UNITS.len() - 1 {
+        size /= 1000.0;
+        i += 1;
+    }
+    format!("{}{}", gofmt::float_g(size, Some(precision)), UNITS[i])
+}
+
+#[cfg(test)]
+mod units_tests {
+    use super::human_size;
+
+    #[test]
+    fn sizes_like_go_units() {
+        assert_eq!(human_size(0.0, 3), "0B");
+        assert_eq!(human_size(2.0, 3), "2B");
+        assert_eq!(human_size(999.0, 3), "999B");
+        assert_eq!(human_size(1000.0, 3), "1kB");
+        assert_eq!(human_size(1_234.0, 3), "1.23kB");
+        assert_eq!(human_size(123_400.0, 3), "123kB");
+        assert_eq!(human_size(1_240_000.0, 3), "1.24MB");
+        assert_eq!(human_size(4_261_375.0, 3), "4.26MB");
+        assert_eq!(human_size(4_261_375.0, 4), "4.261MB");
+        assert_eq!(human_size(999_600.0, 3), "1e+03kB");
+        assert_eq!(human_size(21_500_000.0, 3), "21.5MB");
+        assert_eq!(human_size(77_800_000.0, 3), "77.8MB");
+    }
+}

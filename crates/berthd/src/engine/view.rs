@@ -3,6 +3,7 @@
 
 use super::record::{Record, Status};
 use super::{Ctr, Engine};
+use berth_api::units::human_duration;
 use berth_api::{ContainerInspect, ContainerState, ContainerSummary, NetworkSettings};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -11,37 +12,19 @@ fn parse_time(s: &str) -> Option<time::OffsetDateTime> {
     time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()
 }
 
-/// Docker's go-units HumanDuration, as in "Up 5 seconds".
-pub fn human_duration(d: time::Duration) -> String {
-    let secs = d.whole_seconds();
-    match secs {
-        s if s < 1 => "Less than a second".into(),
-        1 => "1 second".into(),
-        s if s < 60 => format!("{s} seconds"),
-        s if s / 60 == 1 => "About a minute".into(),
-        s if s < 3600 => format!("{} minutes", s / 60),
-        s if (s as f64 / 3600.0).round() as i64 == 1 => "About an hour".into(),
-        s if s < 48 * 3600 => format!("{} hours", (s as f64 / 3600.0).round() as i64),
-        s if s < 7 * 24 * 3600 * 2 => format!("{} days", s / 86400),
-        s if s < 30 * 24 * 3600 * 3 => format!("{} weeks", s / (7 * 86400)),
-        s if s < 365 * 24 * 3600 * 2 => format!("{} months", s / (30 * 86400)),
-        s => format!("{} years", s / (365 * 86400)),
-    }
-}
-
 fn status_text(rec: &Record) -> String {
     let now = time::OffsetDateTime::now_utc();
     match rec.state.status {
         Status::Running => {
             let since = parse_time(&rec.state.started_at).unwrap_or(now);
-            format!("Up {}", human_duration(now - since))
+            format!("Up {}", human_duration((now - since).whole_seconds()))
         }
         Status::Exited => {
             let since = parse_time(&rec.state.finished_at).unwrap_or(now);
             format!(
                 "Exited ({}) {} ago",
                 rec.state.exit_code,
-                human_duration(now - since)
+                human_duration((now - since).whole_seconds())
             )
         }
         Status::Created => "Created".into(),

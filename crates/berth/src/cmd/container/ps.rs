@@ -3,8 +3,9 @@
 use super::ports::displayable;
 use super::PsArgs;
 use crate::client::{query_escape, Client};
-use crate::format;
+use crate::format::{self, human_size};
 use anyhow::bail;
+use berth_api::units::human_duration;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
@@ -216,41 +217,11 @@ fn names(c: &Value, trunc: bool) -> String {
 fn size(c: &Value) -> String {
     let rw = c["SizeRw"].as_i64().unwrap_or(0);
     let root = c["SizeRootFs"].as_i64().unwrap_or(0);
-    let srw = human_size(rw as f64);
+    let srw = human_size(rw as f64, 3);
     if root > 0 {
-        format!("{srw} (virtual {})", human_size(root as f64))
+        format!("{srw} (virtual {})", human_size(root as f64, 3))
     } else {
         srw
-    }
-}
-
-/// go-units `HumanSizeWithPrecision(size, 3)`: decimal units, three significant digits.
-pub fn human_size(mut size: f64) -> String {
-    const UNITS: [&str; 9] = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"];
-    let mut i = 0;
-    while size >= 1000.0 && i < UNITS.len() - 1 {
-        size /= 1000.0;
-        i += 1;
-    }
-    format!("{}{}", format::gofmt::float_g(size, Some(3)), UNITS[i])
-}
-
-/// go-units `HumanDuration`.
-pub fn human_duration(secs: i64) -> String {
-    let s = secs.max(0);
-    let (minutes, hours) = (s / 60, (s as f64 / 3600.0 + 0.5) as i64);
-    match () {
-        _ if s < 1 => "Less than a second".into(),
-        _ if s == 1 => "1 second".into(),
-        _ if s < 60 => format!("{s} seconds"),
-        _ if minutes == 1 => "About a minute".into(),
-        _ if minutes < 60 => format!("{minutes} minutes"),
-        _ if hours == 1 => "About an hour".into(),
-        _ if hours < 48 => format!("{hours} hours"),
-        _ if hours < 24 * 7 * 2 => format!("{} days", hours / 24),
-        _ if hours < 24 * 30 * 2 => format!("{} weeks", hours / 24 / 7),
-        _ if hours < 24 * 365 * 2 => format!("{} months", hours / 24 / 30),
-        _ => format!("{} years", s / 3600 / 24 / 365),
     }
 }
 
@@ -387,22 +358,11 @@ mod tests {
 
     #[test]
     fn docker_units() {
-        assert_eq!(human_duration(0), "Less than a second");
-        assert_eq!(human_duration(1), "1 second");
-        assert_eq!(human_duration(59), "59 seconds");
-        assert_eq!(human_duration(60), "About a minute");
-        assert_eq!(human_duration(3599), "59 minutes");
-        assert_eq!(human_duration(3600), "About an hour");
-        assert_eq!(human_duration(5400), "2 hours");
-        assert_eq!(human_duration(3 * 86400), "3 days");
-        assert_eq!(human_duration(20 * 86400), "2 weeks");
-        assert_eq!(human_duration(90 * 86400), "3 months");
-        assert_eq!(human_duration(800 * 86400), "2 years");
-        assert_eq!(human_size(0.0), "0B");
-        assert_eq!(human_size(2.0), "2B");
-        assert_eq!(human_size(21_500_000.0), "21.5MB");
-        assert_eq!(human_size(1_234.0), "1.23kB");
-        assert_eq!(human_size(123_400.0), "123kB");
+        assert_eq!(human_size(0.0, 3), "0B");
+        assert_eq!(human_size(2.0, 3), "2B");
+        assert_eq!(human_size(21_500_000.0, 3), "21.5MB");
+        assert_eq!(human_size(1_234.0, 3), "1.23kB");
+        assert_eq!(human_size(123_400.0, 3), "123kB");
         assert_eq!(ellipsis("abc", 20), "abc");
         assert_eq!(ellipsis("abcdef", 4), "abc…");
         assert_eq!(go_quote("a\"b\\\n…"), "\"a\\\"b\\\\\\n…\"");
