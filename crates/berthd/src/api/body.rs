@@ -34,3 +34,13 @@ pub fn filters(
             .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e)),
     }
 }
+
+/// Query parameters as the handlers read them.
+pub type Q = axum::extract::Query<std::collections::HashMap<String, String>>;
+
+/// Go's `httputils.BoolValue`: false only for "", 0, no, false, none (any case).
+pub fn flag(q: &std::collections::HashMap<String, String>, k: &str) -> bool {
+    q.get(k).is_some_and(|v| {
+        !["", "0", "no", "false", "none"].contains(&v.trim().to_ascii_lowercase().as_str())
+    })
+}

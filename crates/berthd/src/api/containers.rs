@@ -1,6 +1,6 @@
 //! /containers routes.
 
-use super::body::{filters, json_body};
+use super::body::{filters, flag, json_body, Q};
 use super::hijack::{self, write_out};
 use super::{json, ApiError, Shared};
 use crate::engine::lifecycle::Started;
@@ -12,18 +12,8 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use berth_api::{ContainerCreateRequest, ContainerCreateResponse};
 use serde_json::json;
-use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-type Q = Query<HashMap<String, String>>;
-
-/// Go's httputils.BoolValue: false only for "", 0, no, false, none.
-pub fn flag(q: &HashMap<String, String>, k: &str) -> bool {
-    q.get(k).is_some_and(|v| {
-        !["", "0", "no", "false", "none"].contains(&v.to_ascii_lowercase().as_str())
-    })
-}
 
 fn no_content() -> Response {
     StatusCode::NO_CONTENT.into_response()

@@ -2,8 +2,9 @@
 //! `create` (`docker import` of a filesystem tarball; pulling is answered with an error, as no
 //! registry is reachable). Archive bodies are streamed straight into the image store.
 
-use super::body::filters;
+use super::body::{filters, flag, Q};
 use super::{json, ApiError, Shared};
+use crate::engine::blocking;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
@@ -11,30 +12,8 @@ use axum::response::{IntoResponse, Response};
 use berth_runtime::image::{config::container_config, Image, ImageDetails, ImageStore};
 use futures::StreamExt;
 use serde_json::{json, Map, Value};
-use std::collections::HashMap;
 use std::io::Read;
 use std::sync::Arc;
-
-type Q = Query<HashMap<String, String>>;
-
-/// Docker's `httputils.BoolValue`.
-fn flag(q: &HashMap<String, String>, k: &str) -> bool {
-    let v = q
-        .get(k)
-        .map(|v| v.trim().to_lowercase())
-        .unwrap_or_default();
-    !matches!(v.as_str(), "" | "0" | "no" | "false" | "none")
-}
-
-/// Runs blocking store work off the async threads.
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> berth_runtime::Result<T> + Send + 'static,
-) -> Result<T, ApiError> {
-    match tokio::task::spawn_blocking(f).await {
-        Ok(r) => Ok(r?),
-        Err(e) => Err(ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
-    }
-}
 
 /// `GET /images/json`
 pub async fn list(State(s): State<Shared>, Query(q): Q) -> Result<Response, ApiError> {

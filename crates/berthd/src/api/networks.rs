@@ -1,15 +1,12 @@
 //! /networks routes.
 
-use super::body::{filters, json_body};
+use super::body::{filters, json_body, Q};
 use super::{json, ApiError, Shared};
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use berth_api::{NetworkCreateRequest, NetworkCreateResponse, NetworksPruneReport};
-use std::collections::HashMap;
-
-type Q = Query<HashMap<String, String>>;
 
 pub async fn list(State(s): State<Shared>, Query(q): Q) -> Result<Response, ApiError> {
     let nets = s.ctl.list(filters(&q)?)?;

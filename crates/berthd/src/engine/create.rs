@@ -108,9 +108,7 @@ impl Engine {
         let warnings = check_networking(&req, &hc)?;
         let images = self.images.clone();
         let image_ref = req.config.image.clone();
-        let image = tokio::task::spawn_blocking(move || images.resolve(&image_ref))
-            .await
-            .map_err(|e| NetError::internal(e.to_string()))??;
+        let image = super::blocking(move || images.resolve(&image_ref)).await?;
 
         let mut config = req.config.clone();
         let entrypoint = config

@@ -123,12 +123,8 @@ impl Engine {
         };
         let rt = self.rt.clone();
         let (cid, eid, stdin) = (c.id.clone(), e.id.clone(), e.req.attach_stdin);
-        let p = tokio::task::spawn_blocking(move || {
-            rt.exec(&cid, &eid, &spec, stdin && !detach, detach)
-        })
-        .await
-        .map_err(|err| NetError::internal(err.to_string()))?;
-        let p = match p {
+        let started = super::blocking(move || rt.exec(&cid, &eid, &spec, stdin && !detach, detach));
+        let p = match started.await {
             Ok(p) => p,
             Err(err) => {
                 let mut s = e.state.lock().unwrap();

@@ -2,7 +2,7 @@
 //! process ends (exit code recorded, network released, rootfs unmounted).
 
 use super::record::{now, Status};
-use super::{no_such_container, not_running, Ctr, Engine, Result};
+use super::{blocking, no_such_container, not_running, Ctr, Engine, Result};
 use berth_net::NetError;
 use berth_runtime::container::{io, ProcessSpec, RunSpec};
 use std::sync::atomic::Ordering;
@@ -13,14 +13,6 @@ use std::time::Duration;
 pub enum Started {
     Now,
     AlreadyRunning,
-}
-
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> berth_runtime::Result<T> + Send + 'static,
-) -> Result<T> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| NetError::internal(e.to_string()))?
 }
 
 /// `SIGTERM`, `TERM`, `15` → 15.

@@ -168,6 +168,15 @@ impl Engine {
     }
 }
 
+/// Runs blocking runtime or image-store work off the async threads.
+pub async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> berth_runtime::Result<T> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| NetError::internal(e.to_string()))?
+}
+
 pub fn no_such_container(key: &str) -> NetError {
     NetError::not_found(format!("No such container: {key}"))
 }
