@@ -42,3 +42,17 @@ where
             .block_on(f())
     })
 }
+
+/// Runs a command (in the calling thread's namespace); its stdout. Panics on failure.
+pub fn run(args: &[&str]) -> String {
+    let o = std::process::Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8(o.stdout).unwrap()
+}

@@ -265,7 +265,7 @@ pub fn is_netns(path: &Path) -> bool {
 mod tests {
     use super::*;
     use crate::osl::BridgeSpec;
-    use std::process::Command;
+    use crate::testing::run;
 
     /// Unpins the sandbox even when an assertion fails, so no mount is left behind.
     struct Pinned(PathBuf);
@@ -273,16 +273,6 @@ mod tests {
         fn drop(&mut self) {
             let _ = netns::delete(&self.0);
         }
-    }
-
-    fn run(args: &[&str]) -> String {
-        let o = Command::new(args[0]).args(&args[1..]).output().unwrap();
-        assert!(
-            o.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        String::from_utf8(o.stdout).unwrap()
     }
 
     /// The whole test runs on a thread that left the machine's namespace: the bridge, the

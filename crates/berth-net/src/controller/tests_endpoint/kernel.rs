@@ -3,18 +3,9 @@
 
 use super::*;
 use crate::osl::netlink::Netlink;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-fn run(args: &[&str]) -> String {
-    let o = Command::new(args[0]).args(&args[1..]).output().unwrap();
-    assert!(
-        o.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8(o.stdout).unwrap()
-}
+use crate::testing::run;
 
 fn in_ns(sb: &std::path::Path, args: &[&str]) -> String {
     let net = format!("--net={}", sb.display());
