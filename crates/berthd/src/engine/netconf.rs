@@ -238,14 +238,15 @@ impl Engine {
             requested: cfg.unwrap_or_default(),
         };
         let mut req = request(&rec, &a, !net.predefined);
-        self.net.check_endpoint(&req)?;
-        if self.attachment(&rec, &net).is_some() {
-            return Err(NetError::forbidden(format!(
-                "endpoint with name {} already exists in network {}",
-                rec.name, net.name
-            )));
-        }
         if !rec.running() {
+            // Only recorded now; the controller checks what it would check at connect.
+            self.net.check_endpoint(&req)?;
+            if self.attachment(&rec, &net).is_some() {
+                return Err(NetError::forbidden(format!(
+                    "endpoint with name {} already exists in network {}",
+                    rec.name, net.name
+                )));
+            }
             self.update(&c, |r| r.networks.push(a))?;
             return Ok(());
         }
