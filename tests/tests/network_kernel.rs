@@ -30,6 +30,8 @@ fn bridge_per_network() {
 
     let (st, v) = lab.api("DELETE", "/networks/k1", None);
     assert_eq!(st, 204, "{v}");
+    // The bridge is deleted in the background (the kernel's teardown waits for RCU).
+    assert!(lab.link_gone(&br), "{br} still there");
     assert_eq!(lab.links(), links_before);
 }
 
