@@ -565,6 +565,23 @@ impl Lab {
         }
     }
 
+    /// Waits (≤ 5 s) until no `veth*` link is left on the lab host (veths go in the
+    /// background when containers leave); the ones still there.
+    pub fn veths_left(&self) -> Vec<String> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            let v: Vec<String> = self
+                .links()
+                .into_iter()
+                .filter(|l| l.starts_with("veth"))
+                .collect();
+            if v.is_empty() || std::time::Instant::now() > deadline {
+                return v;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
     /// `ip -d -j link show dev NAME` (first element), or None when there is no such link.
     pub fn link(&self, name: &str) -> Option<Value> {
         if !self.link_exists(name) {

@@ -173,20 +173,14 @@ fn walkthrough(run: &dyn Fn(&[&str]) -> Output) {
 fn walkthrough_with_docker_cli() {
     let lab = Lab::start();
     walkthrough(&|args| lab.docker(args));
-    assert!(
-        lab.links().iter().all(|l| !l.starts_with("veth")),
-        "{:?}",
-        lab.links()
-    );
+    let left = lab.veths_left();
+    assert!(left.is_empty(), "{left:?}");
 }
 
 #[test]
 fn walkthrough_with_berth_cli() {
     let lab = Lab::start();
     walkthrough(&|args| lab.cli(args));
-    assert!(
-        lab.links().iter().all(|l| !l.starts_with("veth")),
-        "{:?}",
-        lab.links()
-    );
+    let left = lab.veths_left();
+    assert!(left.is_empty(), "{left:?}");
 }
