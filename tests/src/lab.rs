@@ -147,6 +147,7 @@ impl Lab {
         for d in ["data", "exec", "docker-config"] {
             fs::create_dir_all(dir.path().join(d)).unwrap();
         }
+        fs::write(dir.path().join("resolv.conf"), "").unwrap();
         let lab = Lab {
             ns,
             dir: Some(dir),
@@ -175,6 +176,11 @@ impl Lab {
     /// `unix:///tmp/.../exec/berth.sock`
     pub fn host_uri(&self) -> String {
         format!("unix://{}", self.sock().display())
+    }
+    /// The lab's "host resolv.conf" given to berthd: no server unless a test writes one, so
+    /// nothing is ever forwarded to the machine's own resolver.
+    pub fn resolv_conf(&self) -> PathBuf {
+        self.root().join("resolv.conf")
     }
     pub fn log_path(&self) -> PathBuf {
         self.root().join("berthd.log")
@@ -228,6 +234,8 @@ impl Lab {
             .arg(self.exec_root())
             .arg("-H")
             .arg(self.host_uri())
+            .arg("--resolv-conf")
+            .arg(self.resolv_conf())
             .arg("--log-level")
             .arg(std::env::var("BERTH_E2E_LOG_LEVEL").unwrap_or_else(|_| "debug".into()))
             .args(&self.args)

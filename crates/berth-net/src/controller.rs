@@ -14,6 +14,7 @@ use crate::ipam::{prepare, AddressPool, PoolError, PoolSpec, SubnetAllocator};
 use crate::network::{new_id, now_rfc3339, Network, Subnet};
 use crate::osl::{BridgeSpec, Osl, OslError};
 use crate::request::{plan, CreatePlan, SubnetRequest};
+use crate::resolver::{Resolver, ResolverConfig};
 use crate::store::{Op, Store, META, NETWORKS};
 use berth_api::{Filters, NetworkCreateRequest, NetworkResource};
 use ipnet::IpNet;
@@ -36,6 +37,8 @@ pub struct Config {
     pub pools: Vec<PoolSpec>,
     /// Where sandboxes' namespaces are pinned (`<exec-root>/netns`).
     pub netns_dir: std::path::PathBuf,
+    /// The embedded DNS server.
+    pub dns: ResolverConfig,
 }
 
 struct State {
@@ -54,6 +57,8 @@ pub struct Controller {
     store: Store,
     osl: Arc<dyn Osl>,
     fw: Arc<dyn Firewall>,
+    /// Embedded DNS: names of live endpoints on user networks, listeners in sandboxes.
+    dns: Resolver,
     state: Mutex<State>,
     /// Bridge deletions still running in the background.
     teardowns: Mutex<tokio::task::JoinSet<()>>,
@@ -155,11 +160,14 @@ impl Controller {
             }
             networks.insert(id, n);
         }
+        let dns = Resolver::new(cfg.dns.clone())
+            .map_err(|e| NetError::internal(format!("starting the embedded DNS server: {e}")))?;
         let c = Arc::new(Controller {
             cfg,
             store,
             osl,
             fw,
+            dns,
             state: Mutex::new(State {
                 networks,
                 pending_names: HashSet::new(),

@@ -10,6 +10,7 @@ pub mod ipam;
 pub mod network;
 pub mod osl;
 pub mod request;
+pub mod resolver;
 pub mod store;
 #[cfg(test)]
 mod testing;

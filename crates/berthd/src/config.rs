@@ -33,10 +33,16 @@ pub struct Args {
     /// Default address pools for networks, e.g. base=10.10.0.0/16,size=24 (repeatable)
     #[arg(long = "default-address-pool")]
     pub default_address_pool: Vec<String>,
-    /// Logging level
     /// The OCI runtime binary that runs containers
     #[arg(long = "runtime", env = "BERTH_RUNTIME", default_value = "runc")]
     pub runtime: std::path::PathBuf,
+    /// DNS server the embedded DNS forwards to, for containers without --dns (repeatable)
+    #[arg(long = "dns")]
+    pub dns: Vec<std::net::IpAddr>,
+    /// The host's resolver configuration: upstream servers of last resort, search domains
+    #[arg(long = "resolv-conf", default_value = "/etc/resolv.conf")]
+    pub resolv_conf: PathBuf,
+    /// Logging level
     #[arg(short = 'l', long, value_enum, default_value = "info")]
     pub log_level: LogLevel,
 }
@@ -116,6 +122,11 @@ impl Args {
             bip,
             pools,
             netns_dir: self.exec_root.join("netns"),
+            dns: berth_net::resolver::ResolverConfig {
+                serve: true,
+                resolv_conf: self.resolv_conf.clone(),
+                dns: self.dns.clone(),
+            },
         })
     }
 }

@@ -12,6 +12,7 @@ use crate::endpoint::*;
 use crate::error::{NetError, Result};
 use crate::network::Network;
 use crate::osl::EndpointSpec;
+use crate::resolver::names::{parse_link, EpNames};
 use crate::store::{Op, ENDPOINTS, NETWORKS, SANDBOXES};
 use berth_api::{EndpointIpamConfig, EndpointSettings, NetworkResource};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -56,8 +57,37 @@ pub(super) struct Change<'a> {
 /// The network of a connect, as far as the kernel step needs it.
 struct Target {
     id: String,
+    name: String,
     bridge: String,
     mtu: Option<u32>,
+    /// A user-defined network: its containers get the embedded DNS.
+    user: bool,
+    internal: bool,
+}
+
+/// What the embedded DNS answers for an endpoint.
+fn dns_names(ep: &Endpoint, network_name: &str, internal: bool) -> EpNames {
+    EpNames {
+        endpoint_id: ep.id.clone(),
+        container_id: ep.container_id.clone(),
+        network_id: ep.network_id.clone(),
+        network_name: network_name.to_string(),
+        internal,
+        names: std::iter::once(&ep.container_name)
+            .chain(&ep.aliases)
+            .filter(|n| !n.is_empty())
+            .cloned()
+            .collect(),
+        links: ep.links.iter().filter_map(|l| parse_link(l)).collect(),
+        v4: ep.ipv4.and_then(|n| match n.addr() {
+            IpAddr::V4(a) => Some(a),
+            IpAddr::V6(_) => None,
+        }),
+        v6: ep.ipv6.and_then(|n| match n.addr() {
+            IpAddr::V6(a) => Some(a),
+            IpAddr::V4(_) => None,
+        }),
+    }
 }
 
 /// Default routes to point at an interface once the state lock is released.
@@ -152,8 +182,11 @@ impl Controller {
         let b = n.bridge.as_ref().expect("validated");
         let t = Target {
             id: n.id.clone(),
+            name: n.name.clone(),
             bridge: b.name.clone(),
             mtu: b.mtu,
+            user: !n.predefined,
+            internal: n.internal,
         };
         Ok((t, want))
     }
@@ -190,6 +223,16 @@ impl Controller {
             addrs: ep.ipv4.iter().chain(&ep.ipv6).copied().collect(),
             gateways: if routed { ep.gateways() } else { vec![] },
         };
+        // Listening before the endpoint exists: nothing to undo in the kernel if it fails.
+        if net.user {
+            if let Err(e) = self.dns.serve(&ep.container_id, &ep.sandbox) {
+                self.roll_back(&ep).await;
+                return Err(NetError::internal(format!(
+                    "starting the embedded DNS server in {}: {e}",
+                    ep.sandbox.display()
+                )));
+            }
+        }
         if let Err(e) = self.osl.create_endpoint(&spec).await {
             self.roll_back(&ep).await;
             return Err(e.into());
@@ -198,6 +241,10 @@ impl Controller {
             let mut st = self.lock();
             if let Some(e) = st.eps.eps.get_mut(&ep.id) {
                 e.phase = Phase::Live;
+            }
+            // answerable before the container's process starts
+            if net.user {
+                self.dns.add(dns_names(&ep, &net.name, net.internal));
             }
             // an earlier endpoint carrying the routes may have left while this one joined
             claim_routes(&mut st, &ep.container_id)
@@ -378,6 +425,7 @@ impl Controller {
             };
             st.eps.eps.get_mut(&ep.id).expect("found").phase = Phase::Leaving;
             st.eps.drain(&ep.network_id, &ep.addrs());
+            self.dns.remove(&ep.id);
             ep
         };
         let change = Change {
@@ -391,6 +439,7 @@ impl Controller {
                 x.phase = Phase::Live;
             }
             st.eps.undrain(&ep.network_id, &ep.addrs());
+            self.add_names(&st, &ep);
             return Err(e);
         }
         self.forget(vec![ep], true).await;
@@ -405,6 +454,8 @@ impl Controller {
         {
             let mut st = self.lock();
             for ep in &eps {
+                // gone from the DNS before its addresses are freed (below, in the background)
+                self.dns.remove(&ep.id);
                 st.eps.remove(&ep.id);
             }
             if handover {
@@ -437,6 +488,29 @@ impl Controller {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .spawn(teardown);
+    }
+
+    /// Puts a live endpoint's names in the embedded DNS, if its network is a user network.
+    pub(super) fn add_names(&self, st: &State, ep: &Endpoint) {
+        if let Some(n) = st.networks.get(&ep.network_id).filter(|n| !n.predefined) {
+            self.dns.add(dns_names(ep, &n.name, n.internal));
+        }
+    }
+
+    /// The container's own `--dns` servers for the embedded DNS (empty: the daemon's, else
+    /// the host's).
+    pub fn set_dns_servers(&self, container_id: &str, servers: &[IpAddr]) {
+        self.dns.set_servers(container_id, servers);
+    }
+
+    /// The host's resolv.conf (upstreams of last resort, search domains).
+    pub fn host_resolv_conf(&self) -> &Path {
+        &self.cfg.dns.resolv_conf
+    }
+
+    /// Whether the container's sandbox has the embedded DNS listening.
+    pub fn dns_serving(&self, container_id: &str) -> bool {
+        self.dns.serving(container_id)
     }
 
     async fn apply_routes(&self, work: impl IntoIterator<Item = RouteWork>) {

@@ -136,6 +136,7 @@ impl Controller {
             }
             for ep in &eps {
                 reg.drain(&ep.network_id, &ep.addrs());
+                self.dns.remove(&ep.id);
             }
             (rec, eps)
         };
@@ -159,9 +160,13 @@ impl Controller {
             if let Some(sb) = st.eps.sandboxes.get_mut(cid) {
                 sb.busy = false;
             }
+            for ep in &eps {
+                self.add_names(&st, ep);
+            }
             return Err(e);
         }
         self.forget(eps, false).await;
+        self.dns.stop(cid);
         self.lock().eps.sandboxes.remove(cid);
         if rec.owned {
             self.osl.delete_sandbox(&rec.path).map_err(|e| {
@@ -267,13 +272,28 @@ impl Controller {
                 },
             );
         }
+        let mut serve = Vec::new();
         for e in keep {
+            self.add_names(&st, &e);
+            if st
+                .networks
+                .get(&e.network_id)
+                .is_some_and(|n| !n.predefined)
+            {
+                serve.push((e.container_id.clone(), e.sandbox.clone()));
+            }
             st.eps.insert(e, Phase::Live, false);
         }
         let cids: Vec<String> = st.eps.sandboxes.keys().cloned().collect();
         for cid in cids {
             if let Some(id) = st.eps.route_carrier(&cid).map(|e| e.ep.id.clone()) {
                 st.eps.eps.get_mut(&id).expect("present").routed = true;
+            }
+        }
+        drop(st);
+        for (cid, netns) in serve {
+            if let Err(e) = self.dns.serve(&cid, &netns) {
+                tracing::error!("embedded DNS for container {cid}: {e}");
             }
         }
         Ok(())

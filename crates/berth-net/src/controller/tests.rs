@@ -50,6 +50,7 @@ fn cfg() -> Config {
         bip: None,
         pools: vec![],
         netns_dir: "/nonexistent/netns".into(),
+        dns: Default::default(),
     }
 }
 

@@ -42,6 +42,7 @@ fn cfg(dir: &std::path::Path) -> Config {
         bip: None,
         pools: vec![],
         netns_dir: dir.join("netns"),
+        dns: Default::default(),
     }
 }
 

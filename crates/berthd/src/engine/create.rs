@@ -106,6 +106,7 @@ impl Engine {
             hc.network_mode = "default".into();
         }
         let warnings = check_networking(&req, &hc)?;
+        self.check_links(&hc)?;
         let images = self.images.clone();
         let image_ref = req.config.image.clone();
         let image = super::blocking(move || images.resolve(&image_ref)).await?;

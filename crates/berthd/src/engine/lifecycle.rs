@@ -77,6 +77,14 @@ impl Engine {
         let image_id = rec.image_id.clone();
         let image = blocking(move || images.resolve(&image_id)).await?;
 
+        // links are checked before anything is attached: nothing to undo when a target is down
+        let links = match self.legacy_links(&rec) {
+            Ok(l) => l,
+            Err(e) => {
+                let _ = self.update(&c, |r| r.state.error = e.message.clone());
+                return Err(e);
+            }
+        };
         let t0 = std::time::Instant::now();
         let netns = self.attach_networks(&c).await;
         let t_net = t0.elapsed();
@@ -96,7 +104,13 @@ impl Engine {
                 args: std::iter::once(rec.path.clone())
                     .chain(rec.args.iter().cloned())
                     .collect(),
-                env: rec.config.env.clone().unwrap_or_default(),
+                env: (rec.config.env.iter().flatten().cloned())
+                    .chain(
+                        links
+                            .iter()
+                            .flat_map(|l| super::links::env_of(&rec.name, l)),
+                    )
+                    .collect(),
                 cwd: rec.config.working_dir.clone(),
                 tty: rec.config.tty,
                 user: rec.config.user.clone(),

@@ -10,6 +10,7 @@ mod create;
 mod exec;
 pub mod filter;
 pub mod lifecycle;
+mod links;
 mod names;
 mod netconf;
 pub mod record;

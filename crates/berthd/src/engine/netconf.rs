@@ -100,6 +100,11 @@ impl Engine {
         if rec.shares_netns() {
             return;
         }
+        // the embedded DNS keeps no state across restarts but the store's endpoints
+        if let Some(dns) = &rec.host_config.dns {
+            let ips: Vec<std::net::IpAddr> = dns.iter().filter_map(|d| d.parse().ok()).collect();
+            self.net.set_dns_servers(&rec.id, &ips);
+        }
         let live: std::collections::HashSet<String> = self
             .net
             .endpoints_of(&rec.id)
@@ -166,6 +171,9 @@ impl Engine {
                 s += &format!("{}\t{}\n", ep.global_ipv6_address, rec.config.hostname);
             }
         }
+        for l in self.legacy_links(rec).unwrap_or_default() {
+            s += &super::links::hosts_line(&l);
+        }
         for h in rec.host_config.extra_hosts.iter().flatten() {
             if let Some((name, ip)) = h.split_once(':') {
                 s += &format!("{ip}\t{name}\n");
@@ -175,33 +183,51 @@ impl Engine {
         write_in_place(&p, &s)
     }
 
+    /// Docker's rules: on a user-defined network the embedded DNS (`nameserver 127.0.0.11`,
+    /// `options ndots:0`) forwards to `--dns` or the host's servers; elsewhere the servers
+    /// are written directly. Search domains and options: the flags', else the host's.
     fn write_resolv_conf(&self, rec: &Record) -> Result<()> {
         let hc = &rec.host_config;
         let dns = hc.dns.clone().unwrap_or_default();
         let search = hc.dns_search.clone().unwrap_or_default();
-        let opts = hc.dns_options.clone().unwrap_or_default();
-        // Until the embedded DNS exists (issue 4): the host's servers, unless --dns is given;
-        // search and options from the flags, else the host's.
-        let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-        let host_lines = |key: &str| -> String {
+        let mut opts = hc.dns_options.clone().unwrap_or_default();
+        let host = std::fs::read_to_string(self.net.host_resolv_conf()).unwrap_or_default();
+        let host_values = |key: &str| -> Vec<String> {
             host.lines()
                 .filter(|l| l.split_whitespace().next() == Some(key))
-                .map(|l| format!("{l}\n"))
+                .flat_map(|l| l.split_whitespace().skip(1).map(str::to_string))
                 .collect()
         };
-        let mut s = if dns.is_empty() {
-            host_lines("nameserver")
+        let embedded = self.net.dns_serving(&rec.id);
+        let mut s = String::new();
+        if embedded {
+            let ips: Vec<std::net::IpAddr> = dns.iter().filter_map(|d| d.parse().ok()).collect();
+            self.net.set_dns_servers(&rec.id, &ips);
+            s += &format!("nameserver {}\n", berth_net::resolver::RESOLVER_IP);
+        } else if dns.is_empty() {
+            for ns in host_values("nameserver") {
+                s += &format!("nameserver {ns}\n");
+            }
         } else {
-            dns.iter().map(|d| format!("nameserver {d}\n")).collect()
+            for d in &dns {
+                s += &format!("nameserver {d}\n");
+            }
+        }
+        let search = if search.is_empty() {
+            host_values("search")
+        } else {
+            search
         };
-        if search.is_empty() {
-            s += &host_lines("search");
-        } else {
+        if !search.is_empty() {
             s += &format!("search {}\n", search.join(" "));
         }
         if opts.is_empty() {
-            s += &host_lines("options");
-        } else {
+            opts = host_values("options");
+        }
+        if embedded && !opts.iter().any(|o| o.starts_with("ndots:")) {
+            opts.push("ndots:0".into());
+        }
+        if !opts.is_empty() {
             s += &format!("options {}\n", opts.join(" "));
         }
         write_in_place(&self.rt.paths(&rec.id).resolv_conf(), &s)

@@ -36,6 +36,7 @@ async fn start_real(dir: &std::path::Path) -> Arc<Controller> {
         bip: Some("10.124.0.1/24".parse().unwrap()),
         pools: vec![],
         netns_dir: dir.join("netns"),
+        dns: Default::default(),
     };
     let store = Store::open(&dir.join("berth.db")).unwrap();
     let osl = Arc::new(Netlink::new().unwrap());

@@ -1,0 +1,257 @@
+//! The listeners at 127.0.0.11:53 (UDP and TCP) inside one sandbox, served by tasks of the
+//! resolver's runtime. The sockets are made inside the sandbox's namespace and live in the
+//! daemon: no process per container or network.
+//!
+//! UDP is drained with non-blocking receives and local answers are sent inline, so a burst
+//! costs one wake-up, not one per packet; forwards run in their own tasks. A TCP client may
+//! send several queries on one connection; idle, slow or truncated ones are cut off, and a
+//! sandbox has at most [`TCP_CLIENTS`] connections at once, so no client can starve others.
+
+use super::upstream::{Origin, UdpChannel};
+use super::{wire, Shared};
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::Semaphore;
+use tokio::time::timeout;
+
+/// Docker's embedded resolver address.
+pub const RESOLVER_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 11);
+/// Concurrent TCP connections per sandbox.
+pub const TCP_CLIENTS: usize = 32;
+/// How long a TCP connection may sit between queries.
+const TCP_IDLE: Duration = Duration::from_secs(10);
+/// How long a started TCP query (or its reply) may take to cross.
+const TCP_IO: Duration = Duration::from_secs(3);
+/// TTL of local answers (Docker's `respTTL`).
+const TTL: u32 = 600;
+
+/// The sockets of one sandbox, made in its namespace.
+pub struct Sockets {
+    udp: std::net::UdpSocket,
+    tcp: std::net::TcpListener,
+    fwd: std::net::UdpSocket,
+}
+
+impl Sockets {
+    /// Binds the listeners and the forwarding socket inside `netns`.
+    pub fn bind_in(netns: &Path) -> io::Result<Sockets> {
+        crate::osl::netns::run_in(netns, || {
+            let at = SocketAddr::new(IpAddr::V4(RESOLVER_IP), 53);
+            let udp = std::net::UdpSocket::bind(at)?;
+            let tcp = std::net::TcpListener::bind(at)?;
+            let fwd = std::net::UdpSocket::bind("0.0.0.0:0")?;
+            for s in [&udp, &fwd] {
+                s.set_nonblocking(true)?;
+            }
+            tcp.set_nonblocking(true)?;
+            Ok(Sockets { udp, tcp, fwd })
+        })
+    }
+}
+
+/// One sandbox being served; dropping it stops its tasks and closes its sockets.
+pub struct Served {
+    tasks: Vec<tokio::task::AbortHandle>,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// Starts serving `container_id`'s sandbox. Must be called inside the resolver's runtime.
+pub fn serve(
+    shared: Arc<Shared>,
+    container_id: String,
+    netns: PathBuf,
+    s: Sockets,
+) -> io::Result<Served> {
+    let udp = Arc::new(UdpSocket::from_std(s.udp)?);
+    let tcp = TcpListener::from_std(s.tcp)?;
+    let origin = Arc::new(Origin {
+        netns,
+        udp: UdpChannel::new(s.fwd)?,
+    });
+    let cid: Arc<str> = container_id.into();
+    let t1 = tokio::spawn(serve_udp(
+        Arc::clone(&shared),
+        Arc::clone(&cid),
+        udp,
+        Arc::clone(&origin),
+    ));
+    let t2 = tokio::spawn(serve_tcp(shared, cid, tcp, origin));
+    Ok(Served {
+        tasks: vec![t1.abort_handle(), t2.abort_handle()],
+    })
+}
+
+/// What to do with one query.
+enum Outcome {
+    Reply,
+    Forward,
+    Drop,
+}
+
+/// Answers `pkt` into `out` when it can be answered without an upstream.
+fn local(
+    shared: &Shared,
+    cid: &str,
+    pkt: &[u8],
+    limit: Option<usize>,
+    out: &mut Vec<u8>,
+) -> Outcome {
+    let q = match wire::parse(pkt) {
+        Ok(q) => q,
+        Err(wire::Reject::Drop) => return Outcome::Drop,
+        Err(wire::Reject::Reply { id, flags, rcode }) => {
+            wire::error_reply(id, flags, rcode, out);
+            return Outcome::Reply;
+        }
+    };
+    let limit = limit.unwrap_or_else(|| q.udp_limit());
+    let names = shared.names.read().unwrap_or_else(|p| p.into_inner());
+    if q.qclass == wire::CLASS_IN && q.plain {
+        let name = q.name();
+        match q.qtype {
+            wire::TYPE_A | wire::TYPE_AAAA => {
+                if let super::names::Found::Addrs(mut addrs) =
+                    names.lookup(cid, name, q.qtype == wire::TYPE_AAAA)
+                {
+                    drop(names);
+                    if addrs.len() > 1 {
+                        let k = shared.rotation() % addrs.len();
+                        addrs.rotate_left(k);
+                    }
+                    let rd: Vec<wire::Rdata> = addrs.into_iter().map(wire::Rdata::Addr).collect();
+                    wire::answer(&q, wire::NOERROR, &rd, TTL, limit, out);
+                    return Outcome::Reply;
+                }
+            }
+            wire::TYPE_PTR => {
+                if let Some(ptr) = wire::ptr_addr(name).and_then(|ip| names.reverse(cid, ip)) {
+                    drop(names);
+                    wire::answer(
+                        &q,
+                        wire::NOERROR,
+                        &[wire::Rdata::Ptr(&ptr)],
+                        TTL,
+                        limit,
+                        out,
+                    );
+                    return Outcome::Reply;
+                }
+            }
+            _ => {
+                // another type for a container's name: it exists, with no such record
+                if names.lookup(cid, name, false) != super::names::Found::Unknown {
+                    drop(names);
+                    wire::answer(&q, wire::NOERROR, &[], TTL, limit, out);
+                    return Outcome::Reply;
+                }
+            }
+        }
+    }
+    if !names.forwards(cid) {
+        drop(names);
+        wire::failure(&q, wire::NXDOMAIN, out);
+        return Outcome::Reply;
+    }
+    Outcome::Forward
+}
+
+async fn serve_udp(shared: Arc<Shared>, cid: Arc<str>, sock: Arc<UdpSocket>, origin: Arc<Origin>) {
+    let mut buf = vec![0u8; 65535];
+    let mut out = Vec::with_capacity(512);
+    loop {
+        if sock.readable().await.is_err() {
+            return;
+        }
+        loop {
+            let (n, from) = match sock.try_recv_from(&mut buf) {
+                Ok(x) => x,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(_) => continue,
+            };
+            let pkt = &buf[..n];
+            match local(&shared, &cid, pkt, None, &mut out) {
+                Outcome::Drop => {}
+                // a full send buffer drops the reply; the client asks again
+                Outcome::Reply => drop(sock.try_send_to(&out, from)),
+                Outcome::Forward => {
+                    let (shared, cid, sock, origin) = (
+                        Arc::clone(&shared),
+                        Arc::clone(&cid),
+                        Arc::clone(&sock),
+                        Arc::clone(&origin),
+                    );
+                    let query = pkt.to_vec();
+                    tokio::spawn(async move {
+                        let ups = shared.upstreams(&cid);
+                        let reply = shared.fwd.forward(&query, &ups, &origin, false).await;
+                        let _ = sock.send_to(&reply, from).await;
+                    });
+                }
+            }
+        }
+    }
+}
+
+async fn serve_tcp(shared: Arc<Shared>, cid: Arc<str>, listener: TcpListener, origin: Arc<Origin>) {
+    let slots = Arc::new(Semaphore::new(TCP_CLIENTS));
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            // e.g. out of file descriptors: back off instead of spinning
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+            continue; // over the cap: closed at once
+        };
+        let (shared, cid, origin) = (Arc::clone(&shared), Arc::clone(&cid), Arc::clone(&origin));
+        tokio::spawn(async move {
+            let _ = tcp_client(&shared, &cid, stream, &origin).await;
+            drop(slot);
+        });
+    }
+}
+
+async fn tcp_client(
+    shared: &Shared,
+    cid: &str,
+    mut s: TcpStream,
+    origin: &Origin,
+) -> io::Result<()> {
+    let mut out = Vec::new();
+    loop {
+        let len = match timeout(TCP_IDLE, s.read_u16()).await {
+            Ok(Ok(len)) => len as usize,
+            _ => return Ok(()), // idle, closed, or reset
+        };
+        let mut pkt = vec![0u8; len];
+        timeout(TCP_IO, s.read_exact(&mut pkt))
+            .await
+            .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))??;
+        let reply = match local(shared, cid, &pkt, Some(65535), &mut out) {
+            Outcome::Drop => continue,
+            Outcome::Reply => std::mem::take(&mut out),
+            Outcome::Forward => {
+                let ups = shared.upstreams(cid);
+                shared.fwd.forward(&pkt, &ups, origin, true).await
+            }
+        };
+        let mut msg = Vec::with_capacity(reply.len() + 2);
+        msg.extend_from_slice(&(reply.len() as u16).to_be_bytes());
+        msg.extend_from_slice(&reply);
+        timeout(TCP_IO, s.write_all(&msg))
+            .await
+            .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))??;
+    }
+}
