@@ -2,10 +2,11 @@
 //! answers on /var/run/docker.sock, against Docker with the same calls.
 //!
 //! Build the daemon first (`cargo build --release`), then
-//! `cargo run --release -p berth-bench [networks|containers]` (both by default).
+//! `cargo run --release -p berth-bench [networks|containers|dns]` (both by default).
 //! BERTHD_BIN overrides the daemon binary; BENCH_NETWORKS the scale run (default 4096).
 
 mod containers;
+mod dns;
 mod networks;
 
 use berth_e2e::http::request;
@@ -51,5 +52,8 @@ fn main() {
     }
     if what.is_empty() || what == "networks" {
         networks::run();
+    }
+    if what.is_empty() || what == "dns" {
+        dns::run();
     }
 }
