@@ -18,6 +18,10 @@ const CLIENTS: &str = "4";
 const OUTSTANDING: &str = "64";
 
 struct Perf {
+    /// CPU time of dnsperf per answer.
+    client_us: f64,
+    /// CPU time of the server per answer, when its pid is known.
+    cpu_us: Option<f64>,
     qps: f64,
     lost: u64,
     sent: u64,
@@ -39,7 +43,11 @@ fn dnsperf(netns: &Path, server: &str, src: Option<&str>, data: &Path, verbose: 
         cmd.arg("-v");
     }
     let out = cmd.output().expect("run dnsperf (apt-get install dnsperf)");
-    assert!(out.status.success(), "dnsperf: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "dnsperf: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -51,8 +59,27 @@ fn field(out: &str, key: &str) -> f64 {
         .unwrap_or_else(|| panic!("no {key:?} in dnsperf output:\n{out}"))
 }
 
-fn measure(netns: &Path, server: &str, src: Option<&str>, data: &Path) -> Perf {
+/// CPU seconds used by the children that were waited for (dnsperf).
+fn children_cpu() -> f64 {
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut u) };
+    let t = |v: libc::timeval| v.tv_sec as f64 + v.tv_usec as f64 / 1e6;
+    t(u.ru_utime) + t(u.ru_stime)
+}
+
+/// utime + stime of a process, in clock ticks (100 per second).
+fn cpu_ticks(pid: u32) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let f: Vec<&str> = s.rsplit(')').next()?.split_whitespace().collect();
+    Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+}
+
+fn measure(netns: &Path, server: &str, src: Option<&str>, data: &Path, pid: Option<u32>) -> Perf {
+    let before = pid.and_then(cpu_ticks);
+    let client0 = children_cpu();
     let plain = dnsperf(netns, server, src, data, false);
+    let client_s = children_cpu() - client0;
+    let after = pid.and_then(cpu_ticks);
     let verbose = dnsperf(netns, server, src, data, true);
     // per-query lines: "> NOERROR name A 0.000123"
     let mut lat: Vec<f64> = verbose
@@ -63,7 +90,12 @@ fn measure(netns: &Path, server: &str, src: Option<&str>, data: &Path) -> Perf {
     assert!(!lat.is_empty(), "dnsperf -v printed no per-query lines");
     lat.sort_by(|a, b| a.partial_cmp(b).unwrap());
     let pct = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)] * 1000.0;
+    let answered = field(&plain, "Queries completed:");
     Perf {
+        client_us: client_s * 1e6 / answered,
+        cpu_us: before
+            .zip(after)
+            .map(|(b, a)| (a - b) as f64 * 10_000.0 / answered),
         qps: field(&plain, "Queries per second:"),
         sent: field(&plain, "Queries sent:") as u64,
         lost: field(&plain, "Queries lost:") as u64,
@@ -74,8 +106,17 @@ fn measure(netns: &Path, server: &str, src: Option<&str>, data: &Path) -> Perf {
 }
 
 fn print(label: &str, p: &Perf) {
+    let cpu = p
+        .cpu_us
+        .map(|c| {
+            format!(
+                "  CPU/answer: server {c:.2} µs, dnsperf {:.2} µs",
+                p.client_us
+            )
+        })
+        .unwrap_or_default();
     println!(
-        "{label:<28} {:>9.0} answers/s  mean {:.3} ms  p50 {:.3} ms  p99 {:.3} ms  lost {}/{}",
+        "{label:<20} {:>7.0} answers/s  mean {:.3} ms  p50 {:.3} ms  p99 {:.3} ms  lost {}/{}{cpu}",
         p.qps, p.mean_ms, p.p50_ms, p.p99_ms, p.lost, p.sent
     );
 }
@@ -84,7 +125,14 @@ fn print(label: &str, p: &Perf) {
 /// namespace of its own; dnsperf asks from 10.250.0.9, a "container" of that network.
 fn aardvark(bin: &Path, names: &[(String, String)], data: &Path) -> Option<Perf> {
     let ns = format!("berthbench-aard-{}", std::process::id());
-    let sh = |s: &str| Command::new("sh").arg("-c").arg(s).status().unwrap().success();
+    let sh = |s: &str| {
+        Command::new("sh")
+            .arg("-c")
+            .arg(s)
+            .status()
+            .unwrap()
+            .success()
+    };
     assert!(sh(&format!(
         "ip netns add {ns} && ip -n {ns} link set lo up && ip -n {ns} link add br0 type bridge && \
          ip -n {ns} addr add 10.250.0.1/24 dev br0 && ip -n {ns} addr add 10.250.0.9/24 dev br0 && \
@@ -110,9 +158,12 @@ fn aardvark(bin: &Path, names: &[(String, String)], data: &Path) -> Option<Perf>
         .status()
         .map(|s| s.success())
         .unwrap_or(false);
-    let perf = started.then(|| measure(&netns, "10.250.0.1", Some("10.250.0.9"), data));
-    if let Ok(pid) = std::fs::read_to_string(cfg.join("aardvark.pid")) {
-        let _ = Command::new("kill").arg(pid.trim()).status();
+    let pid = std::fs::read_to_string(cfg.join("aardvark.pid"))
+        .ok()
+        .and_then(|p| p.trim().parse::<u32>().ok());
+    let perf = started.then(|| measure(&netns, "10.250.0.1", Some("10.250.0.9"), data, pid));
+    if let Some(pid) = pid {
+        let _ = Command::new("kill").arg(pid.to_string()).status();
     }
     sh(&format!("ip netns del {ns}"));
     perf
@@ -162,10 +213,8 @@ pub fn run() {
     let lines: String = names.iter().map(|(n, _)| format!("{n} A\n")).collect();
     std::fs::write(&data, lines).unwrap();
 
-    println!(
-        "== embedded DNS: dnsperf -c {CLIENTS} -l {SECONDS} -q {OUTSTANDING}, local names =="
-    );
-    let ours = measure(&client, "127.0.0.11", None, &data);
+    println!("== embedded DNS: dnsperf -c {CLIENTS} -l {SECONDS} -q {OUTSTANDING}, local names ==");
+    let ours = measure(&client, "127.0.0.11", None, &data, lab.pid());
     print("berth 127.0.0.11", &ours);
     let rss = lab
         .pid()
@@ -193,7 +242,10 @@ pub fn run() {
             None => println!("aardvark-dns did not start"),
         }
     } else {
-        println!("aardvark-dns not installed ({}): skipped", aard_bin.display());
+        println!(
+            "aardvark-dns not installed ({}): skipped",
+            aard_bin.display()
+        );
     }
     if Path::new("/var/run/docker.sock").exists() {
         println!("Docker is running: measure its 127.0.0.11 with the same dnsperf line");

@@ -5,6 +5,7 @@
 //! Names are added when an endpoint goes live (before the container's process starts) and
 //! removed when it starts leaving (before its address can be handed out again).
 
+mod batch;
 pub mod names;
 pub mod resolvconf;
 pub mod server;
