@@ -1,0 +1,1 @@
+//! Unit tests of loading: YAML positions, interpolation, keys, merge, validation.

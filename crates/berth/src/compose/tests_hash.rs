@@ -1,0 +1,1 @@
+//! The config hash against docker-compose 1.29 outputs.
