@@ -204,10 +204,12 @@ pub struct IpamPool {
 }
 
 impl Network {
-    /// The daemon-side name: `<project>_<key>`, or `name:` as given.
+    /// The daemon-side name: `name:` as given, else the key itself for an external network,
+    /// else `<project>_<key>`.
     pub fn full_name(&self, project: &str, key: &str) -> String {
         match &self.name {
             Some(n) => n.clone(),
+            None if self.external => key.to_string(),
             None => format!("{project}_{key}"),
         }
     }

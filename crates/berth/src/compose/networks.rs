@@ -65,6 +65,10 @@ pub fn create_body(p: &Project, key: &str, def: &Network) -> Value {
     if def.enable_ipv6 == Some(true) {
         body["EnableIPv6"] = json!(true);
     }
+    // docker-py leaves out what is unset (None) rather than sending null
+    if let Value::Object(m) = &mut body {
+        m.retain(|_, v| !v.is_null());
+    }
     body
 }
 
