@@ -53,10 +53,9 @@ fn service(p: &Project, s: &Service, errors: &mut Vec<String>) {
                 ));
             }
         }
-        if mode.starts_with("container:") || mode.starts_with("service:") {
-            if s.ports.as_ref().is_some_and(|v| !v.is_empty()) {
-                err(format!("cannot publish ports with network_mode {mode}: the ports belong to the other container"));
-            }
+        let shares_stack = mode.starts_with("container:") || mode.starts_with("service:");
+        if shares_stack && s.ports.as_ref().is_some_and(|v| !v.is_empty()) {
+            err(format!("cannot publish ports with network_mode {mode}: the ports belong to the other container"));
         }
     }
     for (net, cfg) in s.attachments() {

@@ -10,7 +10,7 @@ mod logs;
 pub mod ports;
 mod ps;
 mod run;
-pub mod session;
+mod session;
 
 #[cfg(test)]
 mod create_args_tests;
