@@ -2,9 +2,10 @@
 //! answers on /var/run/docker.sock, against Docker with the same calls.
 //!
 //! Build the daemon first (`cargo build --release`), then
-//! `cargo run --release -p berth-bench [networks|containers|dns]` (both by default).
+//! `cargo run --release -p berth-bench [networks|containers|dns|compose]` (all by default).
 //! BERTHD_BIN overrides the daemon binary; BENCH_NETWORKS the scale run (default 4096).
 
+mod compose;
 mod containers;
 mod dns;
 mod networks;
@@ -55,5 +56,8 @@ fn main() {
     }
     if what.is_empty() || what == "dns" {
         dns::run();
+    }
+    if what.is_empty() || what == "compose" {
+        compose::run();
     }
 }

@@ -48,13 +48,30 @@ pub struct Ipam {
     pub config: Option<Vec<IpamConfig>>,
 }
 
+/// One IPAM pool. docker-py (docker-compose) sends unset fields as `null`, which Go's decoder
+/// reads as the zero value: so does `null_is_empty`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 pub struct IpamConfig {
-    #[serde(rename = "Subnet", default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        rename = "Subnet",
+        default,
+        deserialize_with = "null_is_empty",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub subnet: String,
-    #[serde(rename = "IPRange", default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        rename = "IPRange",
+        default,
+        deserialize_with = "null_is_empty",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub ip_range: String,
-    #[serde(rename = "Gateway", default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        rename = "Gateway",
+        default,
+        deserialize_with = "null_is_empty",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub gateway: String,
     #[serde(
         rename = "AuxiliaryAddresses",
@@ -62,6 +79,11 @@ pub struct IpamConfig {
         skip_serializing_if = "Option::is_none"
     )]
     pub aux_addresses: Option<BTreeMap<String, String>>,
+}
+
+/// A string that may come as JSON `null` (Go's zero value).
+fn null_is_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    Ok(Option::<String>::deserialize(d)?.unwrap_or_default())
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
@@ -182,6 +204,17 @@ mod tests {
         assert_eq!(f["driver"], vec!["bridge"]);
         assert_eq!(parse_filters(&encode_filters(&f)).unwrap(), f);
         assert!(parse_filters("nope").is_err());
+    }
+
+    #[test]
+    fn ipam_config_reads_null_as_empty() {
+        let c: IpamConfig = serde_json::from_str(
+            r#"{"Subnet":"172.68.0.0/16","IPRange":null,"Gateway":null,"AuxiliaryAddresses":null}"#,
+        )
+        .unwrap();
+        assert_eq!(c.subnet, "172.68.0.0/16");
+        assert_eq!((c.ip_range.as_str(), c.gateway.as_str()), ("", ""));
+        assert_eq!(c.aux_addresses, None);
     }
 
     #[test]

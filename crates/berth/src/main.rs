@@ -3,6 +3,7 @@
 
 mod client;
 mod cmd;
+mod compose;
 mod format;
 mod hijack;
 
@@ -43,6 +44,8 @@ enum Command {
     /// Manage networks
     #[command(subcommand)]
     Network(cmd::network::NetworkCmd),
+    /// Run multi-container projects described in compose files
+    Compose(compose::ComposeArgs),
     /// Attach local standard input, output, and error streams to a running container
     Attach(cmd::container::AttachArgs),
     /// Create a new container
@@ -133,6 +136,7 @@ fn main() {
             Command::Tag(a) => cmd::image::tag(&client, a).await,
             Command::Wait(a) => ctr::wait(&client, a).await,
             Command::Network(n) => cmd::network::run(&client, n).await,
+            Command::Compose(a) => compose::run(&client, a).await,
             Command::Version => cmd::system::version(&client).await,
             Command::Info => cmd::system::info(&client).await,
         };

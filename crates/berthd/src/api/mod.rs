@@ -6,6 +6,7 @@ mod exec;
 mod hijack;
 mod images;
 mod networks;
+mod rename;
 mod system;
 
 use crate::engine::Engine;
@@ -105,6 +106,7 @@ pub async fn serve(
         .route("/containers/{id}/attach", post(containers::attach))
         .route("/containers/{id}/resize", post(containers::resize))
         .route("/containers/{id}/logs", get(containers::logs))
+        .route("/containers/{id}/rename", post(rename::rename))
         .route("/containers/{id}/exec", post(exec::create))
         .route(
             "/containers/{id}",

@@ -1,5 +1,7 @@
 //! Container names: Docker's validity rule and its `adjective_scientist` generator.
 
+use super::{Engine, Result};
+use berth_net::NetError;
 use rand::seq::IndexedRandom;
 
 const LEFT: &[&str] = &[
@@ -81,6 +83,52 @@ pub fn generate(taken: impl Fn(&str) -> bool) -> String {
         }
     }
     unreachable!()
+}
+
+impl Engine {
+    /// `POST /containers/{id}/rename`, with Docker's checks and messages. docker-compose renames
+    /// a stopped container out of the way when it recreates it. A running container's
+    /// endpoints were made under its old name, so renaming one is refused rather than leaving
+    /// them out of step.
+    pub async fn rename_container(&self, key: &str, new: &str) -> Result<()> {
+        let new = new.strip_prefix('/').unwrap_or(new);
+        if key.is_empty() || new.is_empty() {
+            return Err(NetError::invalid("Neither old nor new names may be empty"));
+        }
+        if !valid(new) {
+            return Err(NetError::invalid(format!(
+                "Invalid container name ({new}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+            )));
+        }
+        let c = self.find(key)?;
+        let _op = c.op.lock().await;
+        if c.snapshot().running() {
+            return Err(NetError::not_implemented(format!(
+                "cannot rename running container {}: berth renames stopped containers only",
+                c.id
+            )));
+        }
+        {
+            let ctrs = self.ctrs.lock().unwrap();
+            if c.rec.lock().unwrap().name == new {
+                return Err(NetError::invalid(
+                    "Renaming a container with the same name as its current name",
+                ));
+            }
+            if let Some(other) = ctrs.values().find(|o| o.rec.lock().unwrap().name == new) {
+                return Err(NetError::conflict(format!(
+                    "Error when allocating new name: Conflict. The container name \"/{new}\" is already in use by container \"{}\". You have to remove (or rename) that container to be able to reuse that name.",
+                    other.id
+                )));
+            }
+            // under the registry lock, so no create can take the name in between
+            c.rec.lock().unwrap().name = new.to_string();
+        }
+        let rec = c.snapshot();
+        self.persist(&rec)?;
+        c.bump();
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ mod exec;
 mod inspect;
 mod lifecycle;
 mod logs;
-mod ports;
+pub mod ports;
 mod ps;
 mod run;
 mod session;
@@ -25,7 +25,7 @@ pub use inspect::{inspect, port};
 pub use lifecycle::{kill, restart, rm, stop, wait};
 pub use logs::logs;
 pub use ps::ps;
-pub use run::{create, run, start};
+pub use run::{create, run, start, start_created};
 
 /// `berth container <verb>`: the same commands under docker's management command.
 // Parsed once per process; boxing the large variants would buy nothing.

@@ -129,9 +129,23 @@ pub async fn run(c: &Client, a: RunArgs) -> anyhow::Result<i32> {
     if !attached {
         println!("{id}");
     }
+    start_created(c, &id, &spec, a.detach_keys.as_deref(), a.sig_proxy).await
+}
+
+/// `run` once the container exists: attach as the spec says, register the wait, start,
+/// stream until the container ends (or the user detaches), and return its exit status.
+/// `berth compose run` runs its one-off containers through here too.
+pub async fn start_created(
+    c: &Client,
+    id: &str,
+    spec: &Spec,
+    detach_keys: Option<&str>,
+    sig_proxy: bool,
+) -> anyhow::Result<i32> {
+    let attached = spec.attach_stdin || spec.attach_stdout || spec.attach_stderr;
     let conn = if attached {
         let (i, o, e) = (spec.attach_stdin, spec.attach_stdout, spec.attach_stderr);
-        Some(session::attach(c, &id, i, o, e, a.detach_keys.as_deref()).await?)
+        Some(session::attach(c, id, i, o, e, detach_keys).await?)
     } else {
         None
     };
@@ -140,8 +154,8 @@ pub async fn run(c: &Client, a: RunArgs) -> anyhow::Result<i32> {
     } else {
         "next-exit"
     };
-    let wait = Wait::open(c, &id, Some(condition)).await;
-    if let Err(e) = c.call(Method::POST, &path(&id, "/start"), None).await {
+    let wait = Wait::open(c, id, Some(condition)).await;
+    if let Err(e) = c.call(Method::POST, &path(id, "/start"), None).await {
         drop(conn);
         if spec.auto_remove {
             wait.removed().await;
@@ -149,19 +163,19 @@ pub async fn run(c: &Client, a: RunArgs) -> anyhow::Result<i32> {
         return Ok(status_error("run", &e));
     }
     // only now: before the start there is no process to signal
-    if a.sig_proxy {
-        session::forward_signals(c, &id);
+    if sig_proxy {
+        session::forward_signals(c, id);
     }
     let Some(conn) = conn else {
         return Ok(0);
     };
     if spec.tty && term::isatty(1) {
-        session::monitor_tty_size(c, path(&id, "/resize"));
+        session::monitor_tty_size(c, path(id, "/resize"));
     }
     let wiring = Wiring {
         tty: spec.tty,
         stdin: spec.attach_stdin,
-        detach_keys: keys::resolve(a.detach_keys.as_deref()),
+        detach_keys: keys::resolve(detach_keys),
     };
     match hijack::stream(conn, wiring).await {
         Ok(End::Detached) => return Ok(0),
