@@ -691,3 +691,5 @@ use endpoint::{resource_in, ENDPOINT_TAG};
 mod tests;
 #[cfg(test)]
 mod tests_endpoint;
+#[cfg(test)]
+mod tests_ports;

@@ -292,3 +292,5 @@ impl Firewall for Nftables {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_ports;
