@@ -9,7 +9,7 @@
 
 use super::Controller;
 use crate::error::{NetError, Result};
-use crate::firewall::ports::{elements, Elem, FwPorts};
+use crate::firewall::ports::{elements, self_element, Elem, FwPorts};
 use crate::portmap::alloc::Allocator;
 use crate::portmap::assign::assign;
 use crate::portmap::host::{Held, Relay};
@@ -47,10 +47,12 @@ impl Publication {
     /// What the firewall holds for this publication.
     pub fn elements(&self) -> Vec<Elem> {
         let mut out = Vec::new();
+        let mut selves = std::collections::BTreeSet::new();
         for r in &self.runs {
             let Some(to) = self.nat_target(r.host_ip) else {
                 continue;
             };
+            selves.insert(to);
             let p = FwPorts {
                 proto: r.proto.as_str(),
                 host_ip: r.host_ip,
@@ -64,6 +66,7 @@ impl Publication {
                 Err(e) => tracing::error!("published run {r:?}: {e}"),
             }
         }
+        out.extend(selves.into_iter().map(self_element));
         out
     }
 
@@ -102,6 +105,8 @@ struct Live {
 /// The endpoint that carries a container's ports.
 struct Carrier {
     endpoint_id: String,
+    /// The endpoint's veth on the bridge.
+    host_if: String,
     name: String,
     bridge: String,
     ipv4: Option<IpAddr>,
@@ -151,6 +156,7 @@ impl Controller {
                 let b = n.bridge.as_ref()?;
                 (!n.internal).then(|| Carrier {
                     endpoint_id: e.ep.id.clone(),
+                    host_if: e.ep.host_if.clone(),
                     name: e.ep.container_name.clone(),
                     bridge: b.name.clone(),
                     ipv4: e.ep.ipv4.map(|n| n.addr()),
@@ -212,6 +218,9 @@ impl Controller {
         if let Err(e) = self.program(&publication, relays).await {
             self.forget_ports(container_id);
             return Err(c.error(e));
+        }
+        if let Err(e) = self.osl.set_hairpin(&c.host_if).await {
+            tracing::warn!("container {container_id}: {e}");
         }
         Ok(publication.runs)
     }

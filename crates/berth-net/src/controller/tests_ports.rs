@@ -207,6 +207,7 @@ async fn ports_go_on_the_first_non_internal_network() {
             "ports4: tcp . 8080 : 10.2.0.2 . 80",
             "ports4_ip: 127.0.0.1 . tcp . 8081 : 10.2.0.2 . 81",
             "ranges4: tcp . 0.0.0.0/0 . 9000-9099 : 10.2.0.2",
+            "self4: 10.2.0.2 . 10.2.0.2 : ",
         ]
     );
     assert_eq!(r.stored(), [cid(1)]);
@@ -303,6 +304,8 @@ async fn ipv6_bindings_and_the_proxy() {
         [
             "ports4: tcp . 8080 : 10.3.0.2 . 80",
             "ports6: tcp . 8080 : fd00:3::2 . 80",
+            "self4: 10.3.0.2 . 10.3.0.2 : ",
+            "self6: fd00:3::2 . fd00:3::2 : ",
         ]
     );
     // ::1 is relayed by the proxy, to the container's IPv6 address
@@ -355,7 +358,13 @@ async fn restart_keeps_live_publications_and_drops_the_rest() {
         value: "10.9.9.9 . 1".into(),
     });
     let r = r.restart().await;
-    assert_eq!(r.elems(), ["ports4: tcp . 8080 : 10.2.0.2 . 80"]);
+    assert_eq!(
+        r.elems(),
+        [
+            "ports4: tcp . 8080 : 10.2.0.2 . 80",
+            "self4: 10.2.0.2 . 10.2.0.2 : "
+        ]
+    );
     assert_eq!(r.stored(), [cid(1)]);
     assert_eq!(*r.host.holds.lock().unwrap(), holds + 1, "held again");
     // the allocator knows 8080 again; 8081 is free

@@ -5,7 +5,8 @@
 //! map ports4     { type inet_proto . inet_service : ipv4_addr . inet_service; }             # 0.0.0.0:H → C:P
 //! map ports4_ip  { type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service; } # A:H → C:P
 //! map ranges4    { type inet_proto . ipv4_addr . inet_service : ipv4_addr; flags interval; } # A|0/0 : H1-H2 → C (same ports)
-//! (ports6, ports6_ip, ranges6 alike for IPv6)
+//! set self4        { type ipv4_addr . ipv4_addr; }                                        # C . C: hairpin to itself
+//! (ports6, ports6_ip, ranges6, self6 alike for IPv6)
 //! chain published {
 //!     dnat ip to meta l4proto . th dport map @ports4
 //!     dnat ip to ip daddr . meta l4proto . th dport map @ports4_ip
@@ -45,6 +46,7 @@ pub const MAPS: [&str; 6] = [
     "ports6_ip",
     "ranges6",
 ];
+pub const SETS: [&str; 2] = ["self4", "self6"];
 pub const CHAIN_PUBLISHED: &str = "published";
 pub const CHAIN_PREROUTING: &str = "prerouting";
 pub const CHAIN_OUTPUT: &str = "output";
@@ -62,7 +64,7 @@ pub struct FwPorts {
     pub to_port: u16,
 }
 
-/// One map element: map name, key, value.
+/// One element: map (or set) name, key, value (empty for a set).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Elem {
     pub map: &'static str,
@@ -126,9 +128,9 @@ pub fn elements(p: &FwPorts) -> Result<Vec<Elem>, FwError> {
         .collect())
 }
 
-/// The maps, chains and rules of publishing, for `init_script` (which flushes the chains
-/// before adding the rules; the maps keep their elements).
-pub fn init_lines(table: &str) -> String {
+/// The maps and sets of publishing, declared before any rule refers to them. `add` keeps
+/// what they hold.
+pub fn declarations(table: &str) -> String {
     let t = format!("{FAMILY} {table}");
     let mut s = String::new();
     for v in ["4", "6"] {
@@ -138,7 +140,16 @@ pub fn init_lines(table: &str) -> String {
         );
         s += &format!("add map {t} ports{v}_ip {{ type {a} . inet_proto . inet_service : {a} . inet_service; }}\n");
         s += &format!("add map {t} ranges{v} {{ type inet_proto . {a} . inet_service : {a}; flags interval; }}\n");
+        s += &format!("add set {t} self{v} {{ type {a} . {a}; }}\n");
     }
+    s
+}
+
+/// The chains and rules of publishing, for `init_script` (which flushes the chains before
+/// adding the rules).
+pub fn rules(table: &str) -> String {
+    let t = format!("{FAMILY} {table}");
+    let mut s = String::new();
     s += &format!("add chain {t} {CHAIN_PUBLISHED}\n");
     s += &format!("add chain {t} {CHAIN_PREROUTING} {{ type nat hook prerouting priority dstnat; policy accept; }}\n");
     s += &format!(
@@ -164,6 +175,16 @@ pub fn init_lines(table: &str) -> String {
     s
 }
 
+/// The element that masquerades a container reaching its own published port through the
+/// host (`C . C` in `self4`/`self6`).
+pub fn self_element(addr: IpAddr) -> Elem {
+    Elem {
+        map: if addr.is_ipv4() { "self4" } else { "self6" },
+        key: format!("{addr} . {addr}"),
+        value: String::new(),
+    }
+}
+
 fn by_map(elems: &[Elem]) -> BTreeMap<&'static str, Vec<&Elem>> {
     let mut m: BTreeMap<&'static str, Vec<&Elem>> = BTreeMap::new();
     for e in elems {
@@ -177,7 +198,13 @@ fn add_lines(t: &str, elems: &[Elem]) -> String {
     for (map, es) in by_map(elems) {
         let body: Vec<String> = es
             .iter()
-            .map(|e| format!("{} : {}", e.key, e.value))
+            .map(|e| {
+                if e.value.is_empty() {
+                    e.key.clone()
+                } else {
+                    format!("{} : {}", e.key, e.value)
+                }
+            })
             .collect();
         s += &format!("add element {t} {map} {{ {} }}\n", body.join(", "));
     }
@@ -212,6 +239,10 @@ pub fn reset_script(table: &str, elems: &[Elem]) -> Result<String, FwError> {
         .iter()
         .map(|m| format!("flush map {t} {m}\n"))
         .collect();
+    s += &SETS
+        .iter()
+        .map(|m| format!("flush set {t} {m}\n"))
+        .collect::<String>();
     s += &add_lines(&t, elems);
     Ok(s)
 }
@@ -309,10 +340,10 @@ mod tests {
         );
         let r = reset_script("berth", &e[2..]).unwrap();
         assert!(r.starts_with("flush map inet berth ports4\nflush map inet berth ports4_ip\n"));
-        assert!(r.ends_with("flush map inet berth ranges6\nadd element inet berth ranges4 { tcp . 0.0.0.0/0 . 9000-9001 : 172.17.0.2 }\n"));
+        assert!(r.ends_with("flush set inet berth self6\nadd element inet berth ranges4 { tcp . 0.0.0.0/0 . 9000-9001 : 172.17.0.2 }\n"));
         assert_eq!(
             reset_script("berth", &[]).unwrap().lines().count(),
-            6,
+            8,
             "nothing published: only the flushes"
         );
         assert!(publish_script("bad name", &e).is_err());

@@ -127,6 +127,10 @@ table inet berthtest {
 \t\tflags interval
 \t}
 
+\tset self4 {
+\t\ttype ipv4_addr . ipv4_addr
+\t}
+
 \tmap ports6 {
 \t\ttype inet_proto . inet_service : ipv6_addr . inet_service
 \t}
@@ -138,6 +142,10 @@ table inet berthtest {
 \tmap ranges6 {
 \t\ttype inet_proto . ipv6_addr . inet_service : ipv6_addr
 \t\tflags interval
+\t}
+
+\tset self6 {
+\t\ttype ipv6_addr . ipv6_addr
 \t}
 
 \tchain forward {
@@ -155,6 +163,8 @@ table inet berthtest {
 \tchain postrouting {
 \t\ttype nat hook postrouting priority srcnat; policy accept;
 \t\tiifname . oifname @own ct status dnat masquerade
+\t\tct status dnat ip saddr . ip daddr @self4 masquerade
+\t\tct status dnat ip6 saddr . ip6 daddr @self6 masquerade
 \t\tiifname . oifname @own return
 \t\tmeta nfproto ipv4 iifname @masq masquerade
 \t\toifname @bridges ip saddr 127.0.0.0/8 masquerade
@@ -196,12 +206,12 @@ fn init_creates_the_table_once_and_keeps_elements() {
         fw.init().unwrap();
         assert!(fw.table_exists().unwrap());
         assert_eq!(cli_text(T), EMPTY_TABLE);
-        assert_eq!(cli_rule_counts(T), (8, 4));
+        assert_eq!(cli_rule_counts(T), (8, 6));
 
         fw.add_network(&net("br-a", false, true, true)).unwrap();
         fw.init().unwrap();
         fw.init().unwrap();
-        assert_eq!(cli_rule_counts(T), (8, 4), "init must not duplicate rules");
+        assert_eq!(cli_rule_counts(T), (8, 6), "init must not duplicate rules");
         assert_eq!(cli_elements(T, "bridges"), s(&["br-a"]));
         assert_eq!(cli_elements(T, "masq"), s(&["br-a"]));
         assert_eq!(cli_elements(T, "own"), s(&["br-a . br-a"]));
@@ -211,7 +221,7 @@ fn init_creates_the_table_once_and_keeps_elements() {
         let fw = Nftables::new(T).unwrap();
         fw.init().unwrap();
         assert_eq!(fw.bridges().unwrap(), s(&["br-a"]));
-        assert_eq!(cli_rule_counts(T), (8, 4));
+        assert_eq!(cli_rule_counts(T), (8, 6));
 
         // A stale or tampered rule set is repaired, elements kept.
         let out = Command::new("nft")
@@ -219,9 +229,9 @@ fn init_creates_the_table_once_and_keeps_elements() {
             .output()
             .unwrap();
         assert!(out.status.success());
-        assert_eq!(cli_rule_counts(T), (9, 4));
+        assert_eq!(cli_rule_counts(T), (9, 6));
         fw.init().unwrap();
-        assert_eq!(cli_rule_counts(T), (8, 4));
+        assert_eq!(cli_rule_counts(T), (8, 6));
         assert_eq!(fw.bridges().unwrap(), s(&["br-a"]));
     })
 }
@@ -245,7 +255,7 @@ fn networks_are_set_elements() {
                 assert_eq!(cli_elements(T, "masq"), s(masq));
                 assert_eq!(cli_elements(T, "internal"), s(internal));
                 assert_eq!(fw.bridges().unwrap(), s(bridges));
-                assert_eq!(cli_rule_counts(T), (8, 4), "rules never change");
+                assert_eq!(cli_rule_counts(T), (8, 6), "rules never change");
             };
         let all_own = ["br-a . br-a", "br-b . br-b", "br-c . br-c"];
         check(
@@ -441,7 +451,7 @@ fn concurrent_use_of_one_context() {
         }
         assert_eq!(fw.bridges().unwrap().len(), 4 * 20);
         assert_eq!(cli_elements(T, "own").len(), 80);
-        assert_eq!(cli_rule_counts(T), (8, 4));
+        assert_eq!(cli_rule_counts(T), (8, 6));
     })
 }
 

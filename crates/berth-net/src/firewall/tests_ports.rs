@@ -2,7 +2,7 @@
 //! namespace of its own: the kernel accepts every element shape, publishing is idempotent,
 //! unpublishing what is gone is fine, and a reset leaves exactly the given elements.
 
-use super::ports::{elements, Elem, FwPorts};
+use super::ports::{elements, self_element, Elem, FwPorts};
 use super::*;
 use crate::testing::in_new_netns;
 use std::process::Command;
@@ -11,7 +11,17 @@ const T: &str = "berthports";
 
 fn map_elements(map: &str) -> Vec<String> {
     let out = Command::new("nft")
-        .args(["list", "map", "inet", T, map])
+        .args([
+            "list",
+            if map.starts_with("self") {
+                "set"
+            } else {
+                "map"
+            },
+            "inet",
+            T,
+            map,
+        ])
         .output()
         .unwrap();
     assert!(
@@ -59,6 +69,8 @@ fn port_elements_round_trip_through_the_kernel() {
         all.extend(run("tcp", "::", 8080, 1, "fd00::2", 80));
         all.extend(run("tcp", "2001:db8::1", 9000, 3, "fd00::2", 9000));
         all.extend(run("udp", "2001:db8::1", 7000, 1, "fd00::2", 53));
+        all.push(self_element("172.17.0.2".parse().unwrap()));
+        all.push(self_element("fd00::2".parse().unwrap()));
         fw.publish(&all).unwrap();
         fw.publish(&all).unwrap(); // idempotent
         assert_eq!(map_elements("ports4"), ["tcp . 8080 : 172.17.0.2 . 80"]);
@@ -79,6 +91,8 @@ fn port_elements_round_trip_through_the_kernel() {
             map_elements("ranges6"),
             ["tcp . 2001:db8::1 . 9000-9002 : fd00::2"]
         );
+        assert_eq!(map_elements("self4"), ["172.17.0.2 . 172.17.0.2"]);
+        assert_eq!(map_elements("self6"), ["fd00::2 . fd00::2"]);
         // a clash the allocator would never let through is refused by the kernel too
         let clash = run("sctp", "127.0.0.1", 15000, 2, "172.17.0.9", 15000);
         assert!(fw.publish(&clash).is_err());
@@ -97,7 +111,15 @@ fn port_elements_round_trip_through_the_kernel() {
         // reset: exactly what is given
         fw.reset_ports(&first).unwrap();
         assert_eq!(map_elements("ports4"), ["tcp . 8080 : 172.17.0.2 . 80"]);
-        for m in ["ports4_ip", "ranges4", "ports6", "ports6_ip", "ranges6"] {
+        for m in [
+            "ports4_ip",
+            "ranges4",
+            "ports6",
+            "ports6_ip",
+            "ranges6",
+            "self4",
+            "self6",
+        ] {
             assert!(map_elements(m).is_empty(), "{m}");
         }
     })
