@@ -17,6 +17,7 @@
 
 pub mod http;
 pub mod lab;
+pub mod net;
 pub mod nft;
 
 pub use lab::{berth_bin, berthd_bin, docker_bin, Lab, Snapshot};

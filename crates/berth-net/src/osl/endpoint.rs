@@ -183,7 +183,9 @@ impl Netlink {
         let h = self.handle();
         let idx = index_in(h, host_if).await?;
         let msg = rtnetlink::LinkBridgePort::new(idx)
-            .append_info_data(netlink_packet_route::link::InfoBridgePort::HairpinMode(true))
+            .append_info_data(netlink_packet_route::link::InfoBridgePort::HairpinMode(
+                true,
+            ))
             .build();
         // bridge port settings go in RTM_NEWLINK; RTM_SETLINK ignores them
         h.link()
