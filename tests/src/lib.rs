@@ -19,6 +19,7 @@ pub mod compose;
 pub mod dns;
 pub mod http;
 pub mod lab;
+pub mod net;
 pub mod nft;
 
 pub use lab::{berth_bin, berthd_bin, docker_bin, Lab, Snapshot};

@@ -13,6 +13,7 @@ use crate::firewall::{Firewall, FwNetwork};
 use crate::ipam::{prepare, AddressPool, PoolError, PoolSpec, SubnetAllocator};
 use crate::network::{new_id, now_rfc3339, Network, Subnet};
 use crate::osl::{BridgeSpec, Osl, OslError};
+use crate::portmap::{HostPorts, Kernel};
 use crate::request::{plan, CreatePlan, SubnetRequest};
 use crate::resolver::{Resolver, ResolverConfig};
 use crate::store::{Op, Store, META, NETWORKS};
@@ -62,6 +63,10 @@ pub struct Controller {
     state: Mutex<State>,
     /// Bridge deletions still running in the background.
     teardowns: Mutex<tokio::task::JoinSet<()>>,
+    /// Published ports (controller/ports.rs), under a lock of their own: holding thousands of
+    /// host ports takes as many syscalls, which must not stall the network state.
+    ports: Arc<Mutex<ports::PortState>>,
+    host: Arc<dyn HostPorts>,
 }
 
 fn fw_network(n: &Network) -> Option<FwNetwork> {
@@ -140,6 +145,17 @@ impl Controller {
         osl: Arc<dyn Osl>,
         fw: Arc<dyn Firewall>,
     ) -> Result<Arc<Controller>> {
+        Self::start_with(cfg, store, osl, fw, Arc::new(Kernel::default())).await
+    }
+
+    /// `start`, with the host side of port publishing given (tests).
+    pub async fn start_with(
+        cfg: Config,
+        store: Store,
+        osl: Arc<dyn Osl>,
+        fw: Arc<dyn Firewall>,
+        host: Arc<dyn HostPorts>,
+    ) -> Result<Arc<Controller>> {
         let pools = if cfg.pools.is_empty() {
             crate::ipam::default_local_pools()
         } else {
@@ -176,6 +192,8 @@ impl Controller {
                 eps: Default::default(),
             }),
             teardowns: Mutex::new(tokio::task::JoinSet::new()),
+            ports: Arc::default(),
+            host,
         });
         c.fw.init()?;
         // Containers reach beyond their bridge only if the host forwards. Failing to set it is
@@ -186,6 +204,7 @@ impl Controller {
         c.ensure_predefined().await?;
         c.reconcile().await?;
         c.restore_endpoints().await?;
+        c.restore_ports()?;
         Ok(c)
     }
 
@@ -671,6 +690,7 @@ fn allocate_subnets(
 }
 
 mod endpoint;
+pub mod ports;
 mod sandbox;
 
 use endpoint::{resource_in, ENDPOINT_TAG};
@@ -679,3 +699,5 @@ use endpoint::{resource_in, ENDPOINT_TAG};
 mod tests;
 #[cfg(test)]
 mod tests_endpoint;
+#[cfg(test)]
+mod tests_ports;

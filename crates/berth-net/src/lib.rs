@@ -9,6 +9,7 @@ pub mod firewall;
 pub mod ipam;
 pub mod network;
 pub mod osl;
+pub mod portmap;
 pub mod request;
 pub mod resolver;
 pub mod store;

@@ -11,6 +11,8 @@ pub const META: &str = "meta";
 pub const ENDPOINTS: &str = "endpoints";
 /// Containers' network namespaces, keyed by container id.
 pub const SANDBOXES: &str = "sandboxes";
+/// Containers' published ports, keyed by container id.
+pub const PORTS: &str = "ports";
 
 #[derive(Debug, thiserror::Error)]
 #[error("store: {0}")]

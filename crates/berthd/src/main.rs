@@ -87,6 +87,8 @@ async fn run(args: config::Args) -> anyhow::Result<()> {
             exe: std::env::current_exe().context("locating berthd")?,
         })
         .map_err(|e| anyhow::anyhow!("{e}"))?;
+    // After the keeper started: containers keep the limits berthd was given.
+    raise_nofile();
     let engine =
         engine::Engine::start(ctl.clone(), Arc::new(images), Arc::new(runtime), store).await?;
     let state = Arc::new(api::AppState::new(engine, &args, &instance));
@@ -95,6 +97,34 @@ async fn run(args: config::Args) -> anyhow::Result<()> {
     let _ = std::fs::remove_file(&socket);
     tracing::info!("berthd stopped");
     Ok(())
+}
+
+/// berthd holds one socket per published host port (a 10,001-port range is 10,001 of them,
+/// twice with IPv6): raise its open-file limit as far as the kernel allows.
+fn raise_nofile() {
+    let max = std::fs::read_to_string("/proc/sys/fs/nr_open")
+        .ok()
+        .and_then(|s| s.trim().parse::<libc::rlim_t>().ok())
+        .unwrap_or(1 << 20);
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: plain syscalls on a local struct.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return;
+        }
+        let want = libc::rlimit {
+            rlim_cur: max.max(lim.rlim_max),
+            rlim_max: max.max(lim.rlim_max),
+        };
+        // Raising the hard limit needs CAP_SYS_RESOURCE; without it, the soft one up to it.
+        if libc::setrlimit(libc::RLIMIT_NOFILE, &want) != 0 {
+            lim.rlim_cur = lim.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
 }
 
 async fn shutdown() {

@@ -18,16 +18,19 @@
 //!         iifname . oifname @own accept
 //!         iifname @internal drop
 //!         oifname @internal drop
+//!         oifname @bridges ct status dnat accept
 //!         iifname @bridges oifname @bridges drop
 //!         oifname @bridges ct state established,related accept
-//!         oifname @bridges ct status dnat accept
 //!         oifname @bridges drop
 //!     }
 //!     chain postrouting {
 //!         type nat hook postrouting priority srcnat; policy accept;
+//!         iifname . oifname @own ct status dnat masquerade
 //!         iifname . oifname @own return
 //!         meta nfproto ipv4 iifname @masq masquerade
+//!         oifname @bridges ip saddr 127.0.0.0/8 masquerade
 //!     }
+//!     (published ports: maps and chains of their own, see `ports.rs`)
 //! }
 //! ```
 //!
@@ -73,22 +76,36 @@ pub const FORWARD_RULES: &[&str] = &[
     // Internal networks reach nothing outside themselves, and nothing reaches them.
     "iifname @internal drop",
     "oifname @internal drop",
+    // Published ports (DNAT by berth's own maps), from anywhere: outside, the host, and
+    // containers of other networks through the host's address. Before the isolation rule,
+    // which would drop the latter; also matches their replies (the connection is DNATed).
+    "oifname @bridges ct status dnat accept",
     // Isolation between different berth networks.
     "iifname @bridges oifname @bridges drop",
-    // Into a berth network from outside: replies, and published ports.
+    // Into a berth network from outside: replies.
     "oifname @bridges ct state established,related accept",
-    "oifname @bridges ct status dnat accept",
     // Nothing else enters a berth network from outside.
     "oifname @bridges drop",
 ];
 
 /// Rules of the `postrouting` chain, in order.
 pub const POSTROUTING_RULES: &[&str] = &[
+    // Hairpin: a container reaching a published port through the host's address must see
+    // the answer come back from the host. Routed within its network, its peer would answer
+    // it directly; reaching its own port, it would get a packet from itself. (With
+    // br_netfilter the packet is bridged and its input interface is unknown here, hence
+    // the second form, per container address.)
+    "iifname . oifname @own ct status dnat masquerade",
+    "ct status dnat ip saddr . ip daddr @self4 masquerade",
+    "ct status dnat ip6 saddr . ip6 daddr @self6 masquerade",
     // Docker's `-s SUBNET ! -o BRIDGE -j MASQUERADE`: traffic that stays on
     // its own bridge keeps its source address...
     "iifname . oifname @own return",
     // ...everything else leaving a masquerading network is masqueraded (IPv4 only).
     "meta nfproto ipv4 iifname @masq masquerade",
+    // The host's own 127.0.0.1 DNATed to a published port: the container could not answer
+    // a loopback source.
+    "oifname @bridges ip saddr 127.0.0.0/8 masquerade",
 ];
 
 /// Checks that `name` is usable as berth's nftables table name.
@@ -174,6 +191,7 @@ pub fn init_script(table: &str) -> Result<String, FwError> {
     for set in [SET_OWN, SET_NOICC] {
         s.push_str(&format!("add set {t} {set} {{ type ifname . ifname; }}\n"));
     }
+    s.push_str(&super::ports::declarations(table));
     s.push_str(&format!(
         "add chain {t} {CHAIN_FORWARD} {{ type filter hook forward priority filter; policy accept; }}\n"
     ));
@@ -188,6 +206,7 @@ pub fn init_script(table: &str) -> Result<String, FwError> {
     for rule in POSTROUTING_RULES {
         s.push_str(&format!("add rule {t} {CHAIN_POSTROUTING} {rule}\n"));
     }
+    s.push_str(&super::ports::rules(table));
     Ok(s)
 }
 
@@ -367,7 +386,7 @@ add set inet berth masq { type ifname; }
 add set inet berth internal { type ifname; }
 add set inet berth own { type ifname . ifname; }
 add set inet berth noicc { type ifname . ifname; }
-add chain inet berth forward { type filter hook forward priority filter; policy accept; }
+{}add chain inet berth forward { type filter hook forward priority filter; policy accept; }
 add chain inet berth postrouting { type nat hook postrouting priority srcnat; policy accept; }
 flush chain inet berth forward
 flush chain inet berth postrouting
@@ -375,14 +394,22 @@ add rule inet berth forward iifname . oifname @noicc drop
 add rule inet berth forward iifname . oifname @own accept
 add rule inet berth forward iifname @internal drop
 add rule inet berth forward oifname @internal drop
+add rule inet berth forward oifname @bridges ct status dnat accept
 add rule inet berth forward iifname @bridges oifname @bridges drop
 add rule inet berth forward oifname @bridges ct state established,related accept
-add rule inet berth forward oifname @bridges ct status dnat accept
 add rule inet berth forward oifname @bridges drop
+add rule inet berth postrouting iifname . oifname @own ct status dnat masquerade
+add rule inet berth postrouting ct status dnat ip saddr . ip daddr @self4 masquerade
+add rule inet berth postrouting ct status dnat ip6 saddr . ip6 daddr @self6 masquerade
 add rule inet berth postrouting iifname . oifname @own return
 add rule inet berth postrouting meta nfproto ipv4 iifname @masq masquerade
+add rule inet berth postrouting oifname @bridges ip saddr 127.0.0.0/8 masquerade
 ";
-        assert_eq!(init_script("berth").unwrap(), expected);
+        let expected = expected.replace("{}", &super::super::ports::declarations("berth"));
+        assert_eq!(
+            init_script("berth").unwrap(),
+            format!("{expected}{}", super::super::ports::rules("berth"))
+        );
     }
 
     #[test]

@@ -178,6 +178,23 @@ impl Netlink {
         Ok(())
     }
 
+    /// `ip link set HOST_IF type bridge_slave hairpin on`.
+    pub async fn hairpin_on(&self, host_if: &str) -> Result<(), OslError> {
+        let h = self.handle();
+        let idx = index_in(h, host_if).await?;
+        let msg = rtnetlink::LinkBridgePort::new(idx)
+            .append_info_data(netlink_packet_route::link::InfoBridgePort::HairpinMode(
+                true,
+            ))
+            .build();
+        // bridge port settings go in RTM_NEWLINK; RTM_SETLINK ignores them
+        h.link()
+            .set_port(msg)
+            .execute()
+            .await
+            .map_err(|e| kerr(&format!("hairpin on {host_if}"), e))
+    }
+
     /// Points the sandbox's default routes at `ifname`.
     pub async fn routes_via(
         &self,

@@ -69,4 +69,11 @@ pub trait Osl: Send + Sync {
         ifname: &'a str,
         gateways: &'a [IpAddr],
     ) -> BoxFuture<'a, Result<(), OslError>>;
+    /// Hairpin mode on a bridge port: frames may leave through the port they came in by. A
+    /// container reaching its own published port through the host's address needs it when
+    /// br_netfilter bridges the translated packet back to it.
+    fn set_hairpin<'a>(&'a self, host_if: &'a str) -> BoxFuture<'a, Result<(), OslError>> {
+        let _ = host_if;
+        Box::pin(async { Ok(()) })
+    }
 }

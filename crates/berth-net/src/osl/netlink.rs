@@ -365,6 +365,10 @@ impl Osl for Netlink {
     ) -> BoxFuture<'a, Result<(), OslError>> {
         Box::pin(self.routes_via(netns, ifname, gateways))
     }
+
+    fn set_hairpin<'a>(&'a self, host_if: &'a str) -> BoxFuture<'a, Result<(), OslError>> {
+        Box::pin(self.hairpin_on(host_if))
+    }
 }
 
 impl Netlink {

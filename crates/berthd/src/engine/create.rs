@@ -151,6 +151,7 @@ impl Engine {
                 ports.entry(k.clone()).or_insert(v.clone());
             }
         }
+        super::ports::check_and_expose(&mut config, &hc)?;
 
         let id = berth_net::network::new_id();
         if config.hostname.is_empty() {

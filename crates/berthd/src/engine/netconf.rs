@@ -80,6 +80,10 @@ impl Engine {
             let _ = self.net.sandbox_delete(&rec.id).await;
             return Err(e);
         }
+        if let Err(e) = self.publish_ports(&rec).await {
+            let _ = self.net.sandbox_delete(&rec.id).await;
+            return Err(e);
+        }
         Ok(Some(sandbox))
     }
 
@@ -129,6 +133,7 @@ impl Engine {
         if rec.shares_netns() {
             return;
         }
+        self.net.unpublish(&rec.id).await;
         if let Err(e) = self.net.sandbox_delete(&rec.id).await {
             tracing::warn!("container {}: releasing its network: {e}", rec.short_id());
         }

@@ -33,16 +33,6 @@ fn status_text(rec: &Record) -> String {
     }
 }
 
-fn ports_map(rec: &Record) -> BTreeMap<String, Option<Vec<berth_api::PortBinding>>> {
-    let mut m = BTreeMap::new();
-    if rec.running() {
-        for k in rec.config.exposed_ports.iter().flatten().map(|(k, _)| k) {
-            m.insert(k.clone(), None);
-        }
-    }
-    m
-}
-
 impl Engine {
     pub fn inspect_container(&self, c: &Ctr) -> ContainerInspect {
         let rec = c.snapshot();
@@ -50,7 +40,7 @@ impl Engine {
         let running = rec.running();
         let networks: BTreeMap<_, _> = self.networks_of(&rec).into_iter().collect();
         let mut ns = NetworkSettings {
-            ports: ports_map(&rec),
+            ports: self.ports_map(&rec),
             networks,
             ..Default::default()
         };
@@ -130,16 +120,7 @@ impl Engine {
         let created = parse_time(&rec.created)
             .map(|t| t.unix_timestamp())
             .unwrap_or(0);
-        let ports = rec
-            .config
-            .exposed_ports
-            .iter()
-            .flatten()
-            .filter_map(|(k, _)| {
-                let (p, proto) = k.split_once('/').unwrap_or((k, "tcp"));
-                Some(json!({"PrivatePort": p.parse::<u16>().ok()?, "Type": proto}))
-            })
-            .collect();
+        let ports = self.ports_list(&rec);
         ContainerSummary {
             id: rec.id.clone(),
             names: vec![format!("/{}", rec.name)],
