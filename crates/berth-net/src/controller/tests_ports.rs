@@ -79,6 +79,7 @@ async fn start(
         bip: None,
         pools: vec![],
         netns_dir: dir.path().join("netns"),
+        dns: Default::default(),
     };
     let store = Store::open(&dir.path().join("berth.db")).unwrap();
     Controller::start_with(cfg, store, osl.clone(), fw.clone(), host.clone())
