@@ -8,7 +8,7 @@
 //! table and the reasoning behind it. Published ports are map elements in the
 //! same table, added and removed the same way ([`ports`]).
 
-mod nft;
+pub(crate) mod nft;
 pub mod ports;
 pub mod ruleset;
 

@@ -38,10 +38,12 @@ pub struct Sockets {
 }
 
 impl Sockets {
-    /// Binds the listeners and the forwarding socket inside `netns`.
+    /// Binds the listeners (on ports the kernel picks) and the forwarding socket inside
+    /// `netns`, and redirects 127.0.0.11:53 to them there, as Docker does: port 53 itself stays
+    /// free for the container's own processes (a DNS server in a container binds 0.0.0.0:53).
     pub fn bind_in(netns: &Path) -> io::Result<Sockets> {
         crate::osl::netns::run_in(netns, || {
-            let at = SocketAddr::new(IpAddr::V4(RESOLVER_IP), 53);
+            let at = SocketAddr::new(IpAddr::V4(RESOLVER_IP), 0);
             let udp = std::net::UdpSocket::bind(at)?;
             let tcp = std::net::TcpListener::bind(at)?;
             let fwd = std::net::UdpSocket::bind("0.0.0.0:0")?;
@@ -49,9 +51,30 @@ impl Sockets {
                 s.set_nonblocking(true)?;
             }
             tcp.set_nonblocking(true)?;
+            let script = redirect_script(udp.local_addr()?.port(), tcp.local_addr()?.port());
+            let nft = crate::firewall::nft::Context::new().map_err(io::Error::other)?;
+            let out = nft.run(&script).map_err(io::Error::other)?;
+            if !out.ok {
+                return Err(io::Error::other(format!(
+                    "redirecting 127.0.0.11:53: {}",
+                    out.error.trim()
+                )));
+            }
             Ok(Sockets { udp, tcp, fwd })
         })
     }
+}
+
+/// The sandbox's own nat table: queries to 127.0.0.11:53 go to the listeners' ports (replies
+/// are translated back by conntrack). Rewritten whole each time (a restarted daemon binds new
+/// ports).
+fn redirect_script(udp: u16, tcp: u16) -> String {
+    format!(
+        "add table ip berth_dns\ndelete table ip berth_dns\ntable ip berth_dns {{\n\
+         chain output {{ type nat hook output priority -100; policy accept;\n\
+         ip daddr {RESOLVER_IP} udp dport 53 dnat to {RESOLVER_IP}:{udp}\n\
+         ip daddr {RESOLVER_IP} tcp dport 53 dnat to {RESOLVER_IP}:{tcp}\n}}\n}}\n"
+    )
 }
 
 /// One sandbox being served; dropping it stops its tasks and closes its sockets.
