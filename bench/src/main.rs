@@ -2,11 +2,12 @@
 //! answers on /var/run/docker.sock, against Docker with the same calls.
 //!
 //! Build the daemon first (`cargo build --release`), then
-//! `cargo run --release -p berth-bench [networks|containers]` (both by default).
+//! `cargo run --release -p berth-bench [networks|containers|ports]` (all by default).
 //! BERTHD_BIN overrides the daemon binary; BENCH_NETWORKS the scale run (default 4096).
 
 mod containers;
 mod networks;
+mod ports;
 
 use berth_e2e::http::request;
 use serde_json::Value;
@@ -51,5 +52,8 @@ fn main() {
     }
     if what.is_empty() || what == "networks" {
         networks::run();
+    }
+    if what.is_empty() || what == "ports" {
+        ports::run();
     }
 }

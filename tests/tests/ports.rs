@@ -283,8 +283,17 @@ fn random_ports_ranges_and_publish_all() {
         );
     }
     drop(servers);
-    let ports = &inspect(&lab, "range")["NetworkSettings"]["Ports"];
+    let v = inspect(&lab, "range");
+    let ports = &v["NetworkSettings"]["Ports"];
     assert_eq!(ports.as_object().unwrap().len(), 101);
+    // the create request comes back as it was sent (berth keeps it as runs inside)
+    let pb = v["HostConfig"]["PortBindings"].as_object().unwrap();
+    assert_eq!(pb.len(), 101);
+    assert_eq!(
+        pb["20100/udp"],
+        json!([{"HostIp": "", "HostPort": "20100"}])
+    );
+    assert_eq!(v["Config"]["ExposedPorts"].as_object().unwrap().len(), 101);
     assert_eq!(
         ports["20042/udp"],
         json!([{"HostIp": "0.0.0.0", "HostPort": "20042"}])

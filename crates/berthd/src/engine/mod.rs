@@ -12,6 +12,7 @@ pub mod filter;
 pub mod lifecycle;
 mod names;
 mod netconf;
+mod port_runs;
 mod ports;
 pub mod record;
 pub mod streams;
