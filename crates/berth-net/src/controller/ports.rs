@@ -351,6 +351,25 @@ impl Controller {
         self.forget_ports(container_id).await;
     }
 
+    /// Before the container leaves network `network_id`: its ports go with the endpoint that
+    /// carries them (Docker's rule; they are not moved to another network).
+    pub async fn unpublish_on(&self, container_id: &str, network_id: &str) {
+        let carried = {
+            let endpoint = self
+                .ports_lock()
+                .live
+                .get(container_id)
+                .map(|l| l.publication.endpoint_id.clone());
+            let st = self.lock();
+            endpoint
+                .and_then(|id| st.eps.eps.get(&id).map(|e| e.ep.network_id == network_id))
+                .unwrap_or(false)
+        };
+        if carried {
+            self.unpublish(container_id).await;
+        }
+    }
+
     /// The container's published runs (empty when it publishes nothing or is stopped).
     pub fn published(&self, container_id: &str) -> Vec<Run> {
         self.ports_lock()

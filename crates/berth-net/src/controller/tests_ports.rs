@@ -429,3 +429,33 @@ async fn big_publications_hold_their_ports_in_the_background() {
         .ends_with("Bind for 0.0.0.0:20150 failed: port is already allocated"));
     assert!(r.stored().is_empty());
 }
+
+#[tokio::test]
+async fn ports_leave_with_the_network_that_carries_them() {
+    let r = Rig::new().await;
+    r.net("a", "10.5.0.0/24", None, false).await;
+    r.net("b", "10.6.0.0/24", None, false).await;
+    r.join(1, "a").await;
+    r.join(1, "b").await;
+    r.c.publish(&cid(1), &[tcp(80, None, Some(8080))])
+        .await
+        .unwrap();
+    let ids: BTreeMap<String, String> =
+        r.c.list(Default::default())
+            .unwrap()
+            .into_iter()
+            .map(|n| (n.name, n.id))
+            .collect();
+    // leaving the other network changes nothing
+    r.c.unpublish_on(&cid(1), &ids["b"]).await;
+    assert_eq!(r.c.published(&cid(1)).len(), 1);
+    r.c.unpublish_on(&cid(1), &ids["a"]).await;
+    assert!(r.c.published(&cid(1)).is_empty());
+    assert!(r.elems().is_empty());
+    // published again (the engine does so after a connect): on the first endpoint, in attach
+    // order, that can carry them (here the one on `a`, whose endpoint this test kept)
+    r.c.publish(&cid(1), &[tcp(80, None, Some(8080))])
+        .await
+        .unwrap();
+    assert_eq!(r.elems()[0], "ports4: tcp . 8080 : 10.5.0.2 . 80");
+}

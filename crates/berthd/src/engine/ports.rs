@@ -123,6 +123,16 @@ impl Engine {
         r
     }
 
+    /// After a `network connect` of a running container: its ports, if none are published
+    /// (it was only on internal networks, or the network carrying them was disconnected), go
+    /// on the network that now can carry them, as Docker does. A failure leaves the container
+    /// connected, without ports.
+    pub(super) async fn publish_ports_again(&self, rec: &Record) {
+        if let Err(e) = self.publish_ports(rec).await {
+            tracing::warn!("container {}: publishing its ports: {e}", rec.short_id());
+        }
+    }
+
     /// Inspect's `NetworkSettings.Ports`: every exposed port (`null` when not published) and
     /// the bindings made; `{}` for a container that is not running.
     pub fn ports_map(&self, rec: &Record) -> BTreeMap<String, Option<Vec<PortBinding>>> {
