@@ -11,7 +11,7 @@ use super::Controller;
 use crate::error::{NetError, Result};
 use crate::firewall::ports::{elements, self_element, Elem, FwPorts};
 use crate::portmap::alloc::Allocator;
-use crate::portmap::assign::{assign, hold, release};
+use crate::portmap::assign::{assign, hold, release, HOLD_INLINE};
 use crate::portmap::host::{Held, HostPorts, Relay};
 use crate::portmap::runs::{coalesce, Binding, Run};
 use crate::portmap::Want;
@@ -118,14 +118,6 @@ impl Live {
     }
 }
 
-/// Publications of up to this many host ports hold them all before the start goes on, so even
-/// a process that binds one of them between the kernel's answer and berth's bind is refused
-/// like any conflict. Bigger ones hold them in the background once the kernel said they were
-/// free: a 10,001-port range then costs no 10,001 binds of start time (~0.1 s), and a process
-/// racing for one of its ports in that window (it would get no traffic: DNAT comes first)
-/// keeps it, with a warning.
-const HOLD_INLINE: usize = 256;
-
 /// The endpoint that carries a container's ports.
 struct Carrier {
     endpoint_id: String,
@@ -219,6 +211,7 @@ impl Controller {
         .await
         .map_err(|e| NetError::internal(e.to_string()))?
         .map_err(|e| c.error(e))?;
+        let t_assigned = t0.elapsed();
         // Held now: everything, or (background holding) one port per host address, so that
         // an address the host does not have fails the start.
         let inline = !known || bindings.len() <= HOLD_INLINE;
@@ -268,7 +261,7 @@ impl Controller {
             tracing::warn!("container {container_id}: {e}");
         }
         tracing::debug!(
-            "container {}: {} host ports published in {:?} ({} held in {t_held:?})",
+            "container {}: {} host ports published in {:?} (chosen in {t_assigned:?}, {} held in {t_held:?})",
             &container_id[..12.min(container_id.len())],
             bindings.len(),
             t0.elapsed(),

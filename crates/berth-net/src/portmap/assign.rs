@@ -39,16 +39,34 @@ impl fmt::Display for AssignError {
     }
 }
 
-/// What other sockets of the host hold, per protocol and family, over the ports a
-/// publication may use (one kernel dump each). `None`: the kernel could not tell.
-struct Busy(HashMap<(Proto, bool), Option<ByPort>>);
+/// Publications of up to this many host ports are checked by trying each port (a bind, a few
+/// microseconds) and hold them all before the start goes on, so even a process racing for
+/// one of them is refused like any conflict. Bigger ones are checked against the kernel's list
+/// of sockets (one dump, ~2 ms whatever the count: it walks the kernel's whole socket tables)
+/// and held in the background (see `controller::ports`).
+pub const HOLD_INLINE: usize = 256;
+
+/// Which ports other sockets of the host hold.
+enum Busy<'a> {
+    /// Try each port with a bind.
+    Probe(&'a dyn HostPorts),
+    /// The kernel's list, per protocol and family, over the ports the publication may use.
+    /// `None`: the kernel could not tell (then holding is the only test).
+    Listed(HashMap<(Proto, bool), Option<ByPort>>),
+}
 
 /// Sockets by local port.
 type ByPort = HashMap<u16, Vec<Bound>>;
 
-impl Busy {
-    fn ask(host: &dyn HostPorts, wants: &[Want], defaults: &[IpAddr], eph: (u16, u16)) -> Busy {
+impl<'a> Busy<'a> {
+    fn ask(
+        host: &'a dyn HostPorts,
+        wants: &[Want],
+        defaults: &[IpAddr],
+        eph: (u16, u16),
+    ) -> Busy<'a> {
         let mut spans: HashMap<(Proto, bool), (u16, u16)> = HashMap::new();
+        let mut count = 0usize;
         for w in wants {
             let (lo, hi) = w.host_ports.unwrap_or(eph);
             let ips = w
@@ -56,9 +74,13 @@ impl Busy {
                 .map(|ip| vec![ip])
                 .unwrap_or_else(|| defaults.to_vec());
             for ip in ips {
+                count += 1;
                 let e = spans.entry((w.proto, ip.is_ipv6())).or_insert((lo, hi));
                 *e = (e.0.min(lo), e.1.max(hi));
             }
+        }
+        if count <= HOLD_INLINE {
+            return Busy::Probe(host);
         }
         let mut m = HashMap::new();
         for ((proto, v6), (lo, hi)) in spans {
@@ -83,20 +105,27 @@ impl Busy {
             }
             m.insert((proto, v6), by_port);
         }
-        Busy(m)
+        Busy::Listed(m)
     }
 
-    /// Whether every answer came: then a port that is not listed is free.
+    /// Whether the kernel listed everything: then a port that is not listed is free, and
+    /// the ports may be held later.
     fn known(&self) -> bool {
-        self.0.values().all(Option::is_some)
+        match self {
+            Busy::Probe(_) => false,
+            Busy::Listed(m) => m.values().all(Option::is_some),
+        }
     }
 
     fn clashes(&self, proto: Proto, ip: IpAddr, port: u16) -> bool {
-        match self.0.get(&(proto, ip.is_ipv6())) {
-            Some(Some(m)) => m
-                .get(&port)
-                .is_some_and(|v| v.iter().any(|b| b.clashes(ip, port))),
-            _ => false,
+        match self {
+            Busy::Probe(host) => !host.free(proto, ip, port),
+            Busy::Listed(m) => match m.get(&(proto, ip.is_ipv6())) {
+                Some(Some(m)) => m
+                    .get(&port)
+                    .is_some_and(|v| v.iter().any(|b| b.clashes(ip, port))),
+                _ => false,
+            },
         }
     }
 }
@@ -231,6 +260,10 @@ pub(crate) mod tests {
             *self.holds.lock().unwrap() += 1;
             Ok(Held(None))
         }
+        fn free(&self, proto: Proto, ip: IpAddr, port: u16) -> bool {
+            !clash(&self.busy.lock().unwrap(), proto, ip, port)
+                && !clash(&self.hidden.lock().unwrap(), proto, ip, port)
+        }
         fn bound(&self, proto: Proto, v6: bool, lo: u16, hi: u16) -> io::Result<Vec<Bound>> {
             if *self.no_diag.lock().unwrap() {
                 return Err(io::Error::from(io::ErrorKind::PermissionDenied));
@@ -304,7 +337,7 @@ pub(crate) mod tests {
             (32768, 32771),
         )
         .unwrap();
-        assert!(known);
+        assert!(!known, "a small publication is probed, port by port");
         assert_eq!(
             ports(&got),
             [
@@ -393,28 +426,59 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn holding_finds_what_the_kernel_did_not_list() {
+    fn big_publications_trust_the_kernels_list_and_holding_finds_the_rest() {
         let host = FakeHost::default();
         let mut a = Allocator::default();
+        let any = [ip("0.0.0.0")];
         host.hidden
             .lock()
             .unwrap()
-            .insert((Proto::Tcp, ip("0.0.0.0"), 5000));
-        let (got, known) = assign(
+            .insert((Proto::Tcp, ip("0.0.0.0"), 5150));
+        // small: probed, the hidden socket is found at once
+        let e = assign(
             &mut a,
             &host,
-            &[want(1, None, Some((5000, 5000)))],
-            &[ip("0.0.0.0")],
+            &[want(1, None, Some((5150, 5150)))],
+            &any,
             (1, 2),
         )
-        .unwrap();
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "Bind for 0.0.0.0:5150 failed: port is already allocated"
+        );
+        // big: the kernel's list says free; holding finds it
+        let big: Vec<Want> = (5000..5300).map(|p| want(p, None, Some((p, p)))).collect();
+        let (got, known) = assign(&mut a, &host, &big, &any, (1, 2)).unwrap();
         assert!(known);
+        assert_eq!(
+            *host.holds.lock().unwrap(),
+            0,
+            "nothing bound to choose them"
+        );
         let e = hold(&host, &got).unwrap_err();
         assert_eq!(
             e.to_string(),
-            "Bind for 0.0.0.0:5000 failed: port is already allocated"
+            "Bind for 0.0.0.0:5150 failed: port is already allocated"
         );
-        // an address the host does not have
+        release(&mut a, &got);
+        // a socket the kernel lists is a conflict before anything is held
+        host.busy
+            .lock()
+            .unwrap()
+            .insert((Proto::Tcp, ip("127.0.0.1"), 5299));
+        let e = assign(&mut a, &host, &big, &any, (1, 2)).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "Bind for 0.0.0.0:5299 failed: port is already allocated"
+        );
+        assert!(!a.is_taken(Proto::Tcp, ip("0.0.0.0"), 5000), "rolled back");
+        // a kernel that does not tell: not "known" (everything is then held at once)
+        *host.no_diag.lock().unwrap() = true;
+        let big: Vec<Want> = (6000..6300).map(|p| want(p, None, Some((p, p)))).collect();
+        let (_, known) = assign(&mut a, &host, &big, &any, (1, 2)).unwrap();
+        assert!(!known);
+        // an address the host does not have: holding tells
         host.bad.lock().unwrap().insert(ip("192.0.2.9"));
         let (got, _) = assign(
             &mut a,
@@ -430,16 +494,5 @@ pub(crate) mod tests {
                 .starts_with("failed to bind host port 192.0.2.9:80/tcp: "),
             "{e}"
         );
-        // a kernel that does not tell: not "known"
-        *host.no_diag.lock().unwrap() = true;
-        let (_, known) = assign(
-            &mut a,
-            &host,
-            &[want(1, None, Some((6000, 6000)))],
-            &[ip("0.0.0.0")],
-            (1, 2),
-        )
-        .unwrap();
-        assert!(!known);
     }
 }

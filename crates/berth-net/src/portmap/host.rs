@@ -30,6 +30,10 @@ pub trait HostPorts: Send + Sync {
     /// Binds a socket on `ip:port` for `proto`, so that nothing else can. `AddrInUse` when
     /// another socket holds it.
     fn hold(&self, proto: Proto, ip: IpAddr, port: u16) -> io::Result<Held>;
+    /// Whether `ip:port` could be held now (tried with a bind, released at once).
+    fn free(&self, proto: Proto, ip: IpAddr, port: u16) -> bool {
+        !matches!(self.hold(proto, ip, port), Err(e) if e.kind() == io::ErrorKind::AddrInUse)
+    }
     /// The sockets of the host bound to `proto` ports `lo..=hi` of one family.
     fn bound(&self, proto: Proto, v6: bool, lo: u16, hi: u16) -> io::Result<Vec<Bound>>;
     /// `net.ipv4.conf.<bridge>.route_localnet=1`: lets the host's own `127.0.0.1` traffic,
