@@ -81,17 +81,6 @@ fn remove(sock: &Path, id: &str) {
     );
 }
 
-/// Median start time of containers publishing `pairs` (created beforehand, removed after).
-fn start_times(sock: &Path, tag: &str, pairs: &[(u16, u16)], n: usize) -> f64 {
-    let mut v = Vec::new();
-    for i in 0..n {
-        let (id, _) = create(sock, &format!("{tag}{i}"), pairs, &["sleep", "600"]);
-        v.push(start(sock, &id));
-        remove(sock, &id);
-    }
-    median(&mut v)
-}
-
 fn iperf_gbps(out_ns: &str, to: &str, port: u16) -> f64 {
     let o = Command::new("ip")
         .args(["netns", "exec", out_ns, "iperf3", "-c", to, "-p"])
@@ -219,34 +208,43 @@ pub fn run() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(10);
     let per = 1000 / holders;
-    let mut times = Vec::new();
-    for with_ports in [false, true] {
-        let mut ids = Vec::new();
-        for i in 0..holders {
-            // shifted ports: one element each
-            let pairs: Vec<(u16, u16)> = (0..per as u16)
-                .map(|k| (40000 + (i * per) as u16 + k, 1 + k))
-                .collect();
-            let pairs = if with_ports { pairs } else { vec![] };
-            let (id, _) = create(
-                &sock,
-                &format!("holder{with_ports}{i}"),
-                &pairs,
-                &["sleep", "600"],
-            );
-            start(&sock, &id);
-            ids.push(id);
-        }
-        times.push(start_times(
-            &sock,
-            &format!("one{with_ports}"),
-            &[(9000, 80)],
-            21,
-        ));
-        for id in &ids {
-            remove(&sock, id);
+    // three rounds of each, alternating, so that the machine's load drifts evenly
+    let (mut without, mut with) = (Vec::new(), Vec::new());
+    for round in 0..3 {
+        for with_ports in [false, true] {
+            let mut ids = Vec::new();
+            for i in 0..holders {
+                // shifted ports: one element each
+                let pairs: Vec<(u16, u16)> = (0..per as u16)
+                    .map(|k| (40000 + (i * per) as u16 + k, 1 + k))
+                    .collect();
+                let pairs = if with_ports { pairs } else { vec![] };
+                let name = format!("holder{with_ports}{round}_{i}");
+                let (id, _) = create(&sock, &name, &pairs, &["sleep", "600"]);
+                start(&sock, &id);
+                ids.push(id);
+            }
+            for i in 0..7 {
+                let (id, _) = create(
+                    &sock,
+                    &format!("one{with_ports}{round}_{i}"),
+                    &[(9000, 80)],
+                    &["sleep", "600"],
+                );
+                let t = start(&sock, &id);
+                remove(&sock, &id);
+                if with_ports {
+                    with.push(t)
+                } else {
+                    without.push(t)
+                }
+            }
+            for id in &ids {
+                remove(&sock, id);
+            }
         }
     }
+    let times = [median(&mut without), median(&mut with)];
     println!(
         "start with 1 port, {holders} other containers running: publishing nothing {:.1} ms, publishing 1,000 single ports {:.1} ms ({:.2}x)",
         times[0],
