@@ -370,6 +370,13 @@ fn ipv6_bindings() {
     assert_eq!(get(&host, "[::1]:18080").unwrap(), "hello from v6web");
     let got = udp_ask(&host, sa("[::1]:18053"), "ping").unwrap_or_default();
     assert!(got.starts_with("v6web got ping from fd00:55::"), "{got:?}");
+    // what the proxy relayed does not keep the ports from the next start
+    ok(&lab.docker(&["restart", "-t", "0", "v6web"]), "restart");
+    assert_eq!(get(&host, "[::1]:18080").unwrap(), "hello from v6web");
+    assert_eq!(
+        get(&o, "[2001:db8:ff::1]:18080").unwrap(),
+        "hello from v6web"
+    );
 
     // an IPv4-only container: only 0.0.0.0 unless asked; an IPv6 host address is served by
     // the proxy, to its IPv4 address

@@ -97,6 +97,12 @@ impl HostPorts for Kernel {
         if ip.is_ipv6() {
             // [::]:p and 0.0.0.0:p are two bindings, each held by its own socket.
             s.set_only_v6(true)?;
+            // These are the proxy's listening sockets: the connections it relayed and closed
+            // linger in TIME_WAIT on the port, which must not keep the container's next start
+            // from holding it again. (A listening socket still refuses every other bind.)
+            if proto == Proto::Tcp && (ip.is_unspecified() || ip.is_loopback()) {
+                s.set_reuse_address(true)?;
+            }
         }
         s.bind(&SocketAddr::new(ip, port).into())?;
         Ok(Held(Some(s)))
