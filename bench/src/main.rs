@@ -2,13 +2,14 @@
 //! answers on /var/run/docker.sock, against Docker with the same calls.
 //!
 //! Build the daemon first (`cargo build --release`), then
-//! `cargo run --release -p berth-bench [networks|containers|dns|compose]` (all by default).
+//! `cargo run --release -p berth-bench [networks|containers|dns|compose|ports]` (all by default).
 //! BERTHD_BIN overrides the daemon binary; BENCH_NETWORKS the scale run (default 4096).
 
 mod compose;
 mod containers;
 mod dns;
 mod networks;
+mod ports;
 
 use berth_e2e::http::request;
 use serde_json::Value;
@@ -59,5 +60,8 @@ fn main() {
     }
     if what.is_empty() || what == "compose" {
         compose::run();
+    }
+    if what.is_empty() || what == "ports" {
+        ports::run();
     }
 }

@@ -87,6 +87,8 @@ fn tcp_and_udp_from_outside_from_the_host_and_on_localhost() {
             "127.0.0.1:18081:80",
             "-p",
             "18053:5353/udp",
+            "-p",
+            "18132:132/sctp",
         ],
     );
     let _udp = UdpEcho::start(&sandbox(&lab, "web"), sa("0.0.0.0:5353"), "web");
@@ -121,17 +123,20 @@ fn tcp_and_udp_from_outside_from_the_host_and_on_localhost() {
         v["NetworkSettings"]["Ports"],
         json!({
             "80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "18080"}, {"HostIp": "127.0.0.1", "HostPort": "18081"}],
-            "5353/udp": [{"HostIp": "0.0.0.0", "HostPort": "18053"}]
+            "5353/udp": [{"HostIp": "0.0.0.0", "HostPort": "18053"}],
+            "132/sctp": [{"HostIp": "0.0.0.0", "HostPort": "18132"}]
         })
     );
     assert_eq!(
         v["HostConfig"]["PortBindings"],
         json!({
             "80/tcp": [{"HostIp": "", "HostPort": "18080"}, {"HostIp": "127.0.0.1", "HostPort": "18081"}],
-            "5353/udp": [{"HostIp": "", "HostPort": "18053"}]
+            "5353/udp": [{"HostIp": "", "HostPort": "18053"}],
+            "132/sctp": [{"HostIp": "", "HostPort": "18132"}]
         })
     );
-    let want = "80/tcp -> 0.0.0.0:18080\n80/tcp -> 127.0.0.1:18081\n5353/udp -> 0.0.0.0:18053";
+    let want = "80/tcp -> 0.0.0.0:18080\n80/tcp -> 127.0.0.1:18081\n\
+                132/sctp -> 0.0.0.0:18132\n5353/udp -> 0.0.0.0:18053";
     assert_eq!(ok(&lab.cli(&["port", "web"]), "berth port"), want);
     assert_eq!(ok(&lab.docker(&["port", "web"]), "docker port"), want);
     assert_eq!(
@@ -155,6 +160,7 @@ fn tcp_and_udp_from_outside_from_the_host_and_on_localhost() {
     assert_eq!(
         el,
         [
+            "sctp . 18132 : 172.17.0.2 . 132",
             "tcp . 18080 : 172.17.0.2 . 80",
             "udp . 18053 : 172.17.0.2 . 5353"
         ]
@@ -221,7 +227,7 @@ fn hairpin_from_containers_through_the_host() {
 fn random_ports_ranges_and_publish_all() {
     let lab = Lab::new_ns();
     // a small ephemeral range makes the random ports known
-    lab.sh("sysctl -qw net.ipv4.ip_local_port_range='40000 40009'");
+    lab.sh("echo '40000 40009' > /proc/sys/net/ipv4/ip_local_port_range");
     let mut lab = lab;
     lab.start_daemon(&[]);
     let host = ns_path(&lab.ns);
@@ -283,8 +289,17 @@ fn random_ports_ranges_and_publish_all() {
         );
     }
     drop(servers);
-    let ports = &inspect(&lab, "range")["NetworkSettings"]["Ports"];
+    let v = inspect(&lab, "range");
+    let ports = &v["NetworkSettings"]["Ports"];
     assert_eq!(ports.as_object().unwrap().len(), 101);
+    // the create request comes back as it was sent (berth keeps it as runs inside)
+    let pb = v["HostConfig"]["PortBindings"].as_object().unwrap();
+    assert_eq!(pb.len(), 101);
+    assert_eq!(
+        pb["20100/udp"],
+        json!([{"HostIp": "", "HostPort": "20100"}])
+    );
+    assert_eq!(v["Config"]["ExposedPorts"].as_object().unwrap().len(), 101);
     assert_eq!(
         ports["20042/udp"],
         json!([{"HostIp": "0.0.0.0", "HostPort": "20042"}])
@@ -308,7 +323,7 @@ fn ipv6_bindings() {
     let out = Outside::new(&lab);
     // the host forwards IPv6 (berth leaves that choice to the host, as it changes how the
     // host treats router advertisements)
-    lab.sh("sysctl -qw net.ipv6.conf.all.forwarding=1");
+    lab.sh("echo 1 > /proc/sys/net/ipv6/conf/all/forwarding");
     let (o, host) = (out.path(), ns_path(&lab.ns));
     ok(
         &lab.docker(&[
@@ -355,6 +370,13 @@ fn ipv6_bindings() {
     assert_eq!(get(&host, "[::1]:18080").unwrap(), "hello from v6web");
     let got = udp_ask(&host, sa("[::1]:18053"), "ping").unwrap_or_default();
     assert!(got.starts_with("v6web got ping from fd00:55::"), "{got:?}");
+    // what the proxy relayed does not keep the ports from the next start
+    ok(&lab.docker(&["restart", "-t", "0", "v6web"]), "restart");
+    assert_eq!(get(&host, "[::1]:18080").unwrap(), "hello from v6web");
+    assert_eq!(
+        get(&o, "[2001:db8:ff::1]:18080").unwrap(),
+        "hello from v6web"
+    );
 
     // an IPv4-only container: only 0.0.0.0 unless asked; an IPv6 host address is served by
     // the proxy, to its IPv4 address

@@ -294,11 +294,38 @@ fn ports_on_internal_networks_are_inert() {
     );
     assert!(http_get(&ns_path(&lab.ns), sa("127.0.0.1:18080")).is_err());
     assert_eq!(tcp_bind(&ns_path(&lab.ns), sa("0.0.0.0:18080")), Ok(()));
-    // once also on a network that is not internal, the ports go there (at the next start)
+    // once also on a network that is not internal, the ports go there at once (Docker's
+    // rule), and leave with it
     ok(
         &lab.docker(&["network", "create", "front"]),
         "network create",
     );
+    ok(
+        &lab.docker(&["network", "connect", "front", "hidden"]),
+        "connect",
+    );
+    assert_eq!(get(&lab, "127.0.0.1:18080").unwrap(), "hello from hidden");
+    assert_eq!(
+        ok(&lab.docker(&["port", "hidden"]), "port"),
+        "80/tcp -> 0.0.0.0:18080"
+    );
+    ok(
+        &lab.docker(&["network", "disconnect", "front", "hidden"]),
+        "disconnect",
+    );
+    let port_sets = |lab: &Lab| {
+        let mut s = lab.nft_state().sets;
+        s.retain(|k, _| k.starts_with("ports") || k.starts_with("ranges") || k.starts_with("self"));
+        s
+    };
+    assert!(
+        port_sets(&lab).values().all(|v| v.is_empty()),
+        "the elements left with the network: {:?}",
+        port_sets(&lab)
+    );
+    assert_eq!(tcp_bind(&ns_path(&lab.ns), sa("0.0.0.0:18080")), Ok(()));
+    assert_eq!(ok(&lab.docker(&["port", "hidden"]), "port"), "");
+    // and come back at the next start, the internal network still carrying none
     ok(
         &lab.docker(&["network", "connect", "front", "hidden"]),
         "connect",

@@ -11,14 +11,16 @@ use super::Controller;
 use crate::error::{NetError, Result};
 use crate::firewall::ports::{elements, self_element, Elem, FwPorts};
 use crate::portmap::alloc::Allocator;
-use crate::portmap::assign::assign;
-use crate::portmap::host::{Held, Relay};
+use crate::portmap::assign::{assign, hold, release, HOLD_INLINE};
+use crate::portmap::host::{Held, HostPorts, Relay};
 use crate::portmap::runs::{coalesce, Binding, Run};
 use crate::portmap::Want;
 use crate::store::PORTS;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 /// A container's published ports, as stored (table `ports`, key: container id) before the
 /// firewall is touched, so the next start knows every element a crash may have left.
@@ -99,7 +101,21 @@ pub(crate) struct PortState {
 struct Live {
     publication: Publication,
     /// The sockets holding the host ports (those the proxy serves are the proxy's).
-    _held: Vec<Held>,
+    held: Arc<Mutex<Vec<Held>>>,
+    /// Set to stop a background holder (`holder`) early.
+    cancel: Arc<AtomicBool>,
+    holder: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Live {
+    fn new(publication: Publication, held: Vec<Held>) -> Live {
+        Live {
+            publication,
+            held: Arc::new(Mutex::new(held)),
+            cancel: Arc::default(),
+            holder: None,
+        }
+    }
 }
 
 /// The endpoint that carries a container's ports.
@@ -184,18 +200,39 @@ impl Controller {
             .filter(|ip| c.ipv4.is_some() || ip.is_ipv6())
             .collect();
         let ephemeral = self.host.ephemeral();
-        // Holding thousands of ports is thousands of syscalls: off the async threads.
+        let t0 = std::time::Instant::now();
+        // Choosing among thousands of ports, and holding them: off the async threads.
         let (ports, host) = (self.ports.clone(), self.host.clone());
         let wants = wants.to_vec();
-        let held = tokio::task::spawn_blocking(move || {
+        let (bindings, known) = tokio::task::spawn_blocking(move || {
             let mut st = ports.lock().unwrap_or_else(|p| p.into_inner());
             assign(&mut st.alloc, &*host, &wants, &defaults, ephemeral)
         })
         .await
         .map_err(|e| NetError::internal(e.to_string()))?
         .map_err(|e| c.error(e))?;
-
-        let bindings: Vec<Binding> = held.iter().map(|(b, _)| *b).collect();
+        let t_assigned = t0.elapsed();
+        // Held now: everything, or (background holding) one port per host address, so that
+        // an address the host does not have fails the start.
+        let inline = !known || bindings.len() <= HOLD_INLINE;
+        let (now, later): (Vec<Binding>, Vec<Binding>) = if inline {
+            (bindings.clone(), vec![])
+        } else {
+            let mut seen = std::collections::HashSet::new();
+            bindings.iter().partition(|b| seen.insert(b.host_ip))
+        };
+        let host = self.host.clone();
+        let held = tokio::task::spawn_blocking(move || hold(&*host, &now))
+            .await
+            .map_err(|e| NetError::internal(e.to_string()))?;
+        let held = match held {
+            Ok(h) => h,
+            Err(e) => {
+                release(&mut self.ports_lock().alloc, &bindings);
+                return Err(c.error(e));
+            }
+        };
+        let t_held = t0.elapsed();
         let publication = Publication {
             container_id: container_id.to_string(),
             endpoint_id: c.endpoint_id.clone(),
@@ -205,23 +242,31 @@ impl Controller {
             runs: coalesce(&bindings),
         };
         let (relays, kept) = split_relays(&publication, held);
-        {
-            let mut st = self.ports_lock();
-            st.live.insert(
-                container_id.to_string(),
-                Live {
-                    publication: publication.clone(),
-                    _held: kept,
-                },
-            );
-        }
+        let live = Live::new(publication.clone(), kept);
+        let shared = (live.held.clone(), live.cancel.clone());
+        self.ports_lock()
+            .live
+            .insert(container_id.to_string(), live);
         if let Err(e) = self.program(&publication, relays).await {
-            self.forget_ports(container_id);
+            self.forget_ports(container_id).await;
             return Err(c.error(e));
+        }
+        if !later.is_empty() {
+            let h = hold_later(self.host.clone(), publication.clone(), later, shared);
+            if let Some(l) = self.ports_lock().live.get_mut(container_id) {
+                l.holder = Some(h);
+            }
         }
         if let Err(e) = self.osl.set_hairpin(&c.host_if).await {
             tracing::warn!("container {container_id}: {e}");
         }
+        tracing::debug!(
+            "container {}: {} host ports published in {:?} (chosen in {t_assigned:?}, {} held in {t_held:?})",
+            &container_id[..12.min(container_id.len())],
+            bindings.len(),
+            t0.elapsed(),
+            if inline { "all" } else { "one per address" },
+        );
         Ok(publication.runs)
     }
 
@@ -252,16 +297,26 @@ impl Controller {
         Ok(())
     }
 
-    /// Frees the container's host ports in memory (after its elements are gone).
-    fn forget_ports(&self, container_id: &str) {
-        let mut st = self.ports_lock();
-        if let Some(l) = st.live.remove(container_id) {
-            for r in &l.publication.runs {
-                st.alloc.release_run(r);
-            }
-        }
-        drop(st);
+    /// Closes the container's host ports (stopping a background holder first), then frees
+    /// them in memory: in that order, a port is never free in berth's books while its socket
+    /// is still open.
+    async fn forget_ports(&self, container_id: &str) {
+        let live = self.ports_lock().live.remove(container_id);
         self.host.unproxy(container_id);
+        let Some(mut live) = live else { return };
+        live.cancel.store(true, Ordering::SeqCst);
+        let runs = live.publication.runs.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            if let Some(h) = live.holder.take() {
+                let _ = h.join();
+            }
+            drop(live);
+        })
+        .await;
+        let mut st = self.ports_lock();
+        for r in &runs {
+            st.alloc.release_run(r);
+        }
     }
 
     /// Takes the container's published ports back: elements, proxy, record, host ports.
@@ -286,7 +341,26 @@ impl Controller {
         if let Err(e) = self.store.delete(PORTS, container_id) {
             tracing::error!("forgetting the ports of {container_id}: {e}");
         }
-        self.forget_ports(container_id);
+        self.forget_ports(container_id).await;
+    }
+
+    /// Before the container leaves network `network_id`: its ports go with the endpoint that
+    /// carries them (Docker's rule; they are not moved to another network).
+    pub async fn unpublish_on(&self, container_id: &str, network_id: &str) {
+        let carried = {
+            let endpoint = self
+                .ports_lock()
+                .live
+                .get(container_id)
+                .map(|l| l.publication.endpoint_id.clone());
+            let st = self.lock();
+            endpoint
+                .and_then(|id| st.eps.eps.get(&id).map(|e| e.ep.network_id == network_id))
+                .unwrap_or(false)
+        };
+        if carried {
+            self.unpublish(container_id).await;
+        }
     }
 
     /// The container's published runs (empty when it publishes nothing or is stopped).
@@ -347,13 +421,9 @@ impl Controller {
             if let Err(e) = self.host.route_localnet(&p.bridge) {
                 tracing::warn!("route_localnet on {}: {e}", p.bridge);
             }
-            self.ports_lock().live.insert(
-                p.container_id.clone(),
-                Live {
-                    publication: p.clone(),
-                    _held: kept,
-                },
-            );
+            self.ports_lock()
+                .live
+                .insert(p.container_id.clone(), Live::new(p.clone(), kept));
         }
         self.fw.reset_ports(&elems)?;
         for p in &drop {
@@ -365,6 +435,54 @@ impl Controller {
         }
         Ok(())
     }
+}
+
+/// Holds `bindings` on a thread of its own, at a lower priority, adding the sockets to the publication's as they
+/// come (see [`HOLD_INLINE`]); stops early when the publication is taken back.
+fn hold_later(
+    host: Arc<dyn HostPorts>,
+    p: Publication,
+    bindings: Vec<Binding>,
+    (held, cancel): (Arc<Mutex<Vec<Held>>>, Arc<AtomicBool>),
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        // Behind the container's own start (runc), which has no time to lose.
+        // SAFETY: plain syscalls on the calling thread.
+        unsafe {
+            libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 10);
+        }
+        let t0 = std::time::Instant::now();
+        let mut got = Vec::with_capacity(bindings.len());
+        for b in &bindings {
+            if cancel.load(Ordering::SeqCst) {
+                return;
+            }
+            match host.hold(b.proto, b.host_ip, b.host_port) {
+                Ok(h) => got.push((*b, h)),
+                Err(e) => tracing::warn!(
+                    "container {}: {}/{} taken by another socket since it was found free: {e}",
+                    p.container_id,
+                    crate::portmap::join_host_port(b.host_ip, b.host_port),
+                    b.proto.as_str()
+                ),
+            }
+        }
+        let (relays, kept) = split_relays(&p, got);
+        if !relays.is_empty() {
+            if let Err(e) = host.proxy(&p.container_id, relays) {
+                tracing::warn!("container {}: proxy: {e}", p.container_id);
+            }
+        }
+        held.lock().unwrap_or_else(|p| p.into_inner()).extend(kept);
+        tracing::debug!(
+            "container {}: {} more host ports held in {:?}",
+            p.container_id,
+            bindings.len(),
+            t0.elapsed()
+        );
+        drop(bindings);
+        crate::firewall::give_back_memory();
+    })
 }
 
 /// Splits held sockets into those the proxy serves and those that only hold their port.

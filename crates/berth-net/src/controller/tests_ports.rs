@@ -379,3 +379,84 @@ async fn restart_keeps_live_publications_and_drops_the_rest() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn big_publications_hold_their_ports_in_the_background() {
+    let r = Rig::new().await;
+    r.net("web", "10.2.0.0/24", None, false).await;
+    r.join(1, "web").await;
+    r.join(2, "web").await;
+    // another process holds 20150, unseen by the kernel's list (a race)
+    r.host
+        .hidden
+        .lock()
+        .unwrap()
+        .insert((Proto::Tcp, "0.0.0.0".parse().unwrap(), 20150));
+    let range: Vec<Want> = (20000..20300).map(|p| tcp(p, None, Some(p))).collect();
+    let runs = r.c.publish(&cid(1), &range).await.unwrap();
+    assert_eq!(runs.len(), 1, "one run, one element");
+    assert!(r
+        .elems()
+        .contains(&"ranges4: tcp . 0.0.0.0/0 . 20000-20299 : 10.2.0.2".to_string()));
+    // the holder finishes: every port but the raced one is held
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while *r.host.holds.lock().unwrap() < 299 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(*r.host.holds.lock().unwrap(), 299);
+    // berth's own allocation still refuses another container
+    let e =
+        r.c.publish(&cid(2), &[tcp(80, None, Some(20150))])
+            .await
+            .unwrap_err();
+    assert!(e.message.ends_with("port is already allocated"));
+    r.c.unpublish(&cid(1)).await;
+    assert!(r.elems().is_empty());
+    r.c.publish(&cid(2), &[tcp(80, None, Some(20150))])
+        .await
+        .unwrap_err(); // still the other process's
+    r.c.publish(&cid(2), &[tcp(80, None, Some(20151))])
+        .await
+        .unwrap();
+
+    // small publications hold inline: the race is a conflict, with nothing left
+    r.c.unpublish(&cid(2)).await;
+    let e =
+        r.c.publish(&cid(2), &[tcp(80, None, Some(20150))])
+            .await
+            .unwrap_err();
+    assert!(e
+        .message
+        .ends_with("Bind for 0.0.0.0:20150 failed: port is already allocated"));
+    assert!(r.stored().is_empty());
+}
+
+#[tokio::test]
+async fn ports_leave_with_the_network_that_carries_them() {
+    let r = Rig::new().await;
+    r.net("a", "10.5.0.0/24", None, false).await;
+    r.net("b", "10.6.0.0/24", None, false).await;
+    r.join(1, "a").await;
+    r.join(1, "b").await;
+    r.c.publish(&cid(1), &[tcp(80, None, Some(8080))])
+        .await
+        .unwrap();
+    let ids: BTreeMap<String, String> =
+        r.c.list(Default::default())
+            .unwrap()
+            .into_iter()
+            .map(|n| (n.name, n.id))
+            .collect();
+    // leaving the other network changes nothing
+    r.c.unpublish_on(&cid(1), &ids["b"]).await;
+    assert_eq!(r.c.published(&cid(1)).len(), 1);
+    r.c.unpublish_on(&cid(1), &ids["a"]).await;
+    assert!(r.c.published(&cid(1)).is_empty());
+    assert!(r.elems().is_empty());
+    // published again (the engine does so after a connect): on the first endpoint, in attach
+    // order, that can carry them (here the one on `a`, whose endpoint this test kept)
+    r.c.publish(&cid(1), &[tcp(80, None, Some(8080))])
+        .await
+        .unwrap();
+    assert_eq!(r.elems()[0], "ports4: tcp . 8080 : 10.5.0.2 . 80");
+}

@@ -140,8 +140,18 @@ impl Nftables {
     /// Runs `script` as one transaction. `needs_table`: a failure while the
     /// table is missing is reported as [`FwError::NotInitialized`].
     fn apply(&self, action: &str, script: &str, needs_table: bool) -> Result<(), FwError> {
-        tracing::debug!(table = %self.table, "nft: {action}:\n{script}");
+        const SHOWN: usize = 4096;
+        if script.len() <= SHOWN {
+            tracing::debug!(table = %self.table, "nft: {action}:\n{script}");
+        } else {
+            let cut = script.floor_char_boundary(SHOWN);
+            let more = script.len() - cut;
+            tracing::debug!(table = %self.table, "nft: {action}:\n{}... ({more} more bytes)", &script[..cut]);
+        }
         let out = self.ctx.run(script)?;
+        if script.len() > BIG_SCRIPT {
+            give_back_memory();
+        }
         if out.ok {
             return Ok(());
         }
@@ -155,6 +165,19 @@ impl Nftables {
         FwError::NotInitialized {
             table: self.table.clone(),
         }
+    }
+}
+
+/// Scripts beyond this size (thousands of elements) leave libnftables' parse trees behind
+/// in the allocator's free lists.
+const BIG_SCRIPT: usize = 64 * 1024;
+
+/// Returns the allocator's free memory to the kernel: a big script's parse trees (tens of
+/// MB for 10,000 elements) would otherwise stay in berthd's RSS for good.
+pub(crate) fn give_back_memory() {
+    // SAFETY: glibc's malloc_trim only walks the allocator's own free lists.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 

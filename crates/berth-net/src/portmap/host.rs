@@ -2,6 +2,7 @@
 //! without root: holding host ports with bound sockets, `route_localnet` on bridges, the
 //! ephemeral port range, and handing sockets to the proxy.
 
+use super::diag::Bound;
 use super::proxy::Proxy;
 use super::spec::Proto;
 use socket2::{Domain, Protocol, Socket, Type};
@@ -29,6 +30,12 @@ pub trait HostPorts: Send + Sync {
     /// Binds a socket on `ip:port` for `proto`, so that nothing else can. `AddrInUse` when
     /// another socket holds it.
     fn hold(&self, proto: Proto, ip: IpAddr, port: u16) -> io::Result<Held>;
+    /// Whether `ip:port` could be held now (tried with a bind, released at once).
+    fn free(&self, proto: Proto, ip: IpAddr, port: u16) -> bool {
+        !matches!(self.hold(proto, ip, port), Err(e) if e.kind() == io::ErrorKind::AddrInUse)
+    }
+    /// The sockets of the host bound to `proto` ports `lo..=hi` of one family.
+    fn bound(&self, proto: Proto, v6: bool, lo: u16, hi: u16) -> io::Result<Vec<Bound>>;
     /// `net.ipv4.conf.<bridge>.route_localnet=1`: lets the host's own `127.0.0.1` traffic,
     /// DNATed to a container, leave through the bridge.
     fn route_localnet(&self, bridge: &str) -> io::Result<()>;
@@ -90,9 +97,23 @@ impl HostPorts for Kernel {
         if ip.is_ipv6() {
             // [::]:p and 0.0.0.0:p are two bindings, each held by its own socket.
             s.set_only_v6(true)?;
+            // These are the proxy's listening sockets: the connections it relayed and closed
+            // linger in TIME_WAIT on the port, which must not keep the container's next start
+            // from holding it again. (A listening socket still refuses every other bind.)
+            if proto == Proto::Tcp && (ip.is_unspecified() || ip.is_loopback()) {
+                s.set_reuse_address(true)?;
+            }
         }
         s.bind(&SocketAddr::new(ip, port).into())?;
         Ok(Held(Some(s)))
+    }
+
+    fn bound(&self, proto: Proto, v6: bool, lo: u16, hi: u16) -> io::Result<Vec<Bound>> {
+        match super::diag::bound(proto, v6, lo, hi) {
+            // nothing can hold an SCTP port on a kernel without SCTP
+            Err(_) if proto == Proto::Sctp => Ok(vec![]),
+            r => r,
+        }
     }
 
     fn route_localnet(&self, bridge: &str) -> io::Result<()> {

@@ -18,6 +18,7 @@
 
 pub mod alloc;
 pub mod assign;
+pub mod diag;
 pub mod host;
 pub mod proxy;
 pub mod runs;

@@ -27,6 +27,9 @@ struct Entry {
     sock: Arc<Socket>,
     proto: Proto,
     to: SocketAddr,
+    /// Relayed TCP connections: ended with the binding (an accepted socket would otherwise
+    /// keep the port busy for the container's next start).
+    tasks: Vec<tokio::task::AbortHandle>,
 }
 
 #[derive(Default)]
@@ -37,11 +40,17 @@ struct Inner {
 
 /// UDP flows: per (published socket, client), the socket connected to the container. Sent to
 /// directly (a new tokio socket does not know yet that it is writable), read by a task.
-type Flows = Arc<Mutex<HashMap<(RawFd, SocketAddr), Arc<std::net::UdpSocket>>>>;
+type Flows = Arc<Mutex<HashMap<(RawFd, SocketAddr), Flow>>>;
+
+struct Flow {
+    send: Arc<std::net::UdpSocket>,
+    task: tokio::task::AbortHandle,
+}
 
 pub struct Proxy {
     epoll: Arc<OwnedFd>,
     inner: Arc<Mutex<Inner>>,
+    flows: Flows,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -62,11 +71,16 @@ impl Proxy {
         // SAFETY: `fd` is a new descriptor nobody else owns.
         let epoll = Arc::new(unsafe { OwnedFd::from_raw_fd(fd) });
         let inner: Arc<Mutex<Inner>> = Arc::default();
-        let (ep, inn) = (epoll.clone(), inner.clone());
+        let flows: Flows = Arc::default();
+        let (ep, inn, fl) = (epoll.clone(), inner.clone(), flows.clone());
         std::thread::Builder::new()
             .name("berth-proxy".into())
-            .spawn(move || serve(ep, inn, rt))?;
-        Ok(Proxy { epoll, inner })
+            .spawn(move || serve(ep, inn, fl, rt))?;
+        Ok(Proxy {
+            epoll,
+            inner,
+            flows,
+        })
     }
 
     /// Serves `relays` (the held sockets of container `key`).
@@ -97,6 +111,7 @@ impl Proxy {
                         sock: Arc::new(sock),
                         proto: r.proto,
                         to: r.to,
+                        tasks: Vec::new(),
                     },
                 );
                 inner.by_key.entry(key.to_string()).or_default().push(fd);
@@ -109,10 +124,19 @@ impl Proxy {
         result
     }
 
-    /// Stops serving container `key`'s sockets and closes them.
+    /// Stops serving container `key`'s sockets and closes them, with the connections and
+    /// flows relayed through them.
     pub fn remove(&self, key: &str) {
         let mut inner = lock(&self.inner);
-        for fd in inner.by_key.remove(key).unwrap_or_default() {
+        let fds = inner.by_key.remove(key).unwrap_or_default();
+        lock(&self.flows).retain(|(fd, _), flow| {
+            let ours = fds.contains(fd);
+            if ours {
+                flow.task.abort();
+            }
+            !ours
+        });
+        for fd in fds {
             // SAFETY: `fd` is still open (owned by the entry removed just after).
             unsafe {
                 libc::epoll_ctl(
@@ -122,14 +146,15 @@ impl Proxy {
                     std::ptr::null_mut(),
                 )
             };
-            inner.by_fd.remove(&fd);
+            if let Some(e) = inner.by_fd.remove(&fd) {
+                e.tasks.iter().for_each(|t| t.abort());
+            }
         }
     }
 }
 
-fn serve(epoll: Arc<OwnedFd>, inner: Arc<Mutex<Inner>>, rt: tokio::runtime::Handle) {
+fn serve(epoll: Arc<OwnedFd>, inner: Arc<Mutex<Inner>>, flows: Flows, rt: tokio::runtime::Handle) {
     let _guard = rt.enter();
-    let flows: Flows = Arc::default();
     let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; 64];
     loop {
         // SAFETY: `events` has room for 64 entries.
@@ -152,21 +177,29 @@ fn serve(epoll: Arc<OwnedFd>, inner: Arc<Mutex<Inner>>, rt: tokio::runtime::Hand
             };
             match proto {
                 Proto::Udp => udp_ready(fd, &sock, to, &flows),
-                _ => tcp_ready(&sock, to),
+                _ => tcp_ready(fd, &sock, to, &inner),
             }
         }
     }
 }
 
-fn tcp_ready(listener: &Socket, to: SocketAddr) {
+fn tcp_ready(fd: RawFd, listener: &Socket, to: SocketAddr, inner: &Mutex<Inner>) {
     loop {
         match listener.accept() {
             Ok((client, _)) => {
-                tokio::spawn(async move {
+                let task = tokio::spawn(async move {
                     if let Err(e) = relay_tcp(client, to).await {
                         tracing::debug!("proxy to {to}: {e}");
                     }
                 });
+                match lock(inner).by_fd.get_mut(&fd) {
+                    Some(e) => {
+                        e.tasks.retain(|t| !t.is_finished());
+                        e.tasks.push(task.abort_handle());
+                    }
+                    // the binding went meanwhile
+                    None => task.abort(),
+                }
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
@@ -209,7 +242,7 @@ fn udp_ready(fd: RawFd, sock: &Arc<Socket>, to: SocketAddr, flows: &Flows) {
         };
         // SAFETY: recv_from initialised the first `n` bytes.
         let data: &[u8] = unsafe { std::slice::from_raw_parts(buf.as_ptr() as *const u8, n) };
-        let flow = lock(flows).get(&(fd, from)).cloned();
+        let flow = lock(flows).get(&(fd, from)).map(|f| f.send.clone());
         let flow = match flow {
             Some(f) => f,
             None => match new_flow(fd, sock.clone(), from, to, flows.clone()) {
@@ -241,14 +274,24 @@ fn new_flow(
     s.set_nonblocking(true)?;
     let up = tokio::net::UdpSocket::from_std(s.try_clone()?)?;
     let send = Arc::new(s);
-    lock(&flows).insert((fd, client), send.clone());
-    tokio::spawn(async move {
-        let mut buf = vec![0u8; 65536];
-        while let Ok(Ok(n)) = tokio::time::timeout(UDP_IDLE, up.recv(&mut buf)).await {
-            let _ = listener.send_to(&buf[..n], &client.into());
+    let mut map = lock(&flows);
+    let task = tokio::spawn({
+        let flows = flows.clone();
+        async move {
+            let mut buf = vec![0u8; 65536];
+            while let Ok(Ok(n)) = tokio::time::timeout(UDP_IDLE, up.recv(&mut buf)).await {
+                let _ = listener.send_to(&buf[..n], &client.into());
+            }
+            lock(&flows).remove(&(fd, client));
         }
-        lock(&flows).remove(&(fd, client));
     });
+    map.insert(
+        (fd, client),
+        Flow {
+            send: send.clone(),
+            task: task.abort_handle(),
+        },
+    );
     Ok(send)
 }
 

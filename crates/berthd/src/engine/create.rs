@@ -186,6 +186,7 @@ impl Engine {
             }]
         };
 
+        let port_runs = super::port_runs::compact(&mut config, &mut hc);
         let c = {
             let mut ctrs = self.ctrs.lock().unwrap();
             let taken = |n: &str| ctrs.values().any(|c| c.rec.lock().unwrap().name == n);
@@ -223,6 +224,7 @@ impl Engine {
                     finished_at: ZERO_TIME.into(),
                 },
                 restart_count: 0,
+                port_runs,
             };
             let c = Ctr::new(rec);
             ctrs.insert(id.clone(), c.clone());
@@ -242,6 +244,7 @@ impl Engine {
             self.rt.remove(&id);
             return Err(e);
         }
+        super::ports::give_back_memory_if_big(&rec);
         Ok((id, warnings))
     }
 }

@@ -102,8 +102,9 @@ impl Engine {
                 .find(|(net, _)| net == "bridge")
                 .map(|(_, s)| s.ip_address)
                 .unwrap_or_default();
-            let mut ports: Vec<(u16, String)> = t
-                .config
+            // a container with many ports keeps them compacted in its record
+            let (config, _) = super::ports::shown(&t);
+            let mut ports: Vec<(u16, String)> = config
                 .exposed_ports
                 .iter()
                 .flatten()

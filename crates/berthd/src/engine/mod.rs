@@ -13,6 +13,7 @@ pub mod lifecycle;
 mod links;
 mod names;
 mod netconf;
+mod port_runs;
 mod ports;
 pub mod record;
 pub mod streams;

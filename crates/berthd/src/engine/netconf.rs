@@ -294,6 +294,7 @@ impl Engine {
         *c.rec.lock().unwrap() = next.clone();
         c.bump();
         self.write_hosts(&next)?;
+        self.publish_ports_again(&next).await;
         Ok(())
     }
 
@@ -312,6 +313,7 @@ impl Engine {
         }
         let pos = self.attachment(&rec, &net);
         if rec.running() {
+            self.net.unpublish_on(&rec.id, &net.id).await;
             self.net.disconnect(&rec.id, &net.id).await?;
         } else if pos.is_none() {
             return Err(NetError::internal(format!(

@@ -2,6 +2,7 @@
 //! attached, taken back when they are released; and shown by inspect and ps in Docker's shapes.
 //! The decisions and the kernel work are the network controller's (`berth_net::portmap`).
 
+use super::port_runs;
 use super::record::Record;
 use super::{Engine, Result};
 use berth_api::{Config, HostConfig, PortBinding};
@@ -29,12 +30,77 @@ pub(super) fn check_and_expose(config: &mut Config, hc: &HostConfig) -> Result<(
     Ok(())
 }
 
+/// A container with thousands of published ports goes through as many JSON values and
+/// parse nodes at create and start; glibc keeps what is freed in its free lists, where it
+/// would stay in berthd's RSS for good. Giving it back costs ~1 ms, only for such containers.
+pub(super) fn give_back_memory_if_big(rec: &Record) {
+    let n = rec
+        .host_config
+        .port_bindings
+        .as_ref()
+        .map_or(0, |b| b.len())
+        + rec.config.exposed_ports.as_ref().map_or(0, |e| e.len())
+        + rec.port_runs.as_ref().map_or(0, |r| r.len());
+    if n > 1000 {
+        // in the background: walking the heap takes milliseconds nobody has to wait for
+        tokio::task::spawn_blocking(|| {
+            // SAFETY: glibc's malloc_trim only walks the allocator's own free lists.
+            unsafe {
+                libc::malloc_trim(0);
+            }
+        });
+    }
+}
+
+/// The bindings to make: those kept in runs translate directly (10,001 of them in ~1 ms);
+/// the rest, and `-P`, go through Docker's rules.
 fn wants_of(rec: &Record) -> Result<Vec<Want>> {
-    spec::wants(
-        rec.config.exposed_ports.as_ref(),
-        rec.host_config.port_bindings.as_ref(),
-        rec.host_config.publish_all_ports,
-    )
+    let runs = match &rec.port_runs {
+        Some(r) if !rec.host_config.publish_all_ports => r,
+        // -P needs every exposed port and binding at once
+        _ => {
+            let (exposed, bindings) =
+                port_runs::whole(rec.port_runs.as_ref(), &rec.config, &rec.host_config);
+            return spec::wants(
+                exposed.as_ref(),
+                bindings.as_ref(),
+                rec.host_config.publish_all_ports,
+            );
+        }
+    };
+    let mut out = spec::wants(None, rec.host_config.port_bindings.as_ref(), false)?;
+    for r in &runs.bound {
+        let host_ip = spec::parse_host_ip(&r.host_ip)?;
+        for i in 0..r.count {
+            let h = (r.host_first as u32 + i) as u16;
+            out.push(Want {
+                proto: r.proto,
+                container_port: (r.first as u32 + i) as u16,
+                host_ip,
+                host_ports: Some((h, h)),
+            });
+        }
+    }
+    out.sort_by_key(|w| (w.container_port, w.proto));
+    Ok(out)
+}
+
+/// The record's exposed ports, whole.
+fn exposed_keys(rec: &Record) -> Vec<String> {
+    let (exposed, _) = match &rec.port_runs {
+        None => (rec.config.exposed_ports.clone(), None),
+        Some(r) => port_runs::whole(Some(r), &rec.config, &HostConfig::default()),
+    };
+    exposed.into_iter().flatten().map(|(k, _)| k).collect()
+}
+
+/// `Config` and `HostConfig` as the container was created: what inspect shows.
+pub fn shown(rec: &Record) -> (Config, HostConfig) {
+    let (mut config, mut hc) = (rec.config.clone(), rec.host_config.clone());
+    if let Some(r) = &rec.port_runs {
+        port_runs::expand(r, &mut config, &mut hc);
+    }
+    (config, hc)
 }
 
 impl Engine {
@@ -44,8 +110,27 @@ impl Engine {
         if rec.shares_netns() {
             return Ok(());
         }
+        let t0 = std::time::Instant::now();
         let wants = wants_of(rec)?;
-        self.net.publish(&rec.id, &wants).await.map(|_| ())
+        let t_parse = t0.elapsed();
+        let r = self.net.publish(&rec.id, &wants).await.map(|_| ());
+        give_back_memory_if_big(rec);
+        tracing::debug!(
+            "container {}: ports parsed in {t_parse:?}, published in {:?}",
+            rec.short_id(),
+            t0.elapsed() - t_parse
+        );
+        r
+    }
+
+    /// After a `network connect` of a running container: its ports, if none are published
+    /// (it was only on internal networks, or the network carrying them was disconnected), go
+    /// on the network that now can carry them, as Docker does. A failure leaves the container
+    /// connected, without ports.
+    pub(super) async fn publish_ports_again(&self, rec: &Record) {
+        if let Err(e) = self.publish_ports(rec).await {
+            tracing::warn!("container {}: publishing its ports: {e}", rec.short_id());
+        }
     }
 
     /// Inspect's `NetworkSettings.Ports`: every exposed port (`null` when not published) and
@@ -55,10 +140,10 @@ impl Engine {
         if !rec.running() {
             return m;
         }
-        for k in rec.config.exposed_ports.iter().flatten().map(|(k, _)| k) {
-            let key = match spec::parse_key(k) {
+        for k in exposed_keys(rec) {
+            let key = match spec::parse_key(&k) {
                 Ok((proto, port)) => format!("{port}/{}", proto.as_str()),
-                Err(_) => k.clone(),
+                Err(_) => k,
             };
             m.insert(key, None);
         }
@@ -89,8 +174,8 @@ impl Engine {
         }
         if !rec.running() {
             // stopped: the exposed ports only
-            for k in rec.config.exposed_ports.iter().flatten().map(|(k, _)| k) {
-                if let Ok((proto, port)) = spec::parse_key(k) {
+            for k in exposed_keys(rec) {
+                if let Ok((proto, port)) = spec::parse_key(&k) {
                     out.push(json!({"PrivatePort": port, "Type": proto.as_str()}));
                 }
             }

@@ -65,6 +65,10 @@ pub struct Record {
     pub networks: Vec<Attachment>,
     pub state: State,
     pub restart_count: i64,
+    /// The bulk of a big port configuration, moved out of `config` and `host_config` (see
+    /// `port_runs`); whole again wherever the record is shown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port_runs: Option<super::port_runs::PortRuns>,
 }
 
 impl Record {

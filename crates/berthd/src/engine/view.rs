@@ -59,7 +59,7 @@ impl Engine {
             ns.global_ipv6_prefix_len = b.global_ipv6_prefix_len;
             ns.mac_address = b.mac_address;
         }
-        let mut config = rec.config.clone();
+        let (mut config, host_config) = super::ports::shown(&rec);
         config.image = rec.image_ref.clone();
         ContainerInspect {
             id: rec.id.clone(),
@@ -92,7 +92,7 @@ impl Engine {
             process_label: String::new(),
             app_armor_profile: String::new(),
             exec_ids: None,
-            host_config: rec.host_config.clone(),
+            host_config,
             graph_driver: json!({"Data": null, "Name": "overlay2"}),
             mounts: vec![],
             config,
