@@ -2,33 +2,15 @@
 //! sandbox), and upstream servers of the test's own, run in a namespace the test made.
 //! Messages are built and read with hickory-proto, an implementation independent of berth's.
 
+use crate::net::in_netns;
 use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::{rdata, Name, RData, Record, RecordType};
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream, UdpSocket};
-use std::os::fd::AsRawFd;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-
-/// Runs `f` on a thread inside the network namespace at `netns` (a file such as a container's
-/// `SandboxKey` or `/run/netns/<name>`). Sockets made in `f` stay in that namespace.
-pub fn in_netns<T: Send + 'static>(netns: &Path, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let p = netns.to_path_buf();
-    std::thread::spawn(move || {
-        let ns = std::fs::File::open(&p).unwrap_or_else(|e| panic!("open {}: {e}", p.display()));
-        assert_eq!(
-            unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) },
-            0,
-            "setns {}",
-            p.display()
-        );
-        f()
-    })
-    .join()
-    .expect("namespace thread")
-}
 
 pub fn query(name: &str, rtype: RecordType) -> Vec<u8> {
     let mut m = Message::new();
@@ -117,7 +99,12 @@ pub struct Upstream {
 }
 
 impl Upstream {
-    pub fn start(netns: &Path, ip: IpAddr, table: &[(&str, Ipv4Addr)], silent: bool) -> Upstream {
+    pub fn start(
+        netns: impl AsRef<Path>,
+        ip: IpAddr,
+        table: &[(&str, Ipv4Addr)],
+        silent: bool,
+    ) -> Upstream {
         let addr = SocketAddr::new(ip, 53);
         let table: Vec<(String, Ipv4Addr)> = table
             .iter()
@@ -125,7 +112,7 @@ impl Upstream {
             .collect();
         let received = Arc::new(AtomicUsize::new(0));
         let stop = Arc::new(AtomicBool::new(false));
-        let (udp, tcp) = in_netns(&PathBuf::from(netns), move || {
+        let (udp, tcp) = in_netns(netns.as_ref().to_path_buf(), move || {
             let u = UdpSocket::bind(addr).expect("bind upstream udp");
             let t = std::net::TcpListener::bind(addr).expect("bind upstream tcp");
             (u, t)

@@ -12,8 +12,11 @@ use std::time::Duration;
 const TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Runs `f` on a new thread inside the network namespace pinned at `path`.
-pub fn in_netns<R: Send + 'static>(path: &str, f: impl FnOnce() -> R + Send + 'static) -> R {
-    let path = path.to_string();
+pub fn in_netns<R: Send + 'static>(
+    path: impl AsRef<std::path::Path>,
+    f: impl FnOnce() -> R + Send + 'static,
+) -> R {
+    let path = path.as_ref().display().to_string();
     std::thread::spawn(move || {
         enter(&path);
         f()

@@ -2,35 +2,17 @@
 //! exact answers read with an independent client from inside the containers' namespaces.
 //! Upstream servers are the test's own, in a namespace the test made.
 
-use berth_e2e::dns::{ask_tcp, ask_udp, in_netns, Upstream};
+use berth_e2e::dns::{ask_tcp, ask_udp, Upstream};
+use berth_e2e::net::{in_netns, Outside};
 use berth_e2e::Lab;
+use berth_e2e::{fails, ok};
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
 
 const RESOLVER: &str = "127.0.0.11:53";
-
-fn ok(o: &Output, what: &str) -> String {
-    assert!(
-        o.status.success(),
-        "{what} failed:\n{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).trim().to_string()
-}
-
-fn fails(o: &Output) -> String {
-    assert!(!o.status.success(), "expected a failure");
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 fn fmt(lab: &Lab, c: &str, f: &str) -> String {
     ok(&lab.docker(&["inspect", "--format", f, c]), "inspect")
@@ -246,45 +228,6 @@ fn names_aliases_links_reverse_and_scope() {
     assert_eq!(r[0].answers.len(), 2);
 }
 
-/// A namespace standing in for the internet (as in policy.rs): lab `up0` 198.51.100.1/24,
-/// outside `up1` 198.51.100.2/24 and .3/24.
-struct Outside {
-    ns: String,
-}
-
-impl Outside {
-    fn new(lab: &Lab) -> Outside {
-        let ns = format!("{}-dns", lab.ns);
-        let sh = |s: &str| {
-            let st = Command::new("sh").arg("-c").arg(s).status().unwrap();
-            assert!(st.success(), "{s}");
-        };
-        sh(&format!("ip netns add {ns}"));
-        let o = Outside { ns: ns.clone() };
-        sh(&format!(
-            "ip -n {lab} link add up0 type veth peer name up1 netns {ns} && \
-             ip -n {lab} addr add 198.51.100.1/24 dev up0 && ip -n {lab} link set up0 up && \
-             ip -n {ns} addr add 198.51.100.2/24 dev up1 && ip -n {ns} addr add 198.51.100.3/24 dev up1 && \
-             ip -n {ns} link set up1 up && ip -n {ns} link set lo up",
-            lab = lab.ns
-        ));
-        o
-    }
-
-    fn path(&self) -> PathBuf {
-        PathBuf::from(format!("/run/netns/{}", self.ns))
-    }
-}
-
-impl Drop for Outside {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.ns])
-            .stderr(Stdio::null())
-            .status();
-    }
-}
-
 fn set_host_servers(lab: &Lab, servers: &[&str]) {
     let s: String = servers
         .iter()
@@ -299,6 +242,20 @@ fn set_host_servers(lab: &Lab, servers: &[&str]) {
 fn forwarding_dead_upstreams_and_internal_networks() {
     let lab = Lab::start();
     let out = Outside::new(&lab);
+    // a second outside address, for the dead upstream
+    let added = std::process::Command::new("ip")
+        .args([
+            "-n",
+            &out.name,
+            "addr",
+            "add",
+            "198.51.100.3/24",
+            "dev",
+            "up1",
+        ])
+        .status()
+        .unwrap();
+    assert!(added.success());
     let good = Upstream::start(
         &out.path(),
         "198.51.100.2".parse().unwrap(),

@@ -2,54 +2,9 @@
 //! networks are isolated, internal networks reach nothing outside, others reach an "outside"
 //! namespace through masquerade. The outside is a namespace of the test's own.
 
+use berth_e2e::net::Outside;
+use berth_e2e::ok;
 use berth_e2e::Lab;
-use std::process::{Command, Output, Stdio};
-
-/// A namespace standing in for the internet, wired to the lab host by a veth:
-/// lab `up0` 198.51.100.1/24 ↔ outside `up1` 198.51.100.2/24 (no route back to containers,
-/// so only masqueraded traffic gets answers).
-struct Outside {
-    ns: String,
-}
-
-impl Outside {
-    fn new(lab: &Lab) -> Outside {
-        let ns = format!("{}-out", lab.ns);
-        let sh = |s: &str| {
-            let st = Command::new("sh").arg("-c").arg(s).status().unwrap();
-            assert!(st.success(), "{s}");
-        };
-        sh(&format!("ip netns add {ns}"));
-        let o = Outside { ns: ns.clone() };
-        sh(&format!(
-            "ip -n {lab} link add up0 type veth peer name up1 netns {ns} && \
-             ip -n {lab} addr add 198.51.100.1/24 dev up0 && ip -n {lab} link set up0 up && \
-             ip -n {ns} addr add 198.51.100.2/24 dev up1 && ip -n {ns} link set up1 up && \
-             ip -n {ns} link set lo up",
-            lab = lab.ns
-        ));
-        o
-    }
-}
-
-impl Drop for Outside {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.ns])
-            .stderr(Stdio::null())
-            .status();
-    }
-}
-
-fn ok(o: &Output, what: &str) -> String {
-    assert!(
-        o.status.success(),
-        "{what} failed:\n{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).trim().to_string()
-}
 
 fn ip_of(lab: &Lab, c: &str, net: &str) -> String {
     ok(

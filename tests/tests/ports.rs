@@ -4,21 +4,11 @@
 //! namespace), random ports, ranges, `-P`, IPv6; and how inspect, `port` and `ps` show them.
 
 use berth_e2e::net::{http_get, ns_path, udp_ask, Outside, UdpEcho};
+use berth_e2e::ok;
 use berth_e2e::Lab;
 use serde_json::{json, Value};
 use std::net::SocketAddr;
-use std::process::Output;
 use std::time::{Duration, Instant};
-
-fn ok(o: &Output, what: &str) -> String {
-    assert!(
-        o.status.success(),
-        "{what} failed:\n{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).trim().to_string()
-}
 
 fn sa(s: &str) -> SocketAddr {
     s.parse().unwrap_or_else(|e| panic!("{s}: {e}"))

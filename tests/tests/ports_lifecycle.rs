@@ -3,22 +3,13 @@
 //! and start, survive daemon restarts and crashes, and ports on internal networks.
 
 use berth_e2e::net::{http_get, ns_path, tcp_bind};
+use berth_e2e::ok;
 use berth_e2e::Lab;
 use serde_json::{json, Value};
 use std::io::ErrorKind;
 use std::net::SocketAddr;
 use std::process::Output;
 use std::time::{Duration, Instant};
-
-fn ok(o: &Output, what: &str) -> String {
-    assert!(
-        o.status.success(),
-        "{what} failed:\n{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).trim().to_string()
-}
 
 fn sa(s: &str) -> SocketAddr {
     s.parse().unwrap()
