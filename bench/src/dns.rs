@@ -172,19 +172,10 @@ fn aardvark(bin: &Path, names: &[(String, String)], data: &Path) -> Option<Perf>
 pub fn run() {
     let lab = Lab::start();
     let sock = lab.sock();
-    let api = |m: &str, p: &str, b: serde_json::Value| {
-        let r = berth_e2e::http::request(
-            &sock,
-            m,
-            p,
-            &[("Content-Type", "application/json")],
-            Some(&serde_json::to_vec(&b).unwrap()),
-        )
-        .expect("request");
-        assert!(r.status < 300, "{m} {p}: {}", r.text());
-        serde_json::from_slice::<serde_json::Value>(&r.body).unwrap_or_default()
+    let api = |m: &str, p: &str, b: serde_json::Value, want: u16| {
+        crate::call(&sock, m, p, Some(&b), want).1
     };
-    api("POST", "/networks/create", json!({"Name": "appnet"}));
+    api("POST", "/networks/create", json!({"Name": "appnet"}), 201);
     let mut names = Vec::new();
     let mut client = PathBuf::new();
     for name in ["db", "web1", "web2", "cache", "client"] {
@@ -192,11 +183,16 @@ pub fn run() {
             "Image": "busybox", "Cmd": ["sleep", "1d"],
             "HostConfig": {"NetworkMode": "appnet"},
         });
-        let id = api("POST", &format!("/containers/create?name={name}"), body)["Id"]
+        let id = api(
+            "POST",
+            &format!("/containers/create?name={name}"),
+            body,
+            201,
+        )["Id"]
             .as_str()
             .unwrap()
             .to_string();
-        api("POST", &format!("/containers/{id}/start"), json!({}));
+        api("POST", &format!("/containers/{id}/start"), json!({}), 204);
         let v = lab.api("GET", &format!("/containers/{id}/json"), None).1;
         let ip = v["NetworkSettings"]["Networks"]["appnet"]["IPAddress"]
             .as_str()

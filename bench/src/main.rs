@@ -25,8 +25,14 @@ pub fn median(v: &mut [f64]) -> f64 {
     v[v.len() / 2]
 }
 
-/// One call, timed; panics on an unexpected status.
-pub fn timed(sock: &Path, method: &str, path: &str, body: Option<&Value>, want: u16) -> f64 {
+/// One call, timed, with its JSON reply; panics on an unexpected status.
+pub fn call(
+    sock: &Path,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+    want: u16,
+) -> (f64, Value) {
     let bytes = body.map(|b| serde_json::to_vec(b).unwrap());
     let t = Instant::now();
     let r = request(
@@ -39,7 +45,12 @@ pub fn timed(sock: &Path, method: &str, path: &str, body: Option<&Value>, want: 
     .expect("request");
     let took = ms(t.elapsed());
     assert_eq!(r.status, want, "{method} {path}: {}", r.text());
-    took
+    (took, serde_json::from_slice(&r.body).unwrap_or(Value::Null))
+}
+
+/// One call, timed; panics on an unexpected status.
+pub fn timed(sock: &Path, method: &str, path: &str, body: Option<&Value>, want: u16) -> f64 {
+    call(sock, method, path, body, want).0
 }
 
 fn main() {

@@ -4,30 +4,13 @@
 //! namespace), and berthd's RSS holding 10,000 published ports.
 
 use crate::networks::{docker_sock, rss_kb};
-use crate::{median, ms};
-use berth_e2e::http::request;
+use crate::{call, median};
 use berth_e2e::net::Outside;
 use berth_e2e::Lab;
 use serde_json::{json, Map, Value};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-fn call(sock: &Path, method: &str, path: &str, body: Option<&Value>, want: u16) -> (f64, Value) {
-    let bytes = body.map(|b| serde_json::to_vec(b).unwrap());
-    let t = Instant::now();
-    let r = request(
-        sock,
-        method,
-        path,
-        &[("Content-Type", "application/json")],
-        bytes.as_deref(),
-    )
-    .expect("request");
-    let took = ms(t.elapsed());
-    assert_eq!(r.status, want, "{method} {path}: {}", r.text());
-    (took, serde_json::from_slice(&r.body).unwrap_or(Value::Null))
-}
+use std::time::Duration;
 
 /// What `docker run -p H1-H2:C1-C2/proto` sends: one key per port.
 fn publish(pairs: &[(u16, u16)], proto: &str) -> (Value, Value) {

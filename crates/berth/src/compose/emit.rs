@@ -1,13 +1,9 @@
 //! `config`: the resolved model (files merged, variables substituted, short forms expanded)
 //! printed back as a compose file.
 
-use super::hash::Py;
+use super::hash::{cmd, s, Py};
 use super::model::*;
 use super::yaml::Scalar;
-
-fn s(v: &str) -> Py {
-    Py::Str(v.to_string())
-}
 
 fn list(v: &[String]) -> Py {
     Py::List(v.iter().map(|x| s(x)).collect())
@@ -15,13 +11,6 @@ fn list(v: &[String]) -> Py {
 
 fn map(v: &std::collections::BTreeMap<String, String>) -> Py {
     Py::Dict(v.iter().map(|(k, x)| (k.clone(), s(x))).collect())
-}
-
-fn cmd(c: &Cmd) -> Py {
-    match c {
-        Cmd::Shell(t) => s(t),
-        Cmd::Exec(l) => list(l),
-    }
 }
 
 fn service(svc: &Service) -> Py {

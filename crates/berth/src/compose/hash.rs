@@ -34,7 +34,7 @@ impl From<&Scalar> for Py {
     }
 }
 
-fn s(v: &str) -> Py {
+pub(super) fn s(v: &str) -> Py {
     Py::Str(v.to_string())
 }
 
@@ -106,7 +106,8 @@ fn string(t: &str, out: &mut String) {
     out.push('"');
 }
 
-fn cmd(c: &Cmd) -> Py {
+/// A command as docker-compose keeps it: the shell string, or the exec list.
+pub(super) fn cmd(c: &Cmd) -> Py {
     match c {
         Cmd::Shell(t) => s(t),
         Cmd::Exec(l) => Py::List(l.iter().map(|x| s(x)).collect()),
