@@ -112,7 +112,7 @@ impl Upstream {
             .collect();
         let received = Arc::new(AtomicUsize::new(0));
         let stop = Arc::new(AtomicBool::new(false));
-        let (udp, tcp) = in_netns(netns.as_ref().to_path_buf(), move || {
+        let (udp, tcp) = in_netns(netns, move || {
             let u = UdpSocket::bind(addr).expect("bind upstream udp");
             let t = std::net::TcpListener::bind(addr).expect("bind upstream tcp");
             (u, t)

@@ -425,7 +425,6 @@ impl Controller {
             };
             st.eps.eps.get_mut(&ep.id).expect("found").phase = Phase::Leaving;
             st.eps.drain(&ep.network_id, &ep.addrs());
-            self.dns.remove(&ep.id);
             ep
         };
         let change = Change {
@@ -439,7 +438,6 @@ impl Controller {
                 x.phase = Phase::Live;
             }
             st.eps.undrain(&ep.network_id, &ep.addrs());
-            self.add_names(&st, &ep);
             return Err(e);
         }
         self.forget(vec![ep], true).await;

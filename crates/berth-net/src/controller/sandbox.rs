@@ -136,7 +136,6 @@ impl Controller {
             }
             for ep in &eps {
                 reg.drain(&ep.network_id, &ep.addrs());
-                self.dns.remove(&ep.id);
             }
             (rec, eps)
         };
@@ -159,9 +158,6 @@ impl Controller {
             }
             if let Some(sb) = st.eps.sandboxes.get_mut(cid) {
                 sb.busy = false;
-            }
-            for ep in &eps {
-                self.add_names(&st, ep);
             }
             return Err(e);
         }

@@ -145,30 +145,26 @@ fn local(
         let name = q.name();
         match q.qtype {
             wire::TYPE_A | wire::TYPE_AAAA => {
-                if let super::names::Found::Addrs(mut addrs) =
+                if let super::names::Found::Addrs(addrs) =
                     names.lookup(cid, name, q.qtype == wire::TYPE_AAAA)
                 {
                     drop(names);
-                    if addrs.len() > 1 {
-                        let k = shared.rotation() % addrs.len();
-                        addrs.rotate_left(k);
-                    }
-                    let rd: Vec<wire::Rdata> = addrs.into_iter().map(wire::Rdata::Addr).collect();
-                    wire::answer(&q, wire::NOERROR, &rd, TTL, limit, out);
+                    // shared aliases: each query starts the list one further on
+                    let k = if addrs.len() > 1 {
+                        shared.rotation() % addrs.len()
+                    } else {
+                        0
+                    };
+                    let rd = addrs.iter().cycle().skip(k).take(addrs.len());
+                    let rd = rd.map(|a| wire::Rdata::Addr(*a));
+                    wire::answer(&q, wire::NOERROR, rd, TTL, limit, out);
                     return Outcome::Reply;
                 }
             }
             wire::TYPE_PTR => {
                 if let Some(ptr) = wire::ptr_addr(name).and_then(|ip| names.reverse(cid, ip)) {
                     drop(names);
-                    wire::answer(
-                        &q,
-                        wire::NOERROR,
-                        &[wire::Rdata::Ptr(&ptr)],
-                        TTL,
-                        limit,
-                        out,
-                    );
+                    wire::answer(&q, wire::NOERROR, [wire::Rdata::Ptr(&ptr)], TTL, limit, out);
                     return Outcome::Reply;
                 }
             }
@@ -176,7 +172,7 @@ fn local(
                 // another type for a container's name: it exists, with no such record
                 if names.lookup(cid, name, false) != super::names::Found::Unknown {
                     drop(names);
-                    wire::answer(&q, wire::NOERROR, &[], TTL, limit, out);
+                    wire::answer(&q, wire::NOERROR, [], TTL, limit, out);
                     return Outcome::Reply;
                 }
             }

@@ -227,10 +227,10 @@ fn put_opt(out: &mut Vec<u8>) {
 /// A reply to `q` with `rcode` and `answers` (each with `ttl`), authoritative, into `out`
 /// (cleared first). Records that would take the reply past `limit` are left out and the
 /// reply is marked truncated, so the client asks again over TCP.
-pub fn answer(
+pub fn answer<'r>(
     q: &Query<'_>,
     rcode: u8,
-    answers: &[Rdata<'_>],
+    answers: impl IntoIterator<Item = Rdata<'r>>,
     ttl: u32,
     limit: usize,
     out: &mut Vec<u8>,
@@ -297,7 +297,7 @@ pub fn error_reply(id: u16, flags: u16, rcode: u8, out: &mut Vec<u8>) {
 
 /// The query's reply with `rcode` and no records (not authoritative: used for failures).
 pub fn failure(q: &Query<'_>, rcode: u8, out: &mut Vec<u8>) {
-    answer(q, rcode, &[], 0, usize::MAX, out);
+    answer(q, rcode, [], 0, usize::MAX, out);
     out[2] &= !((AA >> 8) as u8);
 }
 

@@ -43,7 +43,14 @@ fn answers_read_back_with_hickory() {
         Rdata::Addr("10.0.0.4".parse().unwrap()),
     ];
     let mut out = Vec::new();
-    answer(&q, NOERROR, &ips, 600, q.udp_limit(), &mut out);
+    answer(
+        &q,
+        NOERROR,
+        ips.iter().copied(),
+        600,
+        q.udp_limit(),
+        &mut out,
+    );
     let m = Message::from_vec(&out).unwrap();
     assert_eq!(m.id(), 0x1234);
     assert_eq!(m.message_type(), MessageType::Response);
@@ -71,7 +78,7 @@ fn answers_read_back_with_hickory() {
     let b = query_bytes("2.0.0.10.in-addr.arpa.", RecordType::PTR, false);
     let q = parse(&b).unwrap();
     assert_eq!(ptr_addr(q.name()), Some("10.0.0.2".parse().unwrap()));
-    answer(&q, NOERROR, &[Rdata::Ptr("db.appnet")], 600, 512, &mut out);
+    answer(&q, NOERROR, [Rdata::Ptr("db.appnet")], 600, 512, &mut out);
     let m = Message::from_vec(&out).unwrap();
     match m.answers()[0].data() {
         RData::PTR(p) => assert_eq!(p.0.to_ascii(), "db.appnet."),
@@ -92,12 +99,12 @@ fn too_many_answers_truncate_for_udp() {
         .map(|i| Rdata::Addr(IpAddr::V4(Ipv4Addr::new(10, 0, 1, i))))
         .collect();
     let mut out = Vec::new();
-    answer(&q, NOERROR, &ips, 600, 512, &mut out);
+    answer(&q, NOERROR, ips.iter().copied(), 600, 512, &mut out);
     assert!(out.len() <= 512);
     let m = Message::from_vec(&out).unwrap();
     assert!(m.truncated());
     assert!(m.answers().len() > 20 && m.answers().len() < 100);
-    answer(&q, NOERROR, &ips, 600, 65535, &mut out);
+    answer(&q, NOERROR, ips.iter().copied(), 600, 65535, &mut out);
     let m = Message::from_vec(&out).unwrap();
     assert!(!m.truncated());
     assert_eq!(m.answers().len(), 100);
@@ -219,7 +226,14 @@ fn random_input_never_breaks_the_codec() {
                     Rdata::Addr("10.0.0.2".parse().unwrap()),
                     Rdata::Ptr(q.name()),
                 ];
-                answer(&q, NOERROR, &ips, 600, q.udp_limit(), &mut out);
+                answer(
+                    &q,
+                    NOERROR,
+                    ips.iter().copied(),
+                    600,
+                    q.udp_limit(),
+                    &mut out,
+                );
                 let m = Message::from_vec(&out).expect("our reply parses");
                 assert_eq!(m.id(), q.id);
                 assert_eq!(m.queries().len(), 1);

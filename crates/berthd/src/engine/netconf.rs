@@ -105,10 +105,7 @@ impl Engine {
             return;
         }
         // the embedded DNS keeps no state across restarts but the store's endpoints
-        if let Some(dns) = &rec.host_config.dns {
-            let ips: Vec<std::net::IpAddr> = dns.iter().filter_map(|d| d.parse().ok()).collect();
-            self.net.set_dns_servers(&rec.id, &ips);
-        }
+        self.give_dns_servers(&rec);
         let live: std::collections::HashSet<String> = self
             .net
             .endpoints_of(&rec.id)
@@ -188,6 +185,13 @@ impl Engine {
         write_in_place(&p, &s)
     }
 
+    /// The container's `--dns` servers, as the embedded DNS's upstreams for it.
+    fn give_dns_servers(&self, rec: &Record) {
+        let dns = rec.host_config.dns.iter().flatten();
+        let ips: Vec<std::net::IpAddr> = dns.filter_map(|d| d.parse().ok()).collect();
+        self.net.set_dns_servers(&rec.id, &ips);
+    }
+
     /// Docker's rules: on a user-defined network the embedded DNS (`nameserver 127.0.0.11`,
     /// `options ndots:0`) forwards to `--dns` or the host's servers; elsewhere the servers
     /// are written directly. Search domains and options: the flags', else the host's.
@@ -206,8 +210,7 @@ impl Engine {
         let embedded = self.net.dns_serving(&rec.id);
         let mut s = String::new();
         if embedded {
-            let ips: Vec<std::net::IpAddr> = dns.iter().filter_map(|d| d.parse().ok()).collect();
-            self.net.set_dns_servers(&rec.id, &ips);
+            self.give_dns_servers(rec);
             s += &format!("nameserver {}\n", berth_net::resolver::RESOLVER_IP);
         } else if dns.is_empty() {
             for ns in host_values("nameserver") {
