@@ -257,12 +257,12 @@ fn forwarding_dead_upstreams_and_internal_networks() {
         .unwrap();
     assert!(added.success());
     let good = Upstream::start(
-        &out.path(),
+        out.path(),
         "198.51.100.2".parse().unwrap(),
         &[("example.test", "203.0.113.7".parse().unwrap())],
         false,
     );
-    let dead = Upstream::start(&out.path(), "198.51.100.3".parse().unwrap(), &[], true);
+    let dead = Upstream::start(out.path(), "198.51.100.3".parse().unwrap(), &[], true);
     // a resolver on the host's own loopback (like systemd-resolved) is asked from the host
     let lab_ns = PathBuf::from(format!("/run/netns/{}", lab.ns));
     let local = Upstream::start(

@@ -91,7 +91,7 @@ fn conflicts_are_refused_with_dockers_message_and_change_nothing() {
 
     // a plain process holding a port
     let snap = lab.snapshot();
-    let held = berth_e2e::net::in_netns(&ns_path(&lab.ns), || {
+    let held = berth_e2e::net::in_netns(ns_path(&lab.ns), || {
         std::net::TcpListener::bind("127.0.0.1:18090").unwrap()
     });
     let o = web(&lab, "fourth", &["-p", "18090:80"]);
