@@ -1,7 +1,7 @@
 //! `config`: the resolved model (files merged, variables substituted, short forms expanded)
 //! printed back as a compose file.
 
-use super::hash::{cmd, s, Py};
+use super::hash::{process_fields, s, Py};
 use super::model::*;
 use super::yaml::Scalar;
 
@@ -16,32 +16,7 @@ fn map(v: &std::collections::BTreeMap<String, String>) -> Py {
 fn service(svc: &Service) -> Py {
     let mut d: Vec<(String, Py)> = Vec::new();
     let mut put = |k: &str, v: Py| d.push((k.into(), v));
-    if let Some(i) = &svc.image {
-        put("image", s(i));
-    }
-    if let Some(c) = &svc.command {
-        put("command", cmd(c));
-    }
-    if let Some(c) = &svc.entrypoint {
-        put("entrypoint", cmd(c));
-    }
-    if let Some(e) = &svc.environment {
-        put(
-            "environment",
-            Py::Dict(e.iter().map(|(k, v)| (k.clone(), Py::from(v))).collect()),
-        );
-    }
-    if let Some(l) = &svc.labels {
-        put(
-            "labels",
-            Py::Dict(l.iter().map(|(k, v)| (k.clone(), s(v))).collect()),
-        );
-    }
-    for (k, v) in [("tty", svc.tty), ("stdin_open", svc.stdin_open)] {
-        if let Some(b) = v {
-            put(k, Py::Bool(b));
-        }
-    }
+    process_fields(svc, &mut put);
     for (k, v) in [
         ("hostname", &svc.hostname),
         ("container_name", &svc.container_name),

@@ -114,14 +114,8 @@ pub(super) fn cmd(c: &Cmd) -> Py {
     }
 }
 
-/// The service's `options` as docker-compose keeps them after loading.
-fn options(svc: &Service) -> Py {
-    let mut o: Vec<(String, Py)> = vec![
-        ("device_requests".into(), Py::Null),
-        ("platform".into(), Py::Null),
-        ("volumes".into(), Py::List(Vec::new())),
-    ];
-    let mut put = |k: &str, v: Py| o.push((k.to_string(), v));
+/// The keys of the service's process, in the order both `config` and the hash list them.
+pub(super) fn process_fields(svc: &Service, put: &mut impl FnMut(&str, Py)) {
     if let Some(i) = &svc.image {
         put("image", s(i));
     }
@@ -149,6 +143,17 @@ fn options(svc: &Service) -> Py {
     if let Some(b) = svc.stdin_open {
         put("stdin_open", Py::Bool(b));
     }
+}
+
+/// The service's `options` as docker-compose keeps them after loading.
+fn options(svc: &Service) -> Py {
+    let mut o: Vec<(String, Py)> = vec![
+        ("device_requests".into(), Py::Null),
+        ("platform".into(), Py::Null),
+        ("volumes".into(), Py::List(Vec::new())),
+    ];
+    let mut put = |k: &str, v: Py| o.push((k.to_string(), v));
+    process_fields(svc, &mut put);
     for (k, v) in [
         ("hostname", &svc.hostname),
         ("container_name", &svc.container_name),
