@@ -17,6 +17,8 @@ pub enum ErrorKind {
     Internal,
     /// 501
     NotImplemented,
+    /// 503: a service berth depends on (the cluster store) does not answer.
+    Unavailable,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,4 +55,5 @@ impl Error {
     ctor!(conflict, Conflict);
     ctor!(internal, Internal);
     ctor!(not_implemented, NotImplemented);
+    ctor!(unavailable, Unavailable);
 }

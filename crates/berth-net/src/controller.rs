@@ -16,7 +16,7 @@ use crate::osl::{BridgeSpec, Osl, OslError};
 use crate::portmap::{HostPorts, Kernel};
 use crate::request::{plan, CreatePlan, SubnetRequest};
 use crate::resolver::{Resolver, ResolverConfig};
-use crate::store::{Op, Store, META, NETWORKS};
+use crate::store::{Op, Store, GLOBAL_NETWORKS, META, NETWORKS};
 use berth_api::{Filters, NetworkCreateRequest, NetworkResource};
 use ipnet::IpNet;
 use std::collections::{BTreeMap, HashSet};
@@ -40,6 +40,8 @@ pub struct Config {
     pub netns_dir: std::path::PathBuf,
     /// The embedded DNS server.
     pub dns: ResolverConfig,
+    /// `--cluster-store` and friends: global (overlay) networks.
+    pub cluster: Option<crate::cluster::ClusterConfig>,
 }
 
 struct State {
@@ -51,6 +53,31 @@ struct State {
     subnets: SubnetAllocator,
     /// Endpoints and sandboxes (controller/endpoint.rs, controller/sandbox.rs).
     eps: crate::endpoint::Registry,
+    /// Other hosts' endpoints on global networks, by endpoint id (controller/cluster.rs).
+    remote: std::collections::HashMap<String, crate::cluster::records::EndpointRec>,
+    /// This host's endpoints as the cluster store holds them: (network id, endpoint id).
+    published: HashSet<(String, String)>,
+    /// Addresses held in the cluster store: network id → address → owner.
+    claims: std::collections::HashMap<String, BTreeMap<IpAddr, crate::cluster::records::IpRec>>,
+    /// Overlay networks' data paths on this host: network id → namespace.
+    overlays: BTreeMap<String, std::path::PathBuf>,
+}
+
+impl State {
+    /// The remote endpoints of a network as VXLAN peers.
+    fn peers_of(&self, nid: &str) -> Vec<crate::osl::Peer> {
+        self.remote
+            .values()
+            .filter(|r| r.network_id == nid)
+            .flat_map(|r| {
+                r.ipv4.iter().chain(&r.ipv6).map(|n| crate::osl::Peer {
+                    ip: n.addr(),
+                    mac: r.mac,
+                    vtep: r.vtep,
+                })
+            })
+            .collect()
+    }
 }
 
 pub struct Controller {
@@ -67,6 +94,10 @@ pub struct Controller {
     /// host ports takes as many syscalls, which must not stall the network state.
     ports: Arc<Mutex<ports::PortState>>,
     host: Arc<dyn HostPorts>,
+    /// The cluster store, once configured (controller/cluster.rs).
+    cluster: std::sync::OnceLock<Arc<crate::cluster::Cluster>>,
+    /// Serializes building, reprogramming and removing each overlay network's data path.
+    path_locks: Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 fn fw_network(n: &Network) -> Option<FwNetwork> {
@@ -176,6 +207,10 @@ impl Controller {
             }
             networks.insert(id, n);
         }
+        // global networks: not in the local subnet allocator (another address space)
+        for (id, n) in store.list::<Network>(GLOBAL_NETWORKS)? {
+            networks.insert(id, n);
+        }
         let dns = Resolver::new(cfg.dns.clone())
             .map_err(|e| NetError::internal(format!("starting the embedded DNS server: {e}")))?;
         let c = Arc::new(Controller {
@@ -190,10 +225,16 @@ impl Controller {
                 bridges,
                 subnets,
                 eps: Default::default(),
+                remote: Default::default(),
+                published: Default::default(),
+                claims: Default::default(),
+                overlays: Default::default(),
             }),
             teardowns: Mutex::new(tokio::task::JoinSet::new()),
             ports: Arc::default(),
             host,
+            cluster: Default::default(),
+            path_locks: Default::default(),
         });
         c.fw.init()?;
         // Containers reach beyond their bridge only if the host forwards. Failing to set it is
@@ -205,6 +246,10 @@ impl Controller {
         c.reconcile().await?;
         c.restore_endpoints().await?;
         c.restore_ports()?;
+        c.restore_overlays().await;
+        if let Some(cc) = c.cfg.cluster.clone() {
+            c.join_cluster(cc).await?;
+        }
         Ok(c)
     }
 
@@ -239,6 +284,7 @@ impl Controller {
                 labels: BTreeMap::new(),
                 bridge: None,
                 predefined: true,
+                overlay: None,
             };
             self.store.put(NETWORKS, &n.id, &n)?;
             self.lock().networks.insert(n.id.clone(), n);
@@ -287,6 +333,7 @@ impl Controller {
             enable_ipv6: false,
             v4,
             v6: None,
+            more: vec![],
             user_ipam: vec![],
         };
         let req = NetworkCreateRequest {
@@ -386,6 +433,9 @@ impl Controller {
 
     pub async fn create(&self, req: &NetworkCreateRequest) -> Result<String> {
         let plan = plan(req)?;
+        if plan.driver == drivers::OVERLAY {
+            return self.create_overlay(plan, req).await;
+        }
         self.create_planned(plan, req, false).await
     }
 
@@ -474,6 +524,7 @@ impl Controller {
                 labels: req.labels.clone().unwrap_or_default(),
                 bridge: Some(bridge),
                 predefined,
+                overlay: None,
             }
         };
         match self.build(&net).await {
@@ -553,6 +604,15 @@ impl Controller {
     /// nobody needs to wait for it. The subnets and bridge name stay taken until the bridge is
     /// gone, so nothing new can collide with it meanwhile.
     async fn remove(self: &Arc<Self>, id: &str, predefined_ok: bool) -> Result<()> {
+        let global = self
+            .lock()
+            .networks
+            .get(id)
+            .filter(|n| n.overlay.is_some())
+            .cloned();
+        if let Some(n) = global {
+            return self.delete_overlay(&n).await;
+        }
         let net = {
             let mut st = self.lock();
             match st.networks.get(id) {
@@ -689,9 +749,13 @@ fn allocate_subnets(
     Ok(out)
 }
 
+mod cluster;
 mod endpoint;
+mod overlay;
 pub mod ports;
 mod sandbox;
+
+pub use overlay::{GWBRIDGE, GWBRIDGE_IF};
 
 use endpoint::{resource_in, ENDPOINT_TAG};
 

@@ -48,6 +48,9 @@ pub struct Endpoint {
     pub host_if: String,
     /// `ethN` inside the sandbox.
     pub ifname: String,
+    /// The namespace holding the host end when it is not the daemon's (overlay networks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_netns: Option<PathBuf>,
     pub mac: [u8; 6],
     pub ipv4: Option<IpNet>,
     pub ipv6: Option<IpNet>,

@@ -1,5 +1,6 @@
 //! berth's network library: the equivalent of Docker's libnetwork.
 
+pub mod cluster;
 pub mod controller;
 pub mod drivers;
 pub mod endpoint;

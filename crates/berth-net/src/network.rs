@@ -37,6 +37,9 @@ pub struct Network {
     pub labels: BTreeMap<String, String>,
     pub bridge: Option<BridgeConfig>,
     pub predefined: bool,
+    /// Overlay networks: the segment every host joins (the network lives in the cluster store).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overlay: Option<crate::drivers::overlay::OverlayConfig>,
 }
 
 impl Network {

@@ -27,6 +27,8 @@ pub struct CreatePlan {
     pub enable_ipv6: bool,
     pub v4: Option<SubnetRequest>,
     pub v6: Option<SubnetRequest>,
+    /// Further subnets, in the order given (overlay networks may have several per family).
+    pub more: Vec<SubnetRequest>,
     pub user_ipam: Vec<IpamConfig>,
 }
 
@@ -105,8 +107,10 @@ pub fn plan(req: &NetworkCreateRequest) -> Result<CreatePlan> {
     } else {
         req.driver.clone()
     };
+    let overlay = driver == drivers::OVERLAY;
     match req.scope.as_str() {
         "" | "local" => {}
+        "global" if overlay => {}
         "swarm" => {
             return Err(NetError::forbidden(
                 "cannot create a swarm scoped network when swarm is not active",
@@ -122,7 +126,7 @@ pub fn plan(req: &NetworkCreateRequest) -> Result<CreatePlan> {
                 "only one instance of \"{driver}\" network is allowed"
             )))
         }
-        "overlay" => return Err(NetError::internal(SWARM_MSG)),
+        drivers::OVERLAY => {}
         "macvlan" | "ipvlan" => {
             return Err(NetError::not_implemented(format!(
                 "the {driver} driver is not supported by berth yet"
@@ -155,7 +159,7 @@ pub fn plan(req: &NetworkCreateRequest) -> Result<CreatePlan> {
             v4.push(s)
         }
     }
-    if v4.len() > 1 || v6.len() > 1 {
+    if !overlay && (v4.len() > 1 || v6.len() > 1) {
         return Err(NetError::forbidden(
             "bridge driver doesn't support multiple subnets",
         ));
@@ -168,12 +172,14 @@ pub fn plan(req: &NetworkCreateRequest) -> Result<CreatePlan> {
     if req.enable_ipv6 && v6.is_empty() {
         return Err(NetError::not_found("could not find an available, non-overlapping IPv6 address pool among the defaults to assign to the network"));
     }
+    let (mut v4, mut v6) = (v4.into_iter(), v6.into_iter());
     Ok(CreatePlan {
         name,
         driver,
         enable_ipv6: req.enable_ipv6,
-        v4: v4.pop(),
-        v6: v6.pop(),
+        v4: v4.next(),
+        v6: v6.next(),
+        more: v4.chain(v6).collect(),
         user_ipam,
     })
 }

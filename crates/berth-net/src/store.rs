@@ -6,6 +6,9 @@ use serde::{de::DeserializeOwned, Serialize};
 use std::path::Path;
 
 pub const NETWORKS: &str = "networks";
+/// This host's copy of the global networks (the cluster store holds them): a restart while
+/// the store is unreachable keeps its overlay containers.
+pub const GLOBAL_NETWORKS: &str = "global_networks";
 pub const META: &str = "meta";
 /// Containers' attachments, keyed by endpoint id.
 pub const ENDPOINTS: &str = "endpoints";

@@ -45,6 +45,16 @@ pub struct Args {
     /// Logging level
     #[arg(short = 'l', long, value_enum, default_value = "info")]
     pub log_level: LogLevel,
+    /// Cluster store for global (overlay) networks: etcd://HOST:PORT[,HOST:PORT...][/PREFIX]
+    #[arg(long = "cluster-store")]
+    pub cluster_store: Option<String>,
+    /// This host's address for the other hosts: IP:PORT or IFACE:PORT
+    #[arg(long = "cluster-advertise")]
+    pub cluster_advertise: Option<String>,
+    /// Cluster store options: kv.cacertfile, kv.certfile, kv.keyfile, kv.username,
+    /// kv.password, discovery.ttl (seconds; default 10) (repeatable)
+    #[arg(long = "cluster-store-opt")]
+    pub cluster_store_opt: Vec<String>,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -59,7 +69,8 @@ pub enum LogLevel {
 impl LogLevel {
     pub fn as_filter(self) -> &'static str {
         match self {
-            LogLevel::Debug => "debug",
+            // the etcd client's transport logs every frame at debug
+            LogLevel::Debug => "debug,h2=info,tonic=info,tower=info,hyper=info,hyper_util=info",
             LogLevel::Info => "info",
             LogLevel::Warn => "warn",
             LogLevel::Error | LogLevel::Fatal => "error",
@@ -116,7 +127,22 @@ impl Args {
                 self.bridge
             );
         }
+        let cluster = match &self.cluster_store {
+            Some(store) => Some(
+                berth_net::cluster::ClusterConfig::parse(
+                    store,
+                    self.cluster_advertise.as_deref(),
+                    &self.cluster_store_opt,
+                )
+                .map_err(anyhow::Error::msg)?,
+            ),
+            None if self.cluster_advertise.is_some() || !self.cluster_store_opt.is_empty() => {
+                bail!("--cluster-advertise and --cluster-store-opt need --cluster-store")
+            }
+            None => None,
+        };
         Ok(berth_net::Config {
+            cluster,
             instance: instance.to_string(),
             default_bridge: self.bridge.clone(),
             bip,

@@ -55,14 +55,15 @@ pub(super) struct Change<'a> {
 }
 
 /// The network of a connect, as far as the kernel step needs it.
-struct Target {
-    id: String,
-    name: String,
-    bridge: String,
-    mtu: Option<u32>,
+pub(super) struct Target {
+    pub id: String,
+    pub name: String,
+    pub bridge: String,
+    pub mtu: Option<u32>,
     /// A user-defined network: its containers get the embedded DNS.
-    user: bool,
-    internal: bool,
+    pub user: bool,
+    pub internal: bool,
+    pub overlay: bool,
 }
 
 /// What the embedded DNS answers for an endpoint.
@@ -152,13 +153,19 @@ fn validate(net: &Network, req: &EndpointRequest) -> Result<Wanted> {
                 .ok_or_else(|| NetError::internal(format!("address {m}: invalid MAC address")))
         })
         .transpose()?;
-    if net.bridge.is_none() {
+    if net.bridge.is_none() && net.overlay.is_none() {
         return Err(NetError::not_implemented(format!(
             "driver {} does not support endpoints",
             net.driver
         )));
     }
     Ok(Wanted { v4, v6, mac })
+}
+
+/// User-defined networks get the embedded DNS; `docker_gwbridge` (a way out for overlay
+/// containers, with ICC off) does not.
+pub(super) fn serves_names(n: &Network) -> bool {
+    !n.predefined && n.name != super::overlay::GWBRIDGE
 }
 
 fn if_number(ifname: &str) -> Option<u32> {
@@ -175,18 +182,23 @@ impl Controller {
 
     /// The network a connect goes to, checked, and what of it the kernel step needs: read
     /// under the lock rather than copying the network (and its address pools) per connect.
-    fn target(&self, req: &EndpointRequest) -> Result<(Target, Wanted)> {
+    pub(super) fn target(&self, req: &EndpointRequest) -> Result<(Target, Wanted)> {
         let st = self.lock();
         let n = super::find(&st, &req.network, false)?;
         let want = validate(n, req)?;
-        let b = n.bridge.as_ref().expect("validated");
+        let (bridge, mtu) = match (&n.bridge, &n.overlay) {
+            (Some(b), _) => (b.name.clone(), b.mtu),
+            (None, Some(o)) => (crate::osl::overlay::BRIDGE.to_string(), Some(o.mtu)),
+            (None, None) => unreachable!("validated"),
+        };
         let t = Target {
             id: n.id.clone(),
             name: n.name.clone(),
-            bridge: b.name.clone(),
-            mtu: b.mtu,
-            user: !n.predefined,
+            bridge,
+            mtu,
+            user: serves_names(n),
             internal: n.internal,
+            overlay: n.overlay.is_some(),
         };
         Ok((t, want))
     }
@@ -196,11 +208,15 @@ impl Controller {
     /// earlier endpoint of the sandbox carries them. All or nothing.
     pub async fn connect(&self, req: EndpointRequest) -> Result<EndpointSettings> {
         let (net, want) = self.target(&req)?;
+        if net.overlay {
+            return self.connect_overlay(req).await;
+        }
         let sandbox = match &req.sandbox {
             Some(p) => p.clone(),
             None => self.sandbox_create(&req.container_id).await?,
         };
-        let (ep, routed) = self.reserve(&net, &req, &want, &sandbox)?;
+        let ep = self.reserve_in(&net, &req, &want, &sandbox, None)?;
+        let routed = self.lock().eps.eps.get(&ep.id).is_some_and(|e| e.routed);
         let change = Change {
             put: vec![&ep],
             networks: vec![&ep.network_id],
@@ -216,6 +232,7 @@ impl Controller {
             host_if: ep.host_if.clone(),
             alias: format!("{}{ENDPOINT_TAG}{}", self.alias_tag(), ep.id),
             bridge: net.bridge.clone(),
+            host_netns: None,
             netns: ep.sandbox.clone(),
             ifname: ep.ifname.clone(),
             mac: ep.mac,
@@ -254,14 +271,17 @@ impl Controller {
     }
 
     /// Takes everything the endpoint needs, under the state lock; the endpoint is recorded as
-    /// joining, which keeps its network from being removed.
-    fn reserve(
+    /// joining, which keeps its network from being removed. `overlay_ns`: the overlay
+    /// network's namespace, where the host end goes (overlay endpoints carry no gateway: the
+    /// way out is `docker_gwbridge`).
+    pub(super) fn reserve_in(
         &self,
         net: &Target,
         req: &EndpointRequest,
         want: &Wanted,
         sandbox: &Path,
-    ) -> Result<(Endpoint, bool)> {
+        overlay_ns: Option<&Path>,
+    ) -> Result<Endpoint> {
         let mut guard = self.lock();
         let st = &mut *guard;
         let not_found = || NetError::not_found(format!("network {} not found", req.network));
@@ -332,8 +352,9 @@ impl Controller {
             mac: want.mac.unwrap_or_else(|| mac_for(v4)),
             ipv4: alloc.v4.map(|(n, _)| n),
             ipv6: alloc.v6.map(|(n, _)| n),
-            gateway4: alloc.v4.map(|(_, g)| g),
-            gateway6: alloc.v6.map(|(_, g)| g),
+            gateway4: alloc.v4.map(|(_, g)| g).filter(|_| overlay_ns.is_none()),
+            gateway6: alloc.v6.map(|(_, g)| g).filter(|_| overlay_ns.is_none()),
+            host_netns: overlay_ns.map(Path::to_path_buf),
             ipam_config: (given(&req.ipv4).is_some() || given(&req.ipv6).is_some()).then(|| {
                 EndpointIpamConfig {
                     ipv4_address: given(&req.ipv4).unwrap_or_default().to_string(),
@@ -347,11 +368,11 @@ impl Controller {
         };
         let routed = st.eps.route_carrier(&ep.container_id).is_none() && !ep.gateways().is_empty();
         st.eps.insert(ep.clone(), Phase::Joining, routed);
-        Ok((ep, routed))
+        Ok(ep)
     }
 
     /// Undoes `reserve` in memory. `reuse_if`: hand the interface number back (nothing used it).
-    fn unreserve(&self, ep: &Endpoint, reuse_if: bool) {
+    pub(super) fn unreserve(&self, ep: &Endpoint, reuse_if: bool) {
         let mut guard = self.lock();
         let st = &mut *guard;
         st.eps.remove(&ep.id);
@@ -371,7 +392,7 @@ impl Controller {
 
     /// A kernel step failed (and `create_endpoint` left nothing behind): forget the record,
     /// then free the addresses.
-    async fn roll_back(&self, ep: &Endpoint) {
+    pub(super) async fn roll_back(&self, ep: &Endpoint) {
         {
             let mut guard = self.lock();
             let st = &mut *guard;
@@ -440,7 +461,11 @@ impl Controller {
             st.eps.undrain(&ep.network_id, &ep.addrs());
             return Err(e);
         }
+        let overlay = ep.host_netns.is_some();
         self.forget(vec![ep], true).await;
+        if overlay {
+            self.leave_gwbridge_if_unused(container_id).await;
+        }
         Ok(())
     }
 
@@ -465,8 +490,19 @@ impl Controller {
         self.apply_routes(work).await;
         let this = Arc::clone(self);
         let teardown = async move {
+            let global: Vec<Endpoint> = eps
+                .iter()
+                .filter(|e| e.host_netns.is_some())
+                .cloned()
+                .collect();
+            // names leave every host before the addresses are freed
+            this.unpublish_endpoints(&global).await;
             for ep in &eps {
-                if let Err(e) = this.osl.delete_link(&ep.host_if).await {
+                let deleted = match &ep.host_netns {
+                    Some(ns) => this.osl.delete_link_in(ns, &ep.host_if).await,
+                    None => this.osl.delete_link(&ep.host_if).await,
+                };
+                if let Err(e) = deleted {
                     // addresses stay taken: the container side may still hold them
                     tracing::error!("deleting veth {}: {e}", ep.host_if);
                     continue;
@@ -481,6 +517,11 @@ impl Controller {
                     }
                 }
             }
+            let mut nets: Vec<&str> = global.iter().map(|e| e.network_id.as_str()).collect();
+            nets.dedup();
+            for nid in nets {
+                this.drop_path_if_unused(nid).await;
+            }
         };
         self.teardowns
             .lock()
@@ -490,7 +531,7 @@ impl Controller {
 
     /// Puts a live endpoint's names in the embedded DNS, if its network is a user network.
     pub(super) fn add_names(&self, st: &State, ep: &Endpoint) {
-        if let Some(n) = st.networks.get(&ep.network_id).filter(|n| !n.predefined) {
+        if let Some(n) = st.networks.get(&ep.network_id).filter(|n| serves_names(n)) {
             self.dns.add(dns_names(ep, &n.name, n.internal));
         }
     }
@@ -511,7 +552,7 @@ impl Controller {
         self.dns.serving(container_id)
     }
 
-    async fn apply_routes(&self, work: impl IntoIterator<Item = RouteWork>) {
+    pub(super) async fn apply_routes(&self, work: impl IntoIterator<Item = RouteWork>) {
         for (netns, ifname, gws) in work {
             if let Err(e) = self.osl.set_default_routes(&netns, &ifname, &gws).await {
                 tracing::error!("default route via {ifname} in {}: {e}", netns.display());
@@ -527,7 +568,10 @@ impl Controller {
             .into_iter()
             .filter(|e| e.phase == Phase::Live)
             .filter_map(|e| {
-                let n = st.networks.get(&e.ep.network_id)?;
+                let n = st
+                    .networks
+                    .get(&e.ep.network_id)
+                    .filter(|n| n.name != super::overlay::GWBRIDGE)?;
                 Some((n.name.clone(), e.ep.settings()))
             })
             .collect()
@@ -547,7 +591,8 @@ impl Controller {
             }
             for id in &ch.networks {
                 // a removed network is not brought back
-                let Some(n) = st.networks.get(*id) else {
+                // global networks' pools are kept by the cluster store
+                let Some(n) = st.networks.get(*id).filter(|n| n.overlay.is_none()) else {
                     continue;
                 };
                 ops.push(match st.eps.draining.get(*id) {
@@ -574,7 +619,7 @@ impl Controller {
 }
 
 /// If the sandbox's route carrier is live but has no routes yet, marks it and returns the work.
-fn claim_routes(st: &mut State, cid: &str) -> Option<RouteWork> {
+pub(super) fn claim_routes(st: &mut State, cid: &str) -> Option<RouteWork> {
     let id = st.eps.route_carrier(cid)?.ep.id.clone();
     let e = st.eps.eps.get_mut(&id)?;
     if e.phase != Phase::Live || e.routed {

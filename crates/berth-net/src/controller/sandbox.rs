@@ -187,6 +187,29 @@ impl Controller {
             .into_iter()
             .map(|(name, alias)| (alias[prefix.len()..].to_string(), name))
             .collect();
+        // overlay endpoints' host ends live in their network's namespace
+        let mut tagged = tagged;
+        let mut in_overlay: HashMap<String, (PathBuf, String)> = HashMap::new();
+        let overlay_paths: Vec<PathBuf> = {
+            let st = self.lock();
+            st.networks
+                .values()
+                .filter(|n| n.overlay.is_some())
+                .map(|n| {
+                    self.cfg
+                        .netns_dir
+                        .join(crate::drivers::overlay::netns_name(&n.id))
+                })
+                .filter(|p| self.osl.sandbox_exists(p))
+                .collect()
+        };
+        for p in overlay_paths {
+            for (name, alias) in self.osl.links_with_alias_in(&p, &prefix).await? {
+                let id = alias[prefix.len()..].to_string();
+                tagged.insert(id.clone(), name.clone());
+                in_overlay.insert(id, (p.clone(), name));
+            }
+        }
         let (alive, gone): (Vec<Sandbox>, Vec<Sandbox>) = sandboxes
             .into_iter()
             .map(|(_, s)| s)
@@ -219,7 +242,8 @@ impl Controller {
                 .values_mut()
                 .filter_map(|n| {
                     let addrs = by_net.get(n.id.as_str()).map_or(&[][..], |v| &v[..]);
-                    rederive(n, addrs).then(|| n.clone())
+                    // global networks' pools are not stored locally
+                    (rederive(n, addrs) && n.overlay.is_none()).then(|| n.clone())
                 })
                 .collect()
         };
@@ -240,10 +264,20 @@ impl Controller {
         // A veth that cannot be deleted now is retried at the next start (it stays tagged or
         // named by no record); not worth refusing to start over.
         let known: HashSet<&str> = keep.iter().map(|e| e.id.as_str()).collect();
-        let orphans = tagged.iter().filter(|(id, _)| !known.contains(id.as_str()));
+        for (id, (ns, name)) in &in_overlay {
+            if !known.contains(id.as_str()) {
+                if let Err(e) = self.osl.delete_link_in(ns, name).await {
+                    tracing::warn!("removing orphan veth {name}: {e}");
+                }
+            }
+        }
+        let orphans = tagged
+            .iter()
+            .filter(|(id, _)| !known.contains(id.as_str()) && !in_overlay.contains_key(*id));
         // dropped endpoints' veths include untagged ones of a connect that crashed half-way
         let names = dropped
             .iter()
+            .filter(|e| e.host_netns.is_none())
             .map(|e| &e.host_if)
             .chain(orphans.map(|(_, n)| n));
         for name in names {

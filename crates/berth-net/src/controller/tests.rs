@@ -51,6 +51,7 @@ fn cfg() -> Config {
         pools: vec![],
         netns_dir: "/nonexistent/netns".into(),
         dns: Default::default(),
+        cluster: None,
     }
 }
 

@@ -2,7 +2,7 @@
 //! `ethN` inside a sandbox's namespace, with its MAC, addresses and routes.
 
 use super::netlink::{is_errno, kerr, Netlink, EEXIST};
-use super::{netns, Osl, OslError};
+use super::{netns, OslError};
 use futures::future::BoxFuture;
 use futures::TryStreamExt;
 use ipnet::IpNet;
@@ -23,6 +23,9 @@ pub struct EndpointSpec {
     /// keeps only endpoints whose veth carries it, and deletes tagged veths nobody knows.
     pub alias: String,
     pub bridge: String,
+    /// Where the host end and the bridge live: the daemon's namespace (`None`), or an overlay
+    /// network's.
+    pub host_netns: Option<PathBuf>,
     /// The sandbox's pinned namespace.
     pub netns: PathBuf,
     /// `ethN` inside the sandbox.
@@ -78,7 +81,7 @@ impl Netlink {
         // while the kernel creates the pair.
         let ns = spec.netns.clone();
         let opening = tokio::task::spawn_blocking(move || handle_in(&ns));
-        let h = self.handle();
+        let h = &self.host_handle(spec)?;
         let bridge = index_in(h, &spec.bridge).await?;
         let fd = netns::open(&spec.netns).map_err(|e| io_err("open sandbox", e))?;
         let mut peer = LinkMessageBuilder::<LinkUnspec>::new()
@@ -109,11 +112,13 @@ impl Netlink {
             Err(e) => Err(io_err("enter sandbox", std::io::Error::other(e))),
         };
         let r = match inner {
-            Ok(inner) => self.endpoint_configure(spec, &inner).await,
+            Ok(inner) => self.endpoint_configure(spec, h, &inner).await,
             Err(e) => Err(e),
         };
         if r.is_err() {
-            let _ = Osl::delete_link(self, &spec.host_if).await;
+            if let Ok(Some(i)) = super::overlay::index_of(h, &spec.host_if).await {
+                let _ = h.link().del(i).execute().await;
+            }
         }
         r
     }
@@ -121,11 +126,16 @@ impl Netlink {
     async fn endpoint_configure(
         &self,
         spec: &EndpointSpec,
+        host: &Handle,
         inner: &Handle,
     ) -> Result<(), OslError> {
         // A bridge port needs no IPv6 of its own; without this every veth would get a link-local
         // address and route (host route events, and a kernel list that grows per device).
-        let _ = super::sysctl::write(&format!("net/ipv6/conf/{}/disable_ipv6", spec.host_if), "1");
+        // (Overlay namespaces have IPv6 off as a whole.)
+        if spec.host_netns.is_none() {
+            let _ =
+                super::sysctl::write(&format!("net/ipv6/conf/{}/disable_ipv6", spec.host_if), "1");
+        }
         let idx = index_in(inner, &spec.ifname).await?;
         // One socket's requests are handled in the order sent, so the link comes up and gets
         // its addresses before the routes through them, without waiting for each answer.
@@ -164,8 +174,7 @@ impl Netlink {
         }
         futures::future::try_join_all(steps).await?;
         // up and tagged last: a tagged veth is a complete one
-        self.handle()
-            .link()
+        host.link()
             .set(
                 LinkUnspec::new_with_name(&spec.host_if)
                     .alias(spec.alias.clone())
@@ -315,6 +324,7 @@ mod tests {
                 host_if: "vethabc1234".into(),
                 alias: "berth/test/ep/1".into(),
                 bridge: "br-t".into(),
+                host_netns: None,
                 netns: sb.clone(),
                 ifname: "eth0".into(),
                 mac: [0x02, 0x42, 10, 9, 0, 2],

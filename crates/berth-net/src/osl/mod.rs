@@ -5,12 +5,14 @@
 pub mod endpoint;
 pub mod netlink;
 pub mod netns;
+pub mod overlay;
 pub mod sysctl;
 
 #[cfg(test)]
 pub mod fake;
 
 pub use endpoint::EndpointSpec;
+pub use overlay::{OverlaySpec, Peer};
 use futures::future::BoxFuture;
 use ipnet::IpNet;
 use std::net::IpAddr;
@@ -75,5 +77,53 @@ pub trait Osl: Send + Sync {
     fn set_hairpin<'a>(&'a self, host_if: &'a str) -> BoxFuture<'a, Result<(), OslError>> {
         let _ = host_if;
         Box::pin(async { Ok(()) })
+    }
+
+    // ------------------------------------------------------------ overlay networks
+    // (The fake OS layer of the unit tests keeps the defaults: no overlay data path.)
+
+    /// An overlay network's namespace, bridge and VXLAN device; a complete one is adopted.
+    fn overlay_up<'a>(&'a self, spec: &'a OverlaySpec) -> BoxFuture<'a, Result<(), OslError>> {
+        let _ = spec;
+        Box::pin(async { Ok(()) })
+    }
+    /// Removes an overlay network's namespace and everything in it.
+    fn overlay_down(&self, netns: &Path) {
+        let _ = netns;
+    }
+    /// Reconciles the VXLAN device's static peer entries toward `peers`.
+    fn overlay_peers<'a>(
+        &'a self,
+        netns: &'a Path,
+        peers: &'a [Peer],
+    ) -> BoxFuture<'a, Result<(), OslError>> {
+        let _ = (netns, peers);
+        Box::pin(async { Ok(()) })
+    }
+    /// `links_with_alias` inside another namespace.
+    fn links_with_alias_in<'a>(
+        &'a self,
+        netns: &'a Path,
+        prefix: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<(String, String)>, OslError>> {
+        let _ = (netns, prefix);
+        Box::pin(async { Ok(vec![]) })
+    }
+    /// `delete_link` inside another namespace (a missing one is not an error).
+    fn delete_link_in<'a>(
+        &'a self,
+        netns: &'a Path,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<(), OslError>> {
+        let _ = (netns, name);
+        Box::pin(async { Ok(()) })
+    }
+    /// The first IPv4 address of an interface (`--cluster-advertise IFACE:PORT`).
+    fn interface_addr<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Option<IpAddr>, OslError>> {
+        let _ = name;
+        Box::pin(async { Ok(None) })
     }
 }

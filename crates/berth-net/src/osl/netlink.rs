@@ -22,6 +22,8 @@ use std::sync::{Arc, Mutex};
 pub struct Netlink {
     handle: Handle,
     host: Arc<HostView>,
+    /// Sockets inside overlay networks' namespaces (osl/overlay.rs), kept while they live.
+    pub(super) ns_handles: Mutex<std::collections::HashMap<std::path::PathBuf, Handle>>,
 }
 
 /// What `host_networks` answers, kept between calls. Dumping every route and address costs
@@ -91,19 +93,19 @@ fn spawn_monitor(view: Arc<HostView>) -> std::io::Result<()> {
     Ok(())
 }
 
-pub(super) fn kerr(op: &str, e: rtnetlink::Error) -> OslError {
+pub(crate) fn kerr(op: &str, e: rtnetlink::Error) -> OslError {
     OslError::Kernel {
         op: op.to_string(),
         msg: e.to_string(),
     }
 }
 
-pub(super) fn is_errno(e: &rtnetlink::Error, errno: i32) -> bool {
+pub(crate) fn is_errno(e: &rtnetlink::Error, errno: i32) -> bool {
     matches!(e, rtnetlink::Error::NetlinkError(m) if m.raw_code() == -errno)
 }
 
 pub(super) const EEXIST: i32 = 17;
-const ENODEV: i32 = 19;
+pub(super) const ENODEV: i32 = 19;
 
 impl Netlink {
     /// Opens the netlink socket; must be called inside a tokio runtime.
@@ -115,7 +117,11 @@ impl Netlink {
             ..Default::default()
         });
         spawn_monitor(host.clone())?;
-        Ok(Netlink { handle, host })
+        Ok(Netlink {
+            handle,
+            host,
+            ns_handles: Mutex::default(),
+        })
     }
 
     pub fn handle(&self) -> &Handle {
@@ -206,14 +212,14 @@ impl Netlink {
     }
 }
 
-fn alias_of(m: &LinkMessage) -> Option<&str> {
+pub(super) fn alias_of(m: &LinkMessage) -> Option<&str> {
     m.attributes.iter().find_map(|a| match a {
         LinkAttribute::IfAlias(s) => Some(s.as_str()),
         _ => None,
     })
 }
 
-fn name_of(m: &LinkMessage) -> Option<&str> {
+pub(super) fn name_of(m: &LinkMessage) -> Option<&str> {
     m.attributes.iter().find_map(|a| match a {
         LinkAttribute::IfName(s) => Some(s.as_str()),
         _ => None,
@@ -237,6 +243,62 @@ fn route_dest(r: &RouteMessage) -> Option<IpNet> {
 }
 
 impl Osl for Netlink {
+    fn overlay_up<'a>(
+        &'a self,
+        spec: &'a super::OverlaySpec,
+    ) -> BoxFuture<'a, Result<(), OslError>> {
+        Box::pin(Netlink::overlay_up(self, spec))
+    }
+    fn overlay_down(&self, netns: &std::path::Path) {
+        Netlink::overlay_down(self, netns)
+    }
+    fn overlay_peers<'a>(
+        &'a self,
+        netns: &'a std::path::Path,
+        peers: &'a [super::Peer],
+    ) -> BoxFuture<'a, Result<(), OslError>> {
+        Box::pin(Netlink::overlay_peers(self, netns, peers))
+    }
+    fn links_with_alias_in<'a>(
+        &'a self,
+        netns: &'a std::path::Path,
+        prefix: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<(String, String)>, OslError>> {
+        Box::pin(self.tagged_in(netns, prefix))
+    }
+    fn delete_link_in<'a>(
+        &'a self,
+        netns: &'a std::path::Path,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<(), OslError>> {
+        Box::pin(self.delete_in(netns, name))
+    }
+    fn interface_addr<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Option<IpAddr>, OslError>> {
+        Box::pin(async move {
+            let Some(idx) = self.link_index(name).await? else {
+                return Ok(None);
+            };
+            let addrs: Vec<_> = self
+                .handle
+                .address()
+                .get()
+                .set_link_index_filter(idx)
+                .execute()
+                .try_collect()
+                .await
+                .map_err(|e| kerr("list addresses", e))?;
+            Ok(addrs.iter().find_map(|m| {
+                m.attributes.iter().find_map(|a| match a {
+                    AddressAttribute::Address(ip @ IpAddr::V4(_)) => Some(*ip),
+                    _ => None,
+                })
+            }))
+        })
+    }
+
     fn create_bridge<'a>(&'a self, spec: &'a BridgeSpec) -> BoxFuture<'a, Result<(), OslError>> {
         Box::pin(async move {
             let r = self.bridge_up(spec).await;

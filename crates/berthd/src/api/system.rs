@@ -101,13 +101,18 @@ pub async fn info(State(s): State<Shared>) -> Response {
         .map(|n| n.get())
         .unwrap_or(1);
     let forwarding = berth_net::osl::sysctl::read("net/ipv4/ip_forward").is_ok_and(|v| v == "1");
+    let (store, advertise) = s.ctl.cluster_info().unwrap_or_default();
+    let mut drivers = vec!["bridge", "host", "null"];
+    if !store.is_empty() {
+        drivers.push("overlay");
+    }
     let v = j!({
         "ID": s.instance,
         "Containers": 0, "ContainersRunning": 0, "ContainersPaused": 0, "ContainersStopped": 0,
         "Images": 0,
         "Driver": "overlayfs",
         "DriverStatus": [],
-        "Plugins": {"Volume": [], "Network": ["bridge", "host", "null"], "Authorization": null, "Log": []},
+        "Plugins": {"Volume": [], "Network": drivers, "Authorization": null, "Log": []},
         "MemoryLimit": true, "SwapLimit": false,
         "IPv4Forwarding": forwarding,
         "BridgeNfIptables": false, "BridgeNfIp6tables": false,
@@ -136,6 +141,8 @@ pub async fn info(State(s): State<Shared>) -> Response {
         "Runtimes": {},
         "DefaultRuntime": "runc",
         "Swarm": {"NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive", "ControlAvailable": false, "Error": "", "RemoteManagers": null},
+        "ClusterStore": store,
+        "ClusterAdvertise": advertise,
         "LiveRestoreEnabled": false,
         "Isolation": "",
         "InitBinary": "",

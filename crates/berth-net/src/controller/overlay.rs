@@ -1,0 +1,631 @@
+//! Overlay networks: created, removed and joined through the cluster store.
+//!
+//! A global network lives in etcd; every host keeps a copy in memory (and in its local store,
+//! so a restart during an etcd outage keeps its containers). Its address pool on each host is
+//! the host's view of which addresses the cluster holds: allocation picks the next free one
+//! there and claims it with a transaction, so two hosts attaching at once never share one.
+//! The data path (namespace, `br0`, `vxlan0`) exists on a host while it has endpoints there.
+
+use super::endpoint::{Change, SbOp};
+use super::{Controller, GLOBAL_NETWORKS};
+use crate::cluster::records::{EndpointRec, IpRec};
+use crate::cluster::{Cluster, ClusterStore, CreateConflict};
+use crate::drivers::overlay::{self as ov, OverlayConfig};
+use crate::drivers::{self, bridge};
+use crate::endpoint::*;
+use crate::error::{NetError, Result};
+use crate::ipam::{prepare, AddressPool};
+use crate::network::{new_id, now_rfc3339, Network, Subnet};
+use crate::osl::{EndpointSpec, OverlaySpec};
+use crate::request::{CreatePlan, SubnetRequest};
+use berth_api::{EndpointSettings, NetworkCreateRequest};
+use ipnet::IpNet;
+use std::collections::{BTreeMap, HashSet};
+use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+
+/// The local bridge network that gives overlay containers their way out, as Docker names it.
+pub const GWBRIDGE: &str = "docker_gwbridge";
+/// Its kernel bridge: not Docker's name, so a Docker on the same host keeps its own.
+pub const GWBRIDGE_IF: &str = "berth_gwbridge";
+
+const NO_CLUSTER: &str = "overlay networks need a cluster store: start berthd with --cluster-store=etcd://HOST:PORT and --cluster-advertise=IP:PORT (swarm mode is not supported)";
+const NO_POOL: &str = "could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network";
+const OVERLAPS: &str = "Pool overlaps with other one on this address space";
+/// Claims retried when another host took the candidate address first.
+const CLAIM_TRIES: usize = 32;
+
+type Boxed<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Docker's global default pool: 10.0.0.0/8 in /24s.
+fn next_subnet(used: &[IpNet], skip: &HashSet<IpNet>) -> Option<IpNet> {
+    (0u32..1 << 16).find_map(|i| {
+        let net = IpNet::new(
+            IpAddr::V4(Ipv4Addr::from(0x0a00_0000 | (i << 8))),
+            24,
+        )
+        .ok()?;
+        let free = !skip.contains(&net) && !used.iter().any(|u| overlap(u, &net));
+        free.then_some(net)
+    })
+}
+
+fn overlap(a: &IpNet, b: &IpNet) -> bool {
+    a.contains(&b.network()) || b.contains(&a.network())
+}
+
+fn gateway_error(e: (Option<IpAddr>, crate::ipam::PoolError)) -> NetError {
+    let gw = e.0.map(|g| g.to_string()).unwrap_or_default();
+    NetError::internal(format!("failed to allocate gateway ({gw}): {}", e.1))
+}
+
+fn has_active(n: &Network) -> NetError {
+    NetError::forbidden(format!(
+        "error while removing network: network {} id {} has active endpoints",
+        n.name, n.id
+    ))
+}
+
+impl Controller {
+    pub(super) fn cluster(&self) -> Result<Arc<Cluster>> {
+        self.cluster
+            .get()
+            .cloned()
+            .ok_or_else(|| NetError::unavailable(NO_CLUSTER))
+    }
+
+    /// Records the network in the cluster store: name, subnets and VNI in one transaction,
+    /// retried with the next free subnet or VNI when another host raced for the same one.
+    pub(super) async fn create_overlay(
+        &self,
+        plan: CreatePlan,
+        req: &NetworkCreateRequest,
+    ) -> Result<String> {
+        let cluster = self.cluster()?;
+        let mut options = req.options.clone().unwrap_or_default();
+        let (want_vni, mtu) = ov::parse_options(&options)?;
+        let explicit: Vec<SubnetRequest> = plan
+            .v4
+            .iter()
+            .chain(plan.v6.iter())
+            .chain(plan.more.iter())
+            .cloned()
+            .collect();
+        for (i, a) in explicit.iter().enumerate() {
+            if explicit[..i].iter().any(|b| overlap(&a.subnet, &b.subnet)) {
+                return Err(NetError::forbidden(OVERLAPS));
+            }
+        }
+        let id = new_id();
+        let mut skip_subnets = HashSet::new();
+        let mut skip_vnis = HashSet::new();
+        for _ in 0..64 {
+            let (reqs, vni) = {
+                let st = self.lock();
+                if st.networks.values().any(|n| n.name == plan.name) {
+                    return Err(NetError::conflict(format!(
+                        "network with name {} already exists",
+                        plan.name
+                    )));
+                }
+                let globals = || st.networks.values().filter_map(|n| n.overlay.as_ref().map(|o| (n, o)));
+                let used: Vec<IpNet> = globals()
+                    .flat_map(|(n, _)| n.subnets.iter().map(|s| s.pool.subnet))
+                    .collect();
+                let mut reqs = explicit.clone();
+                if plan.v4.is_none() {
+                    let subnet = next_subnet(&used, &skip_subnets)
+                        .ok_or_else(|| NetError::not_found(NO_POOL))?;
+                    reqs.insert(
+                        0,
+                        SubnetRequest {
+                            subnet,
+                            range: None,
+                            gateway: None,
+                            aux: BTreeMap::new(),
+                        },
+                    );
+                } else if reqs
+                    .iter()
+                    .any(|r| used.iter().any(|u| overlap(u, &r.subnet)))
+                {
+                    return Err(NetError::forbidden(OVERLAPS));
+                }
+                let vnis: HashSet<u32> = globals().map(|(_, o)| o.vni).collect();
+                let vni = match want_vni {
+                    Some(v) if vnis.contains(&v) => {
+                        return Err(NetError::forbidden(format!("vxlan id {v} is already in use")))
+                    }
+                    Some(v) => v,
+                    None => (ov::VNI_FIRST..=ov::VNI_LAST)
+                        .find(|v| !vnis.contains(v) && !skip_vnis.contains(v))
+                        .ok_or_else(|| NetError::internal("no free VXLAN id"))?,
+                };
+                (reqs, vni)
+            };
+            let mut subnets = Vec::new();
+            for r in &reqs {
+                let mut pool = AddressPool::new(r.subnet, r.range);
+                let gateway = prepare(&mut pool, r.gateway, &r.aux).map_err(gateway_error)?;
+                subnets.push(Subnet {
+                    pool,
+                    gateway,
+                    aux: r.aux.clone(),
+                });
+            }
+            // shown by inspect, as Docker's classic overlay shows it
+            options.insert(ov::OPT_VXLANID.into(), vni.to_string());
+            let net = Network {
+                id: id.clone(),
+                name: plan.name.clone(),
+                driver: drivers::OVERLAY.into(),
+                scope: drivers::Scope::Global.as_str().into(),
+                created: now_rfc3339(),
+                enable_ipv6: plan.enable_ipv6,
+                internal: req.internal,
+                attachable: req.attachable,
+                ingress: req.ingress,
+                ipam_driver: "default".into(),
+                ipam_options: req.ipam.as_ref().and_then(|i| i.options.clone()),
+                user_ipam: plan.user_ipam.clone(),
+                subnets,
+                options: options.clone(),
+                labels: req.labels.clone().unwrap_or_default(),
+                bridge: None,
+                predefined: false,
+                overlay: Some(OverlayConfig { vni, mtu }),
+            };
+            match cluster.store.create_network(&net).await? {
+                Ok(()) => {
+                    self.adopt_global(net);
+                    return Ok(id);
+                }
+                Err(CreateConflict::Name) => {
+                    return Err(NetError::conflict(format!(
+                        "network with name {} already exists",
+                        plan.name
+                    )))
+                }
+                Err(CreateConflict::Subnet(0)) if plan.v4.is_none() => {
+                    skip_subnets.insert(reqs[0].subnet);
+                }
+                Err(CreateConflict::Subnet(_)) => return Err(NetError::forbidden(OVERLAPS)),
+                Err(CreateConflict::Vni) if want_vni.is_some() => {
+                    return Err(NetError::forbidden(format!("vxlan id {vni} is already in use")))
+                }
+                Err(CreateConflict::Vni) => {
+                    skip_vnis.insert(vni);
+                }
+            }
+        }
+        Err(NetError::unavailable(
+            "could not record the network: the cluster store kept changing under the request",
+        ))
+    }
+
+    /// A global network this host learnt of (its own create, or the watch): kept in memory and
+    /// in the local store. An existing copy is kept as it is (its pool is this host's view).
+    pub(super) fn adopt_global(&self, net: Network) {
+        let mut st = self.lock();
+        if st.networks.contains_key(&net.id) {
+            return;
+        }
+        if let Err(e) = self.store.put(GLOBAL_NETWORKS, &net.id, &net) {
+            tracing::warn!("caching network {} locally: {e}", net.name);
+        }
+        st.networks.insert(net.id.clone(), net);
+    }
+
+    /// Removes the network cluster-wide unless some host has endpoints on it.
+    pub(super) async fn delete_overlay(&self, net: &Network) -> Result<()> {
+        if self.lock().eps.has_endpoints(&net.id) {
+            return Err(has_active(net));
+        }
+        let cluster = self.cluster()?;
+        if !cluster.store.delete_network(net).await? {
+            return Err(has_active(net));
+        }
+        self.forget_global(&net.id);
+        Ok(())
+    }
+
+    /// Drops a global network from this host (it was removed from the cluster store).
+    pub(super) fn forget_global(&self, nid: &str) {
+        let path = {
+            let mut st = self.lock();
+            if st.eps.has_endpoints(nid) {
+                tracing::warn!("network {nid} was removed from the cluster store while this host has endpoints on it");
+                return;
+            }
+            st.networks.remove(nid);
+            st.remote.retain(|_, r| r.network_id != nid);
+            st.overlays.remove(nid)
+        };
+        if let Err(e) = self.store.delete(GLOBAL_NETWORKS, nid) {
+            tracing::warn!("forgetting network {nid} locally: {e}");
+        }
+        if let Some(p) = path {
+            self.osl.overlay_down(&p);
+        }
+    }
+
+    /// Attaches a container to an overlay network: an address claimed in the cluster store,
+    /// the network's data path on this host, a veth from its `br0` into the sandbox, the
+    /// endpoint published on this host's lease, and (unless the network is internal) an
+    /// interface on `docker_gwbridge` for the way out. All or nothing.
+    pub(super) fn connect_overlay(&self, req: EndpointRequest) -> Boxed<'_, Result<EndpointSettings>> {
+        Box::pin(async move {
+            let cluster = self.cluster()?;
+            let lease = cluster.lease()?;
+            let (net, want) = self.target(&req)?;
+            let sandbox = match &req.sandbox {
+                Some(p) => p.clone(),
+                None => self.sandbox_create(&req.container_id).await?,
+            };
+            let ns = self.cfg.netns_dir.join(ov::netns_name(&net.id));
+            let ep = self.claim(&cluster, &net, &req, &want, &sandbox, &ns).await?;
+            let change = Change {
+                put: vec![&ep],
+                sandbox: Some(SbOp::Put(&ep.container_id)),
+                with: &req.with,
+                ..Default::default()
+            };
+            if let Err(e) = self.commit_change(&change) {
+                self.unclaim(&cluster, &ep).await;
+                return Err(e);
+            }
+            let built = async {
+                self.overlay_path(&net.id).await?;
+                self.dns.serve(&ep.container_id, &ep.sandbox).map_err(|e| {
+                    NetError::internal(format!(
+                        "starting the embedded DNS server in {}: {e}",
+                        ep.sandbox.display()
+                    ))
+                })?;
+                let spec = EndpointSpec {
+                    host_if: ep.host_if.clone(),
+                    alias: format!("{}{}{}", self.alias_tag(), super::ENDPOINT_TAG, ep.id),
+                    bridge: crate::osl::overlay::BRIDGE.into(),
+                    host_netns: Some(ns.clone()),
+                    netns: ep.sandbox.clone(),
+                    ifname: ep.ifname.clone(),
+                    mac: ep.mac,
+                    mtu: net.mtu,
+                    addrs: ep.ipv4.iter().chain(&ep.ipv6).copied().collect(),
+                    gateways: vec![],
+                };
+                self.osl.create_endpoint(&spec).await?;
+                let rec = self.record_of(&cluster, &ep);
+                if let Err(e) = cluster.store.put_endpoint(&rec, lease).await {
+                    let _ = self.osl.delete_link_in(&ns, &ep.host_if).await;
+                    return Err(e.into());
+                }
+                Ok(())
+            }
+            .await;
+            if let Err(e) = built {
+                self.roll_back(&ep).await;
+                self.unclaim(&cluster, &ep).await;
+                self.drop_path_if_unused(&net.id).await;
+                return Err(e);
+            }
+            let work = {
+                let mut st = self.lock();
+                if let Some(e) = st.eps.eps.get_mut(&ep.id) {
+                    e.phase = Phase::Live;
+                }
+                self.add_names(&st, &ep);
+                super::endpoint::claim_routes(&mut st, &ep.container_id)
+            };
+            self.apply_routes(work).await;
+            if !net.internal {
+                if let Err(e) = self.join_gwbridge(&req, &sandbox).await {
+                    let _ = self.remove_endpoint(&ep).await;
+                    return Err(e);
+                }
+            }
+            Ok(ep.settings())
+        })
+    }
+
+    /// Takes the endpoint's addresses in memory (the next free ones of this host's view) and
+    /// claims them in the cluster store; an address another host took first is marked taken
+    /// and the next one tried.
+    async fn claim(
+        &self,
+        cluster: &Cluster,
+        net: &super::endpoint::Target,
+        req: &EndpointRequest,
+        want: &Wanted,
+        sandbox: &std::path::Path,
+        ns: &std::path::Path,
+    ) -> Result<Endpoint> {
+        for _ in 0..CLAIM_TRIES {
+            let ep = self.reserve_in(net, req, want, sandbox, Some(ns))?;
+            let owner = IpRec {
+                host: cluster.host_id.clone(),
+                endpoint: ep.id.clone(),
+            };
+            let mut claimed = Vec::new();
+            let mut lost = None;
+            for ip in ep.addrs() {
+                match cluster.store.claim_ip(&ep.network_id, ip, &owner).await {
+                    Ok(true) => claimed.push(ip),
+                    Ok(false) => {
+                        lost = Some(ip);
+                        break;
+                    }
+                    Err(e) => {
+                        let _ = cluster.store.release_ips(&ep.network_id, &claimed).await;
+                        self.unreserve(&ep, true);
+                        return Err(e.into());
+                    }
+                }
+            }
+            let Some(taken) = lost else {
+                return Ok(ep);
+            };
+            let _ = cluster.store.release_ips(&ep.network_id, &claimed).await;
+            self.unreserve(&ep, true);
+            if want.v4 == Some(taken) || want.v6 == Some(taken) {
+                return Err(NetError::forbidden("Address already in use"));
+            }
+            // someone else holds it: keep it out of this host's pool
+            if let Some(n) = self.lock().networks.get_mut(&ep.network_id) {
+                take_ip(n, taken);
+            }
+        }
+        Err(NetError::unavailable(
+            "could not allocate an address: other hosts kept taking the candidates",
+        ))
+    }
+
+    /// Undoes `claim` in the cluster store (the caller has undone it in memory).
+    async fn unclaim(&self, cluster: &Cluster, ep: &Endpoint) {
+        if let Err(e) = cluster.store.release_ips(&ep.network_id, &ep.addrs()).await {
+            tracing::warn!("releasing the addresses of endpoint {}: {e}", ep.id);
+        }
+    }
+
+    /// The endpoint as other hosts see it.
+    pub(super) fn record_of(&self, cluster: &Cluster, ep: &Endpoint) -> EndpointRec {
+        EndpointRec {
+            id: ep.id.clone(),
+            network_id: ep.network_id.clone(),
+            host: cluster.host_id.clone(),
+            vtep: cluster.vtep,
+            container_id: ep.container_id.clone(),
+            container_name: ep.container_name.clone(),
+            mac: ep.mac,
+            ipv4: ep.ipv4,
+            ipv6: ep.ipv6,
+            aliases: ep.aliases.clone(),
+        }
+    }
+
+    /// The network's namespace, bridge and VXLAN device on this host, made by the first
+    /// endpoint; its peers are programmed before it is used.
+    async fn overlay_path(&self, nid: &str) -> Result<PathBuf> {
+        let lock = self.path_lock(nid);
+        let _g = lock.lock().await;
+        let (spec, known) = {
+            let st = self.lock();
+            let n = st
+                .networks
+                .get(nid)
+                .ok_or_else(|| NetError::not_found(format!("network {nid} not found")))?;
+            let o = n.overlay.as_ref().expect("overlay network");
+            let spec = OverlaySpec {
+                netns: self.cfg.netns_dir.join(ov::netns_name(nid)),
+                vni: o.vni,
+                port: ov::VXLAN_PORT,
+                mtu: o.mtu,
+                vtep: self.cluster()?.vtep,
+                addrs: n
+                    .subnets
+                    .iter()
+                    .filter_map(|s| IpNet::new(s.gateway, s.pool.subnet.prefix_len()).ok())
+                    .collect(),
+            };
+            (spec, st.overlays.contains_key(nid))
+        };
+        if known {
+            return Ok(spec.netns);
+        }
+        self.osl.overlay_up(&spec).await?;
+        let peers = self.lock().peers_of(nid);
+        self.osl.overlay_peers(&spec.netns, &peers).await?;
+        self.lock()
+            .overlays
+            .insert(nid.to_string(), spec.netns.clone());
+        Ok(spec.netns)
+    }
+
+    /// Removes the network's data path on this host once no endpoint uses it.
+    pub(super) async fn drop_path_if_unused(&self, nid: &str) {
+        let lock = self.path_lock(nid);
+        let _g = lock.lock().await;
+        let path = {
+            let mut st = self.lock();
+            if st.eps.has_endpoints(nid) {
+                return;
+            }
+            st.overlays.remove(nid)
+        };
+        if let Some(p) = path {
+            self.osl.overlay_down(&p);
+        }
+        self.path_locks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(nid);
+    }
+
+    fn path_lock(&self, nid: &str) -> Arc<tokio::sync::Mutex<()>> {
+        self.path_locks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(nid.to_string())
+            .or_default()
+            .clone()
+    }
+
+    /// Reprograms one network's peers from the current view.
+    pub(super) async fn sync_peers(&self, nid: &str) {
+        let lock = self.path_lock(nid);
+        let _g = lock.lock().await;
+        let (path, peers) = {
+            let st = self.lock();
+            let Some(p) = st.overlays.get(nid).cloned() else {
+                return;
+            };
+            (p, st.peers_of(nid))
+        };
+        if let Err(e) = self.osl.overlay_peers(&path, &peers).await {
+            tracing::warn!("programming the peers of network {nid}: {e}");
+        }
+    }
+
+    /// `docker_gwbridge`, made on first use, with an interface for the container.
+    async fn join_gwbridge(&self, req: &EndpointRequest, sandbox: &std::path::Path) -> Result<()> {
+        let gw = self.gwbridge().await?;
+        if self
+            .lock()
+            .eps
+            .on_network(&gw)
+            .any(|e| e.ep.container_id == req.container_id)
+        {
+            return Ok(());
+        }
+        let r = EndpointRequest {
+            container_id: req.container_id.clone(),
+            container_name: format!("gateway_{}", &req.container_id[..12]),
+            network: gw,
+            sandbox: Some(sandbox.to_path_buf()),
+            ..Default::default()
+        };
+        let connect: Boxed<'_, Result<EndpointSettings>> = Box::pin(self.connect(r));
+        connect.await.map(|_| ())
+    }
+
+    async fn gwbridge(&self) -> Result<String> {
+        if let Ok(r) = self.network_ref(GWBRIDGE) {
+            return Ok(r.id);
+        }
+        let opts: BTreeMap<String, String> = [
+            (bridge::OPT_NAME, GWBRIDGE_IF),
+            (bridge::OPT_ICC, "false"),
+            (bridge::OPT_MASQ, "true"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let req = NetworkCreateRequest {
+            name: GWBRIDGE.into(),
+            options: Some(opts),
+            ..Default::default()
+        };
+        let create: Boxed<'_, Result<String>> = Box::pin(self.create(&req));
+        match create.await {
+            Ok(id) => Ok(id),
+            // another connect made it meanwhile
+            Err(e) => self.network_ref(GWBRIDGE).map(|r| r.id).map_err(|_| e),
+        }
+    }
+
+    /// After an overlay endpoint left: the container leaves `docker_gwbridge` too when no
+    /// other non-internal overlay needs it.
+    pub(super) fn leave_gwbridge_if_unused<'a>(self: &'a Arc<Self>, cid: &'a str) -> Boxed<'a, ()> {
+        Box::pin(async move {
+            let gw = {
+                let st = self.lock();
+                let Some(gw) = st
+                    .networks
+                    .values()
+                    .find(|n| n.name == GWBRIDGE)
+                    .map(|n| n.id.clone())
+                else {
+                    return;
+                };
+                let needed = st.eps.of_container(cid).iter().any(|e| {
+                    e.phase != Phase::Leaving
+                        && st
+                            .networks
+                            .get(&e.ep.network_id)
+                            .is_some_and(|n| n.overlay.is_some() && !n.internal)
+                });
+                let joined = st
+                    .eps
+                    .of_container(cid)
+                    .iter()
+                    .any(|e| e.ep.network_id == gw && e.phase == Phase::Live);
+                if needed || !joined {
+                    return;
+                }
+                gw
+            };
+            if let Err(e) = self.disconnect(cid, &gw).await {
+                tracing::warn!("leaving {GWBRIDGE}: {e}");
+            }
+        })
+    }
+
+    /// Rolls back a live overlay endpoint (a later step of its connect failed).
+    async fn remove_endpoint(&self, ep: &Endpoint) -> Result<()> {
+        let cluster = self.cluster()?;
+        {
+            let mut st = self.lock();
+            if let Some(e) = st.eps.eps.get_mut(&ep.id) {
+                e.phase = Phase::Leaving;
+            }
+            self.dns.remove(&ep.id);
+        }
+        let _ = cluster.store.delete_endpoint(&ep.network_id, &ep.id).await;
+        if let Some(ns) = &ep.host_netns {
+            let _ = self.osl.delete_link_in(ns, &ep.host_if).await;
+        }
+        self.roll_back(ep).await;
+        self.unclaim(&cluster, ep).await;
+        self.drop_path_if_unused(&ep.network_id).await;
+        Ok(())
+    }
+
+    /// The cluster-store side of endpoints that left (called once their records are gone
+    /// locally): unpublished first (names vanish on every host), then their addresses freed.
+    pub(super) async fn unpublish_endpoints(&self, eps: &[Endpoint]) {
+        let Ok(cluster) = self.cluster() else { return };
+        for ep in eps {
+            if let Err(e) = cluster.store.delete_endpoint(&ep.network_id, &ep.id).await {
+                tracing::warn!("unpublishing endpoint {}: {e} (reconciled when the store is back)", ep.id);
+            }
+            self.unclaim(&cluster, ep).await;
+        }
+    }
+}
+
+/// Marks an address another host holds as taken in this host's view of the pool.
+pub(super) fn take_ip(n: &mut Network, ip: IpAddr) {
+    if let Some(s) = n.subnets.iter_mut().find(|s| s.pool.contains(ip)) {
+        let _ = s.pool.reserve(ip);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn global_pool_is_docker_s() {
+        let none = HashSet::new();
+        assert_eq!(next_subnet(&[], &none).unwrap().to_string(), "10.0.0.0/24");
+        let used = vec!["10.0.0.0/24".parse().unwrap()];
+        assert_eq!(next_subnet(&used, &none).unwrap().to_string(), "10.0.1.0/24");
+        let skip: HashSet<IpNet> = ["10.0.1.0/24".parse().unwrap()].into();
+        assert_eq!(next_subnet(&used, &skip).unwrap().to_string(), "10.0.2.0/24");
+        let wide = vec!["10.0.0.0/16".parse().unwrap()];
+        assert_eq!(next_subnet(&wide, &none).unwrap().to_string(), "10.1.0.0/24");
+    }
+}
