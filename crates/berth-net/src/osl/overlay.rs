@@ -335,10 +335,16 @@ async fn dump(h: &Handle, vx: u32) -> Result<(NeighMap, FdbMap), OslError> {
             _ => None,
         })
     };
+    // in AF_BRIDGE messages the destination comes unparsed: its length tells the family
     let dst = |m: &NeighbourMessage| {
         m.attributes.iter().find_map(|a| match a {
             NeighbourAttribute::Destination(NeighbourAddress::Inet(v4)) => Some(IpAddr::V4(*v4)),
             NeighbourAttribute::Destination(NeighbourAddress::Inet6(v6)) => Some(IpAddr::V6(*v6)),
+            NeighbourAttribute::Destination(NeighbourAddress::Other(b)) => match b.len() {
+                4 => <[u8; 4]>::try_from(&b[..]).ok().map(IpAddr::from),
+                16 => <[u8; 16]>::try_from(&b[..]).ok().map(IpAddr::from),
+                _ => None,
+            },
             _ => None,
         })
     };
