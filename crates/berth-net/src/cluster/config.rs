@@ -115,9 +115,10 @@ impl ClusterConfig {
             match kv.get(k) {
                 None => Ok(default),
                 Some(v) => {
-                    let n = v.trim_end_matches('s').parse::<u64>().map_err(|_| {
-                        format!("invalid {k} {v:?}: want a number of seconds")
-                    })?;
+                    let n = v
+                        .trim_end_matches('s')
+                        .parse::<u64>()
+                        .map_err(|_| format!("invalid {k} {v:?}: want a number of seconds"))?;
                     if n == 0 || n > 3600 {
                         return Err(format!("invalid {k} {v:?}: between 1 and 3600 seconds"));
                     }
@@ -207,9 +208,7 @@ mod tests {
         assert!(ClusterConfig::parse("etcd://e", Some("1.2.3.4:1"), &[]).is_err());
         assert!(ClusterConfig::parse("etcd://e:2379", Some("0.0.0.0:1"), &[]).is_err());
         assert!(ClusterConfig::parse("etcd://e:2379", Some("1.2.3.4:x"), &[]).is_err());
-        assert!(
-            ClusterConfig::parse("etcd://e:2379", Some("1.2.3.4:1"), &["x=1".into()]).is_err()
-        );
+        assert!(ClusterConfig::parse("etcd://e:2379", Some("1.2.3.4:1"), &["x=1".into()]).is_err());
         assert!(ClusterConfig::parse(
             "etcd://e:2379",
             Some("1.2.3.4:1"),

@@ -264,7 +264,10 @@ impl ClusterStore for Etcd {
             }
             let mut kv = self.client.kv_client();
             let r = self
-                .call("create network", kv.txn(Txn::new().when(when).and_then(ops)))
+                .call(
+                    "create network",
+                    kv.txn(Txn::new().when(when).and_then(ops)),
+                )
                 .await?;
             if r.succeeded() {
                 return Ok(Ok(()));
@@ -306,7 +309,10 @@ impl ClusterStore for Etcd {
             }
             let mut kv = self.client.kv_client();
             let r = self
-                .call("remove network", kv.txn(Txn::new().when(when).and_then(ops)))
+                .call(
+                    "remove network",
+                    kv.txn(Txn::new().when(when).and_then(ops)),
+                )
                 .await?;
             Ok(r.succeeded())
         })

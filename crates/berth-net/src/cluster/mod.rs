@@ -175,37 +175,32 @@ impl Cluster {
                     continue;
                 }
             };
-            loop {
-                match stream.message().await {
-                    Ok(Some(resp)) => {
-                        if resp.compact_revision() > 0 || resp.canceled() {
-                            tracing::info!("cluster store watch compacted or cancelled: re-reading everything");
-                            next = None;
-                            break;
-                        }
-                        for ev in resp.events() {
-                            let Some(kv) = ev.kv() else { continue };
-                            next = Some(kv.mod_revision() + 1);
-                            let Some(key) = kv
-                                .key_str()
-                                .ok()
-                                .and_then(|k| k.strip_prefix(&prefix))
-                                .map(str::to_string)
-                            else {
-                                continue;
-                            };
-                            let e = match ev.event_type() {
-                                etcd_client::EventType::Put => {
-                                    Event::Put(key, kv.value().to_vec())
-                                }
-                                etcd_client::EventType::Delete => Event::Delete(key),
-                            };
-                            if tx.send(e).is_err() {
-                                return;
-                            }
-                        }
+            while let Ok(Some(resp)) = stream.message().await {
+                if resp.compact_revision() > 0 || resp.canceled() {
+                    tracing::info!(
+                        "cluster store watch compacted or cancelled: re-reading everything"
+                    );
+                    next = None;
+                    break;
+                }
+                for ev in resp.events() {
+                    let Some(kv) = ev.kv() else { continue };
+                    next = Some(kv.mod_revision() + 1);
+                    let Some(key) = kv
+                        .key_str()
+                        .ok()
+                        .and_then(|k| k.strip_prefix(&prefix))
+                        .map(str::to_string)
+                    else {
+                        continue;
+                    };
+                    let e = match ev.event_type() {
+                        etcd_client::EventType::Put => Event::Put(key, kv.value().to_vec()),
+                        etcd_client::EventType::Delete => Event::Delete(key),
+                    };
+                    if tx.send(e).is_err() {
+                        return;
                     }
-                    Ok(None) | Err(_) => break,
                 }
             }
             tokio::time::sleep(Duration::from_millis(200)).await;

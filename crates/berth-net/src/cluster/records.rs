@@ -55,7 +55,10 @@ pub struct EndpointRec {
 pub enum Key {
     Host(String),
     Network(String),
-    Endpoint { network: String, id: String },
+    Endpoint {
+        network: String,
+        id: String,
+    },
     /// names/, subnets/, vni/, ipam/: read through transactions only.
     Other,
 }
@@ -156,13 +159,15 @@ fn check_network(nid: &str, n: &Network) -> Result<(), String> {
         return Err("network record does not match its key".into());
     }
     if n.driver != crate::drivers::OVERLAY || n.scope != "global" {
-        return Err(format!("unexpected driver {:?} or scope {:?}", n.driver, n.scope));
+        return Err(format!(
+            "unexpected driver {:?} or scope {:?}",
+            n.driver, n.scope
+        ));
     }
     let Some(o) = &n.overlay else {
         return Err("overlay network without its VXLAN config".into());
     };
-    if o.vni == 0 || o.vni > crate::drivers::overlay::VNI_LAST || !(68..=65535).contains(&o.mtu)
-    {
+    if o.vni == 0 || o.vni > crate::drivers::overlay::VNI_LAST || !(68..=65535).contains(&o.mtu) {
         return Err("overlay network with a bad VNI or MTU".into());
     }
     if n.name.is_empty() || n.name.len() > 255 || n.subnets.is_empty() || n.subnets.len() > 64 {
@@ -196,10 +201,20 @@ mod tests {
                 id: ID.into()
             }
         );
-        for other in ["names/x", "hosts/../x", "networks/zz", "endpoints/a/b/c", "", "/"] {
+        for other in [
+            "names/x",
+            "hosts/../x",
+            "networks/zz",
+            "endpoints/a/b/c",
+            "",
+            "/",
+        ] {
             assert_eq!(parse_key(other), Key::Other, "{other}");
         }
-        assert_eq!(subnet(&"10.0.0.0/24".parse().unwrap()), "subnets/10.0.0.0_24");
+        assert_eq!(
+            subnet(&"10.0.0.0/24".parse().unwrap()),
+            "subnets/10.0.0.0_24"
+        );
     }
 
     #[test]

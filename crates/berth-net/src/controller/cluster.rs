@@ -62,14 +62,12 @@ impl Controller {
     pub(super) async fn join_cluster(self: &Arc<Self>, cfg: ClusterConfig) -> Result<()> {
         let vtep = match &cfg.advertise {
             Advertise::Addr(ip, _) => *ip,
-            Advertise::Iface(name, _) => {
-                self.osl.interface_addr(name).await?.ok_or_else(|| {
-                    NetError::invalid(format!(
-                        "--cluster-advertise {}: interface {name} has no IPv4 address",
-                        cfg.advertise_str
-                    ))
-                })?
-            }
+            Advertise::Iface(name, _) => self.osl.interface_addr(name).await?.ok_or_else(|| {
+                NetError::invalid(format!(
+                    "--cluster-advertise {}: interface {name} has no IPv4 address",
+                    cfg.advertise_str
+                ))
+            })?,
         };
         let host_id = match self.store.get::<String>(META, HOST_ID)? {
             Some(h) => h,
@@ -203,11 +201,7 @@ impl Controller {
     /// this host's endpoints still has it.
     fn free_in_view(&self, st: &mut super::State, nid: &str, ip: IpAddr) {
         let held = st.eps.on_network(nid).any(|e| e.ep.addrs().contains(&ip))
-            || st
-                .eps
-                .draining
-                .get(nid)
-                .is_some_and(|d| d.contains(&ip));
+            || st.eps.draining.get(nid).is_some_and(|d| d.contains(&ip));
         if held {
             return;
         }
@@ -347,7 +341,9 @@ impl Controller {
                 .claims
                 .iter()
                 .flat_map(|(nid, c)| c.iter().map(move |(ip, o)| (nid, ip, o)))
-                .filter(|(_, _, o)| o.host == cluster.host_id && !local.contains(o.endpoint.as_str()))
+                .filter(|(_, _, o)| {
+                    o.host == cluster.host_id && !local.contains(o.endpoint.as_str())
+                })
                 .map(|(nid, ip, _)| (nid.clone(), *ip))
                 .collect();
             (eps, ips)

@@ -43,11 +43,7 @@ type Boxed<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// Docker's global default pool: 10.0.0.0/8 in /24s.
 fn next_subnet(used: &[IpNet], skip: &HashSet<IpNet>) -> Option<IpNet> {
     (0u32..1 << 16).find_map(|i| {
-        let net = IpNet::new(
-            IpAddr::V4(Ipv4Addr::from(0x0a00_0000 | (i << 8))),
-            24,
-        )
-        .ok()?;
+        let net = IpNet::new(IpAddr::V4(Ipv4Addr::from(0x0a00_0000 | (i << 8))), 24).ok()?;
         let free = !skip.contains(&net) && !used.iter().any(|u| overlap(u, &net));
         free.then_some(net)
     })
@@ -111,7 +107,11 @@ impl Controller {
                         plan.name
                     )));
                 }
-                let globals = || st.networks.values().filter_map(|n| n.overlay.as_ref().map(|o| (n, o)));
+                let globals = || {
+                    st.networks
+                        .values()
+                        .filter_map(|n| n.overlay.as_ref().map(|o| (n, o)))
+                };
                 let used: Vec<IpNet> = globals()
                     .flat_map(|(n, _)| n.subnets.iter().map(|s| s.pool.subnet))
                     .collect();
@@ -137,7 +137,9 @@ impl Controller {
                 let vnis: HashSet<u32> = globals().map(|(_, o)| o.vni).collect();
                 let vni = match want_vni {
                     Some(v) if vnis.contains(&v) => {
-                        return Err(NetError::forbidden(format!("vxlan id {v} is already in use")))
+                        return Err(NetError::forbidden(format!(
+                            "vxlan id {v} is already in use"
+                        )))
                     }
                     Some(v) => v,
                     None => (ov::VNI_FIRST..=ov::VNI_LAST)
@@ -194,7 +196,9 @@ impl Controller {
                 }
                 Err(CreateConflict::Subnet(_)) => return Err(NetError::forbidden(OVERLAPS)),
                 Err(CreateConflict::Vni) if want_vni.is_some() => {
-                    return Err(NetError::forbidden(format!("vxlan id {vni} is already in use")))
+                    return Err(NetError::forbidden(format!(
+                        "vxlan id {vni} is already in use"
+                    )))
                 }
                 Err(CreateConflict::Vni) => {
                     skip_vnis.insert(vni);
@@ -256,7 +260,10 @@ impl Controller {
     /// the network's data path on this host, a veth from its `br0` into the sandbox, the
     /// endpoint published on this host's lease, and (unless the network is internal) an
     /// interface on `docker_gwbridge` for the way out. All or nothing.
-    pub(super) fn connect_overlay(&self, req: EndpointRequest) -> Boxed<'_, Result<EndpointSettings>> {
+    pub(super) fn connect_overlay(
+        &self,
+        req: EndpointRequest,
+    ) -> Boxed<'_, Result<EndpointSettings>> {
         Box::pin(async move {
             let cluster = self.cluster()?;
             let lease = cluster.lease()?;
@@ -266,7 +273,9 @@ impl Controller {
                 None => self.sandbox_create(&req.container_id).await?,
             };
             let ns = self.cfg.netns_dir.join(ov::netns_name(&net.id));
-            let ep = self.claim(&cluster, &net, &req, &want, &sandbox, &ns).await?;
+            let ep = self
+                .claim(&cluster, &net, &req, &want, &sandbox, &ns)
+                .await?;
             let change = Change {
                 put: vec![&ep],
                 sandbox: Some(SbOp::Put(&ep.container_id)),
@@ -599,7 +608,10 @@ impl Controller {
         let Ok(cluster) = self.cluster() else { return };
         for ep in eps {
             if let Err(e) = cluster.store.delete_endpoint(&ep.network_id, &ep.id).await {
-                tracing::warn!("unpublishing endpoint {}: {e} (reconciled when the store is back)", ep.id);
+                tracing::warn!(
+                    "unpublishing endpoint {}: {e} (reconciled when the store is back)",
+                    ep.id
+                );
             }
             self.unclaim(&cluster, ep).await;
         }
@@ -622,10 +634,19 @@ mod tests {
         let none = HashSet::new();
         assert_eq!(next_subnet(&[], &none).unwrap().to_string(), "10.0.0.0/24");
         let used = vec!["10.0.0.0/24".parse().unwrap()];
-        assert_eq!(next_subnet(&used, &none).unwrap().to_string(), "10.0.1.0/24");
+        assert_eq!(
+            next_subnet(&used, &none).unwrap().to_string(),
+            "10.0.1.0/24"
+        );
         let skip: HashSet<IpNet> = ["10.0.1.0/24".parse().unwrap()].into();
-        assert_eq!(next_subnet(&used, &skip).unwrap().to_string(), "10.0.2.0/24");
+        assert_eq!(
+            next_subnet(&used, &skip).unwrap().to_string(),
+            "10.0.2.0/24"
+        );
         let wide = vec!["10.0.0.0/16".parse().unwrap()];
-        assert_eq!(next_subnet(&wide, &none).unwrap().to_string(), "10.1.0.0/24");
+        assert_eq!(
+            next_subnet(&wide, &none).unwrap().to_string(),
+            "10.1.0.0/24"
+        );
     }
 }

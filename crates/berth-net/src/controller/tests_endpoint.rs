@@ -43,6 +43,7 @@ fn cfg(dir: &std::path::Path) -> Config {
         pools: vec![],
         netns_dir: dir.join("netns"),
         dns: Default::default(),
+        cluster: None,
     }
 }
 

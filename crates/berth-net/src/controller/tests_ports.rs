@@ -80,6 +80,7 @@ async fn start(
         pools: vec![],
         netns_dir: dir.path().join("netns"),
         dns: Default::default(),
+        cluster: None,
     };
     let store = Store::open(&dir.path().join("berth.db")).unwrap();
     Controller::start_with(cfg, store, osl.clone(), fw.clone(), host.clone())

@@ -290,7 +290,7 @@ pub fn is_netns(path: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::osl::BridgeSpec;
+    use crate::osl::{BridgeSpec, Osl};
     use crate::testing::run;
 
     /// Unpins the sandbox even when an assertion fails, so no mount is left behind.

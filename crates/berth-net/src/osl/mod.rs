@@ -12,9 +12,9 @@ pub mod sysctl;
 pub mod fake;
 
 pub use endpoint::EndpointSpec;
-pub use overlay::{OverlaySpec, Peer};
 use futures::future::BoxFuture;
 use ipnet::IpNet;
+pub use overlay::{OverlaySpec, Peer};
 use std::net::IpAddr;
 use std::path::Path;
 

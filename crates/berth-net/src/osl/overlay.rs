@@ -154,9 +154,7 @@ impl Netlink {
             IpAddr::V4(a) => vx.local(a),
             IpAddr::V6(a) => vx.local6(a),
         };
-        let msg = vx
-            .setns_by_fd(std::os::fd::AsRawFd::as_raw_fd(&fd))
-            .build();
+        let msg = vx.setns_by_fd(std::os::fd::AsRawFd::as_raw_fd(&fd)).build();
         self.handle().link().add(msg).execute().await.map_err(|e| {
             if is_errno(&e, EEXIST) {
                 OslError::Kernel {
@@ -231,7 +229,8 @@ impl Netlink {
                 IpAddr::V6(_) => AddressFamily::Inet6,
             };
             m.header.ifindex = vx;
-            m.attributes.push(NeighbourAttribute::Destination(addr_of(*ip)));
+            m.attributes
+                .push(NeighbourAttribute::Destination(addr_of(*ip)));
             m.attributes
                 .push(NeighbourAttribute::LinkLayerAddress(mac.to_vec()));
             if let Err(e) = h.neighbours().del(m).execute().await {
@@ -277,7 +276,8 @@ impl Netlink {
             .filter_map(|m| {
                 let a = super::netlink::alias_of(m)?;
                 let n = super::netlink::name_of(m)?;
-                a.starts_with(prefix).then(|| (n.to_string(), a.to_string()))
+                a.starts_with(prefix)
+                    .then(|| (n.to_string(), a.to_string()))
             })
             .collect())
     }

@@ -37,6 +37,7 @@ async fn start_real(dir: &std::path::Path) -> Arc<Controller> {
         pools: vec![],
         netns_dir: dir.join("netns"),
         dns: Default::default(),
+        cluster: None,
     };
     let store = Store::open(&dir.join("berth.db")).unwrap();
     let osl = Arc::new(Netlink::new().unwrap());
