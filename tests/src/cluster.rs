@@ -1,0 +1,633 @@
+//! The multi-host lab: N [`Lab`] hosts joined by an "underlay" bridge, and a real etcd v3.
+//!
+//! ```text
+//!   berthul-<pid>-k<k>  (underlay namespace)
+//!     bridge ul0 10.99.k.1/24 ── etcd, client URL http://10.99.k.1:2379
+//!       ├─ veth h0 ─── ul0 10.99.k.10/24   in host 0 (berthlab-<pid>-<n>, berthd)
+//!       ├─ veth h1 ─── ul0 10.99.k.11/24   in host 1
+//!       └─ …
+//! ```
+//!
+//! Every host's berthd runs with `--cluster-store etcd://10.99.k.1:2379 --cluster-advertise
+//! 10.99.k.(10+i):2376 --cluster-store-opt discovery.ttl=<ttl>`. `k` is unique among the
+//! clusters alive on the machine (chosen under a lock file), so parallel tests never share an
+//! underlay subnet. Dropping the [`Cluster`] kills the daemons, their containers and etcd and
+//! deletes every namespace, also when a test panics; a later cluster sweeps the namespaces of
+//! test processes that died without cleaning up.
+//!
+//! Where berthd's kernel objects for overlays are named (the overlay namespace under the exec
+//! root, `vxlan0`, `br0`, `berth_gwbridge`) is known only to [`kernel`]: adjust it there.
+
+use crate::lab::CMD_TIMEOUT;
+use crate::net::in_netns;
+use crate::{run, Lab};
+use serde_json::Value;
+use std::fs;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+use tempfile::TempDir;
+
+/// etcd's client port.
+pub const ETCD_PORT: u16 = 2379;
+/// The port in every host's `--cluster-advertise`.
+pub const ADVERTISE_PORT: u16 = 2376;
+/// The underlay interface's name inside every host namespace.
+pub const UNDERLAY_IF: &str = "ul0";
+/// Lease TTL the hosts get unless told otherwise (`discovery.ttl`), in seconds.
+pub const DEFAULT_TTL: u64 = 3;
+
+const ETCD_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// How a cluster is built.
+#[derive(Debug, Clone)]
+pub struct ClusterOpts {
+    pub hosts: usize,
+    /// `--cluster-store-opt discovery.ttl=` for every host.
+    pub ttl: u64,
+    /// Hosts (by index) whose `--cluster-advertise` is given as `ul0:2376` instead of an address.
+    pub advertise_iface: Vec<usize>,
+    /// Extra berthd flags for every host.
+    pub extra_args: Vec<String>,
+    /// Start the daemons (else only the namespaces, the underlay and etcd).
+    pub start_daemons: bool,
+}
+
+impl Default for ClusterOpts {
+    fn default() -> Self {
+        ClusterOpts {
+            hosts: 3,
+            ttl: DEFAULT_TTL,
+            advertise_iface: Vec::new(),
+            extra_args: Vec::new(),
+            start_daemons: true,
+        }
+    }
+}
+
+/// See the module documentation.
+pub struct Cluster {
+    /// The hosts, each a namespace with its own berthd. Dropped before etcd and the underlay.
+    pub hosts: Vec<Lab>,
+    /// The underlay namespace (bridge `ul0`, etcd).
+    pub underlay: String,
+    /// The third octet of the underlay subnet 10.99.k.0/24.
+    pub k: u8,
+    pub opts: ClusterOpts,
+    etcd: Option<Child>,
+    etcd_dir: Option<TempDir>,
+    etcd_starts: usize,
+}
+
+/// `/run/netns` entries of clusters: `berthul-<pid>-k<k>`.
+const UL_PREFIX: &str = "berthul-";
+
+fn sh(script: &str) {
+    let o = run(Command::new("sh").arg("-c").arg(script), CMD_TIMEOUT);
+    assert!(
+        o.status.success(),
+        "{script}: {}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// Deletes underlay namespaces whose test process is gone; returns the `k`s still in use.
+fn sweep_and_used() -> Vec<u8> {
+    let mut used = Vec::new();
+    let Ok(entries) = fs::read_dir("/run/netns") else {
+        return used;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(rest) = name.strip_prefix(UL_PREFIX) else {
+            continue;
+        };
+        let mut parts = rest.split('-');
+        let pid = parts.next().and_then(|p| p.parse::<u32>().ok());
+        let k = parts
+            .next()
+            .and_then(|p| p.strip_prefix('k'))
+            .and_then(|p| p.parse::<u8>().ok());
+        match (pid, k) {
+            (Some(pid), _) if !Path::new(&format!("/proc/{pid}")).exists() => {
+                let _ = Command::new("ip")
+                    .args(["netns", "del", &name])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status();
+            }
+            (_, Some(k)) => used.push(k),
+            _ => {}
+        }
+    }
+    used
+}
+
+/// Holds an exclusive `flock` on a file under /run while alive.
+struct FileLock(#[allow(dead_code)] fs::File);
+
+impl FileLock {
+    fn take(path: &str) -> FileLock {
+        let f = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)
+            .unwrap_or_else(|e| panic!("{path}: {e}"));
+        use std::os::fd::AsRawFd;
+        // SAFETY: flock on a file descriptor we own; it is released when the file is closed.
+        let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) };
+        assert_eq!(rc, 0, "flock {path}");
+        FileLock(f)
+    }
+}
+
+impl Cluster {
+    /// `n` hosts with the default options (TTL 3 s), daemons running.
+    pub fn new(n: usize) -> Cluster {
+        Cluster::with(ClusterOpts {
+            hosts: n,
+            ..ClusterOpts::default()
+        })
+    }
+
+    pub fn with(opts: ClusterOpts) -> Cluster {
+        assert!(
+            unsafe { libc::geteuid() } == 0,
+            "the e2e tests need root (network namespaces, bridges, nftables)"
+        );
+        assert!(opts.hosts >= 1 && opts.hosts <= 200, "1..=200 hosts");
+        // choose k and create the underlay namespace under one lock, so two test processes
+        // never pick the same subnet
+        let (underlay, k) = {
+            let _lock = FileLock::take("/run/berth-e2e-cluster.lock");
+            let used = sweep_and_used();
+            let start = (std::process::id() as usize) % 250;
+            let k = (0..250)
+                .map(|i| ((start + i) % 250) as u8 + 1)
+                .find(|k| !used.contains(k))
+                .expect("a free underlay subnet (more than 250 clusters alive?)");
+            let underlay = format!("{UL_PREFIX}{}-k{k}", std::process::id());
+            sh(&format!(
+                "ip netns add {underlay} && ip -n {underlay} link set lo up && \
+                 ip -n {underlay} link add ul0 type bridge && \
+                 ip -n {underlay} addr add 10.99.{k}.1/24 dev ul0 && \
+                 ip -n {underlay} link set ul0 up"
+            ));
+            (underlay, k)
+        };
+        let etcd_dir = tempfile::Builder::new()
+            .prefix("berthetcd-")
+            .tempdir()
+            .expect("tempdir");
+        let mut c = Cluster {
+            hosts: Vec::new(),
+            underlay,
+            k,
+            opts: opts.clone(),
+            etcd: None,
+            etcd_dir: Some(etcd_dir),
+            etcd_starts: 0,
+        };
+        c.start_etcd();
+        for i in 0..opts.hosts {
+            let lab = Lab::new_ns();
+            let ip = c.host_ip(i);
+            sh(&format!(
+                "ip -n {ul} link add h{i} type veth peer name {UNDERLAY_IF} netns {ns} && \
+                 ip -n {ul} link set h{i} master ul0 && ip -n {ul} link set h{i} up && \
+                 ip -n {ns} addr add {ip}/24 dev {UNDERLAY_IF} && \
+                 ip -n {ns} link set {UNDERLAY_IF} up",
+                ul = c.underlay,
+                ns = lab.ns
+            ));
+            c.hosts.push(lab);
+        }
+        if opts.start_daemons {
+            for i in 0..opts.hosts {
+                c.start_host(i);
+            }
+        }
+        c
+    }
+
+    // ---------------------------------------------------------------- addresses
+
+    /// The underlay address of host `i`: 10.99.k.(10+i).
+    pub fn host_ip(&self, i: usize) -> String {
+        format!("10.99.{}.{}", self.k, 10 + i)
+    }
+
+    /// etcd's address (the underlay bridge's).
+    pub fn etcd_ip(&self) -> String {
+        format!("10.99.{}.1", self.k)
+    }
+
+    /// `etcd://10.99.k.1:2379`
+    pub fn store_url(&self) -> String {
+        format!("etcd://{}:{ETCD_PORT}", self.etcd_ip())
+    }
+
+    /// What host `i` gives as `--cluster-advertise`.
+    pub fn advertise(&self, i: usize) -> String {
+        if self.opts.advertise_iface.contains(&i) {
+            format!("{UNDERLAY_IF}:{ADVERTISE_PORT}")
+        } else {
+            format!("{}:{ADVERTISE_PORT}", self.host_ip(i))
+        }
+    }
+
+    /// The cluster flags of host `i` (plus [`ClusterOpts::extra_args`]).
+    pub fn daemon_args(&self, i: usize) -> Vec<String> {
+        let mut v = vec![
+            "--cluster-store".to_string(),
+            self.store_url(),
+            "--cluster-advertise".to_string(),
+            self.advertise(i),
+            "--cluster-store-opt".to_string(),
+            format!("discovery.ttl={}", self.opts.ttl),
+        ];
+        v.extend(self.opts.extra_args.iter().cloned());
+        v
+    }
+
+    pub fn len(&self) -> usize {
+        self.hosts.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.hosts.is_empty()
+    }
+
+    pub fn host(&self, i: usize) -> &Lab {
+        &self.hosts[i]
+    }
+
+    /// The lease TTL the hosts were given.
+    pub fn ttl(&self) -> Duration {
+        Duration::from_secs(self.opts.ttl)
+    }
+
+    // ---------------------------------------------------------------- hosts
+
+    /// Starts berthd on host `i` with the cluster flags (first start).
+    pub fn start_host(&mut self, i: usize) {
+        let args = self.daemon_args(i);
+        let refs: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
+        self.hosts[i].start_daemon(&refs);
+    }
+
+    /// `kill -9` of host `i`'s berthd (its containers keep running, nothing is cleaned up).
+    pub fn kill9(&mut self, i: usize) {
+        self.hosts[i].kill9();
+    }
+
+    /// Starts host `i`'s berthd again after [`Cluster::kill9`] / a stop, same flags and roots.
+    pub fn start_again(&mut self, i: usize) {
+        self.hosts[i].start_again();
+    }
+
+    /// SIGTERM, wait, start again.
+    pub fn restart(&mut self, i: usize) {
+        self.hosts[i].restart();
+    }
+
+    /// Whether host `from` reaches host `to`'s underlay address (one ping, 1 s).
+    pub fn underlay_ping(&self, from: usize, to: usize) -> bool {
+        let o = run(
+            Command::new("ip").args([
+                "netns",
+                "exec",
+                &self.hosts[from].ns,
+                "busybox",
+                "ping",
+                "-c1",
+                "-W1",
+                &self.host_ip(to),
+            ]),
+            CMD_TIMEOUT,
+        );
+        o.status.success()
+    }
+
+    // ---------------------------------------------------------------- etcd
+
+    /// Starts etcd (v3.4, `/usr/bin/etcd` or `$ETCD_BIN`) in the underlay namespace on its data
+    /// dir (kept across stops) and waits until `/health` says so.
+    pub fn start_etcd(&mut self) {
+        assert!(self.etcd.is_none(), "etcd already running");
+        let bin = std::env::var("ETCD_BIN").unwrap_or_else(|_| "/usr/bin/etcd".into());
+        assert!(
+            Path::new(&bin).is_file(),
+            "{bin} not found: apt-get install etcd-server (see .ci/install)"
+        );
+        let dir = self.etcd_dir.as_ref().unwrap().path().to_path_buf();
+        self.etcd_starts += 1;
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("etcd.log"))
+            .unwrap();
+        let log2 = log.try_clone().unwrap();
+        let client = format!("http://{}:{ETCD_PORT}", self.etcd_ip());
+        let mut cmd = Command::new("nsenter");
+        cmd.arg(format!("--net=/run/netns/{}", self.underlay))
+            .arg("--")
+            .arg(&bin)
+            .args(["--name", "lab"])
+            .arg("--data-dir")
+            .arg(dir.join("data"))
+            .args(["--listen-client-urls", &client])
+            .args(["--advertise-client-urls", &client])
+            .args(["--listen-peer-urls", "http://127.0.0.1:2380"])
+            .args(["--initial-advertise-peer-urls", "http://127.0.0.1:2380"])
+            .args(["--initial-cluster", "lab=http://127.0.0.1:2380"])
+            .args(["--log-outputs", "stderr", "--logger", "zap"])
+            .env_remove("ETCD_UNSUPPORTED_ARCH")
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(log))
+            .stderr(Stdio::from(log2));
+        // SAFETY: prctl in the child before exec only sets its parent-death signal.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        let child = cmd.spawn().expect("spawn etcd");
+        self.etcd = Some(child);
+        let deadline = Instant::now() + ETCD_TIMEOUT;
+        loop {
+            if let Some(st) = self.etcd.as_mut().unwrap().try_wait().unwrap() {
+                self.etcd = None;
+                panic!("etcd exited ({st}):\n{}", self.etcd_log_tail(40));
+            }
+            if self.etcd_healthy() {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "etcd not healthy within {ETCD_TIMEOUT:?}:\n{}",
+                self.etcd_log_tail(40)
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Kills etcd (SIGKILL: an outage, not a clean shutdown). The data dir is kept.
+    pub fn stop_etcd(&mut self) {
+        let mut c = self.etcd.take().expect("etcd not running");
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+
+    pub fn etcd_running(&self) -> bool {
+        self.etcd.is_some()
+    }
+
+    /// `GET /health` on etcd's client URL from the underlay namespace.
+    pub fn etcd_healthy(&self) -> bool {
+        matches!(self.etcd_get("/health"), Ok((200, b)) if b.contains("\"health\":\"true\""))
+    }
+
+    /// A plain HTTP/1.0 GET on etcd's client URL (e.g. `/version`, `/metrics`).
+    pub fn etcd_get(&self, path: &str) -> Result<(u16, String), String> {
+        let to: SocketAddr = format!("{}:{ETCD_PORT}", self.etcd_ip()).parse().unwrap();
+        let req = format!("GET {path} HTTP/1.0\r\nHost: {to}\r\n\r\n");
+        in_netns(format!("/run/netns/{}", self.underlay), move || {
+            let mut s = TcpStream::connect_timeout(&to, Duration::from_secs(1))
+                .map_err(|e| e.to_string())?;
+            s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+            s.write_all(req.as_bytes()).map_err(|e| e.to_string())?;
+            let mut out = String::new();
+            s.read_to_string(&mut out).map_err(|e| e.to_string())?;
+            let status = out
+                .split_whitespace()
+                .nth(1)
+                .and_then(|c| c.parse().ok())
+                .ok_or_else(|| format!("not HTTP: {out:?}"))?;
+            let body = out.split_once("\r\n\r\n").map(|x| x.1).unwrap_or("");
+            Ok((status, body.to_string()))
+        })
+    }
+
+    /// The sum of etcd's `etcd_mvcc_{put,delete_range,range,txn}_total` and
+    /// `grpc_server_handled_total` counters, as a crude request count (from `/metrics`).
+    pub fn etcd_requests(&self) -> Option<u64> {
+        let (_, body) = self.etcd_get("/metrics").ok()?;
+        let mut n = 0f64;
+        for l in body.lines() {
+            if l.starts_with("grpc_server_handled_total{") {
+                n += l.rsplit(' ').next()?.parse::<f64>().ok()?;
+            }
+        }
+        Some(n as u64)
+    }
+
+    pub fn etcd_log_tail(&self, n: usize) -> String {
+        let Some(d) = self.etcd_dir.as_ref() else {
+            return String::new();
+        };
+        let s = fs::read_to_string(d.path().join("etcd.log")).unwrap_or_default();
+        let lines: Vec<&str> = s.lines().collect();
+        lines[lines.len().saturating_sub(n)..].join("\n")
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let panicking = std::thread::panicking();
+        // the hosts first: their daemons and containers, then their namespaces
+        self.hosts.clear();
+        if let Some(mut c) = self.etcd.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        if panicking {
+            eprintln!(
+                "----- last 20 lines of etcd.log -----\n{}\n----- end of etcd.log -----",
+                self.etcd_log_tail(20)
+            );
+        }
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.underlay])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        self.etcd_dir.take();
+    }
+}
+
+// -------------------------------------------------------------------- helpers on a host
+
+/// `GET /containers/{c}/json`; asserts 200.
+pub fn container(lab: &Lab, c: &str) -> Value {
+    let (st, v) = lab.api("GET", &format!("/containers/{c}/json"), None);
+    assert_eq!(st, 200, "inspect container {c}: {v}");
+    v
+}
+
+/// A container's address on `net`.
+pub fn ip_of(lab: &Lab, c: &str, net: &str) -> String {
+    let v = container(lab, c);
+    v["NetworkSettings"]["Networks"][net]["IPAddress"]
+        .as_str()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| panic!("{c} has no address on {net}: {}", v["NetworkSettings"]))
+        .to_string()
+}
+
+/// A container's network namespace (`SandboxKey`).
+pub fn sandbox(lab: &Lab, c: &str) -> PathBuf {
+    let v = container(lab, c);
+    PathBuf::from(
+        v["NetworkSettings"]["SandboxKey"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{c} has no SandboxKey")),
+    )
+}
+
+/// Runs a command inside a namespace pinned at `netns` (a container's sandbox, an overlay
+/// namespace), with the host's tools: `nsenter --net=<netns> -- args…`.
+pub fn nsexec(netns: &Path, args: &[&str]) -> Output {
+    let mut cmd = Command::new("nsenter");
+    cmd.arg(format!("--net={}", netns.display()))
+        .arg("--")
+        .args(args);
+    run(&mut cmd, CMD_TIMEOUT)
+}
+
+/// `berth run -d --name NAME ARGS… busybox sleep 1d` on `lab`; the container id.
+pub fn run_sleeper(lab: &Lab, name: &str, args: &[&str]) -> String {
+    let mut v = vec!["run", "-d", "--name", name];
+    v.extend_from_slice(args);
+    v.extend_from_slice(&["busybox", "sleep", "1d"]);
+    crate::ok(&lab.cli(&v), &format!("run {name} on {}", lab.ns))
+}
+
+/// Polls `f` every 50 ms until it returns `Some` or `within` has passed; panics with `what`
+/// (and the last value seen, via `f`'s own reporting) when it does not.
+pub fn wait_for<T>(within: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "{what}: not within {within:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Like [`wait_for`] for a condition; returns how long it took.
+pub fn wait_until(within: Duration, what: &str, mut f: impl FnMut() -> bool) -> Duration {
+    let t = Instant::now();
+    wait_for(within, what, || f().then_some(()));
+    t.elapsed()
+}
+
+// -------------------------------------------------------------------- kernel names
+
+/// Every assumption about the names of berthd's overlay kernel objects, in one place.
+pub mod kernel {
+    use super::*;
+
+    /// The VXLAN device inside an overlay namespace.
+    pub const VXLAN: &str = "vxlan0";
+    /// The bridge inside an overlay namespace (holds the gateway address).
+    pub const BRIDGE: &str = "br0";
+    /// The kernel bridge of the local `docker_gwbridge` network.
+    pub const GWBRIDGE: &str = "berth_gwbridge";
+    /// The name of the local network every non-internal overlay container also joins.
+    pub const GWBRIDGE_NET: &str = "docker_gwbridge";
+    /// VXLAN's UDP port.
+    pub const VXLAN_PORT: u64 = 4789;
+
+    /// The pinned namespace of overlay network `net_id` on `lab`: the entry of
+    /// `<exec_root>/netns/` whose name contains the id's first 12 hex digits.
+    pub fn overlay_ns(lab: &Lab, net_id: &str) -> Option<PathBuf> {
+        let short = &net_id[..12];
+        let dir = lab.exec_root().join("netns");
+        fs::read_dir(&dir)
+            .ok()?
+            .flatten()
+            .find(|e| e.file_name().to_string_lossy().contains(short))
+            .map(|e| e.path())
+    }
+
+    fn json_in(ns: &Path, args: &[&str]) -> Value {
+        let o = nsexec(ns, args);
+        assert!(
+            o.status.success(),
+            "{args:?} in {}: {}",
+            ns.display(),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let s = String::from_utf8_lossy(&o.stdout);
+        if s.trim().is_empty() {
+            return Value::Array(vec![]);
+        }
+        serde_json::from_str(&s).unwrap_or_else(|e| panic!("{args:?}: bad JSON ({e}): {s}"))
+    }
+
+    /// `ip -d -j link show dev vxlan0` in the overlay namespace.
+    pub fn vxlan_link(ns: &Path) -> Option<Value> {
+        let v = json_in(ns, &["ip", "-d", "-j", "link", "show"]);
+        v.as_array()?
+            .iter()
+            .find(|l| l["ifname"] == VXLAN)
+            .cloned()
+    }
+
+    /// Permanent FDB entries on vxlan0 with a remote `dst`: `(mac, dst)`.
+    pub fn vxlan_fdb(ns: &Path) -> Vec<(String, String)> {
+        let v = json_in(ns, &["bridge", "-j", "fdb", "show", "dev", VXLAN]);
+        v.as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|e| {
+                let dst = e["dst"].as_str()?;
+                let mac = e["mac"].as_str()?;
+                (mac != "00:00:00:00:00:00").then(|| (mac.to_string(), dst.to_string()))
+            })
+            .collect()
+    }
+
+    /// Permanent neighbour entries on vxlan0: `(ip, mac)`.
+    pub fn vxlan_neigh(ns: &Path) -> Vec<(String, String)> {
+        let v = json_in(ns, &["ip", "-j", "neigh", "show", "dev", VXLAN]);
+        v.as_array()
+            .into_iter()
+            .flatten()
+            .filter(|e| {
+                e["state"]
+                    .as_array()
+                    .is_some_and(|s| s.iter().any(|x| x == "PERMANENT"))
+            })
+            .filter_map(|e| {
+                Some((
+                    e["dst"].as_str()?.to_string(),
+                    e["lladdr"].as_str()?.to_string(),
+                ))
+            })
+            .collect()
+    }
+
+    /// Docker's overlay MAC for an IPv4 address: `02:42:` + the address's bytes.
+    pub fn mac_for(ip: &str) -> String {
+        let a: std::net::Ipv4Addr = ip.parse().unwrap();
+        let o = a.octets();
+        format!("02:42:{:02x}:{:02x}:{:02x}:{:02x}", o[0], o[1], o[2], o[3])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn overlay_mac() {
+        assert_eq!(super::kernel::mac_for("10.0.0.2"), "02:42:0a:00:00:02");
+    }
+}
