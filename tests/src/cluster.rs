@@ -529,6 +529,186 @@ pub fn wait_until(within: Duration, what: &str, mut f: impl FnMut() -> bool) -> 
     t.elapsed()
 }
 
+// -------------------------------------------------------------------- overlay helpers
+
+/// The body `berth network create -d overlay NAME` sends.
+pub fn overlay_body(name: &str) -> Value {
+    serde_json::json!({"Name": name, "CheckDuplicate": true, "Driver": "overlay"})
+}
+
+impl Cluster {
+    /// Creates overlay `name` on host `i` through the API (201 asserted); its id.
+    pub fn create_overlay(&self, i: usize, name: &str) -> String {
+        self.hosts[i].create_network(overlay_body(name))
+    }
+
+    /// Waits (≤ 3 s) until every host inspects `name` with id `id` and scope global; how long
+    /// the slowest took.
+    pub fn wait_network_everywhere(&self, name: &str, id: &str) -> Duration {
+        wait_until(
+            Duration::from_secs(3),
+            &format!("network {name} ({id}) on every host"),
+            || {
+                self.hosts.iter().all(|h| {
+                    let (st, v) = h.api("GET", &format!("/networks/{name}"), None);
+                    st == 200 && v["Id"] == id && v["Scope"] == "global"
+                })
+            },
+        )
+    }
+
+    /// Waits (≤ 3 s) until no host knows network `name`.
+    pub fn wait_network_gone_everywhere(&self, name: &str) {
+        wait_until(
+            Duration::from_secs(3),
+            &format!("network {name} gone from every host"),
+            || {
+                self.hosts
+                    .iter()
+                    .all(|h| h.api("GET", &format!("/networks/{name}"), None).0 == 404)
+            },
+        );
+    }
+}
+
+/// `berth exec C args…` on `lab`.
+pub fn exec(lab: &Lab, c: &str, args: &[&str]) -> Output {
+    let mut v = vec!["exec", c];
+    v.extend_from_slice(args);
+    lab.cli(&v)
+}
+
+/// Whether container `c` on `lab` gets an answer to one ping (busybox `ping -c1 -W2`) to
+/// `target` (an address or a name, resolved by the container's own resolver).
+pub fn pings(lab: &Lab, c: &str, target: &str) -> bool {
+    exec(lab, c, &["ping", "-c1", "-W2", target]).status.success()
+}
+
+/// One ping from inside a namespace pinned at `netns` (the host's busybox; no name lookup).
+pub fn ns_pings(netns: &Path, ip: &str) -> bool {
+    nsexec(netns, &["busybox", "ping", "-c1", "-W1", ip])
+        .status
+        .success()
+}
+
+/// The A records container `from` (on `lab`) gets for `name` from 127.0.0.11, asked with an
+/// independent client from inside its namespace; empty unless the answer is NOERROR.
+pub fn resolve(lab: &Lab, from: &str, name: &str) -> Vec<String> {
+    use hickory_proto::op::ResponseCode;
+    use hickory_proto::rr::RecordType;
+    let ns = sandbox(lab, from);
+    match crate::dns::ask_udp(&ns, "127.0.0.11:53".parse().unwrap(), name, RecordType::A) {
+        Some(r) if r.rcode == ResponseCode::NoError => r.answers,
+        _ => Vec::new(),
+    }
+}
+
+/// Waits (≤ `within`) until `from` resolves `name` to exactly `[ip]`.
+pub fn wait_resolves(lab: &Lab, from: &str, name: &str, ip: &str, within: Duration) -> Duration {
+    wait_until(
+        within,
+        &format!("{from} on {} resolving {name} to {ip}", lab.ns),
+        || resolve(lab, from, name) == [ip],
+    )
+}
+
+/// Every container address on `net` on every host: `(host, container name, ip)`.
+pub fn all_addresses(c: &Cluster, net: &str) -> Vec<(usize, String, String)> {
+    let mut out = Vec::new();
+    for (i, h) in c.hosts.iter().enumerate() {
+        let (st, v) = h.api("GET", "/containers/json?all=1", None);
+        if st != 200 {
+            continue;
+        }
+        for ct in v.as_array().into_iter().flatten() {
+            let Some(id) = ct["Id"].as_str() else {
+                continue;
+            };
+            let ct = container(h, id);
+            let ip = ct["NetworkSettings"]["Networks"][net]["IPAddress"]
+                .as_str()
+                .unwrap_or("");
+            if !ip.is_empty() {
+                let name = ct["Name"].as_str().unwrap_or("?").trim_start_matches('/');
+                out.push((i, name.to_string(), ip.to_string()));
+            }
+        }
+    }
+    out
+}
+
+/// Panics if two containers anywhere in the cluster share an address on `net`.
+pub fn assert_no_duplicate_addresses(c: &Cluster, net: &str) -> Vec<(usize, String, String)> {
+    let all = all_addresses(c, net);
+    let mut seen = std::collections::HashMap::new();
+    for (h, name, ip) in &all {
+        if let Some((h0, n0)) = seen.insert(ip.clone(), (*h, name.clone())) {
+            panic!("{ip} on {net} is held by {n0} (host {h0}) and {name} (host {h}): {all:?}");
+        }
+    }
+    all
+}
+
+/// A process running in a namespace in the background (a traffic flow); killed when dropped.
+pub struct Background(Option<Child>);
+
+impl Background {
+    /// `nsenter --net=<netns> -- args…`, stdout captured, stderr dropped.
+    pub fn spawn_in(netns: &Path, args: &[&str]) -> Background {
+        let mut cmd = Command::new("nsenter");
+        cmd.arg(format!("--net={}", netns.display()))
+            .arg("--")
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        // SAFETY: prctl in the child before exec only sets its parent-death signal.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        Background(Some(cmd.spawn().unwrap_or_else(|e| panic!("{args:?}: {e}"))))
+    }
+
+    /// Waits for the process to end; its stdout.
+    pub fn output(mut self) -> String {
+        let out = self.0.take().unwrap().wait_with_output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// SIGINT (busybox ping then prints its statistics), wait; its stdout.
+    pub fn interrupt(self) -> String {
+        if let Some(c) = self.0.as_ref() {
+            // SAFETY: a signal to our own child, which has not been waited for yet.
+            unsafe {
+                libc::kill(c.id() as i32, libc::SIGINT);
+            }
+        }
+        self.output()
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// busybox ping's summary: `(transmitted, received)` from `N packets transmitted, M …`.
+pub fn ping_stats(out: &str) -> Option<(u64, u64)> {
+    let line = out.lines().find(|l| l.contains("packets transmitted"))?;
+    let nums: Vec<u64> = line
+        .split(|ch: char| !ch.is_ascii_digit())
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    Some((*nums.first()?, *nums.get(1)?))
+}
+
 // -------------------------------------------------------------------- kernel names
 
 /// Every assumption about the names of berthd's overlay kernel objects, in one place.
@@ -626,6 +806,13 @@ pub mod kernel {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn ping_summary() {
+        let out = "PING 10.0.0.3 (10.0.0.3): 56 data bytes\n\n--- 10.0.0.3 ping statistics ---\n\
+                   40 packets transmitted, 39 packets received, 2% packet loss\n";
+        assert_eq!(super::ping_stats(out), Some((40, 39)));
+    }
+
     #[test]
     fn overlay_mac() {
         assert_eq!(super::kernel::mac_for("10.0.0.2"), "02:42:0a:00:00:02");
