@@ -581,7 +581,9 @@ pub fn exec(lab: &Lab, c: &str, args: &[&str]) -> Output {
 /// Whether container `c` on `lab` gets an answer to one ping (busybox `ping -c1 -W2`) to
 /// `target` (an address or a name, resolved by the container's own resolver).
 pub fn pings(lab: &Lab, c: &str, target: &str) -> bool {
-    exec(lab, c, &["ping", "-c1", "-W2", target]).status.success()
+    exec(lab, c, &["ping", "-c1", "-W2", target])
+        .status
+        .success()
 }
 
 /// One ping from inside a namespace pinned at `netns` (the host's busybox; no name lookup).
@@ -601,6 +603,11 @@ pub fn resolve(lab: &Lab, from: &str, name: &str) -> Vec<String> {
         Some(r) if r.rcode == ResponseCode::NoError => r.answers,
         _ => Vec::new(),
     }
+}
+
+/// A DNS query for the A records of `name`, as bytes (for clients that loop on a socket).
+pub fn a_query(name: &str) -> Vec<u8> {
+    crate::dns::query(name, hickory_proto::rr::RecordType::A)
 }
 
 /// Waits (≤ `within`) until `from` resolves `name` to exactly `[ip]`.
@@ -669,7 +676,9 @@ impl Background {
                 Ok(())
             });
         }
-        Background(Some(cmd.spawn().unwrap_or_else(|e| panic!("{args:?}: {e}"))))
+        Background(Some(
+            cmd.spawn().unwrap_or_else(|e| panic!("{args:?}: {e}")),
+        ))
     }
 
     /// Waits for the process to end; its stdout.
@@ -756,10 +765,7 @@ pub mod kernel {
     /// `ip -d -j link show dev vxlan0` in the overlay namespace.
     pub fn vxlan_link(ns: &Path) -> Option<Value> {
         let v = json_in(ns, &["ip", "-d", "-j", "link", "show"]);
-        v.as_array()?
-            .iter()
-            .find(|l| l["ifname"] == VXLAN)
-            .cloned()
+        v.as_array()?.iter().find(|l| l["ifname"] == VXLAN).cloned()
     }
 
     /// Permanent FDB entries on vxlan0 with a remote `dst`: `(mac, dst)`.

@@ -159,29 +159,59 @@ fn walkthrough_three_hosts() {
     assert!(nets.get(kernel::GWBRIDGE_NET).is_some(), "{nets}");
     a.assert_bridge_up(kernel::GWBRIDGE);
     let gw = a.inspect(kernel::GWBRIDGE_NET);
-    assert_eq!((gw["Driver"].clone(), gw["Scope"].clone()), (json!("bridge"), json!("local")));
+    assert_eq!(
+        (gw["Driver"].clone(), gw["Scope"].clone()),
+        (json!("bridge"), json!("local"))
+    );
 
     // from B: by name, with wget (the example)
-    let page = run_rm_ok(b, &["--net=testnet02", "busybox", "wget", "-qO-", "mysql01:3306"]);
+    let page = run_rm_ok(
+        b,
+        &["--net=testnet02", "busybox", "wget", "-qO-", "mysql01:3306"],
+    );
     assert_eq!(page, "hello from mysql01");
     // by --link alias, by name.network, by address
     run_rm_ok(
         b,
-        &["--net=testnet02", "--link=mysql01:db", "busybox", "ping", "-c1", "-W2", "db"],
+        &[
+            "--net=testnet02",
+            "--link=mysql01:db",
+            "busybox",
+            "ping",
+            "-c1",
+            "-W2",
+            "db",
+        ],
     );
     run_rm_ok(
         cc,
-        &["--net=testnet02", "busybox", "ping", "-c1", "-W2", "mysql01.testnet02"],
+        &[
+            "--net=testnet02",
+            "busybox",
+            "ping",
+            "-c1",
+            "-W2",
+            "mysql01.testnet02",
+        ],
     );
-    run_rm_ok(cc, &["--net=testnet02", "busybox", "ping", "-c1", "-W2", &db]);
+    run_rm_ok(
+        cc,
+        &["--net=testnet02", "busybox", "ping", "-c1", "-W2", &db],
+    );
 
     // shared alias across B and C: both addresses, in rotating order, seen from A
     run_sleeper(b, "web1", &["--net=testnet02", "--network-alias=web"]);
     run_sleeper(cc, "web2", &["--net=testnet02", "--network-alias=web"]);
-    let (w1, w2) = (ip_of(b, "web1", "testnet02"), ip_of(cc, "web2", "testnet02"));
+    let (w1, w2) = (
+        ip_of(b, "web1", "testnet02"),
+        ip_of(cc, "web2", "testnet02"),
+    );
     let both = HashSet::from([w1.clone(), w2.clone()]);
     wait_until(3 * SEC, "web resolving to web1 and web2 on A", || {
-        resolve(a, "mysql01", "web").into_iter().collect::<HashSet<_>>() == both
+        resolve(a, "mysql01", "web")
+            .into_iter()
+            .collect::<HashSet<_>>()
+            == both
     });
     let firsts: HashSet<String> = (0..6)
         .map(|_| {
@@ -217,17 +247,37 @@ fn walkthrough_three_hosts() {
     });
     let vx = kernel::vxlan_link(&ons).expect("vxlan0");
     assert_eq!(vx["linkinfo"]["info_kind"], "vxlan", "{vx}");
-    assert_eq!(vx["linkinfo"]["info_data"]["port"], kernel::VXLAN_PORT, "{vx}");
-    assert!(vx["linkinfo"]["info_data"]["id"].as_u64().unwrap_or(0) > 0, "{vx}");
-    let br0 = berth_e2e::cluster::nsexec(&ons, &["ip", "-j", "addr", "show", "dev", kernel::BRIDGE]);
+    assert_eq!(
+        vx["linkinfo"]["info_data"]["port"],
+        kernel::VXLAN_PORT,
+        "{vx}"
+    );
+    assert!(
+        vx["linkinfo"]["info_data"]["id"].as_u64().unwrap_or(0) > 0,
+        "{vx}"
+    );
+    let br0 =
+        berth_e2e::cluster::nsexec(&ons, &["ip", "-j", "addr", "show", "dev", kernel::BRIDGE]);
     assert!(ok(&br0, "br0 addr").contains("\"10.0.0.1\""));
     let fdb = kernel::vxlan_fdb(&ons);
-    assert!(fdb.contains(&(kernel::mac_for(&w1), c.host_ip(1))), "{fdb:?}");
-    assert!(fdb.contains(&(kernel::mac_for(&w2), c.host_ip(2))), "{fdb:?}");
+    assert!(
+        fdb.contains(&(kernel::mac_for(&w1), c.host_ip(1))),
+        "{fdb:?}"
+    );
+    assert!(
+        fdb.contains(&(kernel::mac_for(&w2), c.host_ip(2))),
+        "{fdb:?}"
+    );
     let neigh = kernel::vxlan_neigh(&ons);
-    assert!(neigh.contains(&(w1.clone(), kernel::mac_for(&w1))), "{neigh:?}");
+    assert!(
+        neigh.contains(&(w1.clone(), kernel::mac_for(&w1))),
+        "{neigh:?}"
+    );
     // no entry for A's own container
-    assert!(!fdb.iter().any(|(m, _)| *m == kernel::mac_for(&db)), "{fdb:?}");
+    assert!(
+        !fdb.iter().any(|(m, _)| *m == kernel::mac_for(&db)),
+        "{fdb:?}"
+    );
 
     // the hosts themselves cannot reach overlay addresses
     assert!(!host_reaches(a, &db), "host A reached {db}");
@@ -293,7 +343,9 @@ fn gwbridge_ports_internal_and_isolation() {
     assert!(nets.get(kernel::GWBRIDGE_NET).is_none(), "{nets}");
     let e = fails(&exec(a, "int1", &["ping", "-c1", "-W1", Outside::ADDR4]));
     assert!(e.contains("Network is unreachable"), "{e}");
-    wait_until(3 * SEC, "int1 → int2 by name", || pings(a, "int1", "int2"));
+    wait_until(3 * SEC, "int1 → int2 by name", || {
+        pings(a, "int1", "int2")
+    });
 
     // overlays are isolated from each other, same host or not, and from bridge networks
     let iso = c.create_overlay(1, "iso");
@@ -330,8 +382,17 @@ fn subnets_static_ip_connect_and_rm() {
 
     ok(
         &a.cli(&[
-            "network", "create", "-d", "overlay", "--subnet", "10.1.0.0/24", "--subnet",
-            "10.2.0.0/24", "--gateway", "10.1.0.254", "multi",
+            "network",
+            "create",
+            "-d",
+            "overlay",
+            "--subnet",
+            "10.1.0.0/24",
+            "--subnet",
+            "10.2.0.0/24",
+            "--gateway",
+            "10.1.0.254",
+            "multi",
         ]),
         "create multi",
     );
@@ -363,7 +424,16 @@ fn subnets_static_ip_connect_and_rm() {
     assert!(pings(a, "m2", "10.2.0.50"), "second subnet across hosts");
     // a static address taken on another host is refused here
     let e = fails(&a.cli(&[
-        "run", "-d", "--name", "dup", "--net=multi", "--ip", "10.1.0.50", "busybox", "sleep", "1d",
+        "run",
+        "-d",
+        "--name",
+        "dup",
+        "--net=multi",
+        "--ip",
+        "10.1.0.50",
+        "busybox",
+        "sleep",
+        "1d",
     ]));
     assert!(e.to_lowercase().contains("in use"), "{e}");
     berth_e2e::cluster::assert_no_duplicate_addresses(&c, "multi");
@@ -379,13 +449,19 @@ fn subnets_static_ip_connect_and_rm() {
     wait_resolves(a, "peer", "loner", &loner, 3 * SEC);
     assert!(pings(a, "peer", "loner"), "peer → loner after connect");
     assert!(pings(b, "loner", "peer"), "loner → peer after connect");
-    ok(&b.cli(&["network", "disconnect", "cnet", "loner"]), "disconnect");
+    ok(
+        &b.cli(&["network", "disconnect", "cnet", "loner"]),
+        "disconnect",
+    );
     wait_until(3 * SEC, "loner gone from A's DNS", || {
         resolve(a, "peer", "loner").is_empty()
     });
     assert!(!pings(a, "peer", &loner), "peer → loner after disconnect");
     // connect again: a working address again
-    ok(&b.cli(&["network", "connect", "cnet", "loner"]), "connect again");
+    ok(
+        &b.cli(&["network", "connect", "cnet", "loner"]),
+        "connect again",
+    );
     let loner2 = ip_of(b, "loner", "cnet");
     wait_resolves(a, "peer", "loner", &loner2, 3 * SEC);
     assert!(pings(a, "peer", &loner2));
@@ -400,7 +476,9 @@ fn subnets_static_ip_connect_and_rm() {
             (st, berth_e2e::msg(&v)),
             (
                 403,
-                format!("error while removing network: network rmnet id {rmnet} has active endpoints")
+                format!(
+                    "error while removing network: network rmnet id {rmnet} has active endpoints"
+                )
             )
         );
     }

@@ -5,8 +5,8 @@
 //! matter of setting it).
 
 use berth_e2e::cluster::{
-    assert_no_duplicate_addresses, ip_of, kernel, ping_stats, pings, resolve, run_sleeper,
-    sandbox, wait_resolves, wait_until, Background, Cluster,
+    assert_no_duplicate_addresses, ip_of, kernel, ping_stats, pings, resolve, run_sleeper, sandbox,
+    wait_resolves, wait_until, Background, Cluster,
 };
 use berth_e2e::{ok, Lab};
 use serde_json::json;
@@ -22,7 +22,9 @@ fn no_peer_state(lab: &Lab, net_id: &str, vtep: &str, ips: &[String]) -> bool {
         return true;
     };
     !kernel::vxlan_fdb(&ns).iter().any(|(_, d)| d == vtep)
-        && !kernel::vxlan_neigh(&ns).iter().any(|(ip, _)| ips.contains(ip))
+        && !kernel::vxlan_neigh(&ns)
+            .iter()
+            .any(|(ip, _)| ips.contains(ip))
 }
 
 #[test]
@@ -50,7 +52,14 @@ fn killed_host_disappears_within_ttl_and_comes_back() {
 
     // kill -9 of B while it connects b2 to kn
     let mut connect = Command::new(berth_e2e::berth_bin())
-        .args(["-H", &c.host(1).host_uri(), "network", "connect", "kn", "b2"])
+        .args([
+            "-H",
+            &c.host(1).host_uri(),
+            "network",
+            "connect",
+            "kn",
+            "b2",
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -101,7 +110,10 @@ fn killed_host_disappears_within_ttl_and_comes_back() {
         wait_resolves(c.host(0), "a1", "b2", &ip, 10 * SEC);
     } else {
         eprintln!("b2 was not connected before the kill");
-        ok(&c.host(1).cli(&["network", "connect", "kn", "b2"]), "connect b2");
+        ok(
+            &c.host(1).cli(&["network", "connect", "kn", "b2"]),
+            "connect b2",
+        );
     }
     assert_no_duplicate_addresses(&c, "kn");
 }
@@ -136,10 +148,10 @@ fn every_berthd_restarted() {
                 c.start_again(i);
             }
         }
-        for i in 0..3 {
+        for (i, ip) in before.iter().enumerate() {
             assert_eq!(
-                ip_of(c.host(i), &format!("r{i}"), "rs"),
-                before[i],
+                &ip_of(c.host(i), &format!("r{i}"), "rs"),
+                ip,
                 "after {round}"
             );
         }
@@ -227,8 +239,7 @@ fn etcd_outage_under_traffic() {
     assert!(pings(a, "e0", "e1"));
 
     let out = flow.output();
-    let (sent, received) =
-        ping_stats(&out).unwrap_or_else(|| panic!("no ping statistics: {out}"));
+    let (sent, received) = ping_stats(&out).unwrap_or_else(|| panic!("no ping statistics: {out}"));
     eprintln!("e0 → e1 during the etcd outage: {received}/{sent} answered");
     assert!(sent > 0 && received + 1 >= sent, "{out}");
     if down.elapsed() < outage {
@@ -238,20 +249,27 @@ fn etcd_outage_under_traffic() {
     c.start_etcd();
     let (a, b) = (c.host(0), c.host(1));
     let t = Instant::now();
-    let during2 = berth_e2e::cluster::wait_for(20 * SEC, "overlay create after etcd is back", || {
-        let (st, v) = a.api(
-            "POST",
-            "/networks/create",
-            Some(berth_e2e::cluster::overlay_body("after")),
-        );
-        (st == 201).then(|| v["Id"].as_str().unwrap().to_string())
-    });
-    eprintln!("overlay create works again {:?} after etcd came back", t.elapsed());
+    let during2 =
+        berth_e2e::cluster::wait_for(20 * SEC, "overlay create after etcd is back", || {
+            let (st, v) = a.api(
+                "POST",
+                "/networks/create",
+                Some(berth_e2e::cluster::overlay_body("after")),
+            );
+            (st == 201).then(|| v["Id"].as_str().unwrap().to_string())
+        });
+    eprintln!(
+        "overlay create works again {:?} after etcd came back",
+        t.elapsed()
+    );
     c.wait_network_everywhere("after", &during2);
     assert!(b.api("GET", "/networks/during", None).0 == 404);
     // the old names survived the outage; new ones spread again
     wait_resolves(a, "e0", "e1", &e1, 10 * SEC);
-    ok(&b.cli(&["network", "connect", "eo", "bystander"]), "connect after");
+    ok(
+        &b.cli(&["network", "connect", "eo", "bystander"]),
+        "connect after",
+    );
     run_sleeper(b, "e2", &["--net=eo"]);
     let e2 = ip_of(b, "e2", "eo");
     wait_resolves(a, "e0", "e2", &e2, 5 * SEC);

@@ -1,7 +1,9 @@
 //! Overlays under concurrency: two hosts creating the same name at the same instant, and 20
 //! containers started at once across three hosts on one overlay.
 
-use berth_e2e::cluster::{assert_no_duplicate_addresses, overlay_body, resolve, wait_until, Cluster};
+use berth_e2e::cluster::{
+    assert_no_duplicate_addresses, overlay_body, resolve, wait_until, Cluster,
+};
 use berth_e2e::http::request;
 use berth_e2e::{cidr4, ok, overlaps4};
 use serde_json::Value;
