@@ -2,7 +2,7 @@
 //! each other and etcd over the underlay, plain daemons start on every host, and everything is
 //! gone after the cluster is dropped.
 
-use berth_e2e::cluster::{Cluster, ClusterOpts};
+use berth_e2e::cluster::*;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
@@ -51,4 +51,60 @@ fn underlay_etcd_and_daemons() {
     for n in names.iter().chain([&ul]) {
         assert!(!Path::new(&format!("/run/netns/{n}")).exists(), "{n} left");
     }
+}
+
+/// The helpers the overlay tests lean on, checked where no overlay is needed: DNS answers and
+/// pings between containers on a bridge network, background flows, and the VXLAN FDB and
+/// neighbour parsing on a device made by hand (no traffic).
+#[test]
+fn helpers_on_local_networks_and_a_hand_made_vxlan() {
+    let mut c = Cluster::with(ClusterOpts {
+        hosts: 2,
+        start_daemons: false,
+        ..ClusterOpts::default()
+    });
+    c.hosts[0].start_daemon(&[]);
+    c.hosts[1].start_daemon(&[]);
+    let a = c.host(0);
+    a.net("bn");
+    run_sleeper(a, "x1", &["--net=bn", "--network-alias=web"]);
+    run_sleeper(a, "x2", &["--net=bn", "--network-alias=web"]);
+    let ip1 = ip_of(a, "x1", "bn");
+    assert_eq!(resolve(a, "x2", "x1"), [ip1.as_str()]);
+    assert!(resolve(a, "x2", "nope").is_empty());
+    assert_eq!(resolve(a, "x2", "web").len(), 2);
+    wait_resolves(a, "x2", "x1", &ip1, Duration::from_secs(1));
+    assert!(pings(a, "x2", "x1"));
+    assert!(!pings(a, "x2", "10.250.0.9"));
+    assert!(ns_pings(&sandbox(a, "x2"), &ip1));
+    let all = assert_no_duplicate_addresses(&c, "bn");
+    assert_eq!(all.len(), 2, "{all:?}");
+    let bg = Background::spawn_in(&sandbox(a, "x2"), &["busybox", "ping", "-i", "0.2", &ip1]);
+    std::thread::sleep(Duration::from_millis(700));
+    let st = ping_stats(&bg.interrupt());
+    assert!(matches!(st, Some((s, r)) if s >= 3 && r == s), "{st:?}");
+    // vxlan parsing in a scratch namespace
+    let ns = format!("/run/netns/{}", c.host(1).ns);
+    let nsp = Path::new(&ns);
+    c.host(1).sh("ip link add vxlan0 type vxlan id 42 dstport 4789 local 10.99.1.11 nolearning && ip link set vxlan0 up && \
+      bridge fdb add 02:42:0a:00:00:05 dev vxlan0 dst 10.99.1.12 self permanent && \
+      ip neigh add 10.0.0.5 lladdr 02:42:0a:00:00:05 dev vxlan0 nud permanent");
+    let vx = kernel::vxlan_link(nsp).unwrap();
+    assert_eq!(vx["linkinfo"]["info_kind"], "vxlan");
+    assert_eq!(
+        vx["linkinfo"]["info_data"]["port"],
+        kernel::VXLAN_PORT,
+        "{vx}"
+    );
+    assert_eq!(vx["linkinfo"]["info_data"]["id"], 42);
+    assert_eq!(
+        kernel::vxlan_fdb(nsp),
+        [("02:42:0a:00:00:05".to_string(), "10.99.1.12".to_string())]
+    );
+    assert_eq!(
+        kernel::vxlan_neigh(nsp),
+        [("10.0.0.5".to_string(), "02:42:0a:00:00:05".to_string())]
+    );
+    assert!(c.etcd_requests().is_some());
+    eprintln!("etcd requests {:?}", c.etcd_requests());
 }
