@@ -33,6 +33,8 @@ use tempfile::TempDir;
 
 /// etcd's client port.
 pub const ETCD_PORT: u16 = 2379;
+/// etcd's plain-HTTP `/health` and `/metrics` port (also when clients must use TLS).
+pub const ETCD_METRICS_PORT: u16 = 2381;
 /// The port in every host's `--cluster-advertise`.
 pub const ADVERTISE_PORT: u16 = 2376;
 /// The underlay interface's name inside every host namespace.
@@ -54,6 +56,10 @@ pub struct ClusterOpts {
     pub extra_args: Vec<String>,
     /// Start the daemons (else only the namespaces, the underlay and etcd).
     pub start_daemons: bool,
+    /// etcd speaks TLS only and wants client certificates (a CA, server and client certificates
+    /// made with `openssl` in etcd's temp dir); the hosts get `kv.cacertfile`, `kv.certfile`,
+    /// `kv.keyfile`.
+    pub tls: bool,
 }
 
 impl Default for ClusterOpts {
@@ -64,6 +70,7 @@ impl Default for ClusterOpts {
             advertise_iface: Vec::new(),
             extra_args: Vec::new(),
             start_daemons: true,
+            tls: false,
         }
     }
 }
@@ -193,6 +200,9 @@ impl Cluster {
             etcd_dir: Some(etcd_dir),
             etcd_starts: 0,
         };
+        if opts.tls {
+            c.make_certs();
+        }
         c.start_etcd();
         for i in 0..opts.hosts {
             let lab = Lab::new_ns();
@@ -227,6 +237,29 @@ impl Cluster {
         format!("10.99.{}.1", self.k)
     }
 
+    /// The directory holding etcd's data, log and (with TLS) certificates.
+    pub fn etcd_dir(&self) -> &Path {
+        self.etcd_dir.as_ref().unwrap().path()
+    }
+
+    /// A CA, a server certificate for etcd's address and a client certificate, in etcd's dir:
+    /// `ca.pem`, `server.pem`/`server.key`, `client.pem`/`client.key`.
+    fn make_certs(&self) {
+        let d = self.etcd_dir().display().to_string();
+        let ip = self.etcd_ip();
+        sh(&format!(
+            "set -e; cd {d}; \
+             k='-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes'; \
+             openssl req -x509 $k -keyout ca.key -out ca.pem -days 2 -subj /CN=berth-lab-ca 2>/dev/null; \
+             openssl req $k -keyout server.key -out server.csr -subj /CN=etcd 2>/dev/null; \
+             printf 'subjectAltName=IP:{ip}\nextendedKeyUsage=serverAuth,clientAuth\n' > server.ext; \
+             openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 -extfile server.ext 2>/dev/null; \
+             openssl req $k -keyout client.key -out client.csr -subj /CN=berthd 2>/dev/null; \
+             printf 'extendedKeyUsage=clientAuth\n' > client.ext; \
+             openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out client.pem -days 2 -extfile client.ext 2>/dev/null"
+        ));
+    }
+
     /// `etcd://10.99.k.1:2379`
     pub fn store_url(&self) -> String {
         format!("etcd://{}:{ETCD_PORT}", self.etcd_ip())
@@ -251,6 +284,17 @@ impl Cluster {
             "--cluster-store-opt".to_string(),
             format!("discovery.ttl={}", self.opts.ttl),
         ];
+        if self.opts.tls {
+            let d = self.etcd_dir();
+            for (k, f) in [
+                ("kv.cacertfile", "ca.pem"),
+                ("kv.certfile", "client.pem"),
+                ("kv.keyfile", "client.key"),
+            ] {
+                v.push("--cluster-store-opt".to_string());
+                v.push(format!("{k}={}", d.join(f).display()));
+            }
+        }
         v.extend(self.opts.extra_args.iter().cloned());
         v
     }
@@ -333,7 +377,9 @@ impl Cluster {
             .open(dir.join("etcd.log"))
             .unwrap();
         let log2 = log.try_clone().unwrap();
-        let client = format!("http://{}:{ETCD_PORT}", self.etcd_ip());
+        let scheme = if self.opts.tls { "https" } else { "http" };
+        let client = format!("{scheme}://{}:{ETCD_PORT}", self.etcd_ip());
+        let metrics = format!("http://{}:{ETCD_METRICS_PORT}", self.etcd_ip());
         let mut cmd = Command::new("nsenter");
         cmd.arg(format!("--net=/run/netns/{}", self.underlay))
             .arg("--")
@@ -343,11 +389,21 @@ impl Cluster {
             .arg(dir.join("data"))
             .args(["--listen-client-urls", &client])
             .args(["--advertise-client-urls", &client])
+            .args(["--listen-metrics-urls", &metrics])
             .args(["--listen-peer-urls", "http://127.0.0.1:2380"])
             .args(["--initial-advertise-peer-urls", "http://127.0.0.1:2380"])
             .args(["--initial-cluster", "lab=http://127.0.0.1:2380"])
-            .args(["--log-outputs", "stderr", "--logger", "zap"])
-            .env_remove("ETCD_UNSUPPORTED_ARCH")
+            .args(["--log-outputs", "stderr", "--logger", "zap"]);
+        if self.opts.tls {
+            cmd.arg("--cert-file")
+                .arg(dir.join("server.pem"))
+                .arg("--key-file")
+                .arg(dir.join("server.key"))
+                .arg("--trusted-ca-file")
+                .arg(dir.join("ca.pem"))
+                .arg("--client-cert-auth");
+        }
+        cmd.env_remove("ETCD_UNSUPPORTED_ARCH")
             .stdin(Stdio::null())
             .stdout(Stdio::from(log))
             .stderr(Stdio::from(log2));
@@ -389,14 +445,20 @@ impl Cluster {
         self.etcd.is_some()
     }
 
-    /// `GET /health` on etcd's client URL from the underlay namespace.
+    /// `GET /health` on etcd's metrics URL from the underlay namespace.
     pub fn etcd_healthy(&self) -> bool {
         matches!(self.etcd_get("/health"), Ok((200, b)) if b.contains("\"health\":\"true\""))
     }
 
-    /// A plain HTTP/1.0 GET on etcd's client URL (e.g. `/version`, `/metrics`).
+    /// A plain HTTP/1.0 GET on etcd's metrics URL (`/health`, `/metrics`; `/version` too
+    /// unless TLS is on, from the client URL).
     pub fn etcd_get(&self, path: &str) -> Result<(u16, String), String> {
-        let to: SocketAddr = format!("{}:{ETCD_PORT}", self.etcd_ip()).parse().unwrap();
+        let port = if path == "/version" && !self.opts.tls {
+            ETCD_PORT
+        } else {
+            ETCD_METRICS_PORT
+        };
+        let to: SocketAddr = format!("{}:{port}", self.etcd_ip()).parse().unwrap();
         let req = format!("GET {path} HTTP/1.0\r\nHost: {to}\r\n\r\n");
         in_netns(format!("/run/netns/{}", self.underlay), move || {
             let mut s = TcpStream::connect_timeout(&to, Duration::from_secs(1))

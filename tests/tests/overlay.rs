@@ -492,3 +492,22 @@ fn subnets_static_ip_connect_and_rm() {
     });
     c.wait_network_gone_everywhere("rmnet");
 }
+
+/// The cluster store over TLS with client certificates (`kv.cacertfile`, `kv.certfile`,
+/// `kv.keyfile`): the same flow works.
+#[test]
+fn tls_cluster_store() {
+    let c = Cluster::with(berth_e2e::cluster::ClusterOpts {
+        hosts: 2,
+        tls: true,
+        ..Default::default()
+    });
+    let (a, b) = (c.host(0), c.host(1));
+    let id = c.create_overlay(0, "tlsnet");
+    c.wait_network_everywhere("tlsnet", &id);
+    run_sleeper(a, "t0", &["--net=tlsnet"]);
+    run_sleeper(b, "t1", &["--net=tlsnet"]);
+    let t0 = ip_of(a, "t0", "tlsnet");
+    wait_resolves(b, "t1", "t0", &t0, 3 * SEC);
+    assert!(pings(b, "t1", "t0"));
+}

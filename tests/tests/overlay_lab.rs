@@ -3,6 +3,7 @@
 //! gone after the cluster is dropped.
 
 use berth_e2e::cluster::*;
+use berth_e2e::OutputExt;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
@@ -107,4 +108,47 @@ fn helpers_on_local_networks_and_a_hand_made_vxlan() {
     );
     assert!(c.etcd_requests().is_some());
     eprintln!("etcd requests {:?}", c.etcd_requests());
+}
+
+/// etcd with TLS and client certificates: it answers a client holding the lab's client
+/// certificate, and refuses one without.
+#[test]
+fn tls_etcd_takes_the_lab_client_certificate() {
+    let c = Cluster::with(ClusterOpts {
+        hosts: 1,
+        start_daemons: false,
+        tls: true,
+        ..ClusterOpts::default()
+    });
+    assert!(c.etcd_healthy());
+    let d = c.etcd_dir().to_path_buf();
+    let get = |with_cert: bool| {
+        let mut cmd = std::process::Command::new("sh");
+        let cert = if with_cert {
+            format!(
+                "-cert {} -key {}",
+                d.join("client.pem").display(),
+                d.join("client.key").display()
+            )
+        } else {
+            String::new()
+        };
+        cmd.arg("-c").arg(format!(
+            "printf 'GET /version HTTP/1.0\\r\\n\\r\\n' | ip netns exec {ns} openssl s_client -quiet \
+             -connect {ip}:2379 -CAfile {ca} -verify_return_error {cert} 2>&1",
+            ns = c.host(0).ns,
+            ip = c.etcd_ip(),
+            ca = d.join("ca.pem").display()
+        ));
+        berth_e2e::run(&mut cmd, Duration::from_secs(20)).out()
+    };
+    let with = get(true);
+    assert!(with.contains("\"etcdserver\":\"3."), "{with}");
+    let without = get(false);
+    assert!(!without.contains("etcdserver"), "{without}");
+    let args = c.daemon_args(0).join(" ");
+    assert!(
+        args.contains("kv.cacertfile=") && args.contains("kv.keyfile="),
+        "{args}"
+    );
 }
