@@ -2,7 +2,8 @@
 //!
 //! ```text
 //!   berthul-<pid>-k<k>  (underlay namespace)
-//!     bridge ul0 10.99.k.1/24 ── etcd, client URL http://10.99.k.1:2379
+//!     bridge ul0 10.99.k.1/24 ── etcd, client URL http://10.99.k.1:2379 (metrics/health on
+//!                                :2381; more members on .2, .3, … when asked for)
 //!       ├─ veth h0 ─── ul0 10.99.k.10/24   in host 0 (berthlab-<pid>-<n>, berthd)
 //!       ├─ veth h1 ─── ul0 10.99.k.11/24   in host 1
 //!       └─ …
@@ -60,6 +61,8 @@ pub struct ClusterOpts {
     /// made with `openssl` in etcd's temp dir); the hosts get `kv.cacertfile`, `kv.certfile`,
     /// `kv.keyfile`.
     pub tls: bool,
+    /// etcd members (1..=9), on 10.99.k.1, .2, …; the hosts are given all of them.
+    pub etcd_members: usize,
 }
 
 impl Default for ClusterOpts {
@@ -71,6 +74,7 @@ impl Default for ClusterOpts {
             extra_args: Vec::new(),
             start_daemons: true,
             tls: false,
+            etcd_members: 1,
         }
     }
 }
@@ -84,9 +88,9 @@ pub struct Cluster {
     /// The third octet of the underlay subnet 10.99.k.0/24.
     pub k: u8,
     pub opts: ClusterOpts,
-    etcd: Option<Child>,
+    /// The etcd members (None: stopped).
+    etcd: Vec<Option<Child>>,
     etcd_dir: Option<TempDir>,
-    etcd_starts: usize,
 }
 
 /// `/run/netns` entries of clusters: `berthul-<pid>-k<k>`.
@@ -168,6 +172,7 @@ impl Cluster {
             "the e2e tests need root (network namespaces, bridges, nftables)"
         );
         assert!(opts.hosts >= 1 && opts.hosts <= 200, "1..=200 hosts");
+        assert!((1..=9).contains(&opts.etcd_members), "1..=9 etcd members");
         // choose k and create the underlay namespace under one lock, so two test processes
         // never pick the same subnet
         let (underlay, k) = {
@@ -182,9 +187,14 @@ impl Cluster {
             sh(&format!(
                 "ip netns add {underlay} && ip -n {underlay} link set lo up && \
                  ip -n {underlay} link add ul0 type bridge && \
-                 ip -n {underlay} addr add 10.99.{k}.1/24 dev ul0 && \
                  ip -n {underlay} link set ul0 up"
             ));
+            for m in 0..opts.etcd_members {
+                sh(&format!(
+                    "ip -n {underlay} addr add 10.99.{k}.{}/24 dev ul0",
+                    m + 1
+                ));
+            }
             (underlay, k)
         };
         let etcd_dir = tempfile::Builder::new()
@@ -196,9 +206,8 @@ impl Cluster {
             underlay,
             k,
             opts: opts.clone(),
-            etcd: None,
+            etcd: (0..opts.etcd_members).map(|_| None).collect(),
             etcd_dir: Some(etcd_dir),
-            etcd_starts: 0,
         };
         if opts.tls {
             c.make_certs();
@@ -232,9 +241,14 @@ impl Cluster {
         format!("10.99.{}.{}", self.k, 10 + i)
     }
 
-    /// etcd's address (the underlay bridge's).
+    /// The first etcd member's address (on the underlay bridge).
     pub fn etcd_ip(&self) -> String {
-        format!("10.99.{}.1", self.k)
+        self.etcd_member_ip(0)
+    }
+
+    /// etcd member `m`'s address: 10.99.k.(1+m).
+    pub fn etcd_member_ip(&self, m: usize) -> String {
+        format!("10.99.{}.{}", self.k, 1 + m)
     }
 
     /// The directory holding etcd's data, log and (with TLS) certificates.
@@ -246,13 +260,16 @@ impl Cluster {
     /// `ca.pem`, `server.pem`/`server.key`, `client.pem`/`client.key`.
     fn make_certs(&self) {
         let d = self.etcd_dir().display().to_string();
-        let ip = self.etcd_ip();
+        let ip = (0..self.etcd.len())
+            .map(|m| format!("IP:{}", self.etcd_member_ip(m)))
+            .collect::<Vec<_>>()
+            .join(",");
         sh(&format!(
             "set -e; cd {d}; \
              k='-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes'; \
              openssl req -x509 $k -keyout ca.key -out ca.pem -days 2 -subj /CN=berth-lab-ca 2>/dev/null; \
              openssl req $k -keyout server.key -out server.csr -subj /CN=etcd 2>/dev/null; \
-             printf 'subjectAltName=IP:{ip}\nextendedKeyUsage=serverAuth,clientAuth\n' > server.ext; \
+             printf 'subjectAltName={ip}\nextendedKeyUsage=serverAuth,clientAuth\n' > server.ext; \
              openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 -extfile server.ext 2>/dev/null; \
              openssl req $k -keyout client.key -out client.csr -subj /CN=berthd 2>/dev/null; \
              printf 'extendedKeyUsage=clientAuth\n' > client.ext; \
@@ -260,9 +277,12 @@ impl Cluster {
         ));
     }
 
-    /// `etcd://10.99.k.1:2379`
+    /// `etcd://10.99.k.1:2379` (`,10.99.k.2:2379…` with several members)
     pub fn store_url(&self) -> String {
-        format!("etcd://{}:{ETCD_PORT}", self.etcd_ip())
+        let eps: Vec<String> = (0..self.etcd.len())
+            .map(|m| format!("{}:{ETCD_PORT}", self.etcd_member_ip(m)))
+            .collect();
+        format!("etcd://{}", eps.join(","))
     }
 
     /// What host `i` gives as `--cluster-advertise`.
@@ -360,39 +380,64 @@ impl Cluster {
 
     // ---------------------------------------------------------------- etcd
 
-    /// Starts etcd (v3.4, `/usr/bin/etcd` or `$ETCD_BIN`) in the underlay namespace on its data
-    /// dir (kept across stops) and waits until `/health` says so.
+    /// Starts every etcd member that is not running (v3.4, `/usr/bin/etcd` or `$ETCD_BIN`) in
+    /// the underlay namespace on its data dir (kept across stops) and waits until each says
+    /// `/health` true.
     pub fn start_etcd(&mut self) {
-        assert!(self.etcd.is_none(), "etcd already running");
+        let stopped: Vec<usize> = (0..self.etcd.len())
+            .filter(|&m| self.etcd[m].is_none())
+            .collect();
+        assert!(!stopped.is_empty(), "etcd already running");
+        for &m in &stopped {
+            self.spawn_member(m);
+        }
+        for m in stopped {
+            self.wait_member(m);
+        }
+    }
+
+    /// Starts one stopped member and waits until it is healthy.
+    pub fn start_etcd_member(&mut self, m: usize) {
+        assert!(self.etcd[m].is_none(), "etcd member {m} already running");
+        self.spawn_member(m);
+        self.wait_member(m);
+    }
+
+    fn spawn_member(&mut self, m: usize) {
         let bin = std::env::var("ETCD_BIN").unwrap_or_else(|_| "/usr/bin/etcd".into());
         assert!(
             Path::new(&bin).is_file(),
             "{bin} not found: apt-get install etcd-server (see .ci/install)"
         );
-        let dir = self.etcd_dir.as_ref().unwrap().path().to_path_buf();
-        self.etcd_starts += 1;
+        let dir = self.etcd_dir().to_path_buf();
         let log = fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(dir.join("etcd.log"))
+            .open(dir.join(format!("etcd{m}.log")))
             .unwrap();
         let log2 = log.try_clone().unwrap();
+        let ip = self.etcd_member_ip(m);
         let scheme = if self.opts.tls { "https" } else { "http" };
-        let client = format!("{scheme}://{}:{ETCD_PORT}", self.etcd_ip());
-        let metrics = format!("http://{}:{ETCD_METRICS_PORT}", self.etcd_ip());
+        let client = format!("{scheme}://{ip}:{ETCD_PORT}");
+        let metrics = format!("http://{ip}:{ETCD_METRICS_PORT}");
+        let peer = format!("http://{ip}:2380");
+        let initial: Vec<String> = (0..self.etcd.len())
+            .map(|j| format!("m{j}=http://{}:2380", self.etcd_member_ip(j)))
+            .collect();
         let mut cmd = Command::new("nsenter");
         cmd.arg(format!("--net=/run/netns/{}", self.underlay))
             .arg("--")
             .arg(&bin)
-            .args(["--name", "lab"])
+            .args(["--name", &format!("m{m}")])
             .arg("--data-dir")
-            .arg(dir.join("data"))
+            .arg(dir.join(format!("data{m}")))
             .args(["--listen-client-urls", &client])
             .args(["--advertise-client-urls", &client])
             .args(["--listen-metrics-urls", &metrics])
-            .args(["--listen-peer-urls", "http://127.0.0.1:2380"])
-            .args(["--initial-advertise-peer-urls", "http://127.0.0.1:2380"])
-            .args(["--initial-cluster", "lab=http://127.0.0.1:2380"])
+            .args(["--listen-peer-urls", &peer])
+            .args(["--initial-advertise-peer-urls", &peer])
+            .args(["--initial-cluster", &initial.join(",")])
+            .args(["--initial-cluster-token", &self.underlay])
             .args(["--log-outputs", "stderr", "--logger", "zap"]);
         if self.opts.tls {
             cmd.arg("--cert-file")
@@ -414,51 +459,74 @@ impl Cluster {
                 Ok(())
             });
         }
-        let child = cmd.spawn().expect("spawn etcd");
-        self.etcd = Some(child);
+        self.etcd[m] = Some(cmd.spawn().expect("spawn etcd"));
+    }
+
+    fn wait_member(&mut self, m: usize) {
         let deadline = Instant::now() + ETCD_TIMEOUT;
         loop {
-            if let Some(st) = self.etcd.as_mut().unwrap().try_wait().unwrap() {
-                self.etcd = None;
-                panic!("etcd exited ({st}):\n{}", self.etcd_log_tail(40));
+            if let Some(st) = self.etcd[m].as_mut().unwrap().try_wait().unwrap() {
+                self.etcd[m] = None;
+                panic!("etcd member {m} exited ({st}):\n{}", self.etcd_log_tail(40));
             }
-            if self.etcd_healthy() {
+            if self.etcd_member_healthy(m) {
                 return;
             }
             assert!(
                 Instant::now() < deadline,
-                "etcd not healthy within {ETCD_TIMEOUT:?}:\n{}",
+                "etcd member {m} not healthy within {ETCD_TIMEOUT:?}:\n{}",
                 self.etcd_log_tail(40)
             );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
 
-    /// Kills etcd (SIGKILL: an outage, not a clean shutdown). The data dir is kept.
+    /// Kills every etcd member (SIGKILL: an outage, not a clean shutdown). Data dirs are kept.
     pub fn stop_etcd(&mut self) {
-        let mut c = self.etcd.take().expect("etcd not running");
+        assert!(self.etcd_running(), "etcd not running");
+        for m in 0..self.etcd.len() {
+            if self.etcd[m].is_some() {
+                self.stop_etcd_member(m);
+            }
+        }
+    }
+
+    /// Kills one etcd member.
+    pub fn stop_etcd_member(&mut self, m: usize) {
+        let mut c = self.etcd[m].take().expect("etcd member not running");
         let _ = c.kill();
         let _ = c.wait();
     }
 
+    /// Whether any member runs.
     pub fn etcd_running(&self) -> bool {
-        self.etcd.is_some()
+        self.etcd.iter().any(|c| c.is_some())
     }
 
-    /// `GET /health` on etcd's metrics URL from the underlay namespace.
+    /// Every member healthy (`GET /health` on its metrics URL from the underlay namespace).
     pub fn etcd_healthy(&self) -> bool {
-        matches!(self.etcd_get("/health"), Ok((200, b)) if b.contains("\"health\":\"true\""))
+        (0..self.etcd.len()).all(|m| self.etcd_member_healthy(m))
     }
 
-    /// A plain HTTP/1.0 GET on etcd's metrics URL (`/health`, `/metrics`; `/version` too
-    /// unless TLS is on, from the client URL).
+    pub fn etcd_member_healthy(&self, m: usize) -> bool {
+        matches!(self.etcd_member_get(m, "/health"), Ok((200, b)) if b.contains("\"health\":\"true\""))
+    }
+
+    /// A plain HTTP/1.0 GET on the first member's metrics URL (`/health`, `/metrics`;
+    /// `/version` too unless TLS is on, from the client URL).
     pub fn etcd_get(&self, path: &str) -> Result<(u16, String), String> {
+        self.etcd_member_get(0, path)
+    }
+
+    pub fn etcd_member_get(&self, m: usize, path: &str) -> Result<(u16, String), String> {
         let port = if path == "/version" && !self.opts.tls {
             ETCD_PORT
         } else {
             ETCD_METRICS_PORT
         };
-        let to: SocketAddr = format!("{}:{port}", self.etcd_ip()).parse().unwrap();
+        let to: SocketAddr = format!("{}:{port}", self.etcd_member_ip(m))
+            .parse()
+            .unwrap();
         let req = format!("GET {path} HTTP/1.0\r\nHost: {to}\r\n\r\n");
         in_netns(format!("/run/netns/{}", self.underlay), move || {
             let mut s = TcpStream::connect_timeout(&to, Duration::from_secs(1))
@@ -477,26 +545,39 @@ impl Cluster {
         })
     }
 
-    /// The sum of etcd's `etcd_mvcc_{put,delete_range,range,txn}_total` and
-    /// `grpc_server_handled_total` counters, as a crude request count (from `/metrics`).
+    /// etcd's `grpc_server_handled_total` counters summed over the running members (from
+    /// `/metrics`): a crude count of the requests the cluster answered.
     pub fn etcd_requests(&self) -> Option<u64> {
-        let (_, body) = self.etcd_get("/metrics").ok()?;
         let mut n = 0f64;
-        for l in body.lines() {
-            if l.starts_with("grpc_server_handled_total{") {
-                n += l.rsplit(' ').next()?.parse::<f64>().ok()?;
+        for m in 0..self.etcd.len() {
+            if self.etcd[m].is_none() {
+                continue;
+            }
+            let (_, body) = self.etcd_member_get(m, "/metrics").ok()?;
+            for l in body.lines() {
+                if l.starts_with("grpc_server_handled_total{") {
+                    n += l.rsplit(' ').next()?.parse::<f64>().ok()?;
+                }
             }
         }
         Some(n as u64)
     }
 
+    /// The last `n` lines of every member's log.
     pub fn etcd_log_tail(&self, n: usize) -> String {
         let Some(d) = self.etcd_dir.as_ref() else {
             return String::new();
         };
-        let s = fs::read_to_string(d.path().join("etcd.log")).unwrap_or_default();
-        let lines: Vec<&str> = s.lines().collect();
-        lines[lines.len().saturating_sub(n)..].join("\n")
+        let mut out = String::new();
+        for m in 0..self.etcd.len() {
+            let s = fs::read_to_string(d.path().join(format!("etcd{m}.log"))).unwrap_or_default();
+            let lines: Vec<&str> = s.lines().collect();
+            out += &format!(
+                "[member {m}]\n{}\n",
+                lines[lines.len().saturating_sub(n)..].join("\n")
+            );
+        }
+        out
     }
 }
 
@@ -505,9 +586,11 @@ impl Drop for Cluster {
         let panicking = std::thread::panicking();
         // the hosts first: their daemons and containers, then their namespaces
         self.hosts.clear();
-        if let Some(mut c) = self.etcd.take() {
-            let _ = c.kill();
-            let _ = c.wait();
+        for c in self.etcd.iter_mut() {
+            if let Some(mut c) = c.take() {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
         }
         if panicking {
             eprintln!(

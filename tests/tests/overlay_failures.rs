@@ -277,3 +277,41 @@ fn etcd_outage_under_traffic() {
     assert!(pings(a, "e0", "bystander"));
     assert_no_duplicate_addresses(&c, "eo");
 }
+
+/// `--cluster-store etcd://M1,M2,M3` (a three-member etcd cluster): with the first member
+/// killed, the hosts go on: new overlays, new names across hosts, old traffic.
+#[test]
+fn etcd_cluster_with_a_member_down() {
+    let mut c = Cluster::with(berth_e2e::cluster::ClusterOpts {
+        hosts: 2,
+        etcd_members: 3,
+        ..Default::default()
+    });
+    let id = c.create_overlay(0, "m3");
+    c.wait_network_everywhere("m3", &id);
+    run_sleeper(c.host(0), "x0", &["--net=m3"]);
+    run_sleeper(c.host(1), "x1", &["--net=m3"]);
+    let x1 = ip_of(c.host(1), "x1", "m3");
+    wait_resolves(c.host(0), "x0", "x1", &x1, 3 * SEC);
+
+    c.stop_etcd_member(0);
+    let t = std::time::Instant::now();
+    let id2 = berth_e2e::cluster::wait_for(15 * SEC, "overlay create with member 0 down", || {
+        let (st, v) = c.host(1).api(
+            "POST",
+            "/networks/create",
+            Some(berth_e2e::cluster::overlay_body("m3b")),
+        );
+        (st == 201).then(|| v["Id"].as_str().unwrap().to_string())
+    });
+    eprintln!("create worked {:?} after member 0 died", t.elapsed());
+    c.wait_network_everywhere("m3b", &id2);
+    run_sleeper(c.host(1), "x2", &["--net=m3"]);
+    let x2 = ip_of(c.host(1), "x2", "m3");
+    wait_resolves(c.host(0), "x0", "x2", &x2, 5 * SEC);
+    assert!(pings(c.host(0), "x0", "x1"));
+    assert!(pings(c.host(0), "x0", "x2"));
+    // the hosts' leases live on: after more than a TTL, x1 still answers on host 0
+    std::thread::sleep(c.ttl() + SEC);
+    assert_eq!(resolve(c.host(0), "x0", "x1"), [x1.as_str()]);
+}

@@ -152,3 +152,31 @@ fn tls_etcd_takes_the_lab_client_certificate() {
         "{args}"
     );
 }
+
+/// A three-member etcd cluster: every host is given every member, and it stays healthy with
+/// one member down.
+#[test]
+fn three_member_etcd() {
+    let mut c = Cluster::with(ClusterOpts {
+        hosts: 1,
+        start_daemons: false,
+        etcd_members: 3,
+        ..ClusterOpts::default()
+    });
+    assert!(c.etcd_healthy());
+    let k = c.k;
+    assert_eq!(
+        c.store_url(),
+        format!("etcd://10.99.{k}.1:2379,10.99.{k}.2:2379,10.99.{k}.3:2379")
+    );
+    c.stop_etcd_member(0);
+    // a new leader, if member 0 was it, within a few election timeouts
+    wait_until(Duration::from_secs(10), "members 1 and 2 healthy", || {
+        c.etcd_member_healthy(1) && c.etcd_member_healthy(2)
+    });
+    c.start_etcd_member(0);
+    c.stop_etcd();
+    assert!(!c.etcd_running());
+    c.start_etcd();
+    assert!(c.etcd_healthy());
+}
