@@ -667,6 +667,24 @@ pub fn wait_for<T>(within: Duration, what: &str, mut f: impl FnMut() -> Option<T
     }
 }
 
+/// Polls `f` (every 50 ms, ≤ `within`) until its first value is true; panics with `what` and
+/// the last state `f` described when it never is. How long it took.
+pub fn wait_state(within: Duration, what: &str, mut f: impl FnMut() -> (bool, String)) -> Duration {
+    let t = Instant::now();
+    let deadline = t + within;
+    loop {
+        let (done, state) = f();
+        if done {
+            return t.elapsed();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: not within {within:?}; last state: {state}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// Like [`wait_for`] for a condition; returns how long it took.
 pub fn wait_until(within: Duration, what: &str, mut f: impl FnMut() -> bool) -> Duration {
     let t = Instant::now();
@@ -913,7 +931,13 @@ pub mod kernel {
         v.as_array()?.iter().find(|l| l["ifname"] == VXLAN).cloned()
     }
 
-    /// Permanent FDB entries on vxlan0 with a remote `dst`: `(mac, dst)`.
+    /// `bridge -j fdb show dev vxlan0` as it is (for failure messages).
+    pub fn vxlan_fdb_raw(ns: &Path) -> Value {
+        json_in(ns, &["bridge", "-j", "fdb", "show", "dev", VXLAN])
+    }
+
+    /// FDB entries on vxlan0 with a remote `dst` (permanent, or learned if learning is on):
+    /// `(mac, dst)`.
     pub fn vxlan_fdb(ns: &Path) -> Vec<(String, String)> {
         let v = json_in(ns, &["bridge", "-j", "fdb", "show", "dev", VXLAN]);
         v.as_array()

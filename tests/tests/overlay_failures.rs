@@ -6,7 +6,7 @@
 
 use berth_e2e::cluster::{
     assert_no_duplicate_addresses, ip_of, kernel, ping_stats, pings, resolve, run_sleeper, sandbox,
-    wait_resolves, wait_until, Background, Cluster,
+    wait_resolves, wait_state, wait_until, Background, Cluster,
 };
 use berth_e2e::{ok, Lab};
 use serde_json::json;
@@ -71,12 +71,16 @@ fn killed_host_disappears_within_ttl_and_comes_back() {
 
     // within TTL + 2 s: B's names and peer entries are gone from A and C
     let within = ttl + 2 * SEC;
-    wait_until(within, "B's names and FDB/neighbour entries gone", || {
-        [(0, "a1"), (2, "c1")].iter().all(|&(h, me)| {
-            resolve(c.host(h), me, "b1").is_empty()
-                && resolve(c.host(h), me, "b2").is_empty()
-                && no_peer_state(c.host(h), &id, &b_vtep, std::slice::from_ref(&b1))
-        })
+    wait_state(within, "B's names and FDB/neighbour entries gone", || {
+        let mut state = String::new();
+        let mut done = true;
+        for (h, me) in [(0, "a1"), (2, "c1")] {
+            let (n1, n2) = (resolve(c.host(h), me, "b1"), resolve(c.host(h), me, "b2"));
+            let clean = no_peer_state(c.host(h), &id, &b_vtep, std::slice::from_ref(&b1));
+            done &= n1.is_empty() && n2.is_empty() && clean;
+            state += &format!("host {h}: b1 {n1:?} b2 {n2:?} peer state clean {clean}; ");
+        }
+        (done, state)
     });
     let gone = killed.elapsed();
     eprintln!("B gone everywhere {gone:?} after kill -9 (TTL {ttl:?})");
