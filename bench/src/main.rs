@@ -2,13 +2,15 @@
 //! answers on /var/run/docker.sock, against Docker with the same calls.
 //!
 //! Build the daemon first (`cargo build --release`), then
-//! `cargo run --release -p berth-bench [networks|containers|dns|compose|ports]` (all by default).
-//! BERTHD_BIN overrides the daemon binary; BENCH_NETWORKS the scale run (default 4096).
+//! `cargo run --release -p berth-bench [networks|containers|dns|compose|ports|overlay]` (all by default).
+//! BERTHD_BIN overrides the daemon binary; BENCH_NETWORKS the scale run (default 4096);
+//! BENCH_OVERLAY_* the overlay runs (see overlay.rs).
 
 mod compose;
 mod containers;
 mod dns;
 mod networks;
+mod overlay;
 mod ports;
 
 use berth_e2e::http::request;
@@ -74,5 +76,8 @@ fn main() {
     }
     if what.is_empty() || what == "ports" {
         ports::run();
+    }
+    if what.is_empty() || what == "overlay" {
+        overlay::run();
     }
 }

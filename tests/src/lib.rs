@@ -15,6 +15,7 @@
 //! `BERTHD_BIN`, `BERTH_BIN`, `DOCKER_BIN` override the binaries; `BERTH_E2E_LOG_LEVEL` sets the
 //! daemon's `--log-level` (default `debug`); `BERTH_E2E_KEEP=1` keeps a failed lab's temp dir.
 
+pub mod cluster;
 pub mod compose;
 pub mod dns;
 pub mod http;

@@ -1,0 +1,461 @@
+//! Issue 11: multi-host overlays, on the multi-host lab (hosts in namespaces, an underlay
+//! bridge, a real etcd 3.4 in its own namespace). Numbers only, no assertions.
+//!
+//! 1. p50/p99 of `network create -d overlay`, `run` (create + start) on an overlay,
+//!    `network connect` / `disconnect` to an overlay, on 3 hosts, etcd local.
+//! 2. The delay until a new container's name answers a real DNS query (UDP, 127.0.0.11) from a
+//!    container on another host, counted from the moment `start` returns.
+//! 3. iperf3 TCP container → container across two hosts over the overlay, vs the same two host
+//!    namespaces over the underlay directly.
+//! 4. Control-plane scale: H hosts, E endpoints created in a burst; time until every host's
+//!    FDB, neighbour and DNS state has converged; etcd requests per endpoint; berthd RSS.
+//!
+//! Knobs: `BENCH_OVERLAY_N` (samples per latency, default 40), `BENCH_OVERLAY_HOSTS` and
+//! `BENCH_OVERLAY_ENDPOINTS` (scale run, default 10 × 200: the issue's 50 × 1,000 means 1,000
+//! runc containers, which a 2-core machine runs but slowly; set them to 50 and 1000 for it).
+
+use crate::networks::rss_kb;
+use crate::{call, ms};
+use berth_e2e::cluster::{a_query as query, kernel, Cluster, ClusterOpts};
+use berth_e2e::dns::read_reply;
+use berth_e2e::net::in_netns;
+use serde_json::{json, Value};
+use std::net::UdpSocket;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn env(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The q-quantile (0..=1) of `v` (sorted here).
+fn pct(v: &mut [f64], q: f64) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let i = ((v.len() as f64 - 1.0) * q).round() as usize;
+    v[i.min(v.len() - 1)]
+}
+
+fn report(what: &str, v: &mut [f64]) {
+    println!(
+        "{what:<44} p50 {:>8.2} ms   p99 {:>8.2} ms   (n={})",
+        pct(v, 0.5),
+        pct(v, 0.99),
+        v.len()
+    );
+}
+
+/// `POST /containers/create` + `/start` of `busybox sleep 1d` on `net`; (id, ms for both).
+fn run_on(sock: &Path, name: &str, net: &str) -> (String, f64) {
+    let body = json!({"Image": "busybox", "Cmd": ["sleep", "1d"],
+        "HostConfig": {"NetworkMode": net}});
+    let (t1, v) = call(
+        sock,
+        "POST",
+        &format!("/v1.41/containers/create?name={name}"),
+        Some(&body),
+        201,
+    );
+    let id = v["Id"].as_str().unwrap().to_string();
+    let (t2, _) = call(
+        sock,
+        "POST",
+        &format!("/v1.41/containers/{id}/start"),
+        None,
+        204,
+    );
+    (id, t1 + t2)
+}
+
+fn inspect(sock: &Path, id: &str) -> Value {
+    call(
+        sock,
+        "GET",
+        &format!("/v1.41/containers/{id}/json"),
+        None,
+        200,
+    )
+    .1
+}
+
+fn sandbox_of(sock: &Path, id: &str) -> PathBuf {
+    PathBuf::from(
+        inspect(sock, id)["NetworkSettings"]["SandboxKey"]
+            .as_str()
+            .unwrap(),
+    )
+}
+
+fn ip_on(sock: &Path, id: &str, net: &str) -> String {
+    inspect(sock, id)["NetworkSettings"]["Networks"][net]["IPAddress"]
+        .as_str()
+        .unwrap_or("")
+        .to_string()
+}
+
+fn remove(sock: &Path, id: &str) {
+    call(
+        sock,
+        "DELETE",
+        &format!("/v1.41/containers/{id}?force=1"),
+        None,
+        204,
+    );
+}
+
+/// Asks 127.0.0.11 for `name` from inside `netns` until an A answer comes (≤ 10 s); the
+/// answer, or None.
+fn first_answer(netns: &Path, name: &str) -> Option<Vec<String>> {
+    let name = name.to_string();
+    in_netns(netns, move || {
+        let s = UdpSocket::bind("0.0.0.0:0").unwrap();
+        s.set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut buf = [0u8; 1500];
+        while Instant::now() < deadline {
+            let q = query(&name);
+            s.send_to(&q, "127.0.0.11:53").unwrap();
+            if let Ok((n, _)) = s.recv_from(&mut buf) {
+                if buf[..2] != q[..2] {
+                    continue;
+                }
+                let r = read_reply(&buf[..n]);
+                if !r.answers.is_empty() {
+                    return Some(r.answers);
+                }
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        None
+    })
+}
+
+/// Background process killed when dropped.
+struct Bg(std::process::Child);
+
+impl Drop for Bg {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn iperf_server(netns: &Path) -> Bg {
+    let c = Command::new("nsenter")
+        .arg(format!("--net={}", netns.display()))
+        .args(["--", "iperf3", "-s", "-p", "5201"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("iperf3 server");
+    std::thread::sleep(Duration::from_millis(400));
+    Bg(c)
+}
+
+fn iperf_gbps(netns: &Path, to: &str) -> f64 {
+    let o = Command::new("nsenter")
+        .arg(format!("--net={}", netns.display()))
+        .args([
+            "--", "iperf3", "-c", to, "-p", "5201", "-t", "4", "-O", "1", "-J",
+        ])
+        .output()
+        .expect("iperf3 (apt-get install iperf3)");
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap_or(Value::Null);
+    v["end"]["sum_received"]["bits_per_second"]
+        .as_f64()
+        .unwrap_or_else(|| {
+            panic!(
+                "iperf3 to {to}: {}{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            )
+        })
+        / 1e9
+}
+
+fn median3(mut v: Vec<f64>) -> f64 {
+    pct(&mut v, 0.5)
+}
+
+pub fn run() {
+    let n = env("BENCH_OVERLAY_N", 40);
+    let c = Cluster::with(ClusterOpts {
+        hosts: 3,
+        ttl: 10,
+        ..ClusterOpts::default()
+    });
+    let socks: Vec<PathBuf> = c.hosts.iter().map(|h| h.sock()).collect();
+    println!(
+        "overlay: 3 hosts, etcd {} in the lab, lease TTL 10 s",
+        c.etcd_get("/version").map(|(_, b)| b).unwrap_or_else(|e| e)
+    );
+    // the busybox image is made on first use on each host: not measured
+    for s in &socks {
+        let (id, _) = run_on(s, "warmup", "bridge");
+        remove(s, &id);
+    }
+
+    // 1a. network create -d overlay (and rm), round robin over the hosts
+    let (mut create, mut rm) = (Vec::new(), Vec::new());
+    for i in 0..n {
+        let s = &socks[i % 3];
+        let body = json!({"Name": format!("ovb{i}"), "CheckDuplicate": true, "Driver": "overlay"});
+        let (t, v) = call(s, "POST", "/v1.41/networks/create", Some(&body), 201);
+        create.push(t);
+        let id = v["Id"].as_str().unwrap().to_string();
+        let s2 = &socks[(i + 1) % 3];
+        // rm from another host, once it knows the network
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let t = Instant::now();
+            let r =
+                berth_e2e::http::request(s2, "DELETE", &format!("/v1.41/networks/{id}"), &[], None)
+                    .unwrap();
+            if r.status == 204 {
+                rm.push(ms(t.elapsed()));
+                break;
+            }
+            assert!(Instant::now() < deadline, "rm {id}: {}", r.text());
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    report("network create -d overlay", &mut create);
+    report("network rm (overlay, from another host)", &mut rm);
+
+    // 1b. run on an overlay; 2. name delay on another host
+    let body = json!({"Name": "bench", "CheckDuplicate": true, "Driver": "overlay"});
+    call(
+        &socks[0],
+        "POST",
+        "/v1.41/networks/create",
+        Some(&body),
+        201,
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let (prober, _) = run_on(&socks[0], "prober", "bench");
+    let probe_ns = sandbox_of(&socks[0], &prober);
+    let (mut runs, mut delays) = (Vec::new(), Vec::new());
+    let mut started = Vec::new();
+    for i in 0..n {
+        let name = format!("r{i}");
+        let (id, t) = run_on(&socks[1], &name, "bench");
+        let t0 = Instant::now();
+        let ans = first_answer(&probe_ns, &name);
+        let d = ms(t0.elapsed());
+        runs.push(t);
+        match ans {
+            Some(a) => {
+                let ip = ip_on(&socks[1], &id, "bench");
+                assert_eq!(a, [ip], "{name}");
+                delays.push(d);
+            }
+            None => println!("  {name}: no answer on host 0 within 10 s"),
+        }
+        started.push(id);
+    }
+    report("run on an overlay (create + start)", &mut runs);
+    if !delays.is_empty() {
+        report("name answers on another host after start", &mut delays);
+    }
+    for id in &started {
+        remove(&socks[1], id);
+    }
+
+    // 1c. connect / disconnect a running container (bridge) to the overlay, on host 2
+    let (target, _) = run_on(&socks[2], "target", "bridge");
+    let (mut con, mut dis) = (Vec::new(), Vec::new());
+    for _ in 0..n {
+        let body = json!({"Container": target});
+        con.push(
+            call(
+                &socks[2],
+                "POST",
+                "/v1.41/networks/bench/connect",
+                Some(&body),
+                200,
+            )
+            .0,
+        );
+        dis.push(
+            call(
+                &socks[2],
+                "POST",
+                "/v1.41/networks/bench/disconnect",
+                Some(&body),
+                200,
+            )
+            .0,
+        );
+    }
+    report("network connect (overlay)", &mut con);
+    report("network disconnect (overlay)", &mut dis);
+
+    // 3. iperf3: overlay vs underlay, hosts 1 → 2
+    if Command::new("iperf3").arg("--version").output().is_err() {
+        println!("iperf3 not installed: throughput not measured");
+    } else {
+        let (srv, _) = run_on(&socks[2], "iperf-srv", "bench");
+        let (cli, _) = run_on(&socks[1], "iperf-cli", "bench");
+        let srv_ip = ip_on(&socks[2], &srv, "bench");
+        let (srv_ns, cli_ns) = (sandbox_of(&socks[2], &srv), sandbox_of(&socks[1], &cli));
+        let overlay = {
+            let _s = iperf_server(&srv_ns);
+            median3((0..3).map(|_| iperf_gbps(&cli_ns, &srv_ip)).collect())
+        };
+        let (h1, h2) = (
+            PathBuf::from(format!("/run/netns/{}", c.host(1).ns)),
+            PathBuf::from(format!("/run/netns/{}", c.host(2).ns)),
+        );
+        let underlay = {
+            let _s = iperf_server(&h2);
+            median3((0..3).map(|_| iperf_gbps(&h1, &c.host_ip(2))).collect())
+        };
+        println!(
+            "iperf3 TCP host 1 → host 2: overlay {overlay:.2} Gbit/s, underlay {underlay:.2} Gbit/s, ratio {:.2}",
+            overlay / underlay
+        );
+    }
+    for (i, h) in c.hosts.iter().enumerate() {
+        if let Some(pid) = h.pid() {
+            println!(
+                "berthd RSS on host {i}: {:.1} MB",
+                rss_kb(pid) as f64 / 1024.0
+            );
+        }
+    }
+    drop(c);
+
+    scale();
+}
+
+/// Control-plane scale: hosts × endpoints in a burst, time to convergence.
+fn scale() {
+    let hosts = env("BENCH_OVERLAY_HOSTS", 10).max(2);
+    let endpoints = env("BENCH_OVERLAY_ENDPOINTS", 200).max(hosts);
+    if hosts < 50 || endpoints < 1000 {
+        println!(
+            "scale run: {hosts} hosts × {endpoints} endpoints (smaller than the issue's 50 × 1,000, \
+             which means 1,000 runc containers on this machine; BENCH_OVERLAY_HOSTS=50 \
+             BENCH_OVERLAY_ENDPOINTS=1000 for it)"
+        );
+    } else {
+        println!("scale run: {hosts} hosts × {endpoints} endpoints");
+    }
+    let t = Instant::now();
+    let c = Cluster::with(ClusterOpts {
+        hosts,
+        ttl: 10,
+        ..ClusterOpts::default()
+    });
+    println!("  {hosts} hosts up in {:.1} s", t.elapsed().as_secs_f64());
+    let socks: Vec<PathBuf> = c.hosts.iter().map(|h| h.sock()).collect();
+    let body = json!({"Name": "scale", "CheckDuplicate": true, "Driver": "overlay"});
+    let (_, v) = call(
+        &socks[0],
+        "POST",
+        "/v1.41/networks/create",
+        Some(&body),
+        201,
+    );
+    let net_id = v["Id"].as_str().unwrap().to_string();
+    // one resident container per host (its DNS view is checked), image warm-up included
+    let mut probes = Vec::new();
+    for (i, s) in socks.iter().enumerate() {
+        let (id, _) = run_on(s, &format!("probe{i}"), "scale");
+        probes.push(sandbox_of(s, &id));
+    }
+    let rss0: Vec<u64> = c.hosts.iter().filter_map(|h| h.pid()).map(rss_kb).collect();
+    let req0 = c.etcd_requests();
+
+    // the burst: one thread per host, its share of the endpoints as fast as it goes
+    let per: Vec<usize> = (0..hosts)
+        .map(|i| endpoints / hosts + usize::from(i < endpoints % hosts))
+        .collect();
+    let t0 = Instant::now();
+    let names: Vec<Vec<String>> = std::thread::scope(|s| {
+        let hs: Vec<_> = socks
+            .iter()
+            .enumerate()
+            .map(|(i, sock)| {
+                let k = per[i];
+                s.spawn(move || {
+                    (0..k)
+                        .map(|j| {
+                            let name = format!("e{i}x{j}");
+                            run_on(sock, &name, "scale");
+                            name
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let burst = t0.elapsed();
+    println!(
+        "  {endpoints} endpoints started in {:.1} s ({:.0} per second)",
+        burst.as_secs_f64(),
+        endpoints as f64 / burst.as_secs_f64()
+    );
+
+    // converged: on every host, FDB and neighbour entries for every remote endpoint (including
+    // the other hosts' probes), and every name answering from the host's probe
+    let total_remote = |i: usize| (endpoints - per[i]) + (hosts - 1);
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let mut done = vec![false; hosts];
+    while done.iter().any(|d| !d) && Instant::now() < deadline {
+        for i in 0..hosts {
+            if done[i] {
+                continue;
+            }
+            let Some(ns) = kernel::overlay_ns(c.host(i), &net_id) else {
+                continue;
+            };
+            if kernel::vxlan_fdb(&ns).len() < total_remote(i)
+                || kernel::vxlan_neigh(&ns).len() < total_remote(i)
+            {
+                continue;
+            }
+            let all: Vec<String> = names.iter().flatten().cloned().collect();
+            let probe = probes[i].clone();
+            done[i] = in_netns(&probe, move || {
+                let s = UdpSocket::bind("0.0.0.0:0").unwrap();
+                s.set_read_timeout(Some(Duration::from_millis(500)))
+                    .unwrap();
+                let mut buf = [0u8; 1500];
+                all.iter().all(|name| {
+                    let q = query(name);
+                    s.send_to(&q, "127.0.0.11:53").unwrap();
+                    matches!(s.recv_from(&mut buf), Ok((n, _)) if !read_reply(&buf[..n]).answers.is_empty())
+                })
+            });
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let conv = t0.elapsed();
+    let converged = done.iter().filter(|d| **d).count();
+    println!(
+        "  converged (FDB + neighbours + DNS) on {converged}/{hosts} hosts {:.1} s after the burst began ({:.1} s after it ended)",
+        conv.as_secs_f64(),
+        conv.saturating_sub(burst).as_secs_f64()
+    );
+    if let (Some(a), Some(b)) = (req0, c.etcd_requests()) {
+        println!(
+            "  etcd gRPC requests handled during the burst: {} ({:.1} per endpoint; includes keepalives and reads)",
+            b - a,
+            (b - a) as f64 / endpoints as f64
+        );
+    }
+    let rss: Vec<u64> = c.hosts.iter().filter_map(|h| h.pid()).map(rss_kb).collect();
+    let avg = |v: &[u64]| v.iter().sum::<u64>() as f64 / v.len().max(1) as f64 / 1024.0;
+    println!(
+        "  berthd RSS per host: before {:.1} MB, after {:.1} MB (max {:.1} MB)",
+        avg(&rss0),
+        avg(&rss),
+        rss.iter().max().copied().unwrap_or(0) as f64 / 1024.0
+    );
+}
