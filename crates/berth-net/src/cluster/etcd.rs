@@ -14,11 +14,33 @@ use futures::future::BoxFuture;
 use ipnet::IpNet;
 use std::future::Future;
 use std::net::IpAddr;
-use std::time::Duration;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// One request's budget: a cluster store that does not answer fails the call fast (the API
 /// must never hang on it).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
+/// The least one member gets before the next is tried.
+const MEMBER_TIMEOUT: Duration = Duration::from_millis(700);
+
+/// Worth trying another member: the transport failed or the member has no leader.
+fn retriable(e: &etcd_client::Error) -> bool {
+    use etcd_client::Error as E;
+    match e {
+        E::GRpcStatus(s) => !matches!(
+            s.code(),
+            tonic::Code::InvalidArgument
+                | tonic::Code::PermissionDenied
+                | tonic::Code::Unauthenticated
+                | tonic::Code::NotFound
+                | tonic::Code::FailedPrecondition
+                | tonic::Code::OutOfRange
+        ),
+        E::TransportError(_) | E::IoError(_) | E::WatchError(_) | E::LeaseKeepAliveError(_) => true,
+        _ => false,
+    }
+}
 
 /// Why a network could not be recorded.
 #[derive(Debug, PartialEq)]
@@ -64,9 +86,13 @@ pub trait ClusterStore: Send + Sync {
     ) -> BoxFuture<'a, Result<(), ClusterError>>;
 }
 
+/// One client per member, used in turn: a member that refuses or does not answer is skipped
+/// and the next one tried, so one dead member of an etcd cluster costs nothing.
 #[derive(Clone)]
 pub struct Etcd {
-    client: Client,
+    clients: Arc<Vec<Client>>,
+    /// The member that answered last.
+    current: Arc<AtomicUsize>,
     prefix: String,
     url: String,
 }
@@ -75,7 +101,7 @@ impl Etcd {
     /// Builds the client; no round trip is made, so a daemon starts while etcd is down.
     pub async fn connect(cfg: &ClusterConfig) -> Result<Etcd, ClusterError> {
         let mut opts = ConnectOptions::new()
-            .with_connect_timeout(REQUEST_TIMEOUT)
+            .with_connect_timeout(MEMBER_TIMEOUT)
             .with_timeout(REQUEST_TIMEOUT)
             .with_keep_alive(Duration::from_secs(2), REQUEST_TIMEOUT);
         if let Some((u, p)) = &cfg.user {
@@ -91,11 +117,17 @@ impl Etcd {
             }
             opts = opts.with_tls(tls);
         }
-        let client = Client::connect(&cfg.endpoints, Some(opts))
-            .await
-            .map_err(|e| ClusterError::Unavailable(format!("{}: {e}", cfg.url)))?;
+        let mut clients = Vec::new();
+        for ep in &cfg.endpoints {
+            clients.push(
+                Client::connect([ep], Some(opts.clone()))
+                    .await
+                    .map_err(|e| ClusterError::Unavailable(format!("{}: {e}", cfg.url)))?,
+            );
+        }
         Ok(Etcd {
-            client,
+            clients: Arc::new(clients),
+            current: Arc::default(),
             prefix: cfg.prefix.clone(),
             url: cfg.url.clone(),
         })
@@ -109,38 +141,70 @@ impl Etcd {
         format!("{}{rel}", self.prefix)
     }
 
-    async fn call<T>(
-        &self,
-        what: &str,
-        f: impl Future<Output = Result<T, etcd_client::Error>>,
-    ) -> Result<T, ClusterError> {
-        match tokio::time::timeout(REQUEST_TIMEOUT, f).await {
-            Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) => Err(ClusterError::Unavailable(format!(
-                "cluster store {}: {what}: {e}",
-                self.url
-            ))),
-            Err(_) => Err(ClusterError::Unavailable(format!(
-                "cluster store {}: {what}: no answer within {REQUEST_TIMEOUT:?}",
-                self.url
-            ))),
+    /// Runs `f` against the members in turn, from the one that answered last, within one
+    /// request's budget.
+    async fn call<T, F, Fut>(&self, what: &str, f: F) -> Result<T, ClusterError>
+    where
+        F: Fn(Client) -> Fut,
+        Fut: Future<Output = Result<T, etcd_client::Error>>,
+    {
+        let deadline = Instant::now() + REQUEST_TIMEOUT;
+        let n = self.clients.len();
+        let first = self.current.load(Ordering::Relaxed) % n;
+        let mut last = String::from("no member answered");
+        for i in 0..n {
+            let idx = (first + i) % n;
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            // later members must keep a share of the budget
+            let share = if i + 1 < n {
+                left.min(MEMBER_TIMEOUT.max(left / (n - i) as u32))
+            } else {
+                left
+            };
+            match tokio::time::timeout(share, f(self.clients[idx].clone())).await {
+                Ok(Ok(v)) => {
+                    self.current.store(idx, Ordering::Relaxed);
+                    return Ok(v);
+                }
+                Ok(Err(e)) if retriable(&e) => last = e.to_string(),
+                Ok(Err(e)) => {
+                    return Err(ClusterError::Unavailable(format!(
+                        "cluster store {}: {what}: {e}",
+                        self.url
+                    )))
+                }
+                Err(_) => last = format!("no answer within {share:?}"),
+            }
         }
+        Err(ClusterError::Unavailable(format!(
+            "cluster store {}: {what}: {last}",
+            self.url
+        )))
     }
 
     pub async fn grant(&self, ttl: Duration) -> Result<i64, ClusterError> {
-        let mut c = self.client.lease_client();
+        let secs = ttl.as_secs() as i64;
         let r = self
-            .call("lease grant", c.grant(ttl.as_secs() as i64, None))
+            .call("lease grant", |c| async move {
+                c.lease_client().grant(secs, None).await
+            })
             .await?;
         Ok(r.id())
     }
 
     /// One keep-alive round trip; the lease's remaining TTL (0: it expired).
     pub async fn keep_alive(&self, lease: i64) -> Result<i64, ClusterError> {
-        let mut c = self.client.lease_client();
-        let (mut keeper, mut stream) = self.call("lease keep-alive", c.keep_alive(lease)).await?;
-        self.call("lease keep-alive", keeper.keep_alive()).await?;
-        match self.call("lease keep-alive", stream.message()).await? {
+        let r = self
+            .call("lease keep-alive", |c| async move {
+                let (mut keeper, mut stream) = c.lease_client().keep_alive(lease).await?;
+                keeper.keep_alive().await?;
+                stream.message().await
+            })
+            .await?;
+        match r {
             Some(r) => Ok(r.ttl()),
             None => Err(ClusterError::Unavailable(format!(
                 "cluster store {}: lease keep-alive stream ended",
@@ -151,72 +215,52 @@ impl Etcd {
 
     pub async fn put_host(&self, id: &str, h: &HostRec, lease: i64) -> Result<(), ClusterError> {
         let v = serde_json::to_vec(h).map_err(|e| ClusterError::Config(e.to_string()))?;
-        let mut kv = self.client.kv_client();
-        self.call(
-            "register host",
-            kv.put(
-                self.k(&rec::host(id)),
-                v,
-                Some(PutOptions::new().with_lease(lease)),
-            ),
-        )
+        let key = self.k(&rec::host(id));
+        self.call("register host", |c| {
+            let (key, v) = (key.clone(), v.clone());
+            async move {
+                c.kv_client()
+                    .put(key, v, Some(PutOptions::new().with_lease(lease)))
+                    .await
+            }
+        })
         .await?;
         Ok(())
     }
 
     /// Everything under the prefix and the revision it was read at.
     pub async fn snapshot(&self) -> Result<(i64, Vec<(String, Vec<u8>)>), ClusterError> {
-        let mut kv = self.client.kv_client();
-        let r = self
-            .call(
-                "read",
-                kv.get(self.prefix.clone(), Some(GetOptions::new().with_prefix())),
-            )
-            .await?;
-        let rev = r.header().map_or(0, |h| h.revision());
-        let kvs = r
-            .kvs()
-            .iter()
-            .filter_map(|kv| {
-                let k = kv.key_str().ok()?.strip_prefix(&self.prefix)?.to_string();
-                Some((k, kv.value().to_vec()))
-            })
-            .collect();
-        Ok((rev, kvs))
+        self.snapshot_of("").await
     }
 
+    /// Watches the prefix from revision `from` on the member that answered last.
     pub async fn watch(&self, from: i64) -> Result<WatchStream, ClusterError> {
-        let mut w = self.client.watch_client();
-        self.call(
-            "watch",
-            w.watch(
-                self.prefix.clone(),
-                Some(WatchOptions::new().with_prefix().with_start_revision(from)),
-            ),
-        )
+        let prefix = self.prefix.clone();
+        self.call("watch", |c| {
+            let prefix = prefix.clone();
+            async move {
+                c.watch_client()
+                    .watch(
+                        prefix,
+                        Some(WatchOptions::new().with_prefix().with_start_revision(from)),
+                    )
+                    .await
+            }
+        })
         .await
     }
 
-    /// Endpoints and addresses this host holds according to the store, for its restart.
-    pub async fn owned_ips(&self, host: &str) -> Result<Vec<(String, IpAddr)>, ClusterError> {
-        let (_, kvs) = self.snapshot_of("ipam/").await?;
-        Ok(kvs
-            .into_iter()
-            .filter_map(|(k, v)| {
-                let r: IpRec = serde_json::from_slice(&v).ok()?;
-                let (nid, ip) = k.strip_prefix("ipam/")?.split_once('/')?;
-                (r.host == host).then_some((nid.to_string(), ip.parse().ok()?))
-            })
-            .collect())
-    }
-
     async fn snapshot_of(&self, rel: &str) -> Result<(i64, Vec<(String, Vec<u8>)>), ClusterError> {
-        let mut kv = self.client.kv_client();
+        let key = self.k(rel);
         let r = self
-            .call(
-                "read",
-                kv.get(self.k(rel), Some(GetOptions::new().with_prefix())),
-            )
+            .call("read", |c| {
+                let key = key.clone();
+                async move {
+                    c.kv_client()
+                        .get(key, Some(GetOptions::new().with_prefix()))
+                        .await
+                }
+            })
             .await?;
         let rev = r.header().map_or(0, |h| h.revision());
         let kvs = r
@@ -228,6 +272,27 @@ impl Etcd {
             })
             .collect();
         Ok((rev, kvs))
+    }
+
+    async fn txn(&self, what: &str, txn: Txn) -> Result<bool, ClusterError> {
+        let r = self
+            .call(what, |c| {
+                let txn = txn.clone();
+                async move { c.kv_client().txn(txn).await }
+            })
+            .await?;
+        Ok(r.succeeded())
+    }
+
+    async fn exists(&self, rel: &str) -> Result<bool, ClusterError> {
+        let key = self.k(rel);
+        let r = self
+            .call("read", |c| {
+                let key = key.clone();
+                async move { c.kv_client().get(key, None).await }
+            })
+            .await?;
+        Ok(!r.kvs().is_empty())
     }
 
     fn absent(&self, rel: &str) -> Compare {
@@ -262,27 +327,18 @@ impl ClusterStore for Etcd {
                 when.push(self.absent(&rec::subnet(s)));
                 ops.push(TxnOp::put(self.k(&rec::subnet(s)), n.id.clone(), None));
             }
-            let mut kv = self.client.kv_client();
-            let r = self
-                .call(
-                    "create network",
-                    kv.txn(Txn::new().when(when).and_then(ops)),
-                )
-                .await?;
-            if r.succeeded() {
+            if self
+                .txn("create network", Txn::new().when(when).and_then(ops))
+                .await?
+            {
                 return Ok(Ok(()));
             }
             // which guard failed: read them back
-            let exists = |rel: String| async move {
-                let mut kv = self.client.kv_client();
-                let r = self.call("read", kv.get(self.k(&rel), None)).await?;
-                Ok::<bool, ClusterError>(!r.kvs().is_empty())
-            };
-            if exists(rec::name(&n.name)).await? {
+            if self.exists(&rec::name(&n.name)).await? {
                 return Ok(Err(CreateConflict::Name));
             }
             for (i, s) in subnets.iter().enumerate() {
-                if exists(rec::subnet(s)).await? {
+                if self.exists(&rec::subnet(s)).await? {
                     return Ok(Err(CreateConflict::Subnet(i)));
                 }
             }
@@ -307,14 +363,8 @@ impl ClusterStore for Etcd {
             for s in subnets_of(n) {
                 ops.push(TxnOp::delete(self.k(&rec::subnet(&s)), None));
             }
-            let mut kv = self.client.kv_client();
-            let r = self
-                .call(
-                    "remove network",
-                    kv.txn(Txn::new().when(when).and_then(ops)),
-                )
-                .await?;
-            Ok(r.succeeded())
+            self.txn("remove network", Txn::new().when(when).and_then(ops))
+                .await
         })
     }
 
@@ -332,18 +382,9 @@ impl ClusterStore for Etcd {
                 self.absent(&key),
                 Compare::create_revision(self.k(&rec::network(nid)), CompareOp::Greater, 0),
             ];
-            let mut kv = self.client.kv_client();
-            let r = self
-                .call(
-                    "allocate address",
-                    kv.txn(
-                        Txn::new()
-                            .when(when)
-                            .and_then(vec![TxnOp::put(self.k(&key), v, None)]),
-                    ),
-                )
-                .await?;
-            Ok(r.succeeded())
+            let put = vec![TxnOp::put(self.k(&key), v, None)];
+            self.txn("allocate address", Txn::new().when(when).and_then(put))
+                .await
         })
     }
 
@@ -360,8 +401,7 @@ impl ClusterStore for Etcd {
                 .iter()
                 .map(|ip| TxnOp::delete(self.k(&rec::ip(nid, *ip)), None))
                 .collect();
-            let mut kv = self.client.kv_client();
-            self.call("release addresses", kv.txn(Txn::new().and_then(ops)))
+            self.txn("release addresses", Txn::new().and_then(ops))
                 .await?;
             Ok(())
         })
@@ -374,15 +414,15 @@ impl ClusterStore for Etcd {
     ) -> BoxFuture<'a, Result<(), ClusterError>> {
         Box::pin(async move {
             let v = serde_json::to_vec(e).map_err(|e| ClusterError::Config(e.to_string()))?;
-            let mut kv = self.client.kv_client();
-            self.call(
-                "publish endpoint",
-                kv.put(
-                    self.k(&rec::endpoint(&e.network_id, &e.id)),
-                    v,
-                    Some(PutOptions::new().with_lease(lease)),
-                ),
-            )
+            let key = self.k(&rec::endpoint(&e.network_id, &e.id));
+            self.call("publish endpoint", |c| {
+                let (key, v) = (key.clone(), v.clone());
+                async move {
+                    c.kv_client()
+                        .put(key, v, Some(PutOptions::new().with_lease(lease)))
+                        .await
+                }
+            })
             .await?;
             Ok(())
         })
@@ -394,11 +434,11 @@ impl ClusterStore for Etcd {
         eid: &'a str,
     ) -> BoxFuture<'a, Result<(), ClusterError>> {
         Box::pin(async move {
-            let mut kv = self.client.kv_client();
-            self.call(
-                "remove endpoint",
-                kv.delete(self.k(&rec::endpoint(nid, eid)), None),
-            )
+            let key = self.k(&rec::endpoint(nid, eid));
+            self.call("remove endpoint", |c| {
+                let key = key.clone();
+                async move { c.kv_client().delete(key, None).await }
+            })
             .await?;
             Ok(())
         })

@@ -246,8 +246,13 @@ impl Controller {
             }
             st.networks.remove(nid);
             st.remote.retain(|_, r| r.network_id != nid);
+            st.claims.remove(nid);
             st.overlays.remove(nid)
         };
+        self.path_locks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(nid);
         if let Err(e) = self.store.delete(GLOBAL_NETWORKS, nid) {
             tracing::warn!("forgetting network {nid} locally: {e}");
         }
@@ -467,10 +472,6 @@ impl Controller {
         if let Some(p) = path {
             self.osl.overlay_down(&p);
         }
-        self.path_locks
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(nid);
     }
 
     fn path_lock(&self, nid: &str) -> Arc<tokio::sync::Mutex<()>> {
@@ -524,6 +525,12 @@ impl Controller {
         if let Ok(r) = self.network_ref(GWBRIDGE) {
             return Ok(r.id);
         }
+        // one create at a time: concurrent connects wait for the first one's bridge
+        let lock = self.path_lock(GWBRIDGE);
+        let _g = lock.lock().await;
+        if let Ok(r) = self.network_ref(GWBRIDGE) {
+            return Ok(r.id);
+        }
         let opts: BTreeMap<String, String> = [
             (bridge::OPT_NAME, GWBRIDGE_IF),
             (bridge::OPT_ICC, "false"),
@@ -538,11 +545,7 @@ impl Controller {
             ..Default::default()
         };
         let create: Boxed<'_, Result<String>> = Box::pin(self.create(&req));
-        match create.await {
-            Ok(id) => Ok(id),
-            // another connect made it meanwhile
-            Err(e) => self.network_ref(GWBRIDGE).map(|r| r.id).map_err(|_| e),
-        }
+        create.await
     }
 
     /// After an overlay endpoint left: the container leaves `docker_gwbridge` too when no
