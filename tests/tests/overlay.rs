@@ -567,3 +567,52 @@ fn endpoints_come_and_go_on_a_host() {
     wait_resolves(a, "anchor", "late", &late, 3 * SEC);
     assert!(pings(a, "anchor", "late"));
 }
+
+/// `-o com.docker.network.driver.mtu` and `-o com.docker.network.driver.overlay.vxlanid_list`
+/// are honoured on every host; `--attachable` is accepted.
+#[test]
+fn driver_options_mtu_and_vni() {
+    let c = Cluster::new(2);
+    let (a, b) = (c.host(0), c.host(1));
+    ok(
+        &a.cli(&[
+            "network",
+            "create",
+            "-d",
+            "overlay",
+            "--attachable",
+            "-o",
+            "com.docker.network.driver.mtu=1400",
+            "-o",
+            "com.docker.network.driver.overlay.vxlanid_list=4242",
+            "opts",
+        ]),
+        "create with options",
+    );
+    let id = a.inspect("opts")["Id"].as_str().unwrap().to_string();
+    c.wait_network_everywhere("opts", &id);
+    assert_eq!(b.inspect("opts")["Attachable"], true);
+    run_sleeper(a, "o0", &["--net=opts"]);
+    run_sleeper(b, "o1", &["--net=opts"]);
+    for (h, name) in [(a, "o0"), (b, "o1")] {
+        let eth0 = link_json(&sandbox(h, name), "eth0");
+        assert_eq!(eth0["mtu"], 1400, "{eth0}");
+        let ons = kernel::overlay_ns(h, &id).expect("overlay namespace");
+        let vx = kernel::vxlan_link(&ons).expect("vxlan0");
+        assert_eq!(vx["linkinfo"]["info_data"]["id"], 4242, "{vx}");
+    }
+    let o1 = ip_of(b, "o1", "opts");
+    wait_resolves(a, "o0", "o1", &o1, 3 * SEC);
+    assert!(pings(a, "o0", "o1"));
+    // a VNI already taken is refused
+    let e = fails(&b.cli(&[
+        "network",
+        "create",
+        "-d",
+        "overlay",
+        "-o",
+        "com.docker.network.driver.overlay.vxlanid_list=4242",
+        "opts2",
+    ]));
+    assert!(e.contains("4242"), "{e}");
+}
