@@ -4,7 +4,8 @@
 //! `berthd`, temp data/exec roots and API socket. Tests talk to it over the Engine API
 //! ([`Lab::api`]), through the `berth` CLI ([`Lab::cli`]) and the real docker CLI
 //! ([`Lab::docker`]), and check the kernel with `ip -j` and `nft -j` run inside the namespace.
-//! Nothing touches the machine's own namespace.
+//! Nothing touches the machine's own namespace. Multi-host tests (overlays) build a
+//! [`cluster::Cluster`]: several lab hosts on an underlay bridge, with a real etcd.
 //!
 //! The tests run the real binaries, so build them first (as root):
 //!

@@ -31,25 +31,36 @@ fn run_web(lab: &Lab, name: &str, port: u16, args: &[&str]) {
     ok(&lab.cli(&v), &format!("run {name}"));
 }
 
-/// `berth run --rm ARGS…` on `lab`, retried (≤ 3 s) until it succeeds: names of containers on
-/// other hosts appear "within the watch delay"; its output.
+/// `berth run --rm ARGS…` on `lab`; its output. Retried (≤ 3 s) only while the command inside
+/// fails the way a name not there yet, or a server still starting, makes it fail (names of
+/// containers on other hosts appear "within the watch delay"); any other failure (the daemon
+/// refusing the run) fails the test at once.
 fn run_rm_ok(lab: &Lab, args: &[&str]) -> String {
     let mut v = vec!["run", "--rm"];
     v.extend_from_slice(args);
-    let mut last = String::new();
     wait_for(3 * SEC, &format!("run {args:?}"), || {
         let o = lab.cli(&v);
         if o.status.success() {
-            Some(String::from_utf8_lossy(&o.stdout).trim().to_string())
-        } else {
-            last = format!(
-                "{}{}",
-                String::from_utf8_lossy(&o.stdout),
-                String::from_utf8_lossy(&o.stderr)
-            );
-            eprintln!("retrying {args:?}: {last}");
-            None
+            return Some(String::from_utf8_lossy(&o.stdout).trim().to_string());
         }
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let transient = [
+            "bad address",
+            "Connection refused",
+            "can't connect",
+            "packets received",
+        ];
+        assert!(
+            !text.contains("Error response from daemon")
+                && transient.iter().any(|t| text.contains(t)),
+            "run {args:?}: {text}"
+        );
+        eprintln!("retrying {args:?}: {text}");
+        None
     })
 }
 
@@ -524,4 +535,84 @@ fn tls_cluster_store() {
     let t0 = ip_of(a, "t0", "tlsnet");
     wait_resolves(b, "t1", "t0", &t0, 3 * SEC);
     assert!(pings(b, "t1", "t0"));
+}
+
+/// A host whose only endpoint on an overlay comes and goes, again and again (each time the
+/// overlay's data path there may be torn down and made again): every run works, and reaches a
+/// container on another host.
+#[test]
+fn endpoints_come_and_go_on_a_host() {
+    let c = Cluster::new(2);
+    let (a, b) = (c.host(0), c.host(1));
+    let id = c.create_overlay(0, "churn");
+    c.wait_network_everywhere("churn", &id);
+    run_sleeper(a, "anchor", &["--net=churn"]);
+    let anchor = ip_of(a, "anchor", "churn");
+    for i in 0..8 {
+        let o = b.cli(&[
+            "run",
+            "--rm",
+            "--net=churn",
+            "busybox",
+            "ping",
+            "-c1",
+            "-W2",
+            &anchor,
+        ]);
+        ok(&o, &format!("run --rm #{i} on B"));
+    }
+    // and the other way: anchor reaches a fresh container on B by name
+    run_sleeper(b, "late", &["--net=churn"]);
+    let late = ip_of(b, "late", "churn");
+    wait_resolves(a, "anchor", "late", &late, 3 * SEC);
+    assert!(pings(a, "anchor", "late"));
+}
+
+/// `-o com.docker.network.driver.mtu` and `-o com.docker.network.driver.overlay.vxlanid_list`
+/// are honoured on every host; `--attachable` is accepted.
+#[test]
+fn driver_options_mtu_and_vni() {
+    let c = Cluster::new(2);
+    let (a, b) = (c.host(0), c.host(1));
+    ok(
+        &a.cli(&[
+            "network",
+            "create",
+            "-d",
+            "overlay",
+            "--attachable",
+            "-o",
+            "com.docker.network.driver.mtu=1400",
+            "-o",
+            "com.docker.network.driver.overlay.vxlanid_list=4242",
+            "opts",
+        ]),
+        "create with options",
+    );
+    let id = a.inspect("opts")["Id"].as_str().unwrap().to_string();
+    c.wait_network_everywhere("opts", &id);
+    assert_eq!(b.inspect("opts")["Attachable"], true);
+    run_sleeper(a, "o0", &["--net=opts"]);
+    run_sleeper(b, "o1", &["--net=opts"]);
+    for (h, name) in [(a, "o0"), (b, "o1")] {
+        let eth0 = link_json(&sandbox(h, name), "eth0");
+        assert_eq!(eth0["mtu"], 1400, "{eth0}");
+        let ons = kernel::overlay_ns(h, &id).expect("overlay namespace");
+        let vx = kernel::vxlan_link(&ons).expect("vxlan0");
+        assert_eq!(vx["linkinfo"]["info_data"]["id"], 4242, "{vx}");
+    }
+    let o1 = ip_of(b, "o1", "opts");
+    wait_resolves(a, "o0", "o1", &o1, 3 * SEC);
+    assert!(pings(a, "o0", "o1"));
+    // a VNI already taken is refused
+    let e = fails(&b.cli(&[
+        "network",
+        "create",
+        "-d",
+        "overlay",
+        "-o",
+        "com.docker.network.driver.overlay.vxlanid_list=4242",
+        "opts2",
+    ]));
+    assert!(e.contains("4242"), "{e}");
 }

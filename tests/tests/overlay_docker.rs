@@ -198,3 +198,36 @@ fn other_stores_are_refused_at_start() {
         assert!(text.contains("etcd"), "{store}: {text}");
     }
 }
+
+/// `driver: overlay` in a compose file, with `berth compose` and with docker-compose 1.29.2:
+/// the project's network is global, its service answers by name from another host, and
+/// `down` removes the network everywhere.
+#[test]
+fn compose_driver_overlay() {
+    use berth_e2e::compose::{Project, Tool};
+    let c = Cluster::new(2);
+    let (a, b) = (c.host(0), c.host(1));
+    for (tool, name) in [(Tool::Berth, "ovb"), (Tool::DockerCompose, "ovd")] {
+        let file = "version: \"3.7\"\n\
+            services:\n  web:\n    image: busybox\n    networks: [front]\n    command: [\"sh\", \"-c\", \
+            \"mkdir -p /www && echo hello from compose > /www/index.html && exec httpd -f -p 80 -h /www\"]\n\
+            networks:\n  front:\n    driver: overlay\n    attachable: true\n";
+        let p = Project::new(a, tool, name, &[("docker-compose.yml", file)]);
+        p.ok(&["up", "-d"]);
+        let net = format!("{name}_front");
+        let id = a.inspect(&net)["Id"].as_str().unwrap().to_string();
+        c.wait_network_everywhere(&net, &id);
+        assert_eq!(b.inspect(&net)["Driver"], "overlay");
+        let page = wait_for(5 * SEC, "wget web from B", || {
+            let o = b.cli(&[
+                "run", "--rm", "--net", &net, "busybox", "wget", "-qO-", "web",
+            ]);
+            o.status
+                .success()
+                .then(|| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        });
+        assert_eq!(page, "hello from compose", "{tool:?}");
+        p.ok(&["down"]);
+        c.wait_network_gone_everywhere(&net);
+    }
+}

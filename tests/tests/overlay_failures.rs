@@ -67,7 +67,16 @@ fn killed_host_disappears_within_ttl_and_comes_back() {
     std::thread::sleep(Duration::from_millis(30));
     c.kill9(1);
     let killed = Instant::now();
-    let _ = connect.wait();
+    // the CLI sees its connection die; never wait for it forever
+    let deadline = Instant::now() + 10 * SEC;
+    while connect.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = connect.kill();
+            let _ = connect.wait();
+            panic!("berth network connect still running 10 s after its daemon was killed");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 
     // within TTL + 2 s: B's names and peer entries are gone from A and C
     let within = ttl + 2 * SEC;
