@@ -12,7 +12,7 @@ use crate::filter::{ListFilter, PruneFilter};
 use crate::firewall::{Firewall, FwNetwork};
 use crate::ipam::{prepare, AddressPool, PoolError, PoolSpec, SubnetAllocator};
 use crate::network::{new_id, now_rfc3339, Network, Subnet};
-use crate::osl::{BridgeSpec, Osl, OslError};
+use crate::osl::Osl;
 use crate::portmap::{HostPorts, Kernel};
 use crate::request::{plan, CreatePlan, SubnetRequest};
 use crate::resolver::{Resolver, ResolverConfig};
@@ -94,6 +94,8 @@ pub struct Controller {
     /// host ports takes as many syscalls, which must not stall the network state.
     ports: Arc<Mutex<ports::PortState>>,
     host: Arc<dyn HostPorts>,
+    /// The network drivers by name (drivers/mod.rs).
+    drivers: BTreeMap<&'static str, Arc<dyn drivers::NetworkDriver>>,
     /// The cluster store, once configured (controller/cluster.rs).
     cluster: std::sync::OnceLock<Arc<crate::cluster::Cluster>>,
     /// Serializes building, reprogramming and removing each overlay network's data path.
@@ -106,22 +108,6 @@ fn fw_network(n: &Network) -> Option<FwNetwork> {
         internal: n.internal,
         masquerade: b.masquerade && !n.internal,
         icc: b.icc,
-    })
-}
-
-fn bridge_spec(n: &Network, alias_tag: &str) -> Option<BridgeSpec> {
-    let b = n.bridge.as_ref()?;
-    let addrs = n
-        .subnets
-        .iter()
-        .filter(|s| !(s.gateway.is_ipv4() && b.inhibit_ipv4))
-        .filter_map(|s| IpNet::new(s.gateway, s.pool.subnet.prefix_len()).ok())
-        .collect();
-    Some(BridgeSpec {
-        name: b.name.clone(),
-        alias: format!("{alias_tag}{}", n.id),
-        mtu: b.mtu,
-        addrs,
     })
 }
 
@@ -213,6 +199,10 @@ impl Controller {
         }
         let dns = Resolver::new(cfg.dns.clone())
             .map_err(|e| NetError::internal(format!("starting the embedded DNS server: {e}")))?;
+        let drivers = drivers::builtin(osl.clone(), format!("berth/{}/", cfg.instance))
+            .into_iter()
+            .map(|d| (d.name(), d))
+            .collect();
         let c = Arc::new(Controller {
             cfg,
             store,
@@ -233,6 +223,7 @@ impl Controller {
             teardowns: Mutex::new(tokio::task::JoinSet::new()),
             ports: Arc::default(),
             host,
+            drivers,
             cluster: Default::default(),
             path_locks: Default::default(),
         });
@@ -251,6 +242,14 @@ impl Controller {
             c.join_cluster(cc).await?;
         }
         Ok(c)
+    }
+
+    /// The driver of a network, by its name.
+    fn driver(&self, name: &str) -> Result<Arc<dyn drivers::NetworkDriver>> {
+        self.drivers
+            .get(name)
+            .cloned()
+            .ok_or_else(|| NetError::not_found(format!("plugin \"{name}\" not found")))
     }
 
     fn alias_tag(&self) -> String {
@@ -348,7 +347,7 @@ impl Controller {
         let tag = self.alias_tag();
         let mut known = HashSet::new();
         for n in &nets {
-            let Some(spec) = bridge_spec(n, &tag) else {
+            let Some(spec) = drivers::bridge_spec(n, &tag) else {
                 continue;
             };
             known.insert(spec.name.clone());
@@ -551,20 +550,12 @@ impl Controller {
             Op::put(NETWORKS, &net.id, net)?,
             Op::put(META, CURSOR_KEY, &cursor)?,
         ])?;
-        let spec = bridge_spec(net, &self.alias_tag()).expect("bridge network");
+        let driver = self.driver(&net.driver)?;
         let result = async {
-            match self.osl.create_bridge(&spec).await {
-                Err(OslError::Exists(name)) => {
-                    return Err(NetError::forbidden(format!(
-                        "cannot create network {} ({name}): an interface named {name} already exists on the host",
-                        net.name
-                    )))
-                }
-                r => r?,
-            }
+            driver.create_network(net).await?;
             if let Some(f) = fw_network(net) {
                 if let Err(e) = self.fw.add_network(&f) {
-                    let _ = self.osl.delete_link(&spec.name).await;
+                    let _ = driver.delete_network(net).await;
                     return Err(e.into());
                 }
             }
@@ -645,10 +636,12 @@ impl Controller {
         }
         let this = Arc::clone(self);
         let teardown = async move {
-            if let Some(b) = &net.bridge {
-                if let Err(e) = this.osl.delete_link(&b.name).await {
-                    tracing::error!("removing bridge {}: {e}", b.name);
-                }
+            let deleted = match this.driver(&net.driver) {
+                Ok(d) => d.delete_network(&net).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = deleted {
+                tracing::error!("removing the kernel objects of network {}: {e}", net.name);
             }
             let mut st = this.lock();
             this.release(&mut st, &net);

@@ -57,6 +57,7 @@ pub(super) struct Change<'a> {
 /// The network of a connect, as far as the kernel step needs it.
 pub(super) struct Target {
     pub id: String,
+    pub driver: String,
     pub name: String,
     pub bridge: String,
     pub mtu: Option<u32>,
@@ -193,6 +194,7 @@ impl Controller {
         };
         let t = Target {
             id: n.id.clone(),
+            driver: n.driver.clone(),
             name: n.name.clone(),
             bridge,
             mtu,
@@ -250,9 +252,13 @@ impl Controller {
                 )));
             }
         }
-        if let Err(e) = self.osl.create_endpoint(&spec).await {
+        let joined = match self.driver(&net.driver) {
+            Ok(d) => d.join(&spec).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = joined {
             self.roll_back(&ep).await;
-            return Err(e.into());
+            return Err(e);
         }
         let work = {
             let mut st = self.lock();
@@ -498,9 +504,22 @@ impl Controller {
             // names leave every host before the addresses are freed
             this.unpublish_endpoints(&global).await;
             for ep in &eps {
-                let deleted = match &ep.host_netns {
-                    Some(ns) => this.osl.delete_link_in(ns, &ep.host_if).await,
-                    None => this.osl.delete_link(&ep.host_if).await,
+                let driver = this
+                    .lock()
+                    .networks
+                    .get(&ep.network_id)
+                    .map(|n| n.driver.clone());
+                let deleted = match driver.map(|d| this.driver(&d)) {
+                    Some(Ok(d)) => d.leave(ep).await,
+                    // the network is gone: its kind is told by where the host end lives
+                    _ => match &ep.host_netns {
+                        Some(ns) => this
+                            .osl
+                            .delete_link_in(ns, &ep.host_if)
+                            .await
+                            .map_err(Into::into),
+                        None => this.osl.delete_link(&ep.host_if).await.map_err(Into::into),
+                    },
                 };
                 if let Err(e) = deleted {
                     // addresses stay taken: the container side may still hold them

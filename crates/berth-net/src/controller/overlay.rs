@@ -311,7 +311,7 @@ impl Controller {
                     addrs: ep.ipv4.iter().chain(&ep.ipv6).copied().collect(),
                     gateways: vec![],
                 };
-                self.osl.create_endpoint(&spec).await?;
+                self.driver(drivers::OVERLAY)?.join(&spec).await?;
                 let rec = self.record_of(&cluster, &ep);
                 if let Err(e) = cluster.store.put_endpoint(&rec, lease).await {
                     let _ = self.osl.delete_link_in(&ns, &ep.host_if).await;

@@ -1,6 +1,7 @@
 use super::*;
 use crate::firewall::FwError;
 use crate::osl::fake::FakeOsl;
+use crate::osl::BridgeSpec;
 use berth_api::{Ipam, IpamConfig};
 
 #[derive(Default)]

@@ -58,3 +58,185 @@ impl Kind {
         matches!(self, Kind::Bridge | Kind::Overlay)
     }
 }
+
+use crate::endpoint::Endpoint;
+use crate::error::{NetError, Result};
+use crate::network::Network;
+use crate::osl::{BridgeSpec, EndpointSpec, Osl, OslError};
+use futures::future::BoxFuture;
+use std::sync::Arc;
+
+/// GetCapabilities in libnetwork's terms: where networks live and where they connect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capabilities {
+    pub scope: Scope,
+    pub connectivity_scope: Scope,
+}
+
+/// A network driver's side of the Container Network Model: the kernel objects of a network
+/// on this host and of each endpoint. The controller keeps what is common to every driver
+/// (store, addresses, DNS, ports, firewall policy, rollback) and calls these in CNM order:
+/// `create_network` after the network is recorded, `join` (CreateEndpoint + Join) once the
+/// endpoint is recorded and its addresses taken, `leave` (Leave + DeleteEndpoint) after its
+/// record is gone, `delete_network` last. Each call is all or nothing.
+pub trait NetworkDriver: Send + Sync {
+    fn name(&self) -> &'static str;
+    fn capabilities(&self) -> Capabilities;
+    fn create_network<'a>(&'a self, n: &'a Network) -> BoxFuture<'a, Result<()>>;
+    fn delete_network<'a>(&'a self, n: &'a Network) -> BoxFuture<'a, Result<()>>;
+    /// The endpoint's interface in the sandbox, configured.
+    fn join<'a>(&'a self, spec: &'a EndpointSpec) -> BoxFuture<'a, Result<()>>;
+    fn leave<'a>(&'a self, ep: &'a Endpoint) -> BoxFuture<'a, Result<()>>;
+}
+
+/// The built-in drivers by name.
+pub fn builtin(osl: Arc<dyn Osl>, alias_tag: String) -> Vec<Arc<dyn NetworkDriver>> {
+    vec![
+        Arc::new(BridgeDriver {
+            osl: osl.clone(),
+            alias_tag,
+        }),
+        Arc::new(OverlayDriver { osl }),
+        Arc::new(NoEndpoints(Kind::Host)),
+        Arc::new(NoEndpoints(Kind::Null)),
+    ]
+}
+
+/// A Linux bridge per network on this host; endpoints are veth pairs into it.
+pub struct BridgeDriver {
+    osl: Arc<dyn Osl>,
+    /// Tags berth's bridges (IFLA_IFALIAS), so a restart finds its orphans.
+    alias_tag: String,
+}
+
+/// A bridge network's Linux bridge: its gateway addresses, tagged `<alias_tag><network id>`.
+pub fn bridge_spec(n: &Network, alias_tag: &str) -> Option<BridgeSpec> {
+    let b = n.bridge.as_ref()?;
+    let addrs = n
+        .subnets
+        .iter()
+        .filter(|s| !(s.gateway.is_ipv4() && b.inhibit_ipv4))
+        .filter_map(|s| ipnet::IpNet::new(s.gateway, s.pool.subnet.prefix_len()).ok())
+        .collect();
+    Some(BridgeSpec {
+        name: b.name.clone(),
+        alias: format!("{alias_tag}{}", n.id),
+        mtu: b.mtu,
+        addrs,
+    })
+}
+
+impl NetworkDriver for BridgeDriver {
+    fn name(&self) -> &'static str {
+        BRIDGE
+    }
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            scope: Scope::Local,
+            connectivity_scope: Scope::Local,
+        }
+    }
+    fn create_network<'a>(&'a self, n: &'a Network) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let spec = bridge_spec(n, &self.alias_tag)
+                .ok_or_else(|| NetError::internal("bridge network without its bridge"))?;
+            match self.osl.create_bridge(&spec).await {
+                Err(OslError::Exists(name)) => Err(NetError::forbidden(format!(
+                    "cannot create network {} ({name}): an interface named {name} already exists on the host",
+                    n.name
+                ))),
+                r => Ok(r?),
+            }
+        })
+    }
+    fn delete_network<'a>(&'a self, n: &'a Network) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            if let Some(b) = &n.bridge {
+                self.osl.delete_link(&b.name).await?;
+            }
+            Ok(())
+        })
+    }
+    fn join<'a>(&'a self, spec: &'a EndpointSpec) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move { Ok(self.osl.create_endpoint(spec).await?) })
+    }
+    fn leave<'a>(&'a self, ep: &'a Endpoint) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move { Ok(self.osl.delete_link(&ep.host_if).await?) })
+    }
+}
+
+/// One VXLAN segment per network across the cluster. Its per-host data path (namespace,
+/// `br0`, `vxlan0`, peers) is made by the first endpoint and follows the cluster store
+/// (controller/overlay.rs); endpoints are veth pairs from that `br0` into the sandbox.
+pub struct OverlayDriver {
+    osl: Arc<dyn Osl>,
+}
+
+impl NetworkDriver for OverlayDriver {
+    fn name(&self) -> &'static str {
+        OVERLAY
+    }
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            scope: Scope::Global,
+            connectivity_scope: Scope::Global,
+        }
+    }
+    fn create_network<'a>(&'a self, _: &'a Network) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async { Ok(()) })
+    }
+    fn delete_network<'a>(&'a self, _: &'a Network) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async { Ok(()) })
+    }
+    fn join<'a>(&'a self, spec: &'a EndpointSpec) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move { Ok(self.osl.create_endpoint(spec).await?) })
+    }
+    fn leave<'a>(&'a self, ep: &'a Endpoint) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            match &ep.host_netns {
+                Some(ns) => Ok(self.osl.delete_link_in(ns, &ep.host_if).await?),
+                None => Ok(self.osl.delete_link(&ep.host_if).await?),
+            }
+        })
+    }
+}
+
+/// `host` and `null`: the predefined networks, without interfaces of their own.
+pub struct NoEndpoints(pub Kind);
+
+impl NetworkDriver for NoEndpoints {
+    fn name(&self) -> &'static str {
+        match self.0 {
+            Kind::Host => HOST,
+            _ => NULL,
+        }
+    }
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            scope: Scope::Local,
+            connectivity_scope: Scope::Local,
+        }
+    }
+    fn create_network<'a>(&'a self, _: &'a Network) -> BoxFuture<'a, Result<()>> {
+        let name = self.name();
+        Box::pin(async move {
+            Err(NetError::forbidden(format!(
+                "only one instance of \"{name}\" network is allowed"
+            )))
+        })
+    }
+    fn delete_network<'a>(&'a self, _: &'a Network) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async { Ok(()) })
+    }
+    fn join<'a>(&'a self, _: &'a EndpointSpec) -> BoxFuture<'a, Result<()>> {
+        let name = self.name();
+        Box::pin(async move {
+            Err(NetError::not_implemented(format!(
+                "driver {name} does not support endpoints"
+            )))
+        })
+    }
+    fn leave<'a>(&'a self, _: &'a Endpoint) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async { Ok(()) })
+    }
+}

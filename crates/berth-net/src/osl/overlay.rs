@@ -155,16 +155,26 @@ impl Netlink {
             IpAddr::V6(a) => vx.local6(a),
         };
         let msg = vx.setns_by_fd(std::os::fd::AsRawFd::as_raw_fd(&fd)).build();
-        self.handle().link().add(msg).execute().await.map_err(|e| {
-            if is_errno(&e, EEXIST) {
-                OslError::Kernel {
-                    op: format!("create vxlan (VNI {})", spec.vni),
-                    msg: "a VXLAN device with this VNI and port already exists".into(),
+        // The kernel dismantles an unpinned namespace in the background: the VXLAN device of
+        // a data path removed just before (its last endpoint left) may still hold the VNI
+        // for a few milliseconds.
+        let mut tries = 0;
+        loop {
+            match self.handle().link().add(msg.clone()).execute().await {
+                Ok(()) => break,
+                Err(e) if is_errno(&e, EEXIST) && tries < 80 => {
+                    tries += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(25)).await;
                 }
-            } else {
-                kerr(&format!("create vxlan (VNI {})", spec.vni), e)
+                Err(e) if is_errno(&e, EEXIST) => {
+                    return Err(OslError::Kernel {
+                        op: format!("create vxlan (VNI {})", spec.vni),
+                        msg: "a VXLAN device with this VNI and port already exists".into(),
+                    })
+                }
+                Err(e) => return Err(kerr(&format!("create vxlan (VNI {})", spec.vni), e)),
             }
-        })?;
+        }
         let vxi = must_index(&h, VXLAN).await?;
         h.link()
             .set(LinkUnspec::new_with_index(vxi).controller(br).up().build())
