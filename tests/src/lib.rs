@@ -17,6 +17,7 @@
 
 pub mod compose;
 pub mod dns;
+pub mod dockerpy;
 pub mod http;
 pub mod lab;
 pub mod net;
