@@ -4,7 +4,7 @@
 //!
 //! The venv comes from `.ci/install` (`/opt/berth-dockerpy`, or `$DOCKER_PY_PYTHON`); the
 //! suite from `$DOCKER_PY_TESTS` or the shared vendor folder. Missing either is a failure,
-//! never a skip.
+//! never a skip. `$DOCKER_PY_LOG_DIR` keeps pytest's whole report of each file there.
 
 use crate::lab::Lab;
 use crate::{run, OutputExt};
@@ -130,6 +130,12 @@ pub fn run_file(lab: &Lab, file: &str, timeout: Duration) -> BTreeMap<String, Ou
     );
     let outcomes = parse_junit(&junit, file);
     eprintln!("{}", tail(&out.out(), 80));
+    // the whole report, for working through the list
+    if let Some(dir) = std::env::var_os("DOCKER_PY_LOG_DIR") {
+        let p = Path::new(&dir).join(format!("{file}.log"));
+        std::fs::write(&p, format!("{}{}", out.out(), out.err()))
+            .unwrap_or_else(|e| panic!("writing {}: {e}", p.display()));
+    }
     outcomes
 }
 
@@ -172,7 +178,8 @@ fn tail(s: &str, n: usize) -> String {
 }
 
 /// Runs `file` and asserts that exactly the listed tests did not pass: a failure not on the
-/// list fails the job, and so does a listed test that passes now (the list must stay honest).
+/// list fails the job, and so does a listed test that passes now (the list must stay honest),
+/// unless its reason starts with "flaky".
 pub fn check_file(file: &str, timeout: Duration) {
     let lab = Lab::start();
     tag_images(&lab);
@@ -182,9 +189,11 @@ pub fn check_file(file: &str, timeout: Duration) {
     let mut unexpected = Vec::new();
     let mut fixed = Vec::new();
     for (id, o) in &outcomes {
+        // a reason starting with "flaky" accepts either outcome (a known race, to be fixed)
+        let flaky = expected.get(id).is_some_and(|r| r.starts_with("flaky"));
         match (o, expected.contains_key(id)) {
             (Outcome::Failed, false) => unexpected.push(id.clone()),
-            (Outcome::Passed, true) => fixed.push(id.clone()),
+            (Outcome::Passed, true) if !flaky => fixed.push(id.clone()),
             _ => {}
         }
     }

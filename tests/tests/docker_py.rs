@@ -13,3 +13,18 @@ fn api_network_test() {
 fn models_networks_test() {
     check_file("models_networks_test.py", Duration::from_secs(600));
 }
+
+#[test]
+fn api_container_test() {
+    check_file("api_container_test.py", Duration::from_secs(1200));
+}
+
+#[test]
+fn models_containers_test() {
+    check_file("models_containers_test.py", Duration::from_secs(1200));
+}
+
+#[test]
+fn api_exec_test() {
+    check_file("api_exec_test.py", Duration::from_secs(1200));
+}

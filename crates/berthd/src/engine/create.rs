@@ -107,6 +107,8 @@ impl Engine {
             hc.network_mode = "default".into();
         }
         let warnings = check_networking(&req, &hc)?;
+        super::logconf::check(&hc.log_config)?;
+        hc.log_config = super::logconf::shown(&hc.log_config);
         self.check_links(&hc)?;
         let images = self.images.clone();
         let image_ref = req.config.image.clone();

@@ -12,12 +12,15 @@ mod exec;
 pub mod filter;
 pub mod lifecycle;
 mod links;
+pub mod logconf;
 mod names;
 mod netconf;
 mod port_runs;
 mod ports;
+mod prune;
 pub mod record;
 pub mod streams;
+mod top;
 mod view;
 
 use berth_net::store::Store;
