@@ -19,6 +19,7 @@
 pub mod cluster;
 pub mod compose;
 pub mod dns;
+pub mod dockerpy;
 pub mod http;
 pub mod lab;
 pub mod net;

@@ -348,34 +348,19 @@ fn auto_pools_exhausted_404() {
     lab.net_subnet("e3", "10.107.0.0/24");
 }
 
+/// Docker refuses only blank names (libnetwork `IsValidName`), with a "BadRequest" the engine
+/// answers with 500; a name Docker takes is taken here too (see endpoint_fidelity.rs).
 #[test]
-fn invalid_names_400() {
+fn blank_names_500() {
     let lab = Lab::start();
-    for name in [
-        "bad name!",
-        "-dash",
-        ".dot",
-        "_under",
-        "a/b",
-        "a:b",
-        "tab\tname",
-        "é",
-        "",
-    ] {
-        let before = lab.snapshot();
-        let (st, v) = lab.api(
+    for name in ["", " ", "\t "] {
+        lab.assert_refused(
             "POST",
             CREATE,
             Some(json!({"Name": name, "CheckDuplicate": true})),
+            500,
+            &format!("invalid name: {name}"),
         );
-        assert_eq!(st, 400, "name {name:?}: {v}");
-        let m = msg(&v);
-        assert!(
-            m.contains(name),
-            "message for {name:?} should name it: {m:?}"
-        );
-        assert!(!m.is_empty());
-        lab.assert_unchanged(&before, &format!("create {name:?}"));
     }
 }
 

@@ -87,9 +87,21 @@ pub struct HostConfig {
     pub publish_all_ports: bool,
     #[serde(default)]
     pub privileged: bool,
+    #[serde(default)]
+    pub log_config: LogConfig,
     /// Everything else the client sent, echoed back by inspect.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+}
+
+/// `HostConfig.LogConfig`: the log driver and its options (`--log-driver`, `--log-opt`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(rename_all = "PascalCase")]
+pub struct LogConfig {
+    #[serde(default)]
+    pub r#type: String,
+    #[serde(default)]
+    pub config: Option<BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]

@@ -27,6 +27,9 @@ pub struct EndpointRequest {
     pub links: Vec<String>,
     /// `--mac-address`; otherwise 02:42 and the IPv4 address.
     pub mac: Option<String>,
+    /// `IPAMConfig.LinkLocalIPs`, checked by the engine: extra addresses on the interface
+    /// (/16 for IPv4, /64 for IPv6, as libnetwork puts them), outside any pool.
+    pub link_local: Vec<IpAddr>,
     /// A namespace the engine pinned itself; `None`: the controller's own sandbox of the
     /// container (made by `sandbox_create`, or on this first connect).
     pub sandbox: Option<PathBuf>,

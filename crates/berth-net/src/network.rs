@@ -101,13 +101,6 @@ impl Network {
     }
 }
 
-/// `[a-zA-Z0-9][a-zA-Z0-9_.-]*`: names that can also serve as DNS suffixes and in paths.
-pub fn valid_name(name: &str) -> bool {
-    let mut b = name.bytes();
-    matches!(b.next(), Some(c) if c.is_ascii_alphanumeric())
-        && b.all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'.' || c == b'-')
-}
-
 pub fn new_id() -> String {
     use rand::Rng;
     let bytes: [u8; 32] = rand::rng().random();
@@ -135,16 +128,6 @@ pub fn now_rfc3339() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn names() {
-        for ok in ["a", "simple-network", "A_b.c-9", "9lives"] {
-            assert!(valid_name(ok), "{ok}");
-        }
-        for bad in ["", "-a", "_a", ".a", "bad name!", "a/b", "é"] {
-            assert!(!valid_name(bad), "{bad}");
-        }
-    }
 
     #[test]
     fn ids_and_times() {

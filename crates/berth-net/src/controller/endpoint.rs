@@ -169,6 +169,12 @@ pub(super) fn serves_names(n: &Network) -> bool {
     !n.predefined && n.name != super::overlay::GWBRIDGE
 }
 
+/// A link-local address with libnetwork's masks (`linkLocalMask`, /16; IPv6 /64).
+pub(super) fn link_local_net(ip: IpAddr) -> ipnet::IpNet {
+    let len = if ip.is_ipv4() { 16 } else { 64 };
+    ipnet::IpNet::new(ip, len).expect("prefix length fits")
+}
+
 fn if_number(ifname: &str) -> Option<u32> {
     let digits = ifname.trim_start_matches(|c: char| !c.is_ascii_digit());
     digits.parse().ok()
@@ -239,7 +245,13 @@ impl Controller {
             ifname: ep.ifname.clone(),
             mac: ep.mac,
             mtu: net.mtu,
-            addrs: ep.ipv4.iter().chain(&ep.ipv6).copied().collect(),
+            addrs: ep
+                .ipv4
+                .iter()
+                .chain(&ep.ipv6)
+                .copied()
+                .chain(req.link_local.iter().map(|ip| link_local_net(*ip)))
+                .collect(),
             gateways: if routed { ep.gateways() } else { vec![] },
         };
         // Listening before the endpoint exists: nothing to undo in the kernel if it fails.

@@ -308,7 +308,17 @@ impl Controller {
                     ifname: ep.ifname.clone(),
                     mac: ep.mac,
                     mtu: net.mtu,
-                    addrs: ep.ipv4.iter().chain(&ep.ipv6).copied().collect(),
+                    addrs: ep
+                        .ipv4
+                        .iter()
+                        .chain(&ep.ipv6)
+                        .copied()
+                        .chain(
+                            req.link_local
+                                .iter()
+                                .map(|ip| super::endpoint::link_local_net(*ip)),
+                        )
+                        .collect(),
                     gateways: vec![],
                 };
                 self.driver(drivers::OVERLAY)?.join(&spec).await?;

@@ -172,6 +172,12 @@ pub async fn logs(
             "Bad parameters: you must choose at least one stream".into(),
         ));
     }
+    if c.snapshot().host_config.log_config.r#type == crate::engine::logconf::NONE {
+        return Err(ApiError(
+            StatusCode::NOT_IMPLEMENTED,
+            "configured logging driver does not support reading".into(),
+        ));
+    }
     let tail = q.get("tail").and_then(|t| t.parse::<usize>().ok());
     let tty = c.snapshot().config.tty;
     let rx = s.engine.logs(&c, out, err, flag(&q, "follow"), tail);
@@ -311,4 +317,26 @@ async fn attach_session(
         h.abort();
     }
     let _ = wr.shutdown().await;
+}
+
+/// `GET /containers/{id}/top?ps_args=`
+pub async fn top(
+    State(s): State<Shared>,
+    Path(id): Path<String>,
+    Query(q): Q,
+) -> Result<Response, ApiError> {
+    let ps_args = q.get("ps_args").cloned().unwrap_or_default();
+    Ok(json(StatusCode::OK, &s.engine.top(&id, &ps_args).await?))
+}
+
+/// `POST /containers/prune?filters=`
+pub async fn prune(State(s): State<Shared>, Query(q): Q) -> Result<Response, ApiError> {
+    let (deleted, space) = s.engine.prune_containers(&filters(&q)?).await?;
+    Ok(json(
+        StatusCode::OK,
+        &serde_json::json!({
+            "ContainersDeleted": (!deleted.is_empty()).then_some(deleted),
+            "SpaceReclaimed": space,
+        }),
+    ))
 }

@@ -62,31 +62,34 @@ pub async fn start(
             "exec needs a connection upgrade (Upgrade: tcp)".into(),
         ));
     }
-    let started = s.engine.exec_start(&e, start.tty, start.detach).await;
     if start.detach {
-        return started
+        return s
+            .engine
+            .exec_start(&e, start.tty, true)
+            .await
             .map(|_| StatusCode::OK.into_response())
             .map_err(Into::into);
     }
-    let p = match started {
-        Ok(p) => p,
-        // As Docker: the error goes into the hijacked stream (as stdout); the CLI then reads the exit
-        // code (126/127) from the exec's inspect.
-        Err(err) if err.kind != berth_api::error::ErrorKind::Conflict => {
-            let tty = start.tty || e.req.tty;
-            return Ok(hijack::upgrade(req, move |_rd, mut wr| async move {
+    // Refusals are HTTP answers; then, in Docker's order, the connection is taken over first
+    // and the process started after: its first output never travels with the 101 response,
+    // which a client reading that response through a buffer (docker-py) would lose.
+    s.engine.exec_startable(&e)?;
+    let engine = s.engine.clone();
+    let tty = start.tty || e.req.tty;
+    Ok(hijack::upgrade(req, move |rd, mut wr| async move {
+        match engine.exec_start(&e, start.tty, false).await {
+            Ok(p) => {
+                wr = session(p, rd, wr, tty).await;
+                // The CLI reads the exit code right after the stream ends: it must be known by then.
+                e.wait().await;
+            }
+            // As Docker: the error goes into the stream (as stdout); the CLI then reads the
+            // exit code (126/127) from the exec's inspect.
+            Err(err) => {
                 let text = format!("{}\r\n", err.message);
                 write_out(&mut wr, tty, STDOUT, text.as_bytes()).await;
-                let _ = wr.shutdown().await;
-            }));
+            }
         }
-        Err(err) => return Err(err.into()),
-    };
-    let tty = start.tty || e.req.tty;
-    Ok(hijack::upgrade(req, move |rd, wr| async move {
-        let mut wr = session(p, rd, wr, tty).await;
-        // The CLI reads the exit code right after the stream ends: it must be known by then.
-        e.wait().await;
         let _ = wr.shutdown().await;
     }))
 }

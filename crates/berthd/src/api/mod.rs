@@ -7,13 +7,14 @@ mod hijack;
 mod images;
 mod networks;
 mod rename;
+mod swarm;
 mod system;
 
 use crate::engine::Engine;
 use axum::extract::Request;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use axum::Router;
 use berth_api::{API_VERSION, MIN_API_VERSION};
 use berth_net::{Controller, ErrorKind, NetError};
@@ -90,14 +91,17 @@ pub async fn serve(
         .route("/networks/", get(networks::list))
         .route("/networks/create", post(networks::create))
         .route("/networks/prune", post(networks::prune))
+        // a network's name may hold '/' (Docker's routes take `{id:.*}`)
         .route(
-            "/networks/{id}",
-            get(networks::inspect).delete(networks::remove),
+            "/networks/{*id}",
+            get(networks::inspect)
+                .delete(networks::remove)
+                .post(networks::connect_or_disconnect),
         )
-        .route("/networks/{id}/connect", post(networks::connect))
-        .route("/networks/{id}/disconnect", post(networks::disconnect))
         .route("/containers/create", post(containers::create))
         .route("/containers/json", get(containers::list))
+        .route("/containers/prune", post(containers::prune))
+        .route("/containers/{id}/top", get(containers::top))
         .route("/containers/{id}/json", get(containers::inspect))
         .route("/containers/{id}/start", post(containers::start))
         .route("/containers/{id}/stop", post(containers::stop))
@@ -129,6 +133,7 @@ pub async fn serve(
             "/images/{*rest}",
             get(images::get).post(images::post).delete(images::remove),
         )
+        .merge(swarm_routes())
         .fallback(|| async { ApiError(StatusCode::NOT_FOUND, "page not found".into()) })
         .with_state(state);
     let app = axum::middleware::from_fn(versioned).layer(r);
@@ -138,6 +143,17 @@ pub async fn serve(
     )
     .with_graceful_shutdown(shutdown)
     .await
+}
+
+/// Every swarm-mode route prefix, answered as a node outside any swarm (see `swarm`).
+fn swarm_routes() -> Router<Shared> {
+    let mut r = Router::new();
+    for p in ["swarm", "nodes", "services", "tasks", "secrets", "configs"] {
+        r = r
+            .route(&format!("/{p}"), any(swarm::handle))
+            .route(&format!("/{p}/{{*rest}}"), any(swarm::handle));
+    }
+    r
 }
 
 async fn versioned(mut req: Request, next: axum::middleware::Next) -> Response {

@@ -73,9 +73,25 @@ pub async fn prune(State(s): State<Shared>, Query(q): Q) -> Result<Response, Api
     ))
 }
 
-pub async fn connect(
+/// `POST /networks/{id}/connect` and `/disconnect`, `{id}` possibly holding '/'.
+pub async fn connect_or_disconnect(
+    s: State<Shared>,
+    Path(rest): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    if let Some(id) = rest.strip_suffix("/connect") {
+        return connect(s, id.to_string(), headers, body).await;
+    }
+    if let Some(id) = rest.strip_suffix("/disconnect") {
+        return disconnect(s, id.to_string(), headers, body).await;
+    }
+    Err(ApiError(StatusCode::NOT_FOUND, "page not found".into()))
+}
+
+async fn connect(
     State(s): State<Shared>,
-    Path(id): Path<String>,
+    id: String,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
@@ -86,9 +102,9 @@ pub async fn connect(
     Ok(StatusCode::OK.into_response())
 }
 
-pub async fn disconnect(
+async fn disconnect(
     State(s): State<Shared>,
-    Path(id): Path<String>,
+    id: String,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {

@@ -36,6 +36,7 @@ fn check_networking(req: &ContainerCreateRequest, hc: &HostConfig) -> Result<Vec
         let Some(ep) = ep else {
             return Err(NetError::invalid(format!("no EndpointSettings for {net}")));
         };
+        super::epconf::check(ep)?;
         if let Some(ipam) = &ep.ipam_config {
             if !ipam.ipv4_address.is_empty()
                 && ipam.ipv4_address.parse::<std::net::Ipv4Addr>().is_err()
@@ -106,6 +107,8 @@ impl Engine {
             hc.network_mode = "default".into();
         }
         let warnings = check_networking(&req, &hc)?;
+        super::logconf::check(&hc.log_config)?;
+        hc.log_config = super::logconf::shown(&hc.log_config);
         self.check_links(&hc)?;
         let images = self.images.clone();
         let image_ref = req.config.image.clone();

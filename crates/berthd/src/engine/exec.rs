@@ -88,6 +88,20 @@ impl Engine {
             .ok_or_else(|| NetError::not_found(format!("No such exec instance: {id}")))
     }
 
+    /// The refusals of `exec_start` that come before any stream: started already, container
+    /// not running.
+    pub fn exec_startable(&self, e: &Exec) -> Result<()> {
+        if e.state.lock().unwrap().started {
+            return Err(NetError::conflict(format!(
+                "Error: Exec command {} is already running",
+                e.id
+            )));
+        }
+        self.require_running(&e.container_id)
+            .map(|_| ())
+            .map_err(|_| not_running(&e.container_id))
+    }
+
     /// Starts the exec's process; its streams are the caller's to pump.
     pub async fn exec_start(&self, e: &Arc<Exec>, tty: bool, detach: bool) -> Result<ExecProcess> {
         {

@@ -41,6 +41,25 @@ pub fn parse_signal(s: &str) -> Result<i32> {
         "WINCH" => libc::SIGWINCH,
         "ALRM" => libc::SIGALRM,
         "PIPE" => libc::SIGPIPE,
+        "ABRT" | "IOT" => libc::SIGABRT,
+        "BUS" => libc::SIGBUS,
+        "CHLD" => libc::SIGCHLD,
+        "FPE" => libc::SIGFPE,
+        "ILL" => libc::SIGILL,
+        "IO" | "POLL" => libc::SIGIO,
+        "PROF" => libc::SIGPROF,
+        "PWR" => libc::SIGPWR,
+        "SEGV" => libc::SIGSEGV,
+        "STKFLT" => libc::SIGSTKFLT,
+        "SYS" => libc::SIGSYS,
+        "TRAP" => libc::SIGTRAP,
+        "TSTP" => libc::SIGTSTP,
+        "TTIN" => libc::SIGTTIN,
+        "TTOU" => libc::SIGTTOU,
+        "URG" => libc::SIGURG,
+        "VTALRM" => libc::SIGVTALRM,
+        "XCPU" => libc::SIGXCPU,
+        "XFSZ" => libc::SIGXFSZ,
         _ => return Err(NetError::invalid(format!("Invalid signal: {s}"))),
     };
     Ok(n)
@@ -301,8 +320,26 @@ impl Engine {
                 rec.id
             )));
         }
+        let exits = c.exits();
+        let mut rx = c.subscribe();
         signal(rec.state.pid, sig);
-        Ok(())
+        if sig != libc::SIGKILL {
+            return Ok(());
+        }
+        // Docker's `Kill`: SIGKILL answers once the container is gone (2 s at most), so a
+        // client's next inspect sees it exited.
+        let ended = |c: &Ctr| c.exits() > exits || !c.snapshot().running();
+        let dead = tokio::time::timeout(Duration::from_secs(2), async {
+            while !ended(&c) {
+                if rx.changed().await.is_err() {
+                    break;
+                }
+            }
+        })
+        .await;
+        dead.map_err(|_| {
+            NetError::internal("tried to kill container, but did not receive an exit event")
+        })
     }
 
     pub async fn restart_container(self: &Arc<Self>, key: &str, t: Option<i64>) -> Result<()> {

@@ -7,16 +7,20 @@
 //! logs followers listen to.
 
 mod create;
+mod epconf;
 mod exec;
 pub mod filter;
 pub mod lifecycle;
 mod links;
+pub mod logconf;
 mod names;
 mod netconf;
 mod port_runs;
 mod ports;
+mod prune;
 pub mod record;
 pub mod streams;
+mod top;
 mod view;
 
 use berth_net::store::Store;

@@ -1,6 +1,7 @@
 //! A container's networking: its sandbox and endpoints at start and exit, `network connect`
 //! and `disconnect`, and the `/etc/hosts`, `/etc/resolv.conf` files berth owns for it.
 
+use super::epconf;
 use super::record::{Attachment, Record};
 use super::{no_such_container, Ctr, Engine, Result};
 use berth_api::EndpointSettings;
@@ -30,7 +31,8 @@ fn request(rec: &Record, a: &Attachment, user_net: bool) -> EndpointRequest {
         ipv6: Some(ipam.ipv6_address).filter(|s| !s.is_empty()),
         aliases,
         links: a.requested.links.clone().unwrap_or_default(),
-        mac: rec.config.mac_address.clone().filter(|m| !m.is_empty()),
+        mac: epconf::mac(rec, a),
+        link_local: epconf::link_local(&a.requested),
         sandbox: None,
         with: Vec::new(),
     }
@@ -144,21 +146,30 @@ impl Engine {
     /// stopped container, what it is configured to join.
     pub fn networks_of(&self, rec: &Record) -> Vec<(String, EndpointSettings)> {
         if rec.running() {
-            return self.net.endpoints_of(&rec.id);
+            return self
+                .net
+                .endpoints_of(&rec.id)
+                .into_iter()
+                .map(|(name, live)| {
+                    let requested = rec.networks.iter().find(|a| {
+                        self.net
+                            .network_ref(&a.network)
+                            .is_ok_and(|n| n.id == live.network_id)
+                    });
+                    match requested {
+                        Some(a) => (name, epconf::shown_live(live, &a.requested)),
+                        None => (name, live),
+                    }
+                })
+                .collect();
         }
         rec.networks
             .iter()
             .map(|a| {
                 let net = self.net.network_ref(&a.network).ok();
-                let s = EndpointSettings {
-                    ipam_config: a.requested.ipam_config.clone(),
-                    links: a.requested.links.clone(),
-                    aliases: a.requested.aliases.clone(),
-                    network_id: net.as_ref().map(|n| n.id.clone()).unwrap_or_default(),
-                    ..Default::default()
-                };
+                let id = net.as_ref().map(|n| n.id.clone()).unwrap_or_default();
                 let name = net.map(|n| n.name).unwrap_or_else(|| a.network.clone());
-                (name, s)
+                (name, epconf::shown_stopped(&a.requested, id))
             })
             .collect()
     }
@@ -252,6 +263,9 @@ impl Engine {
         let c = self
             .find(container)
             .map_err(|_| no_such_container(container))?;
+        if let Some(cfg) = &cfg {
+            epconf::check(cfg)?;
+        }
         let _op = c.op.lock().await;
         let rec = c.snapshot();
         // What depends on the container; the network's own rules are the controller's.
@@ -297,6 +311,11 @@ impl Engine {
         *c.rec.lock().unwrap() = next.clone();
         c.bump();
         self.write_hosts(&next)?;
+        // Joining a user network brings the embedded DNS (Docker rewrites resolv.conf then,
+        // also for a container that started on the default bridge).
+        if !net.predefined {
+            self.write_resolv_conf(&next)?;
+        }
         self.publish_ports_again(&next).await;
         Ok(())
     }

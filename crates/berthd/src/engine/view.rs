@@ -59,7 +59,9 @@ impl Engine {
             ns.global_ipv6_prefix_len = b.global_ipv6_prefix_len;
             ns.mac_address = b.mac_address;
         }
-        let (mut config, host_config) = super::ports::shown(&rec);
+        let (mut config, mut host_config) = super::ports::shown(&rec);
+        // records from before LogConfig was kept show the default driver
+        host_config.log_config = super::logconf::shown(&host_config.log_config);
         config.image = rec.image_ref.clone();
         ContainerInspect {
             id: rec.id.clone(),
