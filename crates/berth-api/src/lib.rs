@@ -6,11 +6,13 @@
 pub mod container;
 pub mod error;
 pub mod network;
+pub mod network_mode;
 pub mod system;
 pub mod units;
 
 pub use container::*;
 pub use network::*;
+pub use network_mode::NetworkMode;
 pub use system::*;
 
 use serde::{Deserialize, Serialize};

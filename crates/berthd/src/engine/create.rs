@@ -3,6 +3,7 @@
 
 use super::record::{Attachment, Record, State, Status, ZERO_TIME};
 use super::{names, Ctr, Engine, Result};
+use berth_api::NetworkMode;
 use berth_api::{ContainerCreateRequest, EndpointSettings, HostConfig};
 use berth_net::NetError;
 use std::sync::Arc;
@@ -56,9 +57,9 @@ fn check_networking(req: &ContainerCreateRequest, hc: &HostConfig) -> Result<Vec
             }
         }
     }
-    let mode = hc.network_mode.as_str();
+    let mode = NetworkMode::parse(&hc.network_mode);
     let has_ports = hc.port_bindings.as_ref().is_some_and(|p| !p.is_empty());
-    if mode.starts_with("container:") {
+    if let NetworkMode::Container(_) = mode {
         if has_ports || hc.publish_all_ports {
             return Err(NetError::invalid(
                 "conflicting options: port publishing and the container type network mode",
@@ -73,7 +74,7 @@ fn check_networking(req: &ContainerCreateRequest, hc: &HostConfig) -> Result<Vec
             return Err(NetError::invalid("conflicting options: container type network can't be used with links. This would result in undefined behavior"));
         }
     }
-    if mode == "host" {
+    if mode == NetworkMode::Host {
         if hc.links.as_ref().is_some_and(|l| !l.is_empty()) {
             return Err(NetError::invalid("conflicting options: host type networking can't be used with links. This would result in undefined behavior"));
         }
@@ -160,11 +161,9 @@ impl Engine {
         if config.hostname.is_empty() {
             config.hostname = id[..12].to_string();
         }
-        let mode = match hc.network_mode.as_str() {
-            "default" => "bridge".to_string(),
-            m => m.to_string(),
-        };
-        let networks = if mode == "host" || mode == "none" || mode.starts_with("container:") {
+        let parsed = NetworkMode::parse(&hc.network_mode);
+        let mode = parsed.network().unwrap_or_default().to_string();
+        let networks = if !parsed.has_endpoints() {
             Vec::new()
         } else {
             let eps = req
@@ -178,7 +177,7 @@ impl Engine {
                 .and_then(|(_, e)| e)
                 .unwrap_or_default();
             // Links given for a user network live on its endpoint (Docker moves them there).
-            if mode != "bridge" {
+            if parsed != NetworkMode::Bridge {
                 if let Some(l) = hc.links.take().filter(|l| !l.is_empty()) {
                     requested.links.get_or_insert_with(Vec::new).extend(l);
                 }

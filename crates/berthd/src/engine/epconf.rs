@@ -69,7 +69,7 @@ pub fn mac(rec: &Record, a: &Attachment) -> Option<String> {
     if !a.requested.mac_address.is_empty() {
         return Some(a.requested.mac_address.clone());
     }
-    let on_mode = a.network == rec.network_mode();
+    let on_mode = rec.network_mode().network() == Some(a.network.as_str());
     rec.config
         .mac_address
         .clone()

@@ -62,7 +62,7 @@ pub fn hosts_line(l: &Link) -> String {
 impl Engine {
     /// The container's links when it runs on the default bridge (nothing elsewhere).
     fn legacy_link_specs(hc: &HostConfig) -> Vec<&String> {
-        if !matches!(hc.network_mode.as_str(), "" | "default" | "bridge") {
+        if berth_api::NetworkMode::parse(&hc.network_mode) != berth_api::NetworkMode::Bridge {
             return vec![];
         }
         hc.links.iter().flatten().collect()

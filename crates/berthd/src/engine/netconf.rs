@@ -5,6 +5,7 @@ use super::epconf;
 use super::record::{Attachment, Record};
 use super::{no_such_container, Ctr, Engine, Result};
 use berth_api::EndpointSettings;
+use berth_api::NetworkMode;
 use berth_net::endpoint::EndpointRequest;
 use berth_net::{NetError, NetRef};
 use std::path::PathBuf;
@@ -48,13 +49,13 @@ impl Engine {
     pub(super) async fn attach_networks(&self, c: &Arc<Ctr>) -> Result<Option<PathBuf>> {
         let rec = c.snapshot();
         let paths = self.rt.paths(&rec.id);
-        let mode = rec.network_mode().to_string();
-        if mode == "host" {
+        let mode = rec.network_mode();
+        if mode == NetworkMode::Host {
             copy_host_file("/etc/hosts", &paths.hosts(), HOSTS_HEADER);
             self.write_resolv_conf(&rec)?;
             return Ok(None);
         }
-        if let Some(other) = mode.strip_prefix("container:") {
+        if let NetworkMode::Container(other) = mode {
             let o = self.find(other)?;
             let orec = o.snapshot();
             if !orec.running() {
@@ -270,15 +271,15 @@ impl Engine {
         let rec = c.snapshot();
         // What depends on the container; the network's own rules are the controller's.
         let mode = rec.network_mode();
-        if mode == "host" {
+        if mode == NetworkMode::Host {
             return Err(NetError::invalid(
                 "container cannot be disconnected from host network or connected to host network",
             ));
         }
-        if mode.starts_with("container:") {
+        if let NetworkMode::Container(_) = mode {
             return Err(NetError::invalid("container sharing network namespace with another container or host cannot be connected to any other network"));
         }
-        if mode == "none" {
+        if mode == NetworkMode::None {
             return Err(NetError::invalid("container cannot be connected to multiple networks with one of the networks in private (none) mode"));
         }
         let a = Attachment {
@@ -328,7 +329,7 @@ impl Engine {
             .map_err(|_| no_such_container(container))?;
         let _op = c.op.lock().await;
         let rec = c.snapshot();
-        if net.driver == berth_net::drivers::HOST || rec.network_mode() == "host" {
+        if net.driver == berth_net::drivers::HOST || rec.network_mode() == NetworkMode::Host {
             return Err(NetError::invalid(
                 "container cannot be disconnected from host network or connected to host network",
             ));

@@ -1,6 +1,7 @@
 //! A container as berthd remembers it: what was asked for at create time and where its
 //! lifecycle stands. Persisted in the store's `containers` table, one JSON record per container.
 
+use berth_api::NetworkMode;
 use berth_api::{Config, EndpointSettings, HostConfig};
 use serde::{Deserialize, Serialize};
 
@@ -76,18 +77,14 @@ impl Record {
         self.state.status == Status::Running
     }
 
-    /// `host`, `none`, `bridge` (for `default`), `container:<x>` or a network name.
-    pub fn network_mode(&self) -> &str {
-        match self.host_config.network_mode.as_str() {
-            "" | "default" => "bridge",
-            m => m,
-        }
+    /// The container's network mode, parsed (`default` is `bridge`).
+    pub fn network_mode(&self) -> NetworkMode<'_> {
+        NetworkMode::parse(&self.host_config.network_mode)
     }
 
     /// `host` or `container:<x>`: the stack is someone else's, berth makes no sandbox.
     pub fn shares_netns(&self) -> bool {
-        let m = self.network_mode();
-        m == "host" || m.starts_with("container:")
+        self.network_mode().shares_netns()
     }
 
     pub fn short_id(&self) -> &str {

@@ -44,7 +44,7 @@ impl Engine {
             networks,
             ..Default::default()
         };
-        if running && rec.network_mode() != "host" {
+        if running && rec.network_mode() != berth_api::NetworkMode::Host {
             ns.sandbox_id = rec.id.clone();
             ns.sandbox_key = self.sandbox_key(&rec).display().to_string();
         }
