@@ -158,7 +158,7 @@ fn endpoint(network_id: &str, endpoint_id: &str) -> EndpointRequest {
 }
 
 /// A plugin registered as a network driver.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct RemoteDriver {
     plugin: Arc<Plugin>,
 }

@@ -2,7 +2,7 @@
 //! on a fresh connection, with Docker's headers, a dial timeout, an optional call timeout and
 //! a bounded reply.
 
-use super::discovery::{scheme, Spec, TlsFiles};
+use super::discovery::{scheme, Spec};
 use super::error::{errno_text, PluginError};
 use super::tls;
 use http_body_util::{BodyExt, Full, Limited};
@@ -103,7 +103,7 @@ impl Transport {
             )));
         }
         let tls = if scheme == "https" {
-            let files = spec.tls.clone().unwrap_or(TlsFiles::default());
+            let files = spec.tls.clone().unwrap_or_default();
             let host = hostport
                 .rsplit_once(':')
                 .map(|(h, _)| h)
@@ -160,6 +160,8 @@ impl Transport {
             .header("Host", &self.host)
             .header("Accept", ACCEPT)
             .header("User-Agent", "Go-http-client/1.1")
+            // Go sends it for every POST, 0 for the argument-less calls
+            .header("Content-Length", body.len())
             .body(Full::new(body))
             .map_err(|e| transport(e.to_string()))?;
         let resp = match &self.dial {
@@ -197,19 +199,34 @@ impl Transport {
         };
         let (resp, conn) = resp.map_err(|e| transport(hyper_text(&e)))?;
         let status = resp.status().as_u16();
+        let too_large = || Failure {
+            error: PluginError::Reply {
+                method: method.to_string(),
+                msg: format!("reply larger than {} bytes", self.limits.max_reply),
+            },
+            retry: false,
+        };
+        let declared = resp
+            .headers()
+            .get(hyper::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > self.limits.max_reply as u64) {
+            return Err(too_large());
+        }
         let body = Limited::new(resp.into_body(), self.limits.max_reply)
             .collect()
             .await
-            .map_err(|e| Failure {
-                error: PluginError::Reply {
-                    method: method.to_string(),
-                    msg: if e.is::<http_body_util::LengthLimitError>() {
-                        format!("reply larger than {} bytes", self.limits.max_reply)
-                    } else {
-                        format!("reading the reply: {e}")
+            .map_err(|e| {
+                if e.is::<http_body_util::LengthLimitError>() {
+                    return too_large();
+                }
+                Failure {
+                    error: PluginError::Reply {
+                        method: method.to_string(),
+                        msg: format!("reading the reply: {e}"),
                     },
-                },
-                retry: false,
+                    retry: false,
+                }
             })?
             .to_bytes();
         drop(conn);

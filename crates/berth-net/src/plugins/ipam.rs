@@ -35,7 +35,7 @@ pub fn gateway_request() -> BTreeMap<String, String> {
 }
 
 /// A plugin registered as an IPAM driver.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct RemoteIpam {
     plugin: Arc<Plugin>,
 }

@@ -259,6 +259,15 @@ async fn activate(t: &Transport, retry: Retry) -> Result<Vec<String>, Failure> {
         .map(|m| m.implements)
 }
 
+impl std::fmt::Debug for Plugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plugin")
+            .field("name", &self.name)
+            .field("addr", &self.addr())
+            .finish()
+    }
+}
+
 impl Plugin {
     pub fn name(&self) -> &str {
         &self.name
