@@ -10,6 +10,7 @@ pub mod firewall;
 pub mod ipam;
 pub mod network;
 pub mod osl;
+pub mod plugins;
 pub mod portmap;
 pub mod request;
 pub mod resolver;
