@@ -742,6 +742,7 @@ fn allocate_subnets(
     Ok(out)
 }
 
+mod addresses;
 mod cluster;
 mod endpoint;
 mod overlay;

@@ -12,6 +12,7 @@
 
 pub mod config;
 pub mod etcd;
+pub mod ipam;
 pub mod records;
 
 pub use config::ClusterConfig;

@@ -223,7 +223,10 @@ impl Controller {
             Some(p) => p.clone(),
             None => self.sandbox_create(&req.container_id).await?,
         };
-        let ep = self.reserve_in(&net, &req, &want, &sandbox, None)?;
+        let ipam = self.ipam_of(&net)?;
+        let ep = self
+            .claim(&*ipam, &net, &req, &want, &sandbox, None)
+            .await?;
         let routed = self.lock().eps.eps.get(&ep.id).is_some_and(|e| e.routed);
         let change = Change {
             put: vec![&ep],

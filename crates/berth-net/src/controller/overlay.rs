@@ -8,7 +8,8 @@
 
 use super::endpoint::{Change, SbOp};
 use super::{Controller, GLOBAL_NETWORKS};
-use crate::cluster::records::{EndpointRec, IpRec};
+use crate::cluster::ipam::GlobalIpam;
+use crate::cluster::records::EndpointRec;
 use crate::cluster::{Cluster, ClusterStore, CreateConflict};
 use crate::drivers::overlay::{self as ov, OverlayConfig};
 use crate::drivers::{self, bridge};
@@ -35,8 +36,6 @@ pub const GWBRIDGE_IF: &str = "berth_gwbridge";
 const NO_CLUSTER: &str = "overlay networks need a cluster store: start berthd with --cluster-store=etcd://HOST:PORT and --cluster-advertise=IP:PORT (swarm mode is not supported)";
 const NO_POOL: &str = "could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network";
 const OVERLAPS: &str = "Pool overlaps with other one on this address space";
-/// Claims retried when another host took the candidate address first.
-const CLAIM_TRIES: usize = 32;
 
 type Boxed<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -278,8 +277,9 @@ impl Controller {
                 None => self.sandbox_create(&req.container_id).await?,
             };
             let ns = self.cfg.netns_dir.join(ov::netns_name(&net.id));
+            let ipam = self.ipam_of(&net)?;
             let ep = self
-                .claim(&cluster, &net, &req, &want, &sandbox, &ns)
+                .claim(&*ipam, &net, &req, &want, &sandbox, Some(&ns))
                 .await?;
             let change = Change {
                 put: vec![&ep],
@@ -288,7 +288,7 @@ impl Controller {
                 ..Default::default()
             };
             if let Err(e) = self.commit_change(&change) {
-                self.unclaim(&cluster, &ep).await;
+                self.unclaim(&*ipam, &ep).await;
                 return Err(e);
             }
             let built = async {
@@ -332,7 +332,7 @@ impl Controller {
             .await;
             if let Err(e) = built {
                 self.roll_back(&ep).await;
-                self.unclaim(&cluster, &ep).await;
+                self.unclaim(&*ipam, &ep).await;
                 self.drop_path_if_unused(&net.id).await;
                 return Err(e);
             }
@@ -353,65 +353,6 @@ impl Controller {
             }
             Ok(ep.settings())
         })
-    }
-
-    /// Takes the endpoint's addresses in memory (the next free ones of this host's view) and
-    /// claims them in the cluster store; an address another host took first is marked taken
-    /// and the next one tried.
-    async fn claim(
-        &self,
-        cluster: &Cluster,
-        net: &super::endpoint::Target,
-        req: &EndpointRequest,
-        want: &Wanted,
-        sandbox: &std::path::Path,
-        ns: &std::path::Path,
-    ) -> Result<Endpoint> {
-        for _ in 0..CLAIM_TRIES {
-            let ep = self.reserve_in(net, req, want, sandbox, Some(ns))?;
-            let owner = IpRec {
-                host: cluster.host_id.clone(),
-                endpoint: ep.id.clone(),
-            };
-            let mut claimed = Vec::new();
-            let mut lost = None;
-            for ip in ep.addrs() {
-                match cluster.store.claim_ip(&ep.network_id, ip, &owner).await {
-                    Ok(true) => claimed.push(ip),
-                    Ok(false) => {
-                        lost = Some(ip);
-                        break;
-                    }
-                    Err(e) => {
-                        let _ = cluster.store.release_ips(&ep.network_id, &claimed).await;
-                        self.unreserve(&ep, true);
-                        return Err(e.into());
-                    }
-                }
-            }
-            let Some(taken) = lost else {
-                return Ok(ep);
-            };
-            let _ = cluster.store.release_ips(&ep.network_id, &claimed).await;
-            self.unreserve(&ep, true);
-            if want.v4 == Some(taken) || want.v6 == Some(taken) {
-                return Err(NetError::forbidden("Address already in use"));
-            }
-            // someone else holds it: keep it out of this host's pool
-            if let Some(n) = self.lock().networks.get_mut(&ep.network_id) {
-                take_ip(n, taken);
-            }
-        }
-        Err(NetError::unavailable(
-            "could not allocate an address: other hosts kept taking the candidates",
-        ))
-    }
-
-    /// Undoes `claim` in the cluster store (the caller has undone it in memory).
-    async fn unclaim(&self, cluster: &Cluster, ep: &Endpoint) {
-        if let Err(e) = cluster.store.release_ips(&ep.network_id, &ep.addrs()).await {
-            tracing::warn!("releasing the addresses of endpoint {}: {e}", ep.id);
-        }
     }
 
     /// The endpoint as other hosts see it.
@@ -610,7 +551,7 @@ impl Controller {
             let _ = self.osl.delete_link_in(ns, &ep.host_if).await;
         }
         self.roll_back(ep).await;
-        self.unclaim(&cluster, ep).await;
+        self.unclaim(&GlobalIpam(cluster), ep).await;
         self.drop_path_if_unused(&ep.network_id).await;
         Ok(())
     }
@@ -626,7 +567,7 @@ impl Controller {
                     ep.id
                 );
             }
-            self.unclaim(&cluster, ep).await;
+            self.unclaim(&GlobalIpam(cluster.clone()), ep).await;
         }
     }
 }

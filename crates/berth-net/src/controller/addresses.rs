@@ -1,0 +1,80 @@
+//! An endpoint's addresses: picked from this host's view of the network's pool, then granted
+//! by the network's IPAM (`ipam::Ipam`): at once for local networks, by the cluster store for
+//! global ones. A candidate another host took first is marked taken and the next one tried.
+
+use super::endpoint::Target;
+use super::overlay::take_ip;
+use super::Controller;
+use crate::cluster::ipam::GlobalIpam;
+use crate::endpoint::{Endpoint, EndpointRequest, Wanted};
+use crate::error::{NetError, Result};
+use crate::ipam::{Ipam, LocalIpam};
+use std::path::Path;
+use std::sync::Arc;
+
+/// Candidates tried when other hosts keep taking them first.
+const CLAIM_TRIES: usize = 32;
+
+impl Controller {
+    /// The IPAM that grants the network's addresses.
+    pub(super) fn ipam_of(&self, net: &Target) -> Result<Arc<dyn Ipam>> {
+        if net.overlay {
+            Ok(Arc::new(GlobalIpam(self.cluster()?)))
+        } else {
+            Ok(Arc::new(LocalIpam))
+        }
+    }
+
+    /// Takes the endpoint's addresses in memory (recording it as joining) and has each one
+    /// granted; all or nothing.
+    pub(super) async fn claim(
+        &self,
+        ipam: &dyn Ipam,
+        net: &Target,
+        req: &EndpointRequest,
+        want: &Wanted,
+        sandbox: &Path,
+        overlay_ns: Option<&Path>,
+    ) -> Result<Endpoint> {
+        for _ in 0..CLAIM_TRIES {
+            let ep = self.reserve_in(net, req, want, sandbox, overlay_ns)?;
+            let mut granted = Vec::new();
+            let mut lost = None;
+            for ip in ep.addrs() {
+                match ipam.request_address(&ep.network_id, ip, &ep.id).await {
+                    Ok(true) => granted.push(ip),
+                    Ok(false) => {
+                        lost = Some(ip);
+                        break;
+                    }
+                    Err(e) => {
+                        let _ = ipam.release_addresses(&ep.network_id, &granted).await;
+                        self.unreserve(&ep, true);
+                        return Err(e);
+                    }
+                }
+            }
+            let Some(taken) = lost else {
+                return Ok(ep);
+            };
+            let _ = ipam.release_addresses(&ep.network_id, &granted).await;
+            self.unreserve(&ep, true);
+            if want.v4 == Some(taken) || want.v6 == Some(taken) {
+                return Err(NetError::forbidden("Address already in use"));
+            }
+            if let Some(n) = self.lock().networks.get_mut(&ep.network_id) {
+                take_ip(n, taken);
+            }
+        }
+        Err(NetError::unavailable(
+            "could not allocate an address: other hosts kept taking the candidates",
+        ))
+    }
+
+    /// Gives the endpoint's addresses back to the IPAM (the caller has undone them in memory).
+    pub(super) async fn unclaim(&self, ipam: &dyn Ipam, ep: &Endpoint) {
+        if let Err(e) = ipam.release_addresses(&ep.network_id, &ep.addrs()).await {
+            tracing::warn!("releasing the addresses of endpoint {}: {e}", ep.id);
+        }
+    }
+}
