@@ -42,6 +42,10 @@ pub struct Config {
     pub dns: ResolverConfig,
     /// `--cluster-store` and friends: global (overlay) networks.
     pub cluster: Option<crate::cluster::ClusterConfig>,
+    /// `--plugins-dir`s (Docker's when empty).
+    pub plugin_dirs: Vec<std::path::PathBuf>,
+    /// How long a missing plugin is waited for (Docker's window when `None`).
+    pub plugin_retry: Option<crate::plugins::Retry>,
 }
 
 struct State {
@@ -94,8 +98,11 @@ pub struct Controller {
     /// host ports takes as many syscalls, which must not stall the network state.
     ports: Arc<Mutex<ports::PortState>>,
     host: Arc<dyn HostPorts>,
-    /// The network drivers by name (drivers/mod.rs).
-    drivers: BTreeMap<&'static str, Arc<dyn drivers::NetworkDriver>>,
+    /// The network drivers by name (drivers/mod.rs): the built-in ones, and plugins once
+    /// resolved.
+    drivers: Mutex<BTreeMap<String, Arc<dyn drivers::NetworkDriver>>>,
+    /// Network and IPAM driver plugins (plugins/).
+    plugins: crate::plugins::Plugins,
     /// The cluster store, once configured (controller/cluster.rs).
     cluster: std::sync::OnceLock<Arc<crate::cluster::Cluster>>,
     /// Serializes building, reprogramming and removing each overlay network's data path.
@@ -199,10 +206,21 @@ impl Controller {
         }
         let dns = Resolver::new(cfg.dns.clone())
             .map_err(|e| NetError::internal(format!("starting the embedded DNS server: {e}")))?;
-        let drivers = drivers::builtin(osl.clone(), format!("berth/{}/", cfg.instance))
-            .into_iter()
-            .map(|d| (d.name(), d))
-            .collect();
+        let drivers = Mutex::new(
+            drivers::builtin(osl.clone(), format!("berth/{}/", cfg.instance))
+                .into_iter()
+                .map(|d| (d.name().to_string(), d))
+                .collect(),
+        );
+        let plugins = crate::plugins::Plugins::new(crate::plugins::Config {
+            dirs: if cfg.plugin_dirs.is_empty() {
+                crate::plugins::Dirs::default()
+            } else {
+                crate::plugins::Dirs::from_dirs(&cfg.plugin_dirs)
+            },
+            retry: cfg.plugin_retry.unwrap_or(crate::plugins::Retry::DOCKER),
+            limits: Default::default(),
+        });
         let c = Arc::new(Controller {
             cfg,
             store,
@@ -224,6 +242,7 @@ impl Controller {
             ports: Arc::default(),
             host,
             drivers,
+            plugins,
             cluster: Default::default(),
             path_locks: Default::default(),
         });
@@ -244,12 +263,36 @@ impl Controller {
         Ok(c)
     }
 
-    /// The driver of a network, by its name.
-    fn driver(&self, name: &str) -> Result<Arc<dyn drivers::NetworkDriver>> {
-        self.drivers
+    /// The driver of a network, by its name: built in, or a plugin found, activated and
+    /// kept on first use (Docker's lookup and retry window).
+    async fn driver(&self, name: &str) -> Result<Arc<dyn drivers::NetworkDriver>> {
+        if let Some(d) = self
+            .drivers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
             .get(name)
-            .cloned()
-            .ok_or_else(|| NetError::not_found(format!("plugin \"{name}\" not found")))
+        {
+            return Ok(d.clone());
+        }
+        let remote = crate::plugins::RemoteDriver::resolve(&self.plugins, name).await?;
+        let mut map = self.drivers.lock().unwrap_or_else(|p| p.into_inner());
+        let d = map
+            .entry(name.to_string())
+            .or_insert_with(|| {
+                Arc::new(drivers::remote::RemoteNetDriver {
+                    remote,
+                    osl: self.osl.clone(),
+                    // one per plugin name for the daemon's life
+                    name: Box::leak(name.to_string().into_boxed_str()),
+                })
+            })
+            .clone();
+        Ok(d)
+    }
+
+    /// Network driver plugins activated so far (`info`'s Plugins.Network).
+    pub fn plugin_drivers(&self) -> Vec<String> {
+        self.plugins.names(crate::plugins::NETWORK_DRIVER)
     }
 
     fn alias_tag(&self) -> String {
@@ -448,7 +491,24 @@ impl Controller {
     ) -> Result<String> {
         let id = new_id();
         let options = req.options.clone().unwrap_or_default();
-        let bridge = BridgeConfig::from_options(&options, &format!("br-{}", &id[..12]))?;
+        // a plugin's network: its capabilities are known before anything is taken
+        let scope = match drivers::Kind::of(&plan.driver) {
+            Some(k) => k.scope(),
+            None => self.driver(&plan.driver).await?.capabilities().scope,
+        };
+        if scope == drivers::Scope::Global {
+            return Err(NetError::not_implemented(format!(
+                "driver {}: global-scope network plugins are not supported by berth yet",
+                plan.driver
+            )));
+        }
+        let bridge = match plan.driver == drivers::BRIDGE {
+            true => Some(BridgeConfig::from_options(
+                &options,
+                &format!("br-{}", &id[..12]),
+            )?),
+            false => None,
+        };
         {
             let st = self.lock();
             if st.pending_names.contains(&plan.name)
@@ -459,28 +519,32 @@ impl Controller {
                     plan.name
                 )));
             }
-            if let Some(other) = st
-                .networks
-                .values()
-                .find(|n| n.bridge.as_ref().is_some_and(|b| b.name == bridge.name))
-            {
-                return Err(NetError::forbidden(format!(
-                    "cannot create network {id} ({}): conflicts with network {} ({}): networks have same bridge name",
-                    bridge.name, other.id, bridge.name
-                )));
-            }
-            if st.bridges.contains(&bridge.name) {
-                return Err(NetError::forbidden(format!(
-                    "bridge name {} is in use by a network being created or removed",
-                    bridge.name
-                )));
+            if let Some(bridge) = &bridge {
+                if let Some(other) = st
+                    .networks
+                    .values()
+                    .find(|n| n.bridge.as_ref().is_some_and(|b| b.name == bridge.name))
+                {
+                    return Err(NetError::forbidden(format!(
+                        "cannot create network {id} ({}): conflicts with network {} ({}): networks have same bridge name",
+                        bridge.name, other.id, bridge.name
+                    )));
+                }
+                if st.bridges.contains(&bridge.name) {
+                    return Err(NetError::forbidden(format!(
+                        "bridge name {} is in use by a network being created or removed",
+                        bridge.name
+                    )));
+                }
             }
         }
-        if self.osl.link_exists(&bridge.name).await? {
-            return Err(NetError::forbidden(format!(
-                "cannot create network {} ({}): an interface named {} already exists on the host",
-                plan.name, bridge.name, bridge.name
-            )));
+        if let Some(bridge) = &bridge {
+            if self.osl.link_exists(&bridge.name).await? {
+                return Err(NetError::forbidden(format!(
+                    "cannot create network {} ({}): an interface named {} already exists on the host",
+                    plan.name, bridge.name, bridge.name
+                )));
+            }
         }
         // Auto-allocated subnets must not overlap what the host routes; the routes of berth's
         // own bridges are already in the allocator, so they are dropped here to keep the check
@@ -499,7 +563,9 @@ impl Controller {
             let mut st = self.lock();
             let subnets = allocate_subnets(&mut st, &id, &plan, &host)?;
             st.pending_names.insert(plan.name.clone());
-            st.bridges.insert(bridge.name.clone());
+            if let Some(b) = &bridge {
+                st.bridges.insert(b.name.clone());
+            }
             Network {
                 id: id.clone(),
                 name: plan.name.clone(),
@@ -521,7 +587,7 @@ impl Controller {
                 subnets,
                 options,
                 labels: req.labels.clone().unwrap_or_default(),
-                bridge: Some(bridge),
+                bridge,
                 predefined,
                 overlay: None,
             }
@@ -550,7 +616,7 @@ impl Controller {
             Op::put(NETWORKS, &net.id, net)?,
             Op::put(META, CURSOR_KEY, &cursor)?,
         ])?;
-        let driver = self.driver(&net.driver)?;
+        let driver = self.driver(&net.driver).await?;
         let result = async {
             driver.create_network(net).await?;
             if let Some(f) = fw_network(net) {
@@ -636,7 +702,7 @@ impl Controller {
         }
         let this = Arc::clone(self);
         let teardown = async move {
-            let deleted = match this.driver(&net.driver) {
+            let deleted = match this.driver(&net.driver).await {
                 Ok(d) => d.delete_network(&net).await,
                 Err(e) => Err(e),
             };

@@ -55,6 +55,10 @@ pub struct Args {
     /// kv.password, discovery.ttl (seconds; default 10) (repeatable)
     #[arg(long = "cluster-store-opt")]
     pub cluster_store_opt: Vec<String>,
+    /// Where network and IPAM driver plugins are looked up (repeatable; default: Docker's
+    /// /run/docker/plugins, /etc/docker/plugins, /usr/lib/docker/plugins)
+    #[arg(long = "plugins-dir")]
+    pub plugins_dir: Vec<PathBuf>,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -143,6 +147,8 @@ impl Args {
         };
         Ok(berth_net::Config {
             cluster,
+            plugin_dirs: self.plugins_dir.clone(),
+            plugin_retry: None,
             instance: instance.to_string(),
             default_bridge: self.bridge.clone(),
             bip,

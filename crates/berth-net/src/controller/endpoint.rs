@@ -54,6 +54,17 @@ pub(super) struct Change<'a> {
     pub with: &'a [(&'static str, String, Vec<u8>)],
 }
 
+impl Target {
+    pub(super) fn net_ref(&self) -> super::NetRef {
+        super::NetRef {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            driver: self.driver.clone(),
+            predefined: !self.user,
+        }
+    }
+}
+
 /// The network of a connect, as far as the kernel step needs it.
 pub(super) struct Target {
     pub id: String,
@@ -154,7 +165,7 @@ fn validate(net: &Network, req: &EndpointRequest) -> Result<Wanted> {
                 .ok_or_else(|| NetError::internal(format!("address {m}: invalid MAC address")))
         })
         .transpose()?;
-    if net.bridge.is_none() && net.overlay.is_none() {
+    if matches!(drivers::Kind::of(&net.driver), Some(k) if !k.has_endpoints()) {
         return Err(NetError::not_implemented(format!(
             "driver {} does not support endpoints",
             net.driver
@@ -196,7 +207,8 @@ impl Controller {
         let (bridge, mtu) = match (&n.bridge, &n.overlay) {
             (Some(b), _) => (b.name.clone(), b.mtu),
             (None, Some(o)) => (crate::osl::overlay::BRIDGE.to_string(), Some(o.mtu)),
-            (None, None) => unreachable!("validated"),
+            // a plugin's network: the plugin makes the interface
+            (None, None) => (String::new(), None),
         };
         let t = Target {
             id: n.id.clone(),
@@ -267,8 +279,8 @@ impl Controller {
                 )));
             }
         }
-        let joined = match self.driver(&net.driver) {
-            Ok(d) => d.join(&spec).await,
+        let joined = match self.driver(&net.driver).await {
+            Ok(d) => d.join(&net.net_ref(), &ep, &spec).await,
             Err(e) => Err(e),
         };
         if let Err(e) = joined {
@@ -524,7 +536,11 @@ impl Controller {
                     .networks
                     .get(&ep.network_id)
                     .map(|n| n.driver.clone());
-                let deleted = match driver.map(|d| this.driver(&d)) {
+                let driver = match driver {
+                    Some(d) => Some(this.driver(&d).await),
+                    None => None,
+                };
+                let deleted = match driver {
                     Some(Ok(d)) => d.leave(ep).await,
                     // the network is gone: its kind is told by where the host end lives
                     _ => match &ep.host_netns {

@@ -321,7 +321,10 @@ impl Controller {
                         .collect(),
                     gateways: vec![],
                 };
-                self.driver(drivers::OVERLAY)?.join(&spec).await?;
+                self.driver(drivers::OVERLAY)
+                    .await?
+                    .join(&net.net_ref(), &ep, &spec)
+                    .await?;
                 let rec = self.record_of(&cluster, &ep);
                 if let Err(e) = cluster.store.put_endpoint(&rec, lease).await {
                     let _ = self.osl.delete_link_in(&ns, &ep.host_if).await;

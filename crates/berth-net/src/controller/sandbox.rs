@@ -218,9 +218,14 @@ impl Controller {
         let (mut keep, dropped): (Vec<Endpoint>, Vec<Endpoint>) = {
             let st = self.lock();
             records.into_iter().map(|(_, e)| e).partition(|e| {
+                // a plugin's interface carries no tag of berth's: its sandbox must be alive
+                let plugin = st
+                    .networks
+                    .get(&e.network_id)
+                    .is_some_and(|n| crate::drivers::Kind::of(&n.driver).is_none());
                 st.networks.contains_key(&e.network_id)
                     && alive_ids.contains(e.container_id.as_str())
-                    && tagged.get(&e.id) == Some(&e.host_if)
+                    && (plugin || tagged.get(&e.id) == Some(&e.host_if))
             })
         };
         keep.sort_by_key(|e| e.seq);

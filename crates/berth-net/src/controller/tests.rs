@@ -53,6 +53,8 @@ fn cfg() -> Config {
         netns_dir: "/nonexistent/netns".into(),
         dns: Default::default(),
         cluster: None,
+        plugin_dirs: vec![],
+        plugin_retry: Some(crate::plugins::Retry::NONE),
     }
 }
 

@@ -44,6 +44,8 @@ fn cfg(dir: &std::path::Path) -> Config {
         netns_dir: dir.join("netns"),
         dns: Default::default(),
         cluster: None,
+        plugin_dirs: vec![],
+        plugin_retry: Some(crate::plugins::Retry::NONE),
     }
 }
 

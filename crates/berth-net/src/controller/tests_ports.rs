@@ -81,6 +81,8 @@ async fn start(
         netns_dir: dir.path().join("netns"),
         dns: Default::default(),
         cluster: None,
+        plugin_dirs: vec![],
+        plugin_retry: Some(crate::plugins::Retry::NONE),
     };
     let store = Store::open(&dir.path().join("berth.db")).unwrap();
     Controller::start_with(cfg, store, osl.clone(), fw.clone(), host.clone())

@@ -3,6 +3,7 @@
 
 pub mod bridge;
 pub mod overlay;
+pub mod remote;
 
 pub const BRIDGE: &str = "bridge";
 pub const HOST: &str = "host";
@@ -59,6 +60,7 @@ impl Kind {
     }
 }
 
+use crate::controller::NetRef;
 use crate::endpoint::Endpoint;
 use crate::error::{NetError, Result};
 use crate::network::Network;
@@ -85,7 +87,12 @@ pub trait NetworkDriver: Send + Sync {
     fn create_network<'a>(&'a self, n: &'a Network) -> BoxFuture<'a, Result<()>>;
     fn delete_network<'a>(&'a self, n: &'a Network) -> BoxFuture<'a, Result<()>>;
     /// The endpoint's interface in the sandbox, configured.
-    fn join<'a>(&'a self, spec: &'a EndpointSpec) -> BoxFuture<'a, Result<()>>;
+    fn join<'a>(
+        &'a self,
+        n: &'a NetRef,
+        ep: &'a Endpoint,
+        spec: &'a EndpointSpec,
+    ) -> BoxFuture<'a, Result<()>>;
     fn leave<'a>(&'a self, ep: &'a Endpoint) -> BoxFuture<'a, Result<()>>;
 }
 
@@ -157,7 +164,12 @@ impl NetworkDriver for BridgeDriver {
             Ok(())
         })
     }
-    fn join<'a>(&'a self, spec: &'a EndpointSpec) -> BoxFuture<'a, Result<()>> {
+    fn join<'a>(
+        &'a self,
+        _: &'a NetRef,
+        _: &'a Endpoint,
+        spec: &'a EndpointSpec,
+    ) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move { Ok(self.osl.create_endpoint(spec).await?) })
     }
     fn leave<'a>(&'a self, ep: &'a Endpoint) -> BoxFuture<'a, Result<()>> {
@@ -188,7 +200,12 @@ impl NetworkDriver for OverlayDriver {
     fn delete_network<'a>(&'a self, _: &'a Network) -> BoxFuture<'a, Result<()>> {
         Box::pin(async { Ok(()) })
     }
-    fn join<'a>(&'a self, spec: &'a EndpointSpec) -> BoxFuture<'a, Result<()>> {
+    fn join<'a>(
+        &'a self,
+        _: &'a NetRef,
+        _: &'a Endpoint,
+        spec: &'a EndpointSpec,
+    ) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move { Ok(self.osl.create_endpoint(spec).await?) })
     }
     fn leave<'a>(&'a self, ep: &'a Endpoint) -> BoxFuture<'a, Result<()>> {
@@ -228,7 +245,12 @@ impl NetworkDriver for NoEndpoints {
     fn delete_network<'a>(&'a self, _: &'a Network) -> BoxFuture<'a, Result<()>> {
         Box::pin(async { Ok(()) })
     }
-    fn join<'a>(&'a self, _: &'a EndpointSpec) -> BoxFuture<'a, Result<()>> {
+    fn join<'a>(
+        &'a self,
+        _: &'a NetRef,
+        _: &'a Endpoint,
+        _: &'a EndpointSpec,
+    ) -> BoxFuture<'a, Result<()>> {
         let name = self.name();
         Box::pin(async move {
             Err(NetError::not_implemented(format!(

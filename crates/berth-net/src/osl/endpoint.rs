@@ -38,6 +38,20 @@ pub struct EndpointSpec {
     pub gateways: Vec<IpAddr>,
 }
 
+/// A link made by someone else (a plugin) in the daemon's namespace, to become `ifname` in a
+/// sandbox.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AdoptSpec {
+    pub src: String,
+    pub netns: PathBuf,
+    pub ifname: String,
+    pub mac: Option<[u8; 6]>,
+    pub addrs: Vec<IpNet>,
+    pub gateways: Vec<IpAddr>,
+    /// Static routes: (destination, next hop; none = connected through the link).
+    pub routes: Vec<(IpNet, Option<IpAddr>)>,
+}
+
 /// A netlink handle whose socket lives in the namespace at `path`.
 pub fn handle_in(path: &Path) -> std::io::Result<Handle> {
     let rt = tokio::runtime::Handle::current();
@@ -185,6 +199,88 @@ impl Netlink {
             .await
             .map_err(|e| kerr(&format!("bring up {}", spec.host_if), e))?;
         Ok(())
+    }
+
+    /// Moves `spec.src` into the sandbox (down, renamed, in one request), then sets its MAC,
+    /// addresses, routes and brings it up. On error the link is deleted: the plugin's
+    /// DeleteEndpoint finds nothing left to undo but its own end.
+    pub async fn adopt(&self, spec: &AdoptSpec) -> Result<(), OslError> {
+        let ns = spec.netns.clone();
+        let opening = tokio::task::spawn_blocking(move || handle_in(&ns));
+        let h = self.handle();
+        let idx = index_in(h, &spec.src).await?;
+        let fd = netns::open(&spec.netns).map_err(|e| io_err("open sandbox", e))?;
+        h.link()
+            .set(
+                LinkUnspec::new_with_index(idx)
+                    .down()
+                    .name(spec.ifname.clone())
+                    .setns_by_fd(fd.as_raw_fd())
+                    .build(),
+            )
+            .execute()
+            .await
+            .map_err(|e| kerr(&format!("move {} into the sandbox", spec.src), e))?;
+        let inner = match opening.await {
+            Ok(Ok(h)) => h,
+            Ok(Err(e)) => return Err(io_err("enter sandbox", e)),
+            Err(e) => return Err(io_err("enter sandbox", std::io::Error::other(e))),
+        };
+        let r = async {
+            let i = index_in(&inner, &spec.ifname).await?;
+            if let Some(mac) = spec.mac {
+                inner
+                    .link()
+                    .set(LinkUnspec::new_with_index(i).address(mac.to_vec()).build())
+                    .execute()
+                    .await
+                    .map_err(|e| kerr(&format!("set the MAC of {}", spec.ifname), e))?;
+            }
+            inner
+                .link()
+                .set(LinkUnspec::new_with_index(i).up().build())
+                .execute()
+                .await
+                .map_err(|e| kerr(&format!("bring up {}", spec.ifname), e))?;
+            for a in &spec.addrs {
+                inner
+                    .address()
+                    .add(i, a.addr(), a.prefix_len())
+                    .execute()
+                    .await
+                    .map_err(|e| kerr(&format!("add address {a} to {}", spec.ifname), e))?;
+            }
+            for (dst, via) in &spec.routes {
+                let b = RouteMessageBuilder::<IpAddr>::new()
+                    .destination_prefix(dst.addr(), dst.prefix_len())
+                    .map_err(|e| OslError::Kernel {
+                        op: format!("route to {dst}"),
+                        msg: e.to_string(),
+                    })?;
+                let b = match via {
+                    Some(gw) => b.gateway(*gw).map_err(|e| OslError::Kernel {
+                        op: format!("route to {dst}"),
+                        msg: e.to_string(),
+                    })?,
+                    None => b,
+                };
+                inner
+                    .route()
+                    .add(b.output_interface(i).build())
+                    .replace()
+                    .execute()
+                    .await
+                    .map_err(|e| kerr(&format!("route to {dst}"), e))?;
+            }
+            add_default_routes(&inner, i, &spec.gateways, true).await
+        }
+        .await;
+        if r.is_err() {
+            if let Ok(i) = index_in(&inner, &spec.ifname).await {
+                let _ = inner.link().del(i).execute().await;
+            }
+        }
+        r
     }
 
     /// `ip link set HOST_IF type bridge_slave hairpin on`.

@@ -11,7 +11,7 @@ pub mod sysctl;
 #[cfg(test)]
 pub mod fake;
 
-pub use endpoint::EndpointSpec;
+pub use endpoint::{AdoptSpec, EndpointSpec};
 use futures::future::BoxFuture;
 use ipnet::IpNet;
 pub use overlay::{OverlaySpec, Peer};
@@ -117,6 +117,16 @@ pub trait Osl: Send + Sync {
     ) -> BoxFuture<'a, Result<(), OslError>> {
         let _ = (netns, name);
         Box::pin(async { Ok(()) })
+    }
+    /// Moves a link a plugin made in the daemon's namespace into a sandbox, renamed and
+    /// configured (a remote driver's Join).
+    fn adopt_link<'a>(&'a self, spec: &'a AdoptSpec) -> BoxFuture<'a, Result<(), OslError>> {
+        Box::pin(async move {
+            Err(OslError::Kernel {
+                op: format!("move {} into the sandbox", spec.src),
+                msg: "not supported by this OS layer".into(),
+            })
+        })
     }
     /// The first IPv4 address of an interface (`--cluster-advertise IFACE:PORT`).
     fn interface_addr<'a>(

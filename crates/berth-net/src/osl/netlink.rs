@@ -243,6 +243,9 @@ fn route_dest(r: &RouteMessage) -> Option<IpNet> {
 }
 
 impl Osl for Netlink {
+    fn adopt_link<'a>(&'a self, spec: &'a super::AdoptSpec) -> BoxFuture<'a, Result<(), OslError>> {
+        Box::pin(self.adopt(spec))
+    }
     fn overlay_up<'a>(
         &'a self,
         spec: &'a super::OverlaySpec,

@@ -102,10 +102,11 @@ pub async fn info(State(s): State<Shared>) -> Response {
         .unwrap_or(1);
     let forwarding = berth_net::osl::sysctl::read("net/ipv4/ip_forward").is_ok_and(|v| v == "1");
     let (store, advertise) = s.ctl.cluster_info().unwrap_or_default();
-    let mut drivers = vec!["bridge", "host", "null"];
+    let mut drivers: Vec<String> = ["bridge", "host", "null"].map(String::from).to_vec();
     if !store.is_empty() {
-        drivers.push("overlay");
+        drivers.push("overlay".into());
     }
+    drivers.extend(s.ctl.plugin_drivers());
     let v = j!({
         "ID": s.instance,
         "Containers": 0, "ContainersRunning": 0, "ContainersPaused": 0, "ContainersStopped": 0,

@@ -38,6 +38,8 @@ async fn start_real(dir: &std::path::Path) -> Arc<Controller> {
         netns_dir: dir.join("netns"),
         dns: Default::default(),
         cluster: None,
+        plugin_dirs: vec![],
+        plugin_retry: Some(crate::plugins::Retry::NONE),
     };
     let store = Store::open(&dir.join("berth.db")).unwrap();
     let osl = Arc::new(Netlink::new().unwrap());

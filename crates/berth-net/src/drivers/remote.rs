@@ -1,0 +1,171 @@
+//! A network driver plugin behind the driver seam: every step of a network's and an
+//! endpoint's life goes to the plugin over libnetwork's remote protocol (`plugins/`), and the
+//! interface its Join names is moved into the sandbox. Addresses come from berth's own IPAM
+//! (remote IPAM drivers are not wired in yet).
+
+use super::{Capabilities, NetworkDriver};
+use crate::controller::NetRef;
+use crate::endpoint::{format_mac, Endpoint};
+use crate::error::{NetError, Result};
+use crate::network::Network;
+use crate::osl::{AdoptSpec, EndpointSpec, Osl};
+use crate::plugins::api::net::{
+    keys, CreateEndpointRequest, CreateNetworkRequest, EndpointInterface, IpamData, JoinRequest,
+};
+use crate::plugins::RemoteDriver;
+use futures::future::BoxFuture;
+use serde_json::Value;
+use std::sync::Arc;
+
+pub struct RemoteNetDriver {
+    pub remote: RemoteDriver,
+    pub osl: Arc<dyn Osl>,
+    /// The driver's name (the plugin's), leaked once per plugin for the `&'static` name.
+    pub name: &'static str,
+}
+
+fn ipam_data(n: &Network, v6: bool) -> Vec<IpamData> {
+    n.subnets
+        .iter()
+        .filter(|s| Network::is_v6(s) == v6)
+        .map(|s| IpamData {
+            address_space: "LocalDefault".into(),
+            pool: s.pool.subnet.to_string(),
+            gateway: Some(format!("{}/{}", s.gateway, s.pool.subnet.prefix_len())),
+            aux_addresses: s
+                .aux
+                .iter()
+                .map(|(k, ip)| (k.clone(), format!("{ip}/{}", s.pool.subnet.prefix_len())))
+                .collect(),
+        })
+        .collect()
+}
+
+impl NetworkDriver for RemoteNetDriver {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        self.remote.capabilities().map_or(
+            Capabilities {
+                scope: super::Scope::Local,
+                connectivity_scope: super::Scope::Local,
+            },
+            |c| Capabilities {
+                scope: c.scope,
+                connectivity_scope: c.connectivity_scope,
+            },
+        )
+    }
+
+    fn create_network<'a>(&'a self, n: &'a Network) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let mut options = crate::plugins::api::net::Options::new();
+            options.insert(keys::ENABLE_IPV6.into(), Value::Bool(n.enable_ipv6));
+            options.insert(
+                keys::GENERIC.into(),
+                serde_json::to_value(&n.options).unwrap_or_default(),
+            );
+            if n.internal {
+                options.insert(keys::INTERNAL.into(), Value::Bool(true));
+            }
+            let req = CreateNetworkRequest {
+                network_id: n.id.clone(),
+                options,
+                ipv4_data: ipam_data(n, false),
+                ipv6_data: ipam_data(n, true),
+            };
+            Ok(self.remote.create_network(&req).await?)
+        })
+    }
+
+    fn delete_network<'a>(&'a self, n: &'a Network) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move { Ok(self.remote.delete_network(&n.id).await?) })
+    }
+
+    /// CreateEndpoint, Join, then the plugin's interface moved in as the endpoint's `ethN`;
+    /// a failure undoes the earlier calls (Leave, DeleteEndpoint).
+    fn join<'a>(
+        &'a self,
+        n: &'a NetRef,
+        ep: &'a Endpoint,
+        spec: &'a EndpointSpec,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let cidr = |x: Option<ipnet::IpNet>| x.map(|n| n.to_string()).unwrap_or_default();
+            let req = CreateEndpointRequest {
+                network_id: n.id.clone(),
+                endpoint_id: ep.id.clone(),
+                interface: EndpointInterface {
+                    address: cidr(ep.ipv4),
+                    address_ipv6: cidr(ep.ipv6),
+                    mac_address: format_mac(&ep.mac),
+                },
+                options: Default::default(),
+            };
+            let iface = self.remote.create_endpoint(&req).await.map_err(|e| {
+                NetError::internal(format!(
+                    "failed to create endpoint {} on network {}: {e}",
+                    ep.container_name, n.name
+                ))
+            })?;
+            let undo = |leave: bool| async move {
+                if leave {
+                    if let Err(e) = self.remote.leave(&n.id, &ep.id).await {
+                        tracing::warn!("Leave of endpoint {}: {e}", ep.id);
+                    }
+                }
+                if let Err(e) = self.remote.delete_endpoint(&n.id, &ep.id).await {
+                    tracing::warn!("DeleteEndpoint of endpoint {}: {e}", ep.id);
+                }
+            };
+            let join = JoinRequest {
+                network_id: n.id.clone(),
+                endpoint_id: ep.id.clone(),
+                sandbox_key: spec.netns.display().to_string(),
+                options: Default::default(),
+            };
+            let info = match self.remote.join(&join).await {
+                Ok(i) => i,
+                Err(e) => {
+                    undo(false).await;
+                    return Err(e.into());
+                }
+            };
+            let adopt = AdoptSpec {
+                src: info.src_name.clone(),
+                netns: spec.netns.clone(),
+                ifname: spec.ifname.clone(),
+                mac: iface.mac.or(Some(ep.mac)),
+                addrs: spec.addrs.clone(),
+                gateways: spec.gateways.clone(),
+                routes: info
+                    .routes
+                    .iter()
+                    .map(|r| (r.destination, r.next_hop))
+                    .collect(),
+            };
+            if let Err(e) = self.osl.adopt_link(&adopt).await {
+                undo(true).await;
+                return Err(e.into());
+            }
+            Ok(())
+        })
+    }
+
+    /// Leave, the interface removed from the sandbox, DeleteEndpoint; the plugin's errors
+    /// are logged only, as Docker does.
+    fn leave<'a>(&'a self, ep: &'a Endpoint) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            if let Err(e) = self.remote.leave(&ep.network_id, &ep.id).await {
+                tracing::warn!("Leave of endpoint {}: {e}", ep.id);
+            }
+            self.osl.delete_link_in(&ep.sandbox, &ep.ifname).await?;
+            if let Err(e) = self.remote.delete_endpoint(&ep.network_id, &ep.id).await {
+                tracing::warn!("DeleteEndpoint of endpoint {}: {e}", ep.id);
+            }
+            Ok(())
+        })
+    }
+}
