@@ -22,13 +22,15 @@ impl Drop for Plug {
     }
 }
 
-fn start_plugin(lab: &Lab, dir: &Path, record: &Path) -> Plug {
+/// `berth-testplug` in the lab host's namespace, its socket in `dir`, once it listens.
+fn start_plugin(lab: &Lab, dir: &Path, record: &Path, extra: &[&str]) -> Plug {
     let sock = dir.join("testplug.sock");
     let mut cmd = Command::new(bin_path("berth-testplug", "BERTH_TESTPLUG_BIN"));
     cmd.arg("--socket")
         .arg(&sock)
         .arg("--record")
         .arg(record)
+        .args(extra)
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     let ns = format!("/run/netns/{}", lab.ns);
@@ -67,7 +69,7 @@ fn network_plugin_drives_networks_and_endpoints() {
     let plugins = lab.root().join("plugins");
     std::fs::create_dir_all(&plugins).unwrap();
     let record = lab.root().join("calls.jsonl");
-    let _plug = start_plugin(&lab, &plugins, &record);
+    let _plug = start_plugin(&lab, &plugins, &record, &[]);
     lab.start_daemon(&["--plugins-dir", plugins.to_str().unwrap()]);
 
     ok(
@@ -183,33 +185,12 @@ fn a_failing_plugin_leaves_nothing_behind() {
     let plugins = lab.root().join("plugins");
     std::fs::create_dir_all(&plugins).unwrap();
     let record = lab.root().join("calls.jsonl");
-    let sock = plugins.join("testplug.sock");
-    let mut cmd = Command::new(bin_path("berth-testplug", "BERTH_TESTPLUG_BIN"));
-    cmd.arg("--socket")
-        .arg(&sock)
-        .arg("--record")
-        .arg(&record)
-        .args(["--fail", "NetworkDriver.Join=no join today"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    let ns = format!("/run/netns/{}", lab.ns);
-    // SAFETY: as in start_plugin.
-    unsafe {
-        cmd.pre_exec(move || {
-            let f = std::fs::File::open(&ns)?;
-            if libc::setns(std::os::fd::AsRawFd::as_raw_fd(&f), libc::CLONE_NEWNET) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-            Ok(())
-        });
-    }
-    let _plug = Plug(cmd.spawn().expect("spawn berth-testplug"));
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !sock.exists() {
-        assert!(Instant::now() < deadline, "the plugin made no socket");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let _plug = start_plugin(
+        &lab,
+        &plugins,
+        &record,
+        &["--fail", "NetworkDriver.Join=no join today"],
+    );
     lab.start_daemon(&["--plugins-dir", plugins.to_str().unwrap()]);
     ok(
         &lab.cli(&[

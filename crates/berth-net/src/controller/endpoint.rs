@@ -181,7 +181,7 @@ pub(super) fn serves_names(n: &Network) -> bool {
 }
 
 /// A link-local address with libnetwork's masks (`linkLocalMask`, /16; IPv6 /64).
-pub(super) fn link_local_net(ip: IpAddr) -> ipnet::IpNet {
+fn link_local_net(ip: IpAddr) -> ipnet::IpNet {
     let len = if ip.is_ipv4() { 16 } else { 64 };
     ipnet::IpNet::new(ip, len).expect("prefix length fits")
 }
@@ -251,24 +251,8 @@ impl Controller {
             self.unreserve(&ep, true);
             return Err(e);
         }
-        let spec = EndpointSpec {
-            host_if: ep.host_if.clone(),
-            alias: format!("{}{ENDPOINT_TAG}{}", self.alias_tag(), ep.id),
-            bridge: net.bridge.clone(),
-            host_netns: None,
-            netns: ep.sandbox.clone(),
-            ifname: ep.ifname.clone(),
-            mac: ep.mac,
-            mtu: net.mtu,
-            addrs: ep
-                .ipv4
-                .iter()
-                .chain(&ep.ipv6)
-                .copied()
-                .chain(req.link_local.iter().map(|ip| link_local_net(*ip)))
-                .collect(),
-            gateways: if routed { ep.gateways() } else { vec![] },
-        };
+        let gateways = if routed { ep.gateways() } else { vec![] };
+        let spec = self.endpoint_spec(&net, &ep, &req, gateways);
         // Listening before the endpoint exists: nothing to undo in the kernel if it fails.
         if net.user {
             if let Err(e) = self.dns.serve(&ep.container_id, &ep.sandbox) {
@@ -301,6 +285,35 @@ impl Controller {
         };
         self.apply_routes(work).await;
         Ok(ep.settings())
+    }
+
+    /// The kernel's view of an endpoint: its veth from the network's bridge (in the overlay
+    /// namespace for overlay endpoints) into the sandbox.
+    pub(super) fn endpoint_spec(
+        &self,
+        net: &Target,
+        ep: &Endpoint,
+        req: &EndpointRequest,
+        gateways: Vec<IpAddr>,
+    ) -> EndpointSpec {
+        EndpointSpec {
+            host_if: ep.host_if.clone(),
+            alias: format!("{}{ENDPOINT_TAG}{}", self.alias_tag(), ep.id),
+            bridge: net.bridge.clone(),
+            host_netns: ep.host_netns.clone(),
+            netns: ep.sandbox.clone(),
+            ifname: ep.ifname.clone(),
+            mac: ep.mac,
+            mtu: net.mtu,
+            addrs: ep
+                .ipv4
+                .iter()
+                .chain(&ep.ipv6)
+                .copied()
+                .chain(req.link_local.iter().map(|ip| link_local_net(*ip)))
+                .collect(),
+            gateways,
+        }
     }
 
     /// Takes everything the endpoint needs, under the state lock; the endpoint is recorded as

@@ -17,7 +17,7 @@ use crate::endpoint::*;
 use crate::error::{NetError, Result};
 use crate::ipam::{prepare, AddressPool};
 use crate::network::{new_id, now_rfc3339, Network, Subnet};
-use crate::osl::{EndpointSpec, OverlaySpec};
+use crate::osl::OverlaySpec;
 use crate::request::{CreatePlan, SubnetRequest};
 use berth_api::{EndpointSettings, NetworkCreateRequest};
 use ipnet::IpNet;
@@ -299,28 +299,7 @@ impl Controller {
                         ep.sandbox.display()
                     ))
                 })?;
-                let spec = EndpointSpec {
-                    host_if: ep.host_if.clone(),
-                    alias: format!("{}{}{}", self.alias_tag(), super::ENDPOINT_TAG, ep.id),
-                    bridge: crate::osl::overlay::BRIDGE.into(),
-                    host_netns: Some(ns.clone()),
-                    netns: ep.sandbox.clone(),
-                    ifname: ep.ifname.clone(),
-                    mac: ep.mac,
-                    mtu: net.mtu,
-                    addrs: ep
-                        .ipv4
-                        .iter()
-                        .chain(&ep.ipv6)
-                        .copied()
-                        .chain(
-                            req.link_local
-                                .iter()
-                                .map(|ip| super::endpoint::link_local_net(*ip)),
-                        )
-                        .collect(),
-                    gateways: vec![],
-                };
+                let spec = self.endpoint_spec(&net, &ep, &req, vec![]);
                 self.driver(drivers::OVERLAY)
                     .await?
                     .join(&net.net_ref(), &ep, &spec)

@@ -46,27 +46,11 @@ pub(crate) fn parse_cidr(s: &str) -> Result<IpNet, PluginError> {
 }
 
 pub(crate) fn parse_mac(s: &str) -> Result<[u8; 6], PluginError> {
-    let bad = || PluginError::Invalid(format!("address {s}: invalid MAC address"));
-    let mut out = [0u8; 6];
-    let parts: Vec<&str> = s.split([':', '-']).collect();
-    if parts.len() != 6 {
-        return Err(bad());
-    }
-    for (o, p) in out.iter_mut().zip(parts) {
-        if p.len() != 2 {
-            return Err(bad());
-        }
-        *o = u8::from_str_radix(p, 16).map_err(|_| bad())?;
-    }
-    Ok(out)
+    crate::endpoint::parse_mac(s)
+        .ok_or_else(|| PluginError::Invalid(format!("address {s}: invalid MAC address")))
 }
 
-pub fn format_mac(m: &[u8; 6]) -> String {
-    m.iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(":")
-}
+pub use crate::endpoint::format_mac;
 
 fn parse_request(i: &EndpointInterface) -> Result<Interface, PluginError> {
     let opt = |s: &str| (!s.is_empty()).then(|| parse_cidr(s)).transpose();

@@ -5,6 +5,7 @@
 use super::record::{Attachment, Record};
 use super::Result;
 use berth_api::EndpointSettings;
+use berth_net::endpoint::parse_mac;
 use berth_net::NetError;
 use std::net::IpAddr;
 
@@ -44,22 +45,6 @@ pub fn link_local(ep: &EndpointSettings) -> Vec<IpAddr> {
         .iter()
         .filter_map(|s| s.parse().ok())
         .collect()
-}
-
-/// `aa:bb:cc:dd:ee:ff` (also with '-'), as Go's `net.ParseMAC` takes a 48-bit address.
-fn parse_mac(s: &str) -> Option<[u8; 6]> {
-    let parts: Vec<&str> = s.split([':', '-']).collect();
-    if parts.len() != 6 {
-        return None;
-    }
-    let mut mac = [0u8; 6];
-    for (b, p) in mac.iter_mut().zip(parts) {
-        if p.len() != 2 {
-            return None;
-        }
-        *b = u8::from_str_radix(p, 16).ok()?;
-    }
-    Some(mac)
 }
 
 /// The MAC the endpoint gets: the one asked for on this network, else the container's
