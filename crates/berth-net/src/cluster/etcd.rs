@@ -214,9 +214,21 @@ impl Etcd {
     }
 
     pub async fn put_host(&self, id: &str, h: &HostRec, lease: i64) -> Result<(), ClusterError> {
-        let v = serde_json::to_vec(h).map_err(|e| ClusterError::Config(e.to_string()))?;
-        let key = self.k(&rec::host(id));
-        self.call("register host", |c| {
+        self.put_on_lease("register host", &rec::host(id), h, lease)
+            .await
+    }
+
+    /// A record that lives as long as the lease.
+    async fn put_on_lease<T: serde::Serialize>(
+        &self,
+        what: &str,
+        rel: &str,
+        value: &T,
+        lease: i64,
+    ) -> Result<(), ClusterError> {
+        let v = serde_json::to_vec(value).map_err(|e| ClusterError::Config(e.to_string()))?;
+        let key = self.k(rel);
+        self.call(what, |c| {
             let (key, v) = (key.clone(), v.clone());
             async move {
                 c.kv_client()
@@ -413,18 +425,8 @@ impl ClusterStore for Etcd {
         lease: i64,
     ) -> BoxFuture<'a, Result<(), ClusterError>> {
         Box::pin(async move {
-            let v = serde_json::to_vec(e).map_err(|e| ClusterError::Config(e.to_string()))?;
-            let key = self.k(&rec::endpoint(&e.network_id, &e.id));
-            self.call("publish endpoint", |c| {
-                let (key, v) = (key.clone(), v.clone());
-                async move {
-                    c.kv_client()
-                        .put(key, v, Some(PutOptions::new().with_lease(lease)))
-                        .await
-                }
-            })
-            .await?;
-            Ok(())
+            let key = rec::endpoint(&e.network_id, &e.id);
+            self.put_on_lease("publish endpoint", &key, e, lease).await
         })
     }
 

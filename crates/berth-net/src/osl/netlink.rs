@@ -212,14 +212,39 @@ impl Netlink {
     }
 }
 
-pub(super) fn alias_of(m: &LinkMessage) -> Option<&str> {
+/// (index, name, alias) of the links whose alias starts with `prefix` (berth's tags).
+pub(super) async fn tagged_links(
+    h: &Handle,
+    prefix: &str,
+) -> Result<Vec<(u32, String, String)>, OslError> {
+    let links: Vec<LinkMessage> = h
+        .link()
+        .get()
+        .execute()
+        .try_collect()
+        .await
+        .map_err(|e| kerr("list links", e))?;
+    Ok(links
+        .iter()
+        .filter_map(|m| {
+            let a = alias_of(m).filter(|a| a.starts_with(prefix))?;
+            Some((
+                m.header.index,
+                name_of(m).unwrap_or("").to_string(),
+                a.to_string(),
+            ))
+        })
+        .collect())
+}
+
+fn alias_of(m: &LinkMessage) -> Option<&str> {
     m.attributes.iter().find_map(|a| match a {
         LinkAttribute::IfAlias(s) => Some(s.as_str()),
         _ => None,
     })
 }
 
-pub(super) fn name_of(m: &LinkMessage) -> Option<&str> {
+fn name_of(m: &LinkMessage) -> Option<&str> {
     m.attributes.iter().find_map(|a| match a {
         LinkAttribute::IfName(s) => Some(s.as_str()),
         _ => None,
@@ -334,32 +359,13 @@ impl Osl for Netlink {
         prefix: &'a str,
     ) -> BoxFuture<'a, Result<Vec<(String, String)>, OslError>> {
         Box::pin(async move {
-            let links: Vec<LinkMessage> = self
-                .handle
-                .link()
-                .get()
-                .execute()
-                .try_collect()
-                .await
-                .map_err(|e| kerr("list links", e))?;
-            let mine: Vec<&LinkMessage> = links
-                .iter()
-                .filter(|m| alias_of(m).is_some_and(|a| a.starts_with(prefix)))
-                .collect();
+            let mine = tagged_links(&self.handle, prefix).await?;
             self.host
                 .own
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .extend(mine.iter().map(|m| m.header.index));
-            Ok(mine
-                .iter()
-                .map(|m| {
-                    (
-                        name_of(m).unwrap_or("").to_string(),
-                        alias_of(m).unwrap_or("").to_string(),
-                    )
-                })
-                .collect())
+                .extend(mine.iter().map(|(i, _, _)| *i));
+            Ok(mine.into_iter().map(|(_, n, a)| (n, a)).collect())
         })
     }
 

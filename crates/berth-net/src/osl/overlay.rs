@@ -274,22 +274,8 @@ impl Netlink {
         prefix: &str,
     ) -> Result<Vec<(String, String)>, OslError> {
         let h = self.ns_handle(netns)?;
-        let links: Vec<_> = h
-            .link()
-            .get()
-            .execute()
-            .try_collect()
-            .await
-            .map_err(|e| kerr("list links", e))?;
-        Ok(links
-            .iter()
-            .filter_map(|m| {
-                let a = super::netlink::alias_of(m)?;
-                let n = super::netlink::name_of(m)?;
-                a.starts_with(prefix)
-                    .then(|| (n.to_string(), a.to_string()))
-            })
-            .collect())
+        let tagged = super::netlink::tagged_links(&h, prefix).await?;
+        Ok(tagged.into_iter().map(|(_, n, a)| (n, a)).collect())
     }
 
     pub async fn delete_in(&self, netns: &Path, name: &str) -> Result<(), OslError> {
