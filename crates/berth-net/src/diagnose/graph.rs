@@ -38,7 +38,11 @@ pub struct Graph {
 
 fn port_text(r: &Run) -> String {
     let c = if r.count > 1 {
-        format!("{}-{}", r.container_port, r.container_port as u32 + r.count - 1)
+        format!(
+            "{}-{}",
+            r.container_port,
+            r.container_port as u32 + r.count - 1
+        )
     } else {
         r.container_port.to_string()
     };
@@ -59,7 +63,11 @@ pub fn build(m: &Model, ports: &HashMap<String, Vec<Run>>) -> Graph {
             id: n.id.clone(),
             name: n.name.clone(),
             driver: n.driver.clone(),
-            subnets: n.subnets.iter().map(|s| s.pool.subnet.to_string()).collect(),
+            subnets: n
+                .subnets
+                .iter()
+                .map(|s| s.pool.subnet.to_string())
+                .collect(),
             bridge: n
                 .bridge
                 .as_ref()

@@ -100,11 +100,16 @@ impl Ns {
             .iter()
             .filter(|r| (r.table == 254 || r.table == 255) && r.dst.contains(&ip))
             .max_by(|a, b| {
-                (a.dst.prefix_len(), a.table == 255, std::cmp::Reverse(a.metric)).cmp(&(
-                    b.dst.prefix_len(),
-                    b.table == 255,
-                    std::cmp::Reverse(b.metric),
-                ))
+                (
+                    a.dst.prefix_len(),
+                    a.table == 255,
+                    std::cmp::Reverse(a.metric),
+                )
+                    .cmp(&(
+                        b.dst.prefix_len(),
+                        b.table == 255,
+                        std::cmp::Reverse(b.metric),
+                    ))
             })
     }
 }
@@ -201,7 +206,10 @@ async fn read_with(h: &Handle) -> Result<Ns, rtnetlink::Error> {
         }
     }
     let neigh: Vec<NeighbourMessage> = h.neighbours().get().execute().try_collect().await?;
-    for m in neigh.iter().filter(|m| m.header.family != AddressFamily::Bridge) {
+    for m in neigh
+        .iter()
+        .filter(|m| m.header.family != AddressFamily::Bridge)
+    {
         if let Some(ip) = neigh_dst(m) {
             let state = m.header.state;
             ns.neigh.push(Neigh {
@@ -304,11 +312,7 @@ pub struct Sysctls {
 }
 
 pub fn sysctls() -> Sysctls {
-    let one = |p: &str| {
-        std::fs::read_to_string(p)
-            .ok()
-            .map(|s| s.trim() == "1")
-    };
+    let one = |p: &str| std::fs::read_to_string(p).ok().map(|s| s.trim() == "1");
     Sysctls {
         ip_forward: one("/proc/sys/net/ipv4/ip_forward"),
         bridge_nf: one("/proc/sys/net/bridge/bridge-nf-call-iptables"),

@@ -63,7 +63,10 @@ pub fn read() -> Result<Ruleset, String> {
 }
 
 fn s(v: &Value, k: &str) -> String {
-    v.get(k).and_then(Value::as_str).unwrap_or_default().to_string()
+    v.get(k)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
 }
 
 /// Parses `nft -j list ruleset`; bounded by what libnftables printed, never panics.
@@ -145,10 +148,7 @@ impl Ruleset {
             .collect();
         cands.sort();
         if let Some(b) = bridge {
-            if let Some(k) = cands
-                .iter()
-                .find(|k| self.sets[**k].iter().any(|e| e == b))
-            {
+            if let Some(k) = cands.iter().find(|k| self.sets[**k].iter().any(|e| e == b)) {
                 return Some(k.1.clone());
             }
         }
@@ -162,8 +162,7 @@ impl Ruleset {
     }
 
     fn set_elems(&self, family: &str, table: &str, set: &str) -> Option<&Vec<String>> {
-        self.sets
-            .get(&(family.into(), table.into(), set.into()))
+        self.sets.get(&(family.into(), table.into(), set.into()))
     }
 
     /// Base chains on `hook` for `families`, in priority order.
@@ -202,7 +201,14 @@ impl Ruleset {
         }
     }
 
-    fn eval_in(&self, fam: &str, table: &str, chain: &str, p: &Packet, depth: u32) -> Option<Outcome> {
+    fn eval_in(
+        &self,
+        fam: &str,
+        table: &str,
+        chain: &str,
+        p: &Packet,
+        depth: u32,
+    ) -> Option<Outcome> {
         if depth > 16 {
             return None;
         }
@@ -317,9 +323,7 @@ impl Ruleset {
             return match (proto, field) {
                 ("ip", "saddr") | ("ip6", "saddr") => Some(p.saddr.to_string()),
                 ("ip", "daddr") | ("ip6", "daddr") => Some(p.daddr.to_string()),
-                ("th", "dport") | ("tcp", "dport") | ("udp", "dport") => {
-                    Some(p.dport?.to_string())
-                }
+                ("th", "dport") | ("tcp", "dport") | ("udp", "dport") => Some(p.dport?.to_string()),
                 _ => None,
             };
         }
@@ -418,7 +422,11 @@ pub fn render(expr: &[Value]) -> String {
 
 fn render_left(v: &Value) -> String {
     if let Some(parts) = v.get("concat").and_then(Value::as_array) {
-        return parts.iter().map(render_left).collect::<Vec<_>>().join(" . ");
+        return parts
+            .iter()
+            .map(render_left)
+            .collect::<Vec<_>>()
+            .join(" . ");
     }
     if let Some(m) = v.get("meta") {
         return s(m, "key");
@@ -522,13 +530,31 @@ mod tests {
     fn same_network_accepted_noicc_dropped_isolation() {
         let rs = parse(RS).unwrap();
         assert_eq!(rs.berth_table(Some("br-a")).as_deref(), Some("berth"));
-        let f = forward(&rs, Some("berth"), &pkt("br-a", "br-a", "172.18.0.3"), true, true);
+        let f = forward(
+            &rs,
+            Some("berth"),
+            &pkt("br-a", "br-a", "172.18.0.3"),
+            true,
+            true,
+        );
         assert_eq!(f.berth.as_ref().unwrap().verdict, Verdict::Accept);
         assert!(f.berth.unwrap().by.unwrap().contains("rule 6"));
         assert!(f.foreign_drop.is_none());
-        let f = forward(&rs, Some("berth"), &pkt("br-b", "br-b", "172.19.0.3"), true, true);
+        let f = forward(
+            &rs,
+            Some("berth"),
+            &pkt("br-b", "br-b", "172.19.0.3"),
+            true,
+            true,
+        );
         assert_eq!(f.berth.unwrap().verdict, Verdict::Drop);
-        let f = forward(&rs, Some("berth"), &pkt("br-a", "br-b", "172.19.0.3"), false, true);
+        let f = forward(
+            &rs,
+            Some("berth"),
+            &pkt("br-a", "br-b", "172.19.0.3"),
+            false,
+            true,
+        );
         let b = f.berth.unwrap();
         assert_eq!(b.verdict, Verdict::Drop);
         assert!(b.by.unwrap().contains("rule 9"));
@@ -537,7 +563,13 @@ mod tests {
     #[test]
     fn foreign_drop_found_by_prefix() {
         let rs = parse(RS).unwrap();
-        let f = forward(&rs, Some("berth"), &pkt("br-a", "eth0", "10.9.1.1"), false, false);
+        let f = forward(
+            &rs,
+            Some("berth"),
+            &pkt("br-a", "eth0", "10.9.1.1"),
+            false,
+            false,
+        );
         let d = f.foreign_drop.unwrap();
         assert!(d.sure);
         assert!(d.by.unwrap().contains("ip filter, chain FORWARD, rule 3"));

@@ -121,13 +121,21 @@ fn ping(to: IpAddr) -> io::Result<(bool, String)> {
     while t.elapsed() < TIMEOUT {
         let (n, from) = match s.recv_from(&mut buf) {
             Ok(x) => x,
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
                 continue
             }
             Err(e) => return Err(e),
         };
         // SAFETY: recv_from initialized the first n bytes.
-        let b: Vec<u8> = buf[..n].iter().map(|x| unsafe { x.assume_init() }).collect();
+        let b: Vec<u8> = buf[..n]
+            .iter()
+            .map(|x| unsafe { x.assume_init() })
+            .collect();
         let ihl = (b.first().copied().unwrap_or(0) & 0x0f) as usize * 4;
         let Some(icmp) = b.get(ihl..) else { continue };
         if icmp.len() >= 8

@@ -16,7 +16,9 @@ pub enum Spec {
 pub fn parse_target(s: &str) -> Result<(Spec, Option<u16>, String)> {
     let s = s.trim();
     if s.is_empty() || s.len() > 512 {
-        return Err(NetError::invalid("a diagnose target must be 1 to 512 characters"));
+        return Err(NetError::invalid(
+            "a diagnose target must be 1 to 512 characters",
+        ));
     }
     if let Ok(ip) = s.parse::<IpAddr>() {
         return Ok((Spec::Addr(ip), None, "tcp".into()));
@@ -28,7 +30,10 @@ pub fn parse_target(s: &str) -> Result<(Spec, Option<u16>, String)> {
     }
     let spec = if head == "host" {
         Spec::Host
-    } else if let Ok(ip) = head.trim_matches(|c| c == '[' || c == ']').parse::<IpAddr>() {
+    } else if let Ok(ip) = head
+        .trim_matches(|c| c == '[' || c == ']')
+        .parse::<IpAddr>()
+    {
         Spec::Addr(ip)
     } else {
         Spec::Name(head.to_string())
@@ -64,16 +69,34 @@ mod tests {
 
     #[test]
     fn forms() {
-        assert_eq!(parse_target("web").unwrap(), (Spec::Name("web".into()), None, "tcp".into()));
+        assert_eq!(
+            parse_target("web").unwrap(),
+            (Spec::Name("web".into()), None, "tcp".into())
+        );
         assert_eq!(
             parse_target("cache:6379/udp").unwrap(),
             (Spec::Name("cache".into()), Some(6379), "udp".into())
         );
         assert_eq!(parse_target("host:80").unwrap().0, Spec::Host);
-        assert_eq!(parse_target("8.8.8.8").unwrap().0, Spec::Addr("8.8.8.8".parse().unwrap()));
-        assert_eq!(parse_target("::1").unwrap().0, Spec::Addr("::1".parse().unwrap()));
+        assert_eq!(
+            parse_target("8.8.8.8").unwrap().0,
+            Spec::Addr("8.8.8.8".parse().unwrap())
+        );
+        assert_eq!(
+            parse_target("::1").unwrap().0,
+            Spec::Addr("::1".parse().unwrap())
+        );
         assert_eq!(parse_target("[::1]:443").unwrap().1, Some(443));
-        for bad in ["", "web:", "web:0", "web:99999", "web:80/icmp", "a:b:c", ":80", "web:x"] {
+        for bad in [
+            "",
+            "web:",
+            "web:0",
+            "web:99999",
+            "web:80/icmp",
+            "a:b:c",
+            ":80",
+            "web:x",
+        ] {
             assert!(parse_target(bad).is_err(), "{bad}");
         }
     }

@@ -12,13 +12,19 @@ use std::net::IpAddr;
 /// Where traffic comes from.
 enum Src<'a> {
     Host,
-    Container { name: String, eps: Vec<&'a Endpoint> },
+    Container {
+        name: String,
+        eps: Vec<&'a Endpoint>,
+    },
 }
 
 /// Where it goes.
 enum Dst<'a> {
     Host,
-    Local { name: String, eps: Vec<&'a Endpoint> },
+    Local {
+        name: String,
+        eps: Vec<&'a Endpoint>,
+    },
     Remote(&'a EndpointRec),
     External(IpAddr),
 }
@@ -48,7 +54,9 @@ impl<'a> Ctx<'a> {
     }
 
     fn net_name(&self, id: &str) -> String {
-        self.net(id).map(|n| n.name.clone()).unwrap_or_else(|| id.chars().take(12).collect())
+        self.net(id)
+            .map(|n| n.name.clone())
+            .unwrap_or_else(|| id.chars().take(12).collect())
     }
 
     fn bridge_of(&self, n: &Network) -> String {
@@ -60,7 +68,11 @@ impl<'a> Ctx<'a> {
     }
 
     fn eps_of(&self, cid: &str) -> Vec<&'a Endpoint> {
-        self.m.endpoints.iter().filter(|e| e.container_id == cid).collect()
+        self.m
+            .endpoints
+            .iter()
+            .filter(|e| e.container_id == cid)
+            .collect()
     }
 
     fn nets_text(&self, eps: &[&Endpoint]) -> String {
@@ -78,7 +90,10 @@ impl<'a> Ctx<'a> {
 
     fn fw_note(&mut self) -> bool {
         if let Some(e) = &self.f.rules_error {
-            self.say("note", format!("the nftables ruleset could not be read ({e}); firewall not evaluated"));
+            self.say(
+                "note",
+                format!("the nftables ruleset could not be read ({e}); firewall not evaluated"),
+            );
             return false;
         }
         true
@@ -100,7 +115,12 @@ pub fn evaluate(m: &Model, f: &Facts, from: &Target, to: &Target) -> Report {
     Report {
         summary,
         reachable,
-        verdict: if reachable { "REACHABLE" } else { "NOT REACHABLE" }.into(),
+        verdict: if reachable {
+            "REACHABLE"
+        } else {
+            "NOT REACHABLE"
+        }
+        .into(),
         lines: c.lines,
         dest: c.dest,
         probe: None,
@@ -112,11 +132,16 @@ pub fn evaluate(m: &Model, f: &Facts, from: &Target, to: &Target) -> Report {
 fn refine_summary(c: &Ctx, from: &Target, to: &Target) -> Option<String> {
     let (a, b) = (from.container_id()?, to.container_id()?);
     let (ea, eb) = (c.eps_of(a), c.eps_of(b));
-    let (x, y) = ea
-        .iter()
-        .find_map(|x| eb.iter().find(|y| y.network_id == x.network_id).map(|y| (*x, *y)))?;
+    let (x, y) = ea.iter().find_map(|x| {
+        eb.iter()
+            .find(|y| y.network_id == x.network_id)
+            .map(|y| (*x, *y))
+    })?;
     let ip = |e: &Endpoint| e.ipv4.map(|n| n.addr().to_string()).unwrap_or_default();
-    let port = to.port.map(|p| format!(":{p}/{}", to.proto)).unwrap_or_default();
+    let port = to
+        .port
+        .map(|p| format!(":{p}/{}", to.proto))
+        .unwrap_or_default();
     Some(format!(
         "{} ({} on {}) -> {}{port} ({} on {})",
         from.label(),
@@ -138,9 +163,13 @@ fn run(c: &mut Ctx, from: &Target, to: &Target) -> bool {
         Err(()) => return false,
     };
     match (&src, &dst) {
-        (Src::Container { name, eps }, Dst::Local { name: dn, eps: deps }) => {
-            local_pair(c, name, eps, dn, deps, to)
-        }
+        (
+            Src::Container { name, eps },
+            Dst::Local {
+                name: dn,
+                eps: deps,
+            },
+        ) => local_pair(c, name, eps, dn, deps, to),
         (Src::Container { name, eps }, Dst::Remote(rec)) => remote_peer(c, name, eps, rec),
         (Src::Container { name, eps }, Dst::External(ip)) => egress(c, name, eps, *ip),
         (Src::Container { name, eps }, Dst::Host) => to_host(c, name, eps),
@@ -155,12 +184,18 @@ fn run(c: &mut Ctx, from: &Target, to: &Target) -> bool {
                     rec.host
                 ),
             );
-            c.say("fix", "reach it from a container on the same overlay network, or publish a port (-p)");
+            c.say(
+                "fix",
+                "reach it from a container on the same overlay network, or publish a port (-p)",
+            );
             false
         }
         (Src::Host, Dst::External(ip)) => match c.f.host.route_to(*ip) {
             Some(r) if r.kind == "unicast" || r.kind == "local" => {
-                c.say("path", format!("host -> {} (route {})", route_dev(&c.f.host, r), r.dst));
+                c.say(
+                    "path",
+                    format!("host -> {} (route {})", route_dev(&c.f.host, r), r.dst),
+                );
                 true
             }
             _ => {
@@ -184,20 +219,32 @@ fn route_dev(ns: &kernel::Ns, r: &kernel::Route) -> String {
 }
 
 fn not_running(c: &mut Ctx, name: &str, status: &str) {
-    c.say("", format!("{name} is not running ({status}): it has no network endpoint"));
+    c.say(
+        "",
+        format!("{name} is not running ({status}): it has no network endpoint"),
+    );
     c.say("fix", format!("berth start {name}"));
 }
 
 fn source<'a>(c: &mut Ctx<'a>, t: &Target) -> Result<Src<'a>, ()> {
     match &t.subject {
         Subject::Host => Ok(Src::Host),
-        Subject::Container { id, name, running, status, mode } => {
+        Subject::Container {
+            id,
+            name,
+            running,
+            status,
+            mode,
+        } => {
             if !running {
                 not_running(c, name, status);
                 return Err(());
             }
             if mode == "host" {
-                c.say("note", format!("{name} uses the host's network stack (--net=host)"));
+                c.say(
+                    "note",
+                    format!("{name} uses the host's network stack (--net=host)"),
+                );
                 return Ok(Src::Host);
             }
             if mode == "none" {
@@ -207,10 +254,16 @@ fn source<'a>(c: &mut Ctx<'a>, t: &Target) -> Result<Src<'a>, ()> {
             }
             let eps = c.eps_of(id);
             if eps.is_empty() {
-                c.say("", format!("{name} has no endpoint on any network (network mode {mode})"));
+                c.say(
+                    "",
+                    format!("{name} has no endpoint on any network (network mode {mode})"),
+                );
                 return Err(());
             }
-            Ok(Src::Container { name: name.clone(), eps })
+            Ok(Src::Container {
+                name: name.clone(),
+                eps,
+            })
         }
         Subject::Addr { ip } => match c.m.endpoints.iter().find(|e| e.addrs().contains(ip)) {
             Some(e) => Ok(Src::Container {
@@ -219,7 +272,10 @@ fn source<'a>(c: &mut Ctx<'a>, t: &Target) -> Result<Src<'a>, ()> {
             }),
             None if c.f.host.owns(*ip) => Ok(Src::Host),
             None => {
-                c.say("", format!("{ip} is not the address of a container or of this host"));
+                c.say(
+                    "",
+                    format!("{ip} is not the address of a container or of this host"),
+                );
                 Err(())
             }
         },
@@ -237,27 +293,45 @@ fn destination<'a>(c: &mut Ctx<'a>, src: &Src, t: &Target) -> Result<Dst<'a>, ()
     };
     match &t.subject {
         Subject::Host => Ok(Dst::Host),
-        Subject::Container { id, name, running, status, mode } => {
+        Subject::Container {
+            id,
+            name,
+            running,
+            status,
+            mode,
+        } => {
             if !running {
                 not_running(c, name, status);
                 return Err(());
             }
             if mode == "host" {
-                c.say("note", format!("{name} uses the host's network stack (--net=host)"));
+                c.say(
+                    "note",
+                    format!("{name} uses the host's network stack (--net=host)"),
+                );
                 return Ok(Dst::Host);
             }
             let eps = c.eps_of(id);
             if eps.is_empty() {
-                c.say("", format!("{name} has no endpoint on any network (network mode {mode})"));
+                c.say(
+                    "",
+                    format!("{name} has no endpoint on any network (network mode {mode})"),
+                );
                 return Err(());
             }
             name_line(c, &sname, eps.first().map(|e| e.network_id.as_str()));
-            Ok(Dst::Local { name: name.clone(), eps })
+            Ok(Dst::Local {
+                name: name.clone(),
+                eps,
+            })
         }
         Subject::Addr { ip } => Ok(by_addr(c, *ip)),
         Subject::Name { name } => {
             let answer = c.f.dns.clone();
-            match answer.and_then(|a| a.addrs).and_then(|a| a.first().copied()) {
+            match answer
+                .and_then(|a| a.addrs)
+                .and_then(|a| a.first().copied())
+            {
                 Some(ip) => {
                     name_line(c, &sname, None);
                     Ok(by_addr(c, ip))
@@ -279,11 +353,10 @@ fn by_addr<'a>(c: &mut Ctx<'a>, ip: IpAddr) -> Dst<'a> {
             eps: vec![e],
         };
     }
-    if let Some(r) = c
-        .m
-        .remote
-        .iter()
-        .find(|r| r.ipv4.map(|n| n.addr()) == Some(ip) || r.ipv6.map(|n| n.addr()) == Some(ip))
+    if let Some(r) =
+        c.m.remote
+            .iter()
+            .find(|r| r.ipv4.map(|n| n.addr()) == Some(ip) || r.ipv6.map(|n| n.addr()) == Some(ip))
     {
         return Dst::Remote(r);
     }
@@ -350,16 +423,18 @@ fn unknown_name(c: &mut Ctx, sname: &str, src: &Src, name: &str) {
         Src::Container { eps, .. } => eps.iter().map(|e| e.network_id.as_str()).collect(),
         Src::Host => vec![],
     };
-    if let Some(e) = c
-        .m
-        .endpoints
-        .iter()
-        .find(|e| e.aliases.iter().any(|a| a.eq_ignore_ascii_case(&lname)))
+    if let Some(e) =
+        c.m.endpoints
+            .iter()
+            .find(|e| e.aliases.iter().any(|a| a.eq_ignore_ascii_case(&lname)))
     {
         let net = c.net_name(&e.network_id);
         c.say(
             "name",
-            format!("\"{name}\" is an alias of {} on network {net}, which {sname} is not on", e.container_name),
+            format!(
+                "\"{name}\" is an alias of {} on network {net}, which {sname} is not on",
+                e.container_name
+            ),
         );
         if !mine.contains(&e.network_id.as_str()) {
             c.say("fix", format!("berth network connect {net} {sname}"));
@@ -405,28 +480,42 @@ fn check_attachment(c: &mut Ctx, cname: &str, e: &Endpoint, bridge: &str) -> boo
     let mut ok = true;
     match c.f.sandboxes.get(&e.container_id) {
         Some(Err(err)) => {
-            c.say("kernel", format!("{cname}'s namespace could not be read: {err}"));
+            c.say(
+                "kernel",
+                format!("{cname}'s namespace could not be read: {err}"),
+            );
             ok = false;
         }
-        Some(Ok(ns)) => match ns.link(&e.ifname) {
-            None => {
-                c.say("kernel", format!("{cname} has no interface {} (the store says it should)", e.ifname));
-                ok = false;
-            }
-            Some(l) if !l.up || !l.lower_up => {
-                c.say("kernel", format!("{cname} {} is down", e.ifname));
-                c.say("fix", format!("berth network disconnect {0} {cname} && berth network connect {0} {cname}", c.net_name(&e.network_id)));
-                ok = false;
-            }
-            Some(l) => {
-                if let Some(a) = e.ipv4 {
-                    if !ns.addrs_of(l.index).any(|x| x.addr() == a.addr()) {
-                        c.say("kernel", format!("{cname} {} lacks its address {a}", e.ifname));
-                        ok = false;
+        Some(Ok(ns)) => {
+            match ns.link(&e.ifname) {
+                None => {
+                    c.say(
+                        "kernel",
+                        format!(
+                            "{cname} has no interface {} (the store says it should)",
+                            e.ifname
+                        ),
+                    );
+                    ok = false;
+                }
+                Some(l) if !l.up || !l.lower_up => {
+                    c.say("kernel", format!("{cname} {} is down", e.ifname));
+                    c.say("fix", format!("berth network disconnect {0} {cname} && berth network connect {0} {cname}", c.net_name(&e.network_id)));
+                    ok = false;
+                }
+                Some(l) => {
+                    if let Some(a) = e.ipv4 {
+                        if !ns.addrs_of(l.index).any(|x| x.addr() == a.addr()) {
+                            c.say(
+                                "kernel",
+                                format!("{cname} {} lacks its address {a}", e.ifname),
+                            );
+                            ok = false;
+                        }
                     }
                 }
             }
-        },
+        }
         None => {}
     }
     let host = if e.host_netns.is_some() {
@@ -437,8 +526,17 @@ fn check_attachment(c: &mut Ctx, cname: &str, e: &Endpoint, bridge: &str) -> boo
     let Some(host) = host else { return ok };
     match host.link(&e.host_if) {
         None => {
-            c.say("kernel", format!("{cname}'s veth {} is missing on the host side", e.host_if));
-            c.say("fix", format!("berth network disconnect {0} {cname} && berth network connect {0} {cname}", c.net_name(&e.network_id)));
+            c.say(
+                "kernel",
+                format!("{cname}'s veth {} is missing on the host side", e.host_if),
+            );
+            c.say(
+                "fix",
+                format!(
+                    "berth network disconnect {0} {cname} && berth network connect {0} {cname}",
+                    c.net_name(&e.network_id)
+                ),
+            );
             ok = false;
         }
         Some(v) => {
@@ -467,10 +565,19 @@ fn check_attachment(c: &mut Ctx, cname: &str, e: &Endpoint, bridge: &str) -> boo
     ok
 }
 
-fn local_pair(c: &mut Ctx, sname: &str, seps: &[&Endpoint], dname: &str, deps: &[&Endpoint], to: &Target) -> bool {
-    let shared = seps
-        .iter()
-        .find_map(|a| deps.iter().find(|b| b.network_id == a.network_id).map(|b| (*a, *b)));
+fn local_pair(
+    c: &mut Ctx,
+    sname: &str,
+    seps: &[&Endpoint],
+    dname: &str,
+    deps: &[&Endpoint],
+    to: &Target,
+) -> bool {
+    let shared = seps.iter().find_map(|a| {
+        deps.iter()
+            .find(|b| b.network_id == a.network_id)
+            .map(|b| (*a, *b))
+    });
     let Some((a, b)) = shared else {
         return different_networks(c, sname, seps, dname, deps, to);
     };
@@ -481,10 +588,17 @@ fn local_pair(c: &mut Ctx, sname: &str, seps: &[&Endpoint], dname: &str, deps: &
     let bridge = c.bridge_of(net);
     let dip = b.ipv4.map(|n| n.addr()).or(b.ipv6.map(|n| n.addr()));
     c.dest = dip;
-    let overlay_ns = if net.overlay.is_some() { " (overlay namespace)" } else { "" };
+    let overlay_ns = if net.overlay.is_some() {
+        " (overlay namespace)"
+    } else {
+        ""
+    };
     c.say(
         "path",
-        format!("{sname} {} -> {} -> {bridge}{overlay_ns} -> {} -> {dname} {}", a.ifname, a.host_if, b.host_if, b.ifname),
+        format!(
+            "{sname} {} -> {} -> {bridge}{overlay_ns} -> {} -> {dname} {}",
+            a.ifname, a.host_if, b.host_if, b.ifname
+        ),
     );
     let mut ok = check_attachment(c, sname, a, &bridge);
     ok &= check_attachment(c, dname, b, &bridge);
@@ -495,7 +609,10 @@ fn local_pair(c: &mut Ctx, sname: &str, seps: &[&Endpoint], dname: &str, deps: &
             Some(r) if r.oif == want && r.gateway.is_none() => {}
             Some(r) => {
                 c.say("kernel", format!("{sname}'s route to {ip} goes {} ({}), not straight out of {}: a conflicting route", route_dev(ns, r), r.dst, a.ifname));
-                c.say("fix", format!("remove the route to {} inside {sname}", r.dst));
+                c.say(
+                    "fix",
+                    format!("remove the route to {} inside {sname}", r.dst),
+                );
                 ok = false;
             }
             None => {
@@ -503,10 +620,21 @@ fn local_pair(c: &mut Ctx, sname: &str, seps: &[&Endpoint], dname: &str, deps: &
                 ok = false;
             }
         }
-        if let Some(n) = ns.neigh.iter().find(|n| n.ip == ip && Some(n.ifindex) == want) {
+        if let Some(n) = ns
+            .neigh
+            .iter()
+            .find(|n| n.ip == ip && Some(n.ifindex) == want)
+        {
             if let Some(mac) = n.mac {
                 if mac != b.mac && !n.failed {
-                    c.say("kernel", format!("{sname}'s neighbour entry for {ip} is stale: {} but {dname} has {}", mac_text(&mac), mac_text(&b.mac)));
+                    c.say(
+                        "kernel",
+                        format!(
+                            "{sname}'s neighbour entry for {ip} is stale: {} but {dname} has {}",
+                            mac_text(&mac),
+                            mac_text(&b.mac)
+                        ),
+                    );
                     c.say("fix", format!("berth exec {sname} ip neigh flush {ip}"));
                     ok = false;
                 }
@@ -517,23 +645,39 @@ fn local_pair(c: &mut Ctx, sname: &str, seps: &[&Endpoint], dname: &str, deps: &
         return false;
     }
     if net.overlay.is_some() {
-        c.say("firewall", "same overlay network on this host: bridged in its namespace, no filtering");
+        c.say(
+            "firewall",
+            "same overlay network on this host: bridged in its namespace, no filtering",
+        );
         return true;
     }
     same_bridge_firewall(c, net, &bridge, a, dip, to)
 }
 
-fn same_bridge_firewall(c: &mut Ctx, net: &Network, bridge: &str, a: &Endpoint, dip: Option<IpAddr>, to: &Target) -> bool {
+fn same_bridge_firewall(
+    c: &mut Ctx,
+    net: &Network,
+    bridge: &str,
+    a: &Endpoint,
+    dip: Option<IpAddr>,
+    to: &Target,
+) -> bool {
     if !c.fw_note() {
         return true;
     }
-    let (Some(sip), Some(dip)) = (a.ipv4.map(|n| n.addr()), dip) else { return true };
+    let (Some(sip), Some(dip)) = (a.ipv4.map(|n| n.addr()), dip) else {
+        return true;
+    };
     let p = Packet {
         iif: bridge.into(),
         oif: bridge.into(),
         saddr: sip,
         daddr: dip,
-        proto: if to.port.is_some() { proto_static(&to.proto) } else { "icmp" },
+        proto: if to.port.is_some() {
+            proto_static(&to.proto)
+        } else {
+            "icmp"
+        },
         dport: to.port,
         dnat: false,
     };
@@ -545,10 +689,20 @@ fn same_bridge_firewall(c: &mut Ctx, net: &Network, bridge: &str, a: &Endpoint, 
         return false;
     }
     if !bnf {
-        let why = if c.f.sysctls.bridge_nf.is_none() { "br_netfilter is not loaded" } else { "net.bridge.bridge-nf-call-iptables=0" };
+        let why = if c.f.sysctls.bridge_nf.is_none() {
+            "br_netfilter is not loaded"
+        } else {
+            "net.bridge.bridge-nf-call-iptables=0"
+        };
         c.say("firewall", format!("same network, bridged inside {bridge}: the IP forward hook does not see it ({why})"));
         if !icc {
-            c.say("note", format!("{} has icc=false, which is not enforced while {why}", net.name));
+            c.say(
+                "note",
+                format!(
+                    "{} has icc=false, which is not enforced while {why}",
+                    net.name
+                ),
+            );
         }
         return true;
     }
@@ -556,7 +710,13 @@ fn same_bridge_firewall(c: &mut Ctx, net: &Network, bridge: &str, a: &Endpoint, 
         Some(o) if o.verdict == Verdict::Drop => {
             let by = o.by.unwrap_or_default();
             if !icc {
-                c.say("", format!("{} has inter-container communication off (icc=false)", net.name));
+                c.say(
+                    "",
+                    format!(
+                        "{} has inter-container communication off (icc=false)",
+                        net.name
+                    ),
+                );
                 c.say("firewall", format!("dropped ({by}, set noicc)"));
                 c.say("fix", format!("recreate {} without -o com.docker.network.bridge.enable_icc=false, or connect both containers to another network", net.name));
             } else {
@@ -565,11 +725,20 @@ fn same_bridge_firewall(c: &mut Ctx, net: &Network, bridge: &str, a: &Endpoint, 
             false
         }
         Some(o) => {
-            c.say("firewall", format!("same network, accepted ({})", o.by.unwrap_or_else(|| "no rule drops it".into())));
+            c.say(
+                "firewall",
+                format!(
+                    "same network, accepted ({})",
+                    o.by.unwrap_or_else(|| "no rule drops it".into())
+                ),
+            );
             true
         }
         None => {
-            c.say("firewall", "berth's table is missing from the ruleset: nothing filters this bridge");
+            c.say(
+                "firewall",
+                "berth's table is missing from the ruleset: nothing filters this bridge",
+            );
             c.say("fix", "restart berthd (it recreates its table)");
             true
         }
@@ -586,15 +755,30 @@ fn proto_static(p: &str) -> &'static str {
 
 fn foreign(c: &mut Ctx, d: &nft::Outcome, bridge: &str) {
     let by = d.by.clone().unwrap_or_default();
-    let may = if d.sure { "" } else { " (a rule whose matches berth cannot fully evaluate: it may)" };
-    c.say("firewall", format!("dropped by a rule outside berth's table{may}: {by}"));
+    let may = if d.sure {
+        ""
+    } else {
+        " (a rule whose matches berth cannot fully evaluate: it may)"
+    };
+    c.say(
+        "firewall",
+        format!("dropped by a rule outside berth's table{may}: {by}"),
+    );
     let fix = match by.split_once(", rule ") {
         Some((chain, rest)) => {
-            let handle = rest.split(|ch: char| !ch.is_ascii_digit()).next().unwrap_or("");
-            let (t, ch) = chain.trim_start_matches("table ").split_once(", chain ").unwrap_or((chain, ""));
+            let handle = rest
+                .split(|ch: char| !ch.is_ascii_digit())
+                .next()
+                .unwrap_or("");
+            let (t, ch) = chain
+                .trim_start_matches("table ")
+                .split_once(", chain ")
+                .unwrap_or((chain, ""));
             format!("nft delete rule {t} {ch} handle {handle}   (or accept forwarding for {bridge} before it)")
         }
-        None => format!("accept forwarded traffic of {bridge} in that chain, or set its policy to accept"),
+        None => format!(
+            "accept forwarded traffic of {bridge} in that chain, or set its policy to accept"
+        ),
     };
     c.say("fix", fix);
 }
@@ -604,7 +788,11 @@ fn published_note(c: &mut Ctx, dname: &str, cid: &str, to: &Target, via: &str) {
     let runs = c.f.published.get(cid).cloned().unwrap_or_default();
     let hits: Vec<_> = runs
         .iter()
-        .filter(|r| r.proto.as_str() == to.proto && (r.container_port as u32..r.container_port as u32 + r.count).contains(&(port as u32)))
+        .filter(|r| {
+            r.proto.as_str() == to.proto
+                && (r.container_port as u32..r.container_port as u32 + r.count)
+                    .contains(&(port as u32))
+        })
         .collect();
     if hits.is_empty() {
         return;
@@ -612,18 +800,45 @@ fn published_note(c: &mut Ctx, dname: &str, cid: &str, to: &Target, via: &str) {
     let open: Vec<String> = hits
         .iter()
         .filter(|r| !r.host_ip.is_loopback())
-        .map(|r| format!("{}:{}", r.host_ip, r.host_port as u32 + (port - r.container_port) as u32))
+        .map(|r| {
+            format!(
+                "{}:{}",
+                r.host_ip,
+                r.host_port as u32 + (port - r.container_port) as u32
+            )
+        })
         .collect();
     if open.is_empty() {
         c.say("note", format!("{dname} publishes {port}/{} on the loopback address only: containers cannot use it", to.proto));
     } else {
-        c.say("note", format!("{dname} publishes {port}/{} as {}: {via} can reach it through the host's address", to.proto, open.join(", ")));
+        c.say(
+            "note",
+            format!(
+                "{dname} publishes {port}/{} as {}: {via} can reach it through the host's address",
+                to.proto,
+                open.join(", ")
+            ),
+        );
     }
 }
 
-fn different_networks(c: &mut Ctx, sname: &str, seps: &[&Endpoint], dname: &str, deps: &[&Endpoint], to: &Target) -> bool {
+fn different_networks(
+    c: &mut Ctx,
+    sname: &str,
+    seps: &[&Endpoint],
+    dname: &str,
+    deps: &[&Endpoint],
+    to: &Target,
+) -> bool {
     c.dest = deps[0].ipv4.map(|n| n.addr());
-    c.say("", format!("{sname} is on {}, {dname} is on {}; they share no network.", c.nets_text(seps), c.nets_text(deps)));
+    c.say(
+        "",
+        format!(
+            "{sname} is on {}, {dname} is on {}; they share no network.",
+            c.nets_text(seps),
+            c.nets_text(deps)
+        ),
+    );
     let (a, b) = (seps[0], deps[0]);
     let (na, nb) = (c.net(&a.network_id), c.net(&b.network_id));
     if let (Some(na), Some(nb), Some(s), Some(d)) = (na, nb, a.ipv4, b.ipv4) {
@@ -639,7 +854,10 @@ fn different_networks(c: &mut Ctx, sname: &str, seps: &[&Endpoint], dname: &str,
             };
             let fw = nft::forward(&c.f.rules, c.table.as_deref(), &p, false, false);
             if let Some(o) = fw.berth.filter(|o| o.verdict == Verdict::Drop) {
-                c.say("firewall", format!("isolated: dropped ({})", o.by.unwrap_or_default()));
+                c.say(
+                    "firewall",
+                    format!("isolated: dropped ({})", o.by.unwrap_or_default()),
+                );
             }
         }
     }
@@ -649,7 +867,12 @@ fn different_networks(c: &mut Ctx, sname: &str, seps: &[&Endpoint], dname: &str,
     if predefined(nb) && !predefined(na) {
         c.say("fix", format!("berth network connect {an} {dname}"));
     } else {
-        c.say("fix", format!("berth network connect {bn} {sname}     (or: berth network connect {an} {dname})"));
+        c.say(
+            "fix",
+            format!(
+                "berth network connect {bn} {sname}     (or: berth network connect {an} {dname})"
+            ),
+        );
     }
     false
 }
@@ -671,38 +894,83 @@ fn egress(c: &mut Ctx, sname: &str, eps: &[&Endpoint], ip: IpAddr) -> bool {
         c.say("", format!("{sname} has no route to {ip}"));
         if internal.len() == eps.len() {
             c.say("", format!("{sname} is only on internal network(s) {}: they reach nothing outside themselves", internal.join(", ")));
-            c.say("fix", format!("berth network connect NETWORK {sname}   (a non-internal network)"));
+            c.say(
+                "fix",
+                format!("berth network connect NETWORK {sname}   (a non-internal network)"),
+            );
         }
         return false;
     };
     let dev = route.oif.map(|i| ns.name_of(i)).unwrap_or_default();
     let Some(ep) = eps.iter().find(|e| e.ifname == dev) else {
-        c.say("kernel", format!("{sname}'s route to {ip} leaves through {dev}, which is no berth endpoint"));
+        c.say(
+            "kernel",
+            format!("{sname}'s route to {ip} leaves through {dev}, which is no berth endpoint"),
+        );
         return false;
     };
-    let Some(net) = c.net(&ep.network_id) else { return false };
+    let Some(net) = c.net(&ep.network_id) else {
+        return false;
+    };
     let bridge = c.bridge_of(net);
     if !check_attachment(c, sname, ep, &bridge) {
         return false;
     }
     if net.overlay.is_some() {
-        c.say("", format!("{sname}'s route to {ip} goes through overlay network {}, which has no way out", net.name));
+        c.say(
+            "",
+            format!(
+                "{sname}'s route to {ip} goes through overlay network {}, which has no way out",
+                net.name
+            ),
+        );
         return false;
     }
     if c.f.sysctls.ip_forward == Some(false) {
-        c.say("path", format!("{sname} {} -> {} -> {bridge} -> host", ep.ifname, ep.host_if));
-        c.say("kernel", "net.ipv4.ip_forward is 0: the host does not route containers' traffic");
+        c.say(
+            "path",
+            format!(
+                "{sname} {} -> {} -> {bridge} -> host",
+                ep.ifname, ep.host_if
+            ),
+        );
+        c.say(
+            "kernel",
+            "net.ipv4.ip_forward is 0: the host does not route containers' traffic",
+        );
         c.say("fix", "sysctl -w net.ipv4.ip_forward=1");
         return false;
     }
-    let Some(hr) = c.f.host.route_to(ip).filter(|r| r.kind == "unicast").cloned() else {
-        c.say("path", format!("{sname} {} -> {} -> {bridge} -> host", ep.ifname, ep.host_if));
+    let Some(hr) =
+        c.f.host
+            .route_to(ip)
+            .filter(|r| r.kind == "unicast")
+            .cloned()
+    else {
+        c.say(
+            "path",
+            format!(
+                "{sname} {} -> {} -> {bridge} -> host",
+                ep.ifname, ep.host_if
+            ),
+        );
         c.say("", format!("the host has no route to {ip}"));
-        c.say("fix", "give the host a route (e.g. a default route) to that address");
+        c.say(
+            "fix",
+            "give the host a route (e.g. a default route) to that address",
+        );
         return false;
     };
     let out = hr.oif.map(|i| c.f.host.name_of(i)).unwrap_or_default();
-    c.say("path", format!("{sname} {} -> {} -> {bridge} -> host -> {}", ep.ifname, ep.host_if, route_dev(&c.f.host, &hr)));
+    c.say(
+        "path",
+        format!(
+            "{sname} {} -> {} -> {bridge} -> host -> {}",
+            ep.ifname,
+            ep.host_if,
+            route_dev(&c.f.host, &hr)
+        ),
+    );
     if c.fw_note() {
         let p = Packet {
             iif: bridge.clone(),
@@ -715,10 +983,22 @@ fn egress(c: &mut Ctx, sname: &str, eps: &[&Endpoint], ip: IpAddr) -> bool {
         };
         let fw = nft::forward(&c.f.rules, c.table.as_deref(), &p, false, false);
         if let Some(o) = fw.berth.as_ref().filter(|o| o.verdict == Verdict::Drop) {
-            c.say("firewall", format!("dropped ({})", o.by.clone().unwrap_or_default()));
+            c.say(
+                "firewall",
+                format!("dropped ({})", o.by.clone().unwrap_or_default()),
+            );
             if net.internal {
-                c.say("", format!("{} is an internal network: it reaches nothing outside itself", net.name));
-                c.say("fix", format!("berth network connect NETWORK {sname}   (a non-internal network)"));
+                c.say(
+                    "",
+                    format!(
+                        "{} is an internal network: it reaches nothing outside itself",
+                        net.name
+                    ),
+                );
+                c.say(
+                    "fix",
+                    format!("berth network connect NETWORK {sname}   (a non-internal network)"),
+                );
             }
             return false;
         }
@@ -726,17 +1006,29 @@ fn egress(c: &mut Ctx, sname: &str, eps: &[&Endpoint], ip: IpAddr) -> bool {
             foreign(c, d, &bridge);
             return false;
         }
-        let masq = c.table.as_deref().is_some_and(|t| c.f.rules.set_has(t, "masq", &bridge));
+        let masq = c
+            .table
+            .as_deref()
+            .is_some_and(|t| c.f.rules.set_has(t, "masq", &bridge));
         c.say(
             "firewall",
             if masq {
-                format!("forwarded, masqueraded on the way out (table inet {}, set masq)", c.table.clone().unwrap_or_default())
+                format!(
+                    "forwarded, masqueraded on the way out (table inet {}, set masq)",
+                    c.table.clone().unwrap_or_default()
+                )
             } else {
-                format!("forwarded, not masqueraded: the far side needs a route back to {}", ep.ipv4.map(|n| n.trunc().to_string()).unwrap_or_default())
+                format!(
+                    "forwarded, not masqueraded: the far side needs a route back to {}",
+                    ep.ipv4.map(|n| n.trunc().to_string()).unwrap_or_default()
+                )
             },
         );
     }
-    c.say("note", format!("checked up to the host's interface {out}; beyond the host is not checked"));
+    c.say(
+        "note",
+        format!("checked up to the host's interface {out}; beyond the host is not checked"),
+    );
     true
 }
 
@@ -758,16 +1050,35 @@ fn to_host(c: &mut Ctx, sname: &str, eps: &[&Endpoint]) -> bool {
 
 fn host_to(c: &mut Ctx, dname: &str, eps: &[&Endpoint], to: &Target) -> bool {
     let e = eps[0];
-    let Some(net) = c.net(&e.network_id) else { return false };
-    let Some(ip) = e.ipv4.map(|n| n.addr()) else { return false };
+    let Some(net) = c.net(&e.network_id) else {
+        return false;
+    };
+    let Some(ip) = e.ipv4.map(|n| n.addr()) else {
+        return false;
+    };
     c.dest = Some(ip);
     if net.overlay.is_some() {
-        c.say("", format!("{dname} is on overlay network {}: the host itself cannot reach overlay addresses", net.name));
-        c.say("fix", format!("publish the port (-p) or reach it from a container on {}", net.name));
+        c.say(
+            "",
+            format!(
+                "{dname} is on overlay network {}: the host itself cannot reach overlay addresses",
+                net.name
+            ),
+        );
+        c.say(
+            "fix",
+            format!(
+                "publish the port (-p) or reach it from a container on {}",
+                net.name
+            ),
+        );
         return false;
     }
     let bridge = c.bridge_of(net);
-    c.say("path", format!("host -> {bridge} -> {} -> {dname} {}", e.host_if, e.ifname));
+    c.say(
+        "path",
+        format!("host -> {bridge} -> {} -> {dname} {}", e.host_if, e.ifname),
+    );
     if !check_attachment(c, dname, e, &bridge) {
         return false;
     }
@@ -775,7 +1086,13 @@ fn host_to(c: &mut Ctx, dname: &str, eps: &[&Endpoint], to: &Target) -> bool {
         Some(r) if r.oif.map(|i| c.f.host.name_of(i)) == Some(bridge.clone()) => {}
         Some(r) => {
             c.say("kernel", format!("the host routes {ip} through {} ({}), not {bridge}: an address conflict with a host route", route_dev(&c.f.host, r), r.dst));
-            c.say("fix", format!("remove the host route {} or recreate {} with another --subnet", r.dst, net.name));
+            c.say(
+                "fix",
+                format!(
+                    "remove the host route {} or recreate {} with another --subnet",
+                    r.dst, net.name
+                ),
+            );
             return false;
         }
         None => {
@@ -784,23 +1101,50 @@ fn host_to(c: &mut Ctx, dname: &str, eps: &[&Endpoint], to: &Target) -> bool {
         }
     }
     if let Some(port) = to.port {
-        let runs = c.f.published.get(&e.container_id).cloned().unwrap_or_default();
+        let runs =
+            c.f.published
+                .get(&e.container_id)
+                .cloned()
+                .unwrap_or_default();
         let hits: Vec<_> = runs
             .iter()
-            .filter(|r| r.proto.as_str() == to.proto && (r.container_port as u32..r.container_port as u32 + r.count).contains(&(port as u32)))
+            .filter(|r| {
+                r.proto.as_str() == to.proto
+                    && (r.container_port as u32..r.container_port as u32 + r.count)
+                        .contains(&(port as u32))
+            })
             .collect();
-        let binding = |r: &crate::portmap::runs::Run| format!("{}:{}", r.host_ip, r.host_port as u32 + (port - r.container_port) as u32);
+        let binding = |r: &crate::portmap::runs::Run| {
+            format!(
+                "{}:{}",
+                r.host_ip,
+                r.host_port as u32 + (port - r.container_port) as u32
+            )
+        };
         if hits.is_empty() {
             c.say("ports", format!("{port}/{} is not published: this host reaches it at {ip}:{port}, other machines cannot", to.proto));
             c.say("fix", format!("recreate {dname} with -p {port}:{port}"));
         } else if hits.iter().all(|r| r.host_ip.is_loopback()) {
             let b: Vec<String> = hits.iter().map(|r| binding(r)).collect();
             c.say("ports", format!("published on {} only: this host reaches it, other machines and containers cannot", b.join(", ")));
-            c.say("fix", format!("recreate {dname} with -p {}:{port} (all addresses)", hits[0].host_port));
+            c.say(
+                "fix",
+                format!(
+                    "recreate {dname} with -p {}:{port} (all addresses)",
+                    hits[0].host_port
+                ),
+            );
         } else {
             let b: Vec<String> = hits.iter().map(|r| binding(r)).collect();
             let map = if ip.is_ipv4() { "ports4" } else { "ports6" };
-            c.say("ports", format!("published as {} (DNAT element in table inet {}, map {map} or ranges)", b.join(", "), c.table.clone().unwrap_or_default()));
+            c.say(
+                "ports",
+                format!(
+                    "published as {} (DNAT element in table inet {}, map {map} or ranges)",
+                    b.join(", "),
+                    c.table.clone().unwrap_or_default()
+                ),
+            );
         }
     }
     true
@@ -808,17 +1152,51 @@ fn host_to(c: &mut Ctx, dname: &str, eps: &[&Endpoint], to: &Target) -> bool {
 
 fn remote_peer(c: &mut Ctx, sname: &str, eps: &[&Endpoint], rec: &EndpointRec) -> bool {
     let Some(ep) = eps.iter().find(|e| e.network_id == rec.network_id) else {
-        c.say("", format!("{sname} is on {}, {} is on overlay network {} (host {}); they share no network.", c.nets_text(eps), rec.container_name, c.net_name(&rec.network_id), rec.host));
-        c.say("fix", format!("berth network connect {} {sname}", c.net_name(&rec.network_id)));
+        c.say(
+            "",
+            format!(
+                "{sname} is on {}, {} is on overlay network {} (host {}); they share no network.",
+                c.nets_text(eps),
+                rec.container_name,
+                c.net_name(&rec.network_id),
+                rec.host
+            ),
+        );
+        c.say(
+            "fix",
+            format!(
+                "berth network connect {} {sname}",
+                c.net_name(&rec.network_id)
+            ),
+        );
         return false;
     };
     let ip = rec.ipv4.map(|n| n.addr());
     c.dest = ip;
-    let vni = c.net(&rec.network_id).and_then(|n| n.overlay.as_ref()).map(|o| o.vni).unwrap_or(0);
-    c.say("path", format!("{sname} {} -> {} -> br0 -> vxlan0 (VNI {vni}) => VTEP {} (host {}) -> {} {}", ep.ifname, ep.host_if, rec.vtep, rec.host, rec.container_name, "eth0"));
+    let vni = c
+        .net(&rec.network_id)
+        .and_then(|n| n.overlay.as_ref())
+        .map(|o| o.vni)
+        .unwrap_or(0);
+    c.say(
+        "path",
+        format!(
+            "{sname} {} -> {} -> br0 -> vxlan0 (VNI {vni}) => VTEP {} (host {}) -> {} {}",
+            ep.ifname, ep.host_if, rec.vtep, rec.host, rec.container_name, "eth0"
+        ),
+    );
     let Some(ons) = c.f.overlays.get(&rec.network_id) else {
-        c.say("kernel", format!("the data path of {} is missing on this host", c.net_name(&rec.network_id)));
-        c.say("fix", "restart berthd on this host (it rebuilds overlay data paths)");
+        c.say(
+            "kernel",
+            format!(
+                "the data path of {} is missing on this host",
+                c.net_name(&rec.network_id)
+            ),
+        );
+        c.say(
+            "fix",
+            "restart berthd on this host (it rebuilds overlay data paths)",
+        );
         return false;
     };
     let Some(vx) = ons.link(crate::osl::overlay::VXLAN).cloned() else {
@@ -826,7 +1204,11 @@ fn remote_peer(c: &mut Ctx, sname: &str, eps: &[&Endpoint], rec: &EndpointRec) -
         return false;
     };
     let mut ok = check_attachment(c, sname, ep, crate::osl::overlay::BRIDGE);
-    let fdb: Vec<_> = ons.fdb.iter().filter(|f| f.ifindex == vx.index && f.mac == rec.mac).collect();
+    let fdb: Vec<_> = ons
+        .fdb
+        .iter()
+        .filter(|f| f.ifindex == vx.index && f.mac == rec.mac)
+        .collect();
     match fdb.iter().find(|f| f.dst.is_some()) {
         None => {
             c.say("kernel", format!("no FDB entry for {} ({}) -> VTEP {} on vxlan0: frames to it are not sent to its host", mac_text(&rec.mac), rec.container_name, rec.vtep));
@@ -834,26 +1216,67 @@ fn remote_peer(c: &mut Ctx, sname: &str, eps: &[&Endpoint], rec: &EndpointRec) -
             ok = false;
         }
         Some(f) if f.dst != Some(rec.vtep) => {
-            c.say("kernel", format!("the FDB entry for {} points at {} but {} is on VTEP {}", mac_text(&rec.mac), f.dst.map(|d| d.to_string()).unwrap_or_default(), rec.container_name, rec.vtep));
-            c.say("fix", "restart berthd on this host (it reconciles FDB entries from the cluster store)");
+            c.say(
+                "kernel",
+                format!(
+                    "the FDB entry for {} points at {} but {} is on VTEP {}",
+                    mac_text(&rec.mac),
+                    f.dst.map(|d| d.to_string()).unwrap_or_default(),
+                    rec.container_name,
+                    rec.vtep
+                ),
+            );
+            c.say(
+                "fix",
+                "restart berthd on this host (it reconciles FDB entries from the cluster store)",
+            );
             ok = false;
         }
-        Some(_) => c.say("kernel", format!("FDB entry {} -> VTEP {} present on vxlan0", mac_text(&rec.mac), rec.vtep)),
+        Some(_) => c.say(
+            "kernel",
+            format!(
+                "FDB entry {} -> VTEP {} present on vxlan0",
+                mac_text(&rec.mac),
+                rec.vtep
+            ),
+        ),
     }
     if let Some(ip) = ip {
-        if !ons.neigh.iter().any(|n| n.ip == ip && n.ifindex == vx.index && n.mac == Some(rec.mac)) {
-            c.say("kernel", format!("no neighbour entry {ip} -> {} on vxlan0 (ARP is answered locally from it)", mac_text(&rec.mac)));
+        if !ons
+            .neigh
+            .iter()
+            .any(|n| n.ip == ip && n.ifindex == vx.index && n.mac == Some(rec.mac))
+        {
+            c.say(
+                "kernel",
+                format!(
+                    "no neighbour entry {ip} -> {} on vxlan0 (ARP is answered locally from it)",
+                    mac_text(&rec.mac)
+                ),
+            );
             ok = false;
         }
     }
     if c.f.host.route_to(rec.vtep).is_none() {
-        c.say("kernel", format!("the host has no underlay route to VTEP {}", rec.vtep));
+        c.say(
+            "kernel",
+            format!("the host has no underlay route to VTEP {}", rec.vtep),
+        );
         ok = false;
     }
-    if let Some(sl) = c.sandbox(&ep.container_id).and_then(|ns| ns.link(&ep.ifname)) {
+    if let Some(sl) = c
+        .sandbox(&ep.container_id)
+        .and_then(|ns| ns.link(&ep.ifname))
+    {
         if sl.mtu > vx.mtu {
             c.say("kernel", format!("MTU mismatch: {sname} {} has MTU {} but vxlan0 has {}: large packets are dropped", ep.ifname, sl.mtu, vx.mtu));
-            c.say("fix", format!("recreate the network with -o com.docker.network.driver.mtu={}", vx.mtu));
+            c.say(
+                "fix",
+                format!(
+                    "recreate the network with -o com.docker.network.driver.mtu={}",
+                    vx.mtu
+                ),
+            );
             ok = false;
         }
     }

@@ -43,7 +43,11 @@ pub async fn diagnose(c: &Client, a: DiagnoseArgs) -> anyhow::Result<i32> {
     } else {
         print!("{}", render(&v));
     }
-    Ok(if v["reachable"].as_bool() == Some(true) { 0 } else { 1 })
+    Ok(if v["reachable"].as_bool() == Some(true) {
+        0
+    } else {
+        1
+    })
 }
 
 /// The daemon's text form, from the JSON report.

@@ -23,7 +23,10 @@ fn flag(q: &std::collections::HashMap<String, String>, k: &str) -> Result<bool, 
 pub async fn diagnose(State(s): State<Shared>, Query(q): Q) -> Result<Response, ApiError> {
     let need = |k: &str| {
         q.get(k).filter(|v| !v.is_empty()).cloned().ok_or_else(|| {
-            ApiError(StatusCode::BAD_REQUEST, format!("missing query parameter {k:?}"))
+            ApiError(
+                StatusCode::BAD_REQUEST,
+                format!("missing query parameter {k:?}"),
+            )
         })
     };
     let (from, to) = (need("from")?, need("to")?);
