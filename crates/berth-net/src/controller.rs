@@ -811,6 +811,7 @@ fn allocate_subnets(
 mod addresses;
 mod cluster;
 mod endpoint;
+pub mod inspect;
 mod overlay;
 pub mod ports;
 mod sandbox;

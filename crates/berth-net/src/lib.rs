@@ -2,6 +2,7 @@
 
 pub mod cluster;
 pub mod controller;
+pub mod diagnose;
 pub mod drivers;
 pub mod endpoint;
 pub mod error;

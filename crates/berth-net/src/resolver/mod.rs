@@ -128,6 +128,16 @@ impl Resolver {
         self.names().remove(endpoint_id);
     }
 
+    /// What `container_id` would get for `qname` (lower case, no trailing dot): the lookup
+    /// queries go through, read-only (diagnostics).
+    pub fn lookup(&self, container_id: &str, qname: &str, v6: bool) -> names::Found {
+        self.shared
+            .names
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .lookup(container_id, qname, v6)
+    }
+
     /// Serves the container's sandbox at 127.0.0.11:53. Idempotent.
     pub fn serve(&self, container_id: &str, netns: &Path) -> io::Result<()> {
         let Some(rt) = self.rt.as_ref().filter(|_| self.serve) else {

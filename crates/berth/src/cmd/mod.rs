@@ -1,4 +1,5 @@
 pub mod container;
 pub mod image;
 pub mod network;
+pub mod network_diag;
 pub mod system;

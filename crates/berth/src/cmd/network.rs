@@ -31,6 +31,10 @@ pub enum NetworkCmd {
     Connect(ConnectArgs),
     /// Disconnect a container from a network
     Disconnect(DisconnectArgs),
+    /// Explain whether and why one container (or the host, or an address) reaches another
+    Diagnose(super::network_diag::DiagnoseArgs),
+    /// Show the topology: networks, bridges, containers, ports
+    Graph(super::network_diag::GraphArgs),
 }
 
 #[derive(Args)]
@@ -136,6 +140,8 @@ pub async fn run(c: &Client, cmd: NetworkCmd) -> anyhow::Result<i32> {
         NetworkCmd::Prune(a) => prune(c, a).await,
         NetworkCmd::Connect(a) => connect(c, a).await,
         NetworkCmd::Disconnect(a) => disconnect(c, a).await,
+        NetworkCmd::Diagnose(a) => super::network_diag::diagnose(c, a).await,
+        NetworkCmd::Graph(a) => super::network_diag::graph(c, a).await,
     }
 }
 

@@ -1,5 +1,6 @@
 //! The Engine API: routes, JSON in and out, errors to status codes. No logic lives here.
 
+mod berth_ext;
 mod body;
 mod containers;
 mod exec;
@@ -133,6 +134,9 @@ pub async fn serve(
             "/images/{*rest}",
             get(images::get).post(images::post).delete(images::remove),
         )
+        // berth's own extensions (documented in the README)
+        .route("/berth/v1/diagnose", get(berth_ext::diagnose))
+        .route("/berth/v1/graph", get(berth_ext::graph))
         .merge(swarm_routes())
         .fallback(|| async { ApiError(StatusCode::NOT_FOUND, "page not found".into()) })
         .with_state(state);

@@ -7,6 +7,7 @@
 //! logs followers listen to.
 
 mod create;
+mod diagnose;
 mod epconf;
 mod exec;
 pub mod filter;
