@@ -10,7 +10,10 @@
 //! 4. Control-plane scale: H hosts, E endpoints created in a burst; time until every host's
 //!    FDB, neighbour and DNS state has converged; etcd requests per endpoint; berthd RSS.
 //!
-//! Knobs: `BENCH_OVERLAY_N` (samples per latency, default 40), `BENCH_OVERLAY_HOSTS` and
+//! Parts 1 to 3 are then measured the same way on Docker 20.10 in classic overlay mode, on the
+//! same kind of lab (overlay_docker.rs), and both are printed side by side.
+//!
+//! Knobs: `BENCH_OVERLAY_DOCKER=0` (skip Docker), `BENCH_OVERLAY_N` (samples per latency, default 40), `BENCH_OVERLAY_HOSTS` and
 //! `BENCH_OVERLAY_ENDPOINTS` (scale run, default 10 × 200: the 50 × 1,000 means 1,000
 //! runc containers, which a 2-core machine runs but slowly; set them to 50 and 1000 for it).
 
@@ -25,7 +28,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn env(name: &str, default: usize) -> usize {
+pub fn env(name: &str, default: usize) -> usize {
     std::env::var(name)
         .ok()
         .and_then(|v| v.parse().ok())
@@ -49,7 +52,7 @@ fn report(what: &str, v: &mut [f64]) {
 }
 
 /// `POST /containers/create` + `/start` of `busybox sleep 1d` on `net`; (id, ms for both).
-fn run_on(sock: &Path, name: &str, net: &str) -> (String, f64) {
+pub fn run_on(sock: &Path, name: &str, net: &str) -> (String, f64) {
     let body = json!({"Image": "busybox", "Cmd": ["sleep", "1d"],
         "HostConfig": {"NetworkMode": net}});
     let (t1, v) = call(
@@ -70,7 +73,7 @@ fn run_on(sock: &Path, name: &str, net: &str) -> (String, f64) {
     (id, t1 + t2)
 }
 
-fn inspect(sock: &Path, id: &str) -> Value {
+pub fn inspect(sock: &Path, id: &str) -> Value {
     call(
         sock,
         "GET",
@@ -96,7 +99,7 @@ fn ip_on(sock: &Path, id: &str, net: &str) -> String {
         .to_string()
 }
 
-fn remove(sock: &Path, id: &str) {
+pub fn remove(sock: &Path, id: &str) {
     call(
         sock,
         "DELETE",
@@ -181,6 +184,161 @@ fn median3(mut v: Vec<f64>) -> f64 {
     pct(&mut v, 0.5)
 }
 
+/// What one side's latency part measured (samples in ms), for the side-by-side table.
+#[derive(Default)]
+pub struct Numbers {
+    pub create: Vec<f64>,
+    pub rm: Vec<f64>,
+    pub run: Vec<f64>,
+    /// Delays until the name answered on another host; `name_missed` runs never answered (10 s).
+    pub name: Vec<f64>,
+    pub name_missed: usize,
+    pub connect: Vec<f64>,
+    pub disconnect: Vec<f64>,
+    /// iperf3 (overlay, underlay) in Gbit/s.
+    pub iperf: Option<(f64, f64)>,
+}
+
+/// A 3-host lab as the measuring code sees it: the Engine API socket of every host, the host
+/// namespaces (for the underlay iperf3) and their underlay addresses, and how to enter a
+/// container's network namespace.
+pub struct Target<'a> {
+    pub socks: Vec<PathBuf>,
+    pub host_ns: Vec<PathBuf>,
+    pub host_ip: Vec<String>,
+    pub netns_of: &'a dyn Fn(&Path, &str) -> PathBuf,
+}
+
+/// Parts 1 to 3 on `t` (the busybox image already there on every host), `n` samples each;
+/// prints as it goes and returns the samples.
+pub fn measure(t: &Target, n: usize) -> Numbers {
+    let socks = &t.socks;
+    let mut out = Numbers::default();
+
+    // 1a. network create -d overlay (and rm), round robin over the hosts
+    for i in 0..n {
+        let s = &socks[i % 3];
+        let body = json!({"Name": format!("ovb{i}"), "CheckDuplicate": true, "Driver": "overlay"});
+        let (t, v) = call(s, "POST", "/v1.41/networks/create", Some(&body), 201);
+        out.create.push(t);
+        let id = v["Id"].as_str().unwrap().to_string();
+        let s2 = &socks[(i + 1) % 3];
+        // rm from another host, once it knows the network
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let t = Instant::now();
+            let r =
+                berth_e2e::http::request(s2, "DELETE", &format!("/v1.41/networks/{id}"), &[], None)
+                    .unwrap();
+            if r.status == 204 {
+                out.rm.push(ms(t.elapsed()));
+                break;
+            }
+            assert!(Instant::now() < deadline, "rm {id}: {}", r.text());
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    report("network create -d overlay", &mut out.create);
+    report("network rm (overlay, from another host)", &mut out.rm);
+
+    // 1b. run on an overlay; 2. name delay on another host
+    let body = json!({"Name": "bench", "CheckDuplicate": true, "Driver": "overlay"});
+    call(
+        &socks[0],
+        "POST",
+        "/v1.41/networks/create",
+        Some(&body),
+        201,
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let (prober, _) = run_on(&socks[0], "prober", "bench");
+    let probe_ns = (t.netns_of)(&socks[0], &prober);
+    let mut started = Vec::new();
+    for i in 0..n {
+        let name = format!("r{i}");
+        let (id, took) = run_on(&socks[1], &name, "bench");
+        let t0 = Instant::now();
+        let ans = first_answer(&probe_ns, &name);
+        let d = ms(t0.elapsed());
+        out.run.push(took);
+        match ans {
+            Some(a) => {
+                let ip = ip_on(&socks[1], &id, "bench");
+                assert_eq!(a, [ip], "{name}");
+                out.name.push(d);
+            }
+            None => {
+                println!("  {name}: no answer on host 0 within 10 s");
+                out.name_missed += 1;
+            }
+        }
+        started.push(id);
+    }
+    report("run on an overlay (create + start)", &mut out.run);
+    if !out.name.is_empty() {
+        report("name answers on another host after start", &mut out.name);
+    }
+    for id in &started {
+        remove(&socks[1], id);
+    }
+
+    // 1c. connect / disconnect a running container (bridge) to the overlay, on host 2
+    let (target, _) = run_on(&socks[2], "target", "bridge");
+    for _ in 0..n {
+        let body = json!({"Container": target});
+        out.connect.push(
+            call(
+                &socks[2],
+                "POST",
+                "/v1.41/networks/bench/connect",
+                Some(&body),
+                200,
+            )
+            .0,
+        );
+        out.disconnect.push(
+            call(
+                &socks[2],
+                "POST",
+                "/v1.41/networks/bench/disconnect",
+                Some(&body),
+                200,
+            )
+            .0,
+        );
+    }
+    report("network connect (overlay)", &mut out.connect);
+    report("network disconnect (overlay)", &mut out.disconnect);
+
+    // 3. iperf3: overlay vs underlay, hosts 1 → 2
+    if Command::new("iperf3").arg("--version").output().is_err() {
+        println!("iperf3 not installed: throughput not measured");
+    } else {
+        let (srv, _) = run_on(&socks[2], "iperf-srv", "bench");
+        let (cli, _) = run_on(&socks[1], "iperf-cli", "bench");
+        let srv_ip = ip_on(&socks[2], &srv, "bench");
+        let (srv_ns, cli_ns) = ((t.netns_of)(&socks[2], &srv), (t.netns_of)(&socks[1], &cli));
+        let overlay = {
+            let _s = iperf_server(&srv_ns);
+            median3((0..3).map(|_| iperf_gbps(&cli_ns, &srv_ip)).collect())
+        };
+        let underlay = {
+            let _s = iperf_server(&t.host_ns[2]);
+            median3(
+                (0..3)
+                    .map(|_| iperf_gbps(&t.host_ns[1], &t.host_ip[2]))
+                    .collect(),
+            )
+        };
+        println!(
+            "iperf3 TCP host 1 → host 2: overlay {overlay:.2} Gbit/s, underlay {underlay:.2} Gbit/s, ratio {:.2}",
+            overlay / underlay
+        );
+        out.iperf = Some((overlay, underlay));
+    }
+    out
+}
+
 pub fn run() {
     let n = env("BENCH_OVERLAY_N", 40);
     let c = Cluster::with(ClusterOpts {
@@ -198,127 +356,17 @@ pub fn run() {
         let (id, _) = run_on(s, "warmup", "bridge");
         remove(s, &id);
     }
-
-    // 1a. network create -d overlay (and rm), round robin over the hosts
-    let (mut create, mut rm) = (Vec::new(), Vec::new());
-    for i in 0..n {
-        let s = &socks[i % 3];
-        let body = json!({"Name": format!("ovb{i}"), "CheckDuplicate": true, "Driver": "overlay"});
-        let (t, v) = call(s, "POST", "/v1.41/networks/create", Some(&body), 201);
-        create.push(t);
-        let id = v["Id"].as_str().unwrap().to_string();
-        let s2 = &socks[(i + 1) % 3];
-        // rm from another host, once it knows the network
-        let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            let t = Instant::now();
-            let r =
-                berth_e2e::http::request(s2, "DELETE", &format!("/v1.41/networks/{id}"), &[], None)
-                    .unwrap();
-            if r.status == 204 {
-                rm.push(ms(t.elapsed()));
-                break;
-            }
-            assert!(Instant::now() < deadline, "rm {id}: {}", r.text());
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    }
-    report("network create -d overlay", &mut create);
-    report("network rm (overlay, from another host)", &mut rm);
-
-    // 1b. run on an overlay; 2. name delay on another host
-    let body = json!({"Name": "bench", "CheckDuplicate": true, "Driver": "overlay"});
-    call(
-        &socks[0],
-        "POST",
-        "/v1.41/networks/create",
-        Some(&body),
-        201,
+    let berth = measure(
+        &Target {
+            socks: socks.clone(),
+            host_ns: (0..3)
+                .map(|i| PathBuf::from(format!("/run/netns/{}", c.host(i).ns)))
+                .collect(),
+            host_ip: (0..3).map(|i| c.host_ip(i)).collect(),
+            netns_of: &sandbox_of,
+        },
+        n,
     );
-    std::thread::sleep(Duration::from_millis(500));
-    let (prober, _) = run_on(&socks[0], "prober", "bench");
-    let probe_ns = sandbox_of(&socks[0], &prober);
-    let (mut runs, mut delays) = (Vec::new(), Vec::new());
-    let mut started = Vec::new();
-    for i in 0..n {
-        let name = format!("r{i}");
-        let (id, t) = run_on(&socks[1], &name, "bench");
-        let t0 = Instant::now();
-        let ans = first_answer(&probe_ns, &name);
-        let d = ms(t0.elapsed());
-        runs.push(t);
-        match ans {
-            Some(a) => {
-                let ip = ip_on(&socks[1], &id, "bench");
-                assert_eq!(a, [ip], "{name}");
-                delays.push(d);
-            }
-            None => println!("  {name}: no answer on host 0 within 10 s"),
-        }
-        started.push(id);
-    }
-    report("run on an overlay (create + start)", &mut runs);
-    if !delays.is_empty() {
-        report("name answers on another host after start", &mut delays);
-    }
-    for id in &started {
-        remove(&socks[1], id);
-    }
-
-    // 1c. connect / disconnect a running container (bridge) to the overlay, on host 2
-    let (target, _) = run_on(&socks[2], "target", "bridge");
-    let (mut con, mut dis) = (Vec::new(), Vec::new());
-    for _ in 0..n {
-        let body = json!({"Container": target});
-        con.push(
-            call(
-                &socks[2],
-                "POST",
-                "/v1.41/networks/bench/connect",
-                Some(&body),
-                200,
-            )
-            .0,
-        );
-        dis.push(
-            call(
-                &socks[2],
-                "POST",
-                "/v1.41/networks/bench/disconnect",
-                Some(&body),
-                200,
-            )
-            .0,
-        );
-    }
-    report("network connect (overlay)", &mut con);
-    report("network disconnect (overlay)", &mut dis);
-
-    // 3. iperf3: overlay vs underlay, hosts 1 → 2
-    if Command::new("iperf3").arg("--version").output().is_err() {
-        println!("iperf3 not installed: throughput not measured");
-    } else {
-        let (srv, _) = run_on(&socks[2], "iperf-srv", "bench");
-        let (cli, _) = run_on(&socks[1], "iperf-cli", "bench");
-        let srv_ip = ip_on(&socks[2], &srv, "bench");
-        let (srv_ns, cli_ns) = (sandbox_of(&socks[2], &srv), sandbox_of(&socks[1], &cli));
-        let overlay = {
-            let _s = iperf_server(&srv_ns);
-            median3((0..3).map(|_| iperf_gbps(&cli_ns, &srv_ip)).collect())
-        };
-        let (h1, h2) = (
-            PathBuf::from(format!("/run/netns/{}", c.host(1).ns)),
-            PathBuf::from(format!("/run/netns/{}", c.host(2).ns)),
-        );
-        let underlay = {
-            let _s = iperf_server(&h2);
-            median3((0..3).map(|_| iperf_gbps(&h1, &c.host_ip(2))).collect())
-        };
-        println!(
-            "iperf3 TCP host 1 → host 2: overlay {overlay:.2} Gbit/s, underlay {underlay:.2} Gbit/s, ratio {:.2}",
-            overlay / underlay
-        );
-    }
     for (i, h) in c.hosts.iter().enumerate() {
         if let Some(pid) = h.pid() {
             println!(
@@ -329,7 +377,69 @@ pub fn run() {
     }
     drop(c);
 
+    // the peer, same run, same machine, same kind of lab
+    let docker = crate::overlay_docker::run(n);
+    side_by_side(berth, docker);
+
     scale();
+}
+
+/// `berth-bench overlay-docker`: only Docker's side of parts 1 to 3.
+pub fn run_docker_only() {
+    if let Err(why) = crate::overlay_docker::run(env("BENCH_OVERLAY_N", 40)) {
+        println!("Docker not measured: {why}");
+    }
+}
+
+/// The berth and Docker numbers of parts 1 to 3 next to each other.
+fn side_by_side(mut b: Numbers, d: Result<Numbers, String>) {
+    println!("overlay, berth vs Docker 20.10 classic mode (same run, same machine, same lab):");
+    let mut d = match d {
+        Ok(d) => d,
+        Err(why) => {
+            println!("  Docker not measured: {why}");
+            return;
+        }
+    };
+    let cell = |v: &mut Vec<f64>| {
+        if v.is_empty() {
+            "—".to_string()
+        } else {
+            format!("{:.1} / {:.1}", pct(v, 0.5), pct(v, 0.99))
+        }
+    };
+    println!("  {:<42} {:>20} {:>20}", "p50 / p99 ms", "berth", "Docker");
+    let rows: [(&str, &mut Vec<f64>, &mut Vec<f64>); 6] = [
+        ("network create -d overlay", &mut b.create, &mut d.create),
+        ("network rm (from another host)", &mut b.rm, &mut d.rm),
+        ("run on an overlay (create + start)", &mut b.run, &mut d.run),
+        ("name answers on another host", &mut b.name, &mut d.name),
+        ("network connect (overlay)", &mut b.connect, &mut d.connect),
+        (
+            "network disconnect (overlay)",
+            &mut b.disconnect,
+            &mut d.disconnect,
+        ),
+    ];
+    for (what, x, y) in rows {
+        println!("  {what:<42} {:>20} {:>20}", cell(x), cell(y));
+    }
+    if b.name_missed + d.name_missed > 0 {
+        println!(
+            "  names never answered within 10 s: berth {}, Docker {}",
+            b.name_missed, d.name_missed
+        );
+    }
+    let ratio = |i: Option<(f64, f64)>| {
+        i.map(|(o, u)| format!("{o:.2}/{u:.2} = {:.2}", o / u))
+            .unwrap_or_else(|| "—".into())
+    };
+    println!(
+        "  {:<42} {:>20} {:>20}",
+        "iperf3 overlay/underlay Gbit/s",
+        ratio(b.iperf),
+        ratio(d.iperf)
+    );
 }
 
 /// Control-plane scale: hosts × endpoints in a burst, time to convergence.
