@@ -9,7 +9,7 @@
 //!
 //! ```text
 //! nsenter --net=/run/netns/<host> -- unshare --mount --uts --propagation private -- sh -c '
-//!     hostname <unique>; mount -t tmpfs tmpfs /run; <sysfs of this netns on /sys/class/net>;
+//!     hostname <unique>; mount -t tmpfs tmpfs /run
 //!     setpriv --pdeathsig KILL containerd --config <dir>/containerd.toml &
 //!     exec dockerd --containerd <dir>/containerd.sock --data-root <dir>/data
 //!          --exec-root <dir>/exec --pidfile <dir>/dockerd.pid -H unix://<dir>/docker.sock
@@ -27,22 +27,25 @@
 //!   namespaces are pinned under the exec root inside that mount namespace, so the bench
 //!   enters containers through `/proc/<pid>/ns/net`, and every mount goes away with the
 //!   daemons.
-//! - /sys/class/net and /sys/devices/virtual/net from a sysfs mounted in the host namespace: the
-//!   machine's /sys shows the machine's links, so the overlay driver failed to set `br0`'s
-//!   `default_pvid` ("open /sys/class/net/br0/bridge/default_pvid: permission denied") and fell
-//!   back to a re-exec on every sandbox.
 //! - firewall: dockerd writes its iptables rules (Debian's `iptables` 1.8.9, nf_tables
 //!   backend, works as is inside a namespace) into the lab host namespace only, which is deleted
 //!   at the end. The kernel's `vxlan` module was loaded already (`ip link add … type vxlan`
 //!   works in a namespace). Harmless errors left in dockerd.log: the
-//!   `net.ipv4.neigh.default.gc_thresh*` sysctls do not exist outside the initial namespace.
+//!   `net.ipv4.neigh.default.gc_thresh*` sysctls do not exist outside the initial namespace;
+//!   "enabling default vlan on bridge br0 failed open /sys/class/net/br0/bridge/default_pvid:
+//!   permission denied" because this kernel has no bridge VLAN filtering (the file does not
+//!   exist, in any namespace); Docker runs that re-exec helper once per overlay sandbox on any
+//!   machine, so its cost is counted as it would be elsewhere.
 //! - `--cgroup-parent`: the containers' cgroups sit under a per-run name, removed at the end.
+//! - discovery keeps Docker's defaults (heartbeat 20 s, TTL 60 s; berthd gets a 10 s lease):
+//!   none of the measured operations waits on node liveness.
 //!
 //! Teardown (also on a panic in the measuring code): every container removed through the API,
 //! dockerd SIGTERMed (SIGKILL after 20 s), containerd stopped, whatever still runs in the
 //! daemons' mount namespace (shims) killed, the cgroups removed; then the cluster deletes etcd,
 //! the namespaces and the temp dirs. If the bench itself is SIGKILLed, dockerd and containerd
-//! die with it (parent-death signal); the namespaces are swept by the next cluster.
+//! die with it (parent-death signal) and the namespaces are swept by the next cluster; only
+//! the temp dirs and empty `berth-bench-docker-<pid>-h<i>` cgroups would be left then.
 
 use crate::overlay::{env, inspect, measure, remove, run_on, Numbers, Target};
 use berth_e2e::cluster::{Cluster, ClusterOpts, ETCD_PORT};
@@ -264,9 +267,6 @@ impl Host {
             "set -e\n\
              hostname berthdk{k}-h{i}\n\
              mount -t tmpfs -o mode=755 tmpfs /run\n\
-             mkdir /run/sysfs && mount -t sysfs sysfs /run/sysfs\n\
-             mount --bind /run/sysfs/class/net /sys/class/net\n\
-             mount --bind /run/sysfs/devices/virtual/net /sys/devices/virtual/net\n\
              setpriv --pdeathsig KILL containerd --config {d}/containerd.toml >{d}/containerd.log 2>&1 &\n\
              echo $! >{d}/containerd.pid\n\
              n=0; while [ ! -S {d}/containerd.sock ]; do\n\
