@@ -43,6 +43,10 @@ fn pct(v: &mut [f64], q: f64) -> f64 {
 }
 
 fn report(what: &str, v: &mut [f64]) {
+    if v.is_empty() {
+        println!("{what:<44} no sample");
+        return;
+    }
     println!(
         "{what:<44} p50 {:>8.2} ms   p99 {:>8.2} ms   (n={})",
         pct(v, 0.5),
@@ -51,26 +55,68 @@ fn report(what: &str, v: &mut [f64]) {
     );
 }
 
+/// One call, timed, with its JSON reply; the status and message when it is not `want`.
+fn try_call(
+    sock: &Path,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+    want: u16,
+) -> Result<(f64, Value), String> {
+    let bytes = body.map(|b| serde_json::to_vec(b).unwrap());
+    let t = Instant::now();
+    let r = berth_e2e::http::request(
+        sock,
+        method,
+        path,
+        &[("Content-Type", "application/json")],
+        bytes.as_deref(),
+    )
+    .map_err(|e| format!("{method} {path}: {e}"))?;
+    let took = ms(t.elapsed());
+    if r.status != want {
+        return Err(format!("{method} {path}: {} {}", r.status, r.text().trim()));
+    }
+    Ok((took, serde_json::from_slice(&r.body).unwrap_or(Value::Null)))
+}
+
 /// `POST /containers/create` + `/start` of `busybox sleep 1d` on `net`; (id, ms for both).
-pub fn run_on(sock: &Path, name: &str, net: &str) -> (String, f64) {
+/// A container that was created but did not start is removed.
+pub fn try_run_on(sock: &Path, name: &str, net: &str) -> Result<(String, f64), String> {
     let body = json!({"Image": "busybox", "Cmd": ["sleep", "1d"],
         "HostConfig": {"NetworkMode": net}});
-    let (t1, v) = call(
+    let (t1, v) = try_call(
         sock,
         "POST",
         &format!("/v1.41/containers/create?name={name}"),
         Some(&body),
         201,
-    );
-    let id = v["Id"].as_str().unwrap().to_string();
-    let (t2, _) = call(
+    )?;
+    let id = v["Id"].as_str().unwrap_or_default().to_string();
+    match try_call(
         sock,
         "POST",
         &format!("/v1.41/containers/{id}/start"),
         None,
         204,
-    );
-    (id, t1 + t2)
+    ) {
+        Ok((t2, _)) => Ok((id, t1 + t2)),
+        Err(e) => {
+            let _ = try_call(
+                sock,
+                "DELETE",
+                &format!("/v1.41/containers/{id}?force=1"),
+                None,
+                204,
+            );
+            Err(e)
+        }
+    }
+}
+
+/// [`try_run_on`], panicking on a failure.
+pub fn run_on(sock: &Path, name: &str, net: &str) -> (String, f64) {
+    try_run_on(sock, name, net).unwrap_or_else(|e| panic!("{e}"))
 }
 
 pub fn inspect(sock: &Path, id: &str) -> Value {
@@ -197,6 +243,20 @@ pub struct Numbers {
     pub disconnect: Vec<f64>,
     /// iperf3 (overlay, underlay) in Gbit/s.
     pub iperf: Option<(f64, f64)>,
+    /// Calls that failed, by operation: (how many, the first error). A failed call is counted
+    /// and the run goes on (Docker 20.10 in classic mode fails some, see overlay_docker.rs).
+    pub failed: std::collections::BTreeMap<&'static str, (usize, String)>,
+}
+
+impl Numbers {
+    fn fail(&mut self, what: &'static str, e: String) {
+        let f = self.failed.entry(what).or_insert((0, String::new()));
+        if f.0 == 0 {
+            println!("  {what} failed: {e}");
+            f.1 = e;
+        }
+        f.0 += 1;
+    }
 }
 
 /// A 3-host lab as the measuring code sees it: the Engine API socket of every host, the host
@@ -219,23 +279,31 @@ pub fn measure(t: &Target, n: usize) -> Numbers {
     for i in 0..n {
         let s = &socks[i % 3];
         let body = json!({"Name": format!("ovb{i}"), "CheckDuplicate": true, "Driver": "overlay"});
-        let (t, v) = call(s, "POST", "/v1.41/networks/create", Some(&body), 201);
-        out.create.push(t);
-        let id = v["Id"].as_str().unwrap().to_string();
+        let id = match try_call(s, "POST", "/v1.41/networks/create", Some(&body), 201) {
+            Ok((t, v)) => {
+                out.create.push(t);
+                v["Id"].as_str().unwrap_or_default().to_string()
+            }
+            Err(e) => {
+                out.fail("network create", e);
+                continue;
+            }
+        };
         let s2 = &socks[(i + 1) % 3];
         // rm from another host, once it knows the network
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
-            let t = Instant::now();
-            let r =
-                berth_e2e::http::request(s2, "DELETE", &format!("/v1.41/networks/{id}"), &[], None)
-                    .unwrap();
-            if r.status == 204 {
-                out.rm.push(ms(t.elapsed()));
-                break;
+            match try_call(s2, "DELETE", &format!("/v1.41/networks/{id}"), None, 204) {
+                Ok((t, _)) => {
+                    out.rm.push(t);
+                    break;
+                }
+                Err(e) if Instant::now() > deadline => {
+                    out.fail("network rm", e);
+                    break;
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(5)),
             }
-            assert!(Instant::now() < deadline, "rm {id}: {}", r.text());
-            std::thread::sleep(Duration::from_millis(5));
         }
     }
     report("network create -d overlay", &mut out.create);
@@ -243,20 +311,35 @@ pub fn measure(t: &Target, n: usize) -> Numbers {
 
     // 1b. run on an overlay; 2. name delay on another host
     let body = json!({"Name": "bench", "CheckDuplicate": true, "Driver": "overlay"});
-    call(
+    if let Err(e) = try_call(
         &socks[0],
         "POST",
         "/v1.41/networks/create",
         Some(&body),
         201,
-    );
+    ) {
+        out.fail("network create", e);
+        return out;
+    }
     std::thread::sleep(Duration::from_millis(500));
-    let (prober, _) = run_on(&socks[0], "prober", "bench");
+    let prober = match try_run_on(&socks[0], "prober", "bench") {
+        Ok((id, _)) => id,
+        Err(e) => {
+            out.fail("run", e);
+            return out;
+        }
+    };
     let probe_ns = (t.netns_of)(&socks[0], &prober);
     let mut started = Vec::new();
     for i in 0..n {
         let name = format!("r{i}");
-        let (id, took) = run_on(&socks[1], &name, "bench");
+        let (id, took) = match try_run_on(&socks[1], &name, "bench") {
+            Ok(x) => x,
+            Err(e) => {
+                out.fail("run", e);
+                continue;
+            }
+        };
         let t0 = Instant::now();
         let ans = first_answer(&probe_ns, &name);
         let d = ms(t0.elapsed());
@@ -279,33 +362,42 @@ pub fn measure(t: &Target, n: usize) -> Numbers {
         report("name answers on another host after start", &mut out.name);
     }
     for id in &started {
-        remove(&socks[1], id);
+        let path = format!("/v1.41/containers/{id}?force=1");
+        if let Err(e) = try_call(&socks[1], "DELETE", &path, None, 204) {
+            out.fail("container rm", e);
+        }
     }
 
     // 1c. connect / disconnect a running container (bridge) to the overlay, on host 2
-    let (target, _) = run_on(&socks[2], "target", "bridge");
+    let target = match try_run_on(&socks[2], "target", "bridge") {
+        Ok((id, _)) => id,
+        Err(e) => {
+            out.fail("run", e);
+            return out;
+        }
+    };
     for _ in 0..n {
         let body = json!({"Container": target});
-        out.connect.push(
-            call(
-                &socks[2],
-                "POST",
-                "/v1.41/networks/bench/connect",
-                Some(&body),
-                200,
-            )
-            .0,
-        );
-        out.disconnect.push(
-            call(
-                &socks[2],
-                "POST",
-                "/v1.41/networks/bench/disconnect",
-                Some(&body),
-                200,
-            )
-            .0,
-        );
+        match try_call(
+            &socks[2],
+            "POST",
+            "/v1.41/networks/bench/connect",
+            Some(&body),
+            200,
+        ) {
+            Ok((t, _)) => out.connect.push(t),
+            Err(e) => out.fail("network connect", e),
+        }
+        match try_call(
+            &socks[2],
+            "POST",
+            "/v1.41/networks/bench/disconnect",
+            Some(&body),
+            200,
+        ) {
+            Ok((t, _)) => out.disconnect.push(t),
+            Err(e) => out.fail("network disconnect", e),
+        }
     }
     report("network connect (overlay)", &mut out.connect);
     report("network disconnect (overlay)", &mut out.disconnect);
@@ -313,29 +405,37 @@ pub fn measure(t: &Target, n: usize) -> Numbers {
     // 3. iperf3: overlay vs underlay, hosts 1 → 2
     if Command::new("iperf3").arg("--version").output().is_err() {
         println!("iperf3 not installed: throughput not measured");
-    } else {
-        let (srv, _) = run_on(&socks[2], "iperf-srv", "bench");
-        let (cli, _) = run_on(&socks[1], "iperf-cli", "bench");
-        let srv_ip = ip_on(&socks[2], &srv, "bench");
-        let (srv_ns, cli_ns) = ((t.netns_of)(&socks[2], &srv), (t.netns_of)(&socks[1], &cli));
-        let overlay = {
-            let _s = iperf_server(&srv_ns);
-            median3((0..3).map(|_| iperf_gbps(&cli_ns, &srv_ip)).collect())
-        };
-        let underlay = {
-            let _s = iperf_server(&t.host_ns[2]);
-            median3(
-                (0..3)
-                    .map(|_| iperf_gbps(&t.host_ns[1], &t.host_ip[2]))
-                    .collect(),
-            )
-        };
-        println!(
-            "iperf3 TCP host 1 → host 2: overlay {overlay:.2} Gbit/s, underlay {underlay:.2} Gbit/s, ratio {:.2}",
-            overlay / underlay
-        );
-        out.iperf = Some((overlay, underlay));
+        return out;
     }
+    let pair = try_run_on(&socks[2], "iperf-srv", "bench")
+        .and_then(|(srv, _)| Ok((srv, try_run_on(&socks[1], "iperf-cli", "bench")?.0)));
+    let (srv, cli) = match pair {
+        Ok(p) => p,
+        Err(e) => {
+            println!("iperf3 not measured:");
+            out.fail("run", e);
+            return out;
+        }
+    };
+    let srv_ip = ip_on(&socks[2], &srv, "bench");
+    let (srv_ns, cli_ns) = ((t.netns_of)(&socks[2], &srv), (t.netns_of)(&socks[1], &cli));
+    let overlay = {
+        let _s = iperf_server(&srv_ns);
+        median3((0..3).map(|_| iperf_gbps(&cli_ns, &srv_ip)).collect())
+    };
+    let underlay = {
+        let _s = iperf_server(&t.host_ns[2]);
+        median3(
+            (0..3)
+                .map(|_| iperf_gbps(&t.host_ns[1], &t.host_ip[2]))
+                .collect(),
+        )
+    };
+    println!(
+        "iperf3 TCP host 1 → host 2: overlay {overlay:.2} Gbit/s, underlay {underlay:.2} Gbit/s, ratio {:.2}",
+        overlay / underlay
+    );
+    out.iperf = Some((overlay, underlay));
     out
 }
 
@@ -429,6 +529,16 @@ fn side_by_side(mut b: Numbers, d: Result<Numbers, String>) {
             "  names never answered within 10 s: berth {}, Docker {}",
             b.name_missed, d.name_missed
         );
+    }
+    for (who, x) in [("berth", &b), ("Docker", &d)] {
+        let f: Vec<String> = x
+            .failed
+            .iter()
+            .map(|(what, (k, first))| format!("{what} ×{k} (first: {first})"))
+            .collect();
+        if !f.is_empty() {
+            println!("  failed calls, {who}: {}", f.join("; "));
+        }
     }
     let ratio = |i: Option<(f64, f64)>| {
         i.map(|(o, u)| format!("{o:.2}/{u:.2} = {:.2}", o / u))
