@@ -205,7 +205,7 @@ fn iperf_server(netns: &Path) -> Bg {
     Bg(c)
 }
 
-fn iperf_gbps(netns: &Path, to: &str) -> f64 {
+fn iperf_gbps(netns: &Path, to: &str) -> Result<f64, String> {
     let o = Command::new("nsenter")
         .arg(format!("--net={}", netns.display()))
         .args([
@@ -216,14 +216,24 @@ fn iperf_gbps(netns: &Path, to: &str) -> f64 {
     let v: Value = serde_json::from_slice(&o.stdout).unwrap_or(Value::Null);
     v["end"]["sum_received"]["bits_per_second"]
         .as_f64()
-        .unwrap_or_else(|| {
-            panic!(
-                "iperf3 to {to}: {}{}",
-                String::from_utf8_lossy(&o.stdout),
+        .map(|b| b / 1e9)
+        .ok_or_else(|| {
+            format!(
+                "iperf3 to {to:?}: {}{}",
+                v["error"]
+                    .as_str()
+                    .unwrap_or(&String::from_utf8_lossy(&o.stdout)),
                 String::from_utf8_lossy(&o.stderr)
             )
         })
-        / 1e9
+}
+
+/// The median of three iperf3 runs from `netns` to `to`.
+fn iperf3x(netns: &Path, to: &str) -> Result<f64, String> {
+    let v = (0..3)
+        .map(|_| iperf_gbps(netns, to))
+        .collect::<Result<Vec<f64>, String>>()?;
+    Ok(median3(v))
 }
 
 fn median3(mut v: Vec<f64>) -> f64 {
@@ -243,19 +253,24 @@ pub struct Numbers {
     pub disconnect: Vec<f64>,
     /// iperf3 (overlay, underlay) in Gbit/s.
     pub iperf: Option<(f64, f64)>,
-    /// Calls that failed, by operation: (how many, the first error). A failed call is counted
-    /// and the run goes on (Docker 20.10 in classic mode fails some, see overlay_docker.rs).
-    pub failed: std::collections::BTreeMap<&'static str, (usize, String)>,
+    /// Calls that failed, by operation: (how many, the first error, the last one). A failed
+    /// call is counted and the run goes on (Docker 20.10 in classic mode fails some, see
+    /// overlay_docker.rs).
+    pub failed: std::collections::BTreeMap<&'static str, (usize, String, String)>,
 }
 
 impl Numbers {
     fn fail(&mut self, what: &'static str, e: String) {
-        let f = self.failed.entry(what).or_insert((0, String::new()));
+        let f = self
+            .failed
+            .entry(what)
+            .or_insert((0, String::new(), String::new()));
         if f.0 == 0 {
             println!("  {what} failed: {e}");
-            f.1 = e;
+            f.1 = e.clone();
         }
         f.0 += 1;
+        f.2 = e;
     }
 }
 
@@ -421,15 +436,19 @@ pub fn measure(t: &Target, n: usize) -> Numbers {
     let (srv_ns, cli_ns) = ((t.netns_of)(&socks[2], &srv), (t.netns_of)(&socks[1], &cli));
     let overlay = {
         let _s = iperf_server(&srv_ns);
-        median3((0..3).map(|_| iperf_gbps(&cli_ns, &srv_ip)).collect())
+        iperf3x(&cli_ns, &srv_ip)
     };
     let underlay = {
         let _s = iperf_server(&t.host_ns[2]);
-        median3(
-            (0..3)
-                .map(|_| iperf_gbps(&t.host_ns[1], &t.host_ip[2]))
-                .collect(),
-        )
+        iperf3x(&t.host_ns[1], &t.host_ip[2])
+    };
+    let (overlay, underlay) = match (overlay, underlay) {
+        (Ok(o), Ok(u)) => (o, u),
+        (Err(e), _) | (_, Err(e)) => {
+            println!("iperf3 not measured:");
+            out.fail("iperf3", e);
+            return out;
+        }
     };
     println!(
         "iperf3 TCP host 1 → host 2: overlay {overlay:.2} Gbit/s, underlay {underlay:.2} Gbit/s, ratio {:.2}",
@@ -534,7 +553,13 @@ fn side_by_side(mut b: Numbers, d: Result<Numbers, String>) {
         let f: Vec<String> = x
             .failed
             .iter()
-            .map(|(what, (k, first))| format!("{what} ×{k} (first: {first})"))
+            .map(|(what, (k, first, last))| {
+                if k > &1 && first != last {
+                    format!("{what} ×{k} (first: {first}; last: {last})")
+                } else {
+                    format!("{what} ×{k} ({first})")
+                }
+            })
             .collect();
         if !f.is_empty() {
             println!("  failed calls, {who}: {}", f.join("; "));
