@@ -2,7 +2,8 @@
 //! answers on /var/run/docker.sock, against Docker with the same calls.
 //!
 //! Build the daemon first (`cargo build --release`), then
-//! `cargo run --release -p berth-bench [networks|containers|dns|compose|ports|overlay]` (all by default).
+//! `cargo run --release -p berth-bench [networks|containers|dns|compose|ports|overlay]` (all by default;
+//! `overlay-docker`: only Docker's side of the overlay run).
 //! BERTHD_BIN overrides the daemon binary; BENCH_NETWORKS the scale run (default 4096);
 //! BENCH_OVERLAY_* the overlay runs (see overlay.rs).
 
@@ -11,6 +12,7 @@ mod containers;
 mod dns;
 mod networks;
 mod overlay;
+mod overlay_docker;
 mod ports;
 
 use berth_e2e::http::request;
@@ -79,5 +81,8 @@ fn main() {
     }
     if what.is_empty() || what == "overlay" {
         overlay::run();
+    }
+    if what == "overlay-docker" {
+        overlay::run_docker_only();
     }
 }

@@ -10,7 +10,10 @@
 //! 4. Control-plane scale: H hosts, E endpoints created in a burst; time until every host's
 //!    FDB, neighbour and DNS state has converged; etcd requests per endpoint; berthd RSS.
 //!
-//! Knobs: `BENCH_OVERLAY_N` (samples per latency, default 40), `BENCH_OVERLAY_HOSTS` and
+//! Parts 1 to 3 are then measured the same way on Docker 20.10 in classic overlay mode, on the
+//! same kind of lab (overlay_docker.rs), and both are printed side by side.
+//!
+//! Knobs: `BENCH_OVERLAY_DOCKER=0` (skip Docker), `BENCH_OVERLAY_N` (samples per latency, default 40), `BENCH_OVERLAY_HOSTS` and
 //! `BENCH_OVERLAY_ENDPOINTS` (scale run, default 10 × 200: the 50 × 1,000 means 1,000
 //! runc containers, which a 2-core machine runs but slowly; set them to 50 and 1000 for it).
 
@@ -25,7 +28,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn env(name: &str, default: usize) -> usize {
+pub fn env(name: &str, default: usize) -> usize {
     std::env::var(name)
         .ok()
         .and_then(|v| v.parse().ok())
@@ -40,6 +43,10 @@ fn pct(v: &mut [f64], q: f64) -> f64 {
 }
 
 fn report(what: &str, v: &mut [f64]) {
+    if v.is_empty() {
+        println!("{what:<44} no sample");
+        return;
+    }
     println!(
         "{what:<44} p50 {:>8.2} ms   p99 {:>8.2} ms   (n={})",
         pct(v, 0.5),
@@ -48,29 +55,71 @@ fn report(what: &str, v: &mut [f64]) {
     );
 }
 
+/// One call, timed, with its JSON reply; the status and message when it is not `want`.
+fn try_call(
+    sock: &Path,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+    want: u16,
+) -> Result<(f64, Value), String> {
+    let bytes = body.map(|b| serde_json::to_vec(b).unwrap());
+    let t = Instant::now();
+    let r = berth_e2e::http::request(
+        sock,
+        method,
+        path,
+        &[("Content-Type", "application/json")],
+        bytes.as_deref(),
+    )
+    .map_err(|e| format!("{method} {path}: {e}"))?;
+    let took = ms(t.elapsed());
+    if r.status != want {
+        return Err(format!("{method} {path}: {} {}", r.status, r.text().trim()));
+    }
+    Ok((took, serde_json::from_slice(&r.body).unwrap_or(Value::Null)))
+}
+
 /// `POST /containers/create` + `/start` of `busybox sleep 1d` on `net`; (id, ms for both).
-fn run_on(sock: &Path, name: &str, net: &str) -> (String, f64) {
+/// A container that was created but did not start is removed.
+pub fn try_run_on(sock: &Path, name: &str, net: &str) -> Result<(String, f64), String> {
     let body = json!({"Image": "busybox", "Cmd": ["sleep", "1d"],
         "HostConfig": {"NetworkMode": net}});
-    let (t1, v) = call(
+    let (t1, v) = try_call(
         sock,
         "POST",
         &format!("/v1.41/containers/create?name={name}"),
         Some(&body),
         201,
-    );
-    let id = v["Id"].as_str().unwrap().to_string();
-    let (t2, _) = call(
+    )?;
+    let id = v["Id"].as_str().unwrap_or_default().to_string();
+    match try_call(
         sock,
         "POST",
         &format!("/v1.41/containers/{id}/start"),
         None,
         204,
-    );
-    (id, t1 + t2)
+    ) {
+        Ok((t2, _)) => Ok((id, t1 + t2)),
+        Err(e) => {
+            let _ = try_call(
+                sock,
+                "DELETE",
+                &format!("/v1.41/containers/{id}?force=1"),
+                None,
+                204,
+            );
+            Err(e)
+        }
+    }
 }
 
-fn inspect(sock: &Path, id: &str) -> Value {
+/// [`try_run_on`], panicking on a failure.
+pub fn run_on(sock: &Path, name: &str, net: &str) -> (String, f64) {
+    try_run_on(sock, name, net).unwrap_or_else(|e| panic!("{e}"))
+}
+
+pub fn inspect(sock: &Path, id: &str) -> Value {
     call(
         sock,
         "GET",
@@ -96,7 +145,7 @@ fn ip_on(sock: &Path, id: &str, net: &str) -> String {
         .to_string()
 }
 
-fn remove(sock: &Path, id: &str) {
+pub fn remove(sock: &Path, id: &str) {
     call(
         sock,
         "DELETE",
@@ -156,7 +205,7 @@ fn iperf_server(netns: &Path) -> Bg {
     Bg(c)
 }
 
-fn iperf_gbps(netns: &Path, to: &str) -> f64 {
+fn iperf_gbps(netns: &Path, to: &str) -> Result<f64, String> {
     let o = Command::new("nsenter")
         .arg(format!("--net={}", netns.display()))
         .args([
@@ -167,18 +216,246 @@ fn iperf_gbps(netns: &Path, to: &str) -> f64 {
     let v: Value = serde_json::from_slice(&o.stdout).unwrap_or(Value::Null);
     v["end"]["sum_received"]["bits_per_second"]
         .as_f64()
-        .unwrap_or_else(|| {
-            panic!(
-                "iperf3 to {to}: {}{}",
-                String::from_utf8_lossy(&o.stdout),
+        .map(|b| b / 1e9)
+        .ok_or_else(|| {
+            format!(
+                "iperf3 to {to:?}: {}{}",
+                v["error"]
+                    .as_str()
+                    .unwrap_or(&String::from_utf8_lossy(&o.stdout)),
                 String::from_utf8_lossy(&o.stderr)
             )
         })
-        / 1e9
+}
+
+/// The median of three iperf3 runs from `netns` to `to`.
+fn iperf3x(netns: &Path, to: &str) -> Result<f64, String> {
+    let v = (0..3)
+        .map(|_| iperf_gbps(netns, to))
+        .collect::<Result<Vec<f64>, String>>()?;
+    Ok(median3(v))
 }
 
 fn median3(mut v: Vec<f64>) -> f64 {
     pct(&mut v, 0.5)
+}
+
+/// What one side's latency part measured (samples in ms), for the side-by-side table.
+#[derive(Default)]
+pub struct Numbers {
+    pub create: Vec<f64>,
+    pub rm: Vec<f64>,
+    pub run: Vec<f64>,
+    /// Delays until the name answered on another host; `name_missed` runs never answered (10 s).
+    pub name: Vec<f64>,
+    pub name_missed: usize,
+    pub connect: Vec<f64>,
+    pub disconnect: Vec<f64>,
+    /// iperf3 (overlay, underlay) in Gbit/s.
+    pub iperf: Option<(f64, f64)>,
+    /// Calls that failed, by operation: (how many, the first error, the last one). A failed
+    /// call is counted and the run goes on (Docker 20.10 in classic mode fails some, see
+    /// overlay_docker.rs).
+    pub failed: std::collections::BTreeMap<&'static str, (usize, String, String)>,
+}
+
+impl Numbers {
+    fn fail(&mut self, what: &'static str, e: String) {
+        let f = self
+            .failed
+            .entry(what)
+            .or_insert((0, String::new(), String::new()));
+        if f.0 == 0 {
+            println!("  {what} failed: {e}");
+            f.1 = e.clone();
+        }
+        f.0 += 1;
+        f.2 = e;
+    }
+}
+
+/// A 3-host lab as the measuring code sees it: the Engine API socket of every host, the host
+/// namespaces (for the underlay iperf3) and their underlay addresses, and how to enter a
+/// container's network namespace.
+pub struct Target<'a> {
+    pub socks: Vec<PathBuf>,
+    pub host_ns: Vec<PathBuf>,
+    pub host_ip: Vec<String>,
+    pub netns_of: &'a dyn Fn(&Path, &str) -> PathBuf,
+}
+
+/// Parts 1 to 3 on `t` (the busybox image already there on every host), `n` samples each;
+/// prints as it goes and returns the samples.
+pub fn measure(t: &Target, n: usize) -> Numbers {
+    let socks = &t.socks;
+    let mut out = Numbers::default();
+
+    // 1a. network create -d overlay (and rm), round robin over the hosts
+    for i in 0..n {
+        let s = &socks[i % 3];
+        let body = json!({"Name": format!("ovb{i}"), "CheckDuplicate": true, "Driver": "overlay"});
+        let id = match try_call(s, "POST", "/v1.41/networks/create", Some(&body), 201) {
+            Ok((t, v)) => {
+                out.create.push(t);
+                v["Id"].as_str().unwrap_or_default().to_string()
+            }
+            Err(e) => {
+                out.fail("network create", e);
+                continue;
+            }
+        };
+        let s2 = &socks[(i + 1) % 3];
+        // rm from another host, once it knows the network
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            match try_call(s2, "DELETE", &format!("/v1.41/networks/{id}"), None, 204) {
+                Ok((t, _)) => {
+                    out.rm.push(t);
+                    break;
+                }
+                Err(e) if Instant::now() > deadline => {
+                    out.fail("network rm", e);
+                    break;
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(5)),
+            }
+        }
+    }
+    report("network create -d overlay", &mut out.create);
+    report("network rm (overlay, from another host)", &mut out.rm);
+
+    // 1b. run on an overlay; 2. name delay on another host
+    let body = json!({"Name": "bench", "CheckDuplicate": true, "Driver": "overlay"});
+    if let Err(e) = try_call(
+        &socks[0],
+        "POST",
+        "/v1.41/networks/create",
+        Some(&body),
+        201,
+    ) {
+        out.fail("network create", e);
+        return out;
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let prober = match try_run_on(&socks[0], "prober", "bench") {
+        Ok((id, _)) => id,
+        Err(e) => {
+            out.fail("run", e);
+            return out;
+        }
+    };
+    let probe_ns = (t.netns_of)(&socks[0], &prober);
+    let mut started = Vec::new();
+    for i in 0..n {
+        let name = format!("r{i}");
+        let (id, took) = match try_run_on(&socks[1], &name, "bench") {
+            Ok(x) => x,
+            Err(e) => {
+                out.fail("run", e);
+                continue;
+            }
+        };
+        let t0 = Instant::now();
+        let ans = first_answer(&probe_ns, &name);
+        let d = ms(t0.elapsed());
+        out.run.push(took);
+        match ans {
+            Some(a) => {
+                let ip = ip_on(&socks[1], &id, "bench");
+                assert_eq!(a, [ip], "{name}");
+                out.name.push(d);
+            }
+            None => {
+                println!("  {name}: no answer on host 0 within 10 s");
+                out.name_missed += 1;
+            }
+        }
+        started.push(id);
+    }
+    report("run on an overlay (create + start)", &mut out.run);
+    if !out.name.is_empty() {
+        report("name answers on another host after start", &mut out.name);
+    }
+    for id in &started {
+        let path = format!("/v1.41/containers/{id}?force=1");
+        if let Err(e) = try_call(&socks[1], "DELETE", &path, None, 204) {
+            out.fail("container rm", e);
+        }
+    }
+
+    // 1c. connect / disconnect a running container (bridge) to the overlay, on host 2
+    let target = match try_run_on(&socks[2], "target", "bridge") {
+        Ok((id, _)) => id,
+        Err(e) => {
+            out.fail("run", e);
+            return out;
+        }
+    };
+    for _ in 0..n {
+        let body = json!({"Container": target});
+        match try_call(
+            &socks[2],
+            "POST",
+            "/v1.41/networks/bench/connect",
+            Some(&body),
+            200,
+        ) {
+            Ok((t, _)) => out.connect.push(t),
+            Err(e) => out.fail("network connect", e),
+        }
+        match try_call(
+            &socks[2],
+            "POST",
+            "/v1.41/networks/bench/disconnect",
+            Some(&body),
+            200,
+        ) {
+            Ok((t, _)) => out.disconnect.push(t),
+            Err(e) => out.fail("network disconnect", e),
+        }
+    }
+    report("network connect (overlay)", &mut out.connect);
+    report("network disconnect (overlay)", &mut out.disconnect);
+
+    // 3. iperf3: overlay vs underlay, hosts 1 → 2
+    if Command::new("iperf3").arg("--version").output().is_err() {
+        println!("iperf3 not installed: throughput not measured");
+        return out;
+    }
+    let pair = try_run_on(&socks[2], "iperf-srv", "bench")
+        .and_then(|(srv, _)| Ok((srv, try_run_on(&socks[1], "iperf-cli", "bench")?.0)));
+    let (srv, cli) = match pair {
+        Ok(p) => p,
+        Err(e) => {
+            println!("iperf3 not measured:");
+            out.fail("run", e);
+            return out;
+        }
+    };
+    let srv_ip = ip_on(&socks[2], &srv, "bench");
+    let (srv_ns, cli_ns) = ((t.netns_of)(&socks[2], &srv), (t.netns_of)(&socks[1], &cli));
+    let overlay = {
+        let _s = iperf_server(&srv_ns);
+        iperf3x(&cli_ns, &srv_ip)
+    };
+    let underlay = {
+        let _s = iperf_server(&t.host_ns[2]);
+        iperf3x(&t.host_ns[1], &t.host_ip[2])
+    };
+    let (overlay, underlay) = match (overlay, underlay) {
+        (Ok(o), Ok(u)) => (o, u),
+        (Err(e), _) | (_, Err(e)) => {
+            println!("iperf3 not measured:");
+            out.fail("iperf3", e);
+            return out;
+        }
+    };
+    println!(
+        "iperf3 TCP host 1 → host 2: overlay {overlay:.2} Gbit/s, underlay {underlay:.2} Gbit/s, ratio {:.2}",
+        overlay / underlay
+    );
+    out.iperf = Some((overlay, underlay));
+    out
 }
 
 pub fn run() {
@@ -198,127 +475,17 @@ pub fn run() {
         let (id, _) = run_on(s, "warmup", "bridge");
         remove(s, &id);
     }
-
-    // 1a. network create -d overlay (and rm), round robin over the hosts
-    let (mut create, mut rm) = (Vec::new(), Vec::new());
-    for i in 0..n {
-        let s = &socks[i % 3];
-        let body = json!({"Name": format!("ovb{i}"), "CheckDuplicate": true, "Driver": "overlay"});
-        let (t, v) = call(s, "POST", "/v1.41/networks/create", Some(&body), 201);
-        create.push(t);
-        let id = v["Id"].as_str().unwrap().to_string();
-        let s2 = &socks[(i + 1) % 3];
-        // rm from another host, once it knows the network
-        let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            let t = Instant::now();
-            let r =
-                berth_e2e::http::request(s2, "DELETE", &format!("/v1.41/networks/{id}"), &[], None)
-                    .unwrap();
-            if r.status == 204 {
-                rm.push(ms(t.elapsed()));
-                break;
-            }
-            assert!(Instant::now() < deadline, "rm {id}: {}", r.text());
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    }
-    report("network create -d overlay", &mut create);
-    report("network rm (overlay, from another host)", &mut rm);
-
-    // 1b. run on an overlay; 2. name delay on another host
-    let body = json!({"Name": "bench", "CheckDuplicate": true, "Driver": "overlay"});
-    call(
-        &socks[0],
-        "POST",
-        "/v1.41/networks/create",
-        Some(&body),
-        201,
+    let berth = measure(
+        &Target {
+            socks: socks.clone(),
+            host_ns: (0..3)
+                .map(|i| PathBuf::from(format!("/run/netns/{}", c.host(i).ns)))
+                .collect(),
+            host_ip: (0..3).map(|i| c.host_ip(i)).collect(),
+            netns_of: &sandbox_of,
+        },
+        n,
     );
-    std::thread::sleep(Duration::from_millis(500));
-    let (prober, _) = run_on(&socks[0], "prober", "bench");
-    let probe_ns = sandbox_of(&socks[0], &prober);
-    let (mut runs, mut delays) = (Vec::new(), Vec::new());
-    let mut started = Vec::new();
-    for i in 0..n {
-        let name = format!("r{i}");
-        let (id, t) = run_on(&socks[1], &name, "bench");
-        let t0 = Instant::now();
-        let ans = first_answer(&probe_ns, &name);
-        let d = ms(t0.elapsed());
-        runs.push(t);
-        match ans {
-            Some(a) => {
-                let ip = ip_on(&socks[1], &id, "bench");
-                assert_eq!(a, [ip], "{name}");
-                delays.push(d);
-            }
-            None => println!("  {name}: no answer on host 0 within 10 s"),
-        }
-        started.push(id);
-    }
-    report("run on an overlay (create + start)", &mut runs);
-    if !delays.is_empty() {
-        report("name answers on another host after start", &mut delays);
-    }
-    for id in &started {
-        remove(&socks[1], id);
-    }
-
-    // 1c. connect / disconnect a running container (bridge) to the overlay, on host 2
-    let (target, _) = run_on(&socks[2], "target", "bridge");
-    let (mut con, mut dis) = (Vec::new(), Vec::new());
-    for _ in 0..n {
-        let body = json!({"Container": target});
-        con.push(
-            call(
-                &socks[2],
-                "POST",
-                "/v1.41/networks/bench/connect",
-                Some(&body),
-                200,
-            )
-            .0,
-        );
-        dis.push(
-            call(
-                &socks[2],
-                "POST",
-                "/v1.41/networks/bench/disconnect",
-                Some(&body),
-                200,
-            )
-            .0,
-        );
-    }
-    report("network connect (overlay)", &mut con);
-    report("network disconnect (overlay)", &mut dis);
-
-    // 3. iperf3: overlay vs underlay, hosts 1 → 2
-    if Command::new("iperf3").arg("--version").output().is_err() {
-        println!("iperf3 not installed: throughput not measured");
-    } else {
-        let (srv, _) = run_on(&socks[2], "iperf-srv", "bench");
-        let (cli, _) = run_on(&socks[1], "iperf-cli", "bench");
-        let srv_ip = ip_on(&socks[2], &srv, "bench");
-        let (srv_ns, cli_ns) = (sandbox_of(&socks[2], &srv), sandbox_of(&socks[1], &cli));
-        let overlay = {
-            let _s = iperf_server(&srv_ns);
-            median3((0..3).map(|_| iperf_gbps(&cli_ns, &srv_ip)).collect())
-        };
-        let (h1, h2) = (
-            PathBuf::from(format!("/run/netns/{}", c.host(1).ns)),
-            PathBuf::from(format!("/run/netns/{}", c.host(2).ns)),
-        );
-        let underlay = {
-            let _s = iperf_server(&h2);
-            median3((0..3).map(|_| iperf_gbps(&h1, &c.host_ip(2))).collect())
-        };
-        println!(
-            "iperf3 TCP host 1 → host 2: overlay {overlay:.2} Gbit/s, underlay {underlay:.2} Gbit/s, ratio {:.2}",
-            overlay / underlay
-        );
-    }
     for (i, h) in c.hosts.iter().enumerate() {
         if let Some(pid) = h.pid() {
             println!(
@@ -329,7 +496,85 @@ pub fn run() {
     }
     drop(c);
 
+    // the peer, same run, same machine, same kind of lab
+    let docker = crate::overlay_docker::run(n);
+    side_by_side(berth, docker);
+
     scale();
+}
+
+/// `berth-bench overlay-docker`: only Docker's side of parts 1 to 3.
+pub fn run_docker_only() {
+    if let Err(why) = crate::overlay_docker::run(env("BENCH_OVERLAY_N", 40)) {
+        println!("Docker not measured: {why}");
+    }
+}
+
+/// The berth and Docker numbers of parts 1 to 3 next to each other.
+fn side_by_side(mut b: Numbers, d: Result<Numbers, String>) {
+    println!("overlay, berth vs Docker 20.10 classic mode (same run, same machine, same lab):");
+    let mut d = match d {
+        Ok(d) => d,
+        Err(why) => {
+            println!("  Docker not measured: {why}");
+            return;
+        }
+    };
+    let cell = |v: &mut Vec<f64>| {
+        if v.is_empty() {
+            "—".to_string()
+        } else {
+            format!("{:.1} / {:.1}", pct(v, 0.5), pct(v, 0.99))
+        }
+    };
+    println!("  {:<42} {:>20} {:>20}", "p50 / p99 ms", "berth", "Docker");
+    let rows: [(&str, &mut Vec<f64>, &mut Vec<f64>); 6] = [
+        ("network create -d overlay", &mut b.create, &mut d.create),
+        ("network rm (from another host)", &mut b.rm, &mut d.rm),
+        ("run on an overlay (create + start)", &mut b.run, &mut d.run),
+        ("name answers on another host", &mut b.name, &mut d.name),
+        ("network connect (overlay)", &mut b.connect, &mut d.connect),
+        (
+            "network disconnect (overlay)",
+            &mut b.disconnect,
+            &mut d.disconnect,
+        ),
+    ];
+    for (what, x, y) in rows {
+        println!("  {what:<42} {:>20} {:>20}", cell(x), cell(y));
+    }
+    if b.name_missed + d.name_missed > 0 {
+        println!(
+            "  names never answered within 10 s: berth {}, Docker {}",
+            b.name_missed, d.name_missed
+        );
+    }
+    for (who, x) in [("berth", &b), ("Docker", &d)] {
+        let f: Vec<String> = x
+            .failed
+            .iter()
+            .map(|(what, (k, first, last))| {
+                if k > &1 && first != last {
+                    format!("{what} ×{k} (first: {first}; last: {last})")
+                } else {
+                    format!("{what} ×{k} ({first})")
+                }
+            })
+            .collect();
+        if !f.is_empty() {
+            println!("  failed calls, {who}: {}", f.join("; "));
+        }
+    }
+    let ratio = |i: Option<(f64, f64)>| {
+        i.map(|(o, u)| format!("{o:.2}/{u:.2} = {:.2}", o / u))
+            .unwrap_or_else(|| "—".into())
+    };
+    println!(
+        "  {:<42} {:>20} {:>20}",
+        "iperf3 overlay/underlay Gbit/s",
+        ratio(b.iperf),
+        ratio(d.iperf)
+    );
 }
 
 /// Control-plane scale: hosts × endpoints in a burst, time to convergence.

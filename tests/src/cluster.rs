@@ -63,6 +63,9 @@ pub struct ClusterOpts {
     pub tls: bool,
     /// etcd members (1..=9), on 10.99.k.1, .2, …; the hosts are given all of them.
     pub etcd_members: usize,
+    /// etcd also serves the v2 API (`--enable-v2`), which Docker 20.10's classic mode (libkv's
+    /// etcd backend) speaks; berthd needs only v3.
+    pub etcd_v2: bool,
 }
 
 impl Default for ClusterOpts {
@@ -75,6 +78,7 @@ impl Default for ClusterOpts {
             start_daemons: true,
             tls: false,
             etcd_members: 1,
+            etcd_v2: false,
         }
     }
 }
@@ -439,6 +443,9 @@ impl Cluster {
             .args(["--initial-cluster", &initial.join(",")])
             .args(["--initial-cluster-token", &self.underlay])
             .args(["--log-outputs", "stderr", "--logger", "zap"]);
+        if self.opts.etcd_v2 {
+            cmd.arg("--enable-v2");
+        }
         if self.opts.tls {
             cmd.arg("--cert-file")
                 .arg(dir.join("server.pem"))
