@@ -22,6 +22,14 @@ use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 
 const HOST_ID: &str = "cluster_host_id";
 
+/// What one batch of changes leaves to do: networks whose peers to reprogram, then names to
+/// add (after the peers, so a name never answers before its address is reachable).
+#[derive(Default)]
+struct Batch {
+    networks: BTreeSet<String>,
+    names: Vec<EpNames>,
+}
+
 fn names_of(r: &EndpointRec, n: &Network) -> EpNames {
     EpNames {
         endpoint_id: r.id.clone(),
@@ -101,7 +109,7 @@ impl Controller {
             while let Ok(e) = rx.try_recv() {
                 batch.push(e);
             }
-            let mut dirty = BTreeSet::new();
+            let mut dirty = Batch::default();
             let mut rejoined = false;
             let mut reset = false;
             for e in batch {
@@ -121,8 +129,12 @@ impl Controller {
             if reset {
                 self.tidy().await;
             }
-            for nid in dirty {
-                self.sync_peers(&nid).await;
+            // peers first: a name must never answer before its address is reachable
+            for nid in &dirty.networks {
+                self.sync_peers(nid).await;
+            }
+            for n in dirty.names {
+                self.dns.add(n);
             }
         }
     }
@@ -134,7 +146,7 @@ impl Controller {
             .unwrap_or_default()
     }
 
-    fn apply_put(&self, key: &str, v: &[u8], dirty: &mut BTreeSet<String>) {
+    fn apply_put(&self, key: &str, v: &[u8], dirty: &mut Batch) {
         let k = rec::parse_key(key);
         if k == Key::Other {
             if let Some((nid, ip, Some(owner))) = parse_claim(key, Some(v)) {
@@ -154,7 +166,7 @@ impl Controller {
         }
     }
 
-    fn add_remote(&self, r: EndpointRec, dirty: &mut BTreeSet<String>) {
+    fn add_remote(&self, r: EndpointRec, dirty: &mut Batch) {
         let me = self.me();
         let mut st = self.lock();
         if r.host == me {
@@ -168,12 +180,12 @@ impl Controller {
             return;
         }
         self.dns.remove(&r.id);
-        self.dns.add(names_of(&r, n));
-        dirty.insert(r.network_id.clone());
+        dirty.names.push(names_of(&r, n));
+        dirty.networks.insert(r.network_id.clone());
         st.remote.insert(r.id.clone(), r);
     }
 
-    fn apply_delete(&self, key: &str, dirty: &mut BTreeSet<String>) {
+    fn apply_delete(&self, key: &str, dirty: &mut Batch) {
         match rec::parse_key(key) {
             Key::Network(nid) => self.forget_global(&nid),
             Key::Endpoint { network, id } => {
@@ -181,7 +193,7 @@ impl Controller {
                 st.published.remove(&(network.clone(), id.clone()));
                 if st.remote.remove(&id).is_some() {
                     self.dns.remove(&id);
-                    dirty.insert(network);
+                    dirty.networks.insert(network);
                 }
             }
             Key::Host(_) => {}
@@ -211,7 +223,7 @@ impl Controller {
     }
 
     /// A full snapshot: the view is replaced by it, whatever was missed before.
-    fn apply_reset(&self, kvs: Vec<(String, Vec<u8>)>, dirty: &mut BTreeSet<String>) {
+    fn apply_reset(&self, kvs: Vec<(String, Vec<u8>)>, dirty: &mut Batch) {
         let me = self.me();
         let mut nets = Vec::new();
         let mut eps = Vec::new();
@@ -281,20 +293,20 @@ impl Controller {
         for (id, nid) in stale {
             st.remote.remove(&id);
             self.dns.remove(&id);
-            dirty.insert(nid);
+            dirty.networks.insert(nid);
         }
         for (id, r) in fresh {
             if st.remote.contains_key(&id) {
                 continue;
             }
             if let Some(n) = st.networks.get(&r.network_id) {
-                self.dns.add(names_of(&r, n));
+                dirty.names.push(names_of(&r, n));
             }
-            dirty.insert(r.network_id.clone());
+            dirty.networks.insert(r.network_id.clone());
             st.remote.insert(id, r);
         }
         // a path built while the view was empty gets its peers now
-        dirty.extend(st.overlays.keys().cloned());
+        dirty.networks.extend(st.overlays.keys().cloned());
     }
 
     /// This host's endpoints, published again on its (new) lease.
