@@ -21,6 +21,8 @@ mod untar;
 mod tests;
 #[cfg(test)]
 mod tests_load;
+#[cfg(test)]
+mod tests_untar;
 
 use crate::{Error, Result};
 use reference::Reference;

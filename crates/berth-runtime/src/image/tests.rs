@@ -70,6 +70,14 @@ impl Tar {
         self
     }
 
+    /// A GNU long name (`L`) or long link (`K`) record: the next entry's name or target, any
+    /// bytes at all.
+    pub fn gnu_long(mut self, kind: tar::EntryType, data: &[u8]) -> Tar {
+        let h = Self::header(kind, "././@LongLink", 0o644, data.len() as u64);
+        self.0.append(&h, data).unwrap();
+        self
+    }
+
     pub fn bytes(self) -> Vec<u8> {
         self.0.into_inner().unwrap()
     }
@@ -100,7 +108,7 @@ fn rootfs() -> Vec<u8> {
         .bytes()
 }
 
-fn layer_dirs(dir: &tempfile::TempDir) -> Vec<String> {
+pub(super) fn layer_dirs(dir: &tempfile::TempDir) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dir.path().join("layers"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
