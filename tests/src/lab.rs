@@ -762,14 +762,17 @@ impl Lab {
             }
         }
         let root = dir.path().to_string_lossy().into_owned();
-        // berthd's fd keeper (`berthd keeper <exec-root>/keeper.sock`) outlives the daemon too.
+        // berthd's fd keeper (`berthd keeper <exec-root>/keeper/keeper.sock`) outlives the
+        // daemon too.
         if let Ok(procs) = fs::read_dir("/proc") {
             for p in procs.flatten() {
                 let Ok(pid) = p.file_name().to_string_lossy().parse::<i32>() else {
                     continue;
                 };
                 let cmdline = fs::read(p.path().join("cmdline")).unwrap_or_default();
-                if String::from_utf8_lossy(&cmdline).contains(&format!("{root}/exec/keeper.sock")) {
+                if String::from_utf8_lossy(&cmdline)
+                    .contains(&format!("{root}/exec/keeper/keeper.sock"))
+                {
                     unsafe {
                         libc::kill(pid, libc::SIGKILL);
                     }

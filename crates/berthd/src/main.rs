@@ -83,7 +83,8 @@ async fn run(args: config::Args) -> anyhow::Result<()> {
     // without a shim per container, and outlive berthd (see container::keeper).
     runtime
         .use_keeper(berth_runtime::container::keeper::Keeper {
-            sock: args.exec_root.join("keeper.sock"),
+            // its own 0700 directory: the exec root holds the API socket, open to a group
+            sock: args.exec_root.join("keeper").join("keeper.sock"),
             exe: std::env::current_exe().context("locating berthd")?,
         })
         .map_err(|e| anyhow::anyhow!("{e}"))?;
