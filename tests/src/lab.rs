@@ -161,6 +161,10 @@ impl Lab {
 
     // ---------------------------------------------------------------- paths
 
+    /// The lab's network namespace, as named under /run/netns.
+    pub fn ns(&self) -> &str {
+        &self.ns
+    }
     pub fn root(&self) -> &Path {
         self.dir.as_ref().unwrap().path()
     }
