@@ -187,7 +187,9 @@ fn reap(exits: &Path, children: &Children) {
             }
         }
         let mut p = lock(&children.pending);
-        let Ok(Some((pid, st))) = rustix::process::waitpid(None, WaitOptions::NOHANG) else {
+        // `wait` is wait4(-1): `waitpid(None)` would be wait4(0), our process group only, and
+        // the containers reparented to us are in theirs
+        let Ok(Some((pid, st))) = rustix::process::wait(WaitOptions::NOHANG) else {
             continue;
         };
         let pid = pid.as_raw_nonzero().get();
@@ -302,6 +304,7 @@ mod tests {
     use super::*;
     use std::io::Read;
     use std::os::unix::fs::FileTypeExt;
+    use std::os::unix::process::CommandExt;
 
     fn mode(p: &Path) -> u32 {
         std::fs::symlink_metadata(p).unwrap().permissions().mode() & 0o7777
@@ -376,8 +379,10 @@ mod tests {
         // a child nobody waits for (a container, for the real keeper) lands in `exits`
         let stray = {
             let _p = lock(&children.pending);
+            // in a process group of its own, like the containers
             let c = std::process::Command::new("/bin/sh")
                 .args(["-c", "exit 3"])
+                .process_group(0)
                 .spawn()
                 .unwrap();
             children.spawned.notify_all();
