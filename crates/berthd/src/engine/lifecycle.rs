@@ -228,6 +228,8 @@ impl Engine {
                         tracing::warn!("container {}: its terminal was lost", rec.short_id());
                     }
                     *c.stdin.lock().unwrap() = input;
+                    // an attach waiting for the input wakes on this
+                    c.bump();
                 }
                 self.monitor(c, rec.state.pid);
             }
