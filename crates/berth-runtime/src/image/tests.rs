@@ -6,7 +6,7 @@ use sha2::{Digest, Sha256};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 
 pub(super) fn is_root() -> bool {
-    unsafe { libc::geteuid() == 0 }
+    rustix::process::geteuid().is_root()
 }
 
 pub(super) fn sha(b: &[u8]) -> String {
@@ -316,16 +316,8 @@ fn whiteouts_become_overlayfs_whiteouts() {
     assert!(!l.join(".wh.gone").exists() && !l.join("etc/.wh..wh..opq").exists());
     assert!(!l.join(".wh..wh.plnk").exists());
     let mut buf = [0u8; 8];
-    let p = std::ffi::CString::new(l.join("etc").as_os_str().as_encoded_bytes()).unwrap();
-    let n = unsafe {
-        libc::lgetxattr(
-            p.as_ptr(),
-            c"trusted.overlay.opaque".as_ptr(),
-            buf.as_mut_ptr().cast(),
-            8,
-        )
-    };
-    assert_eq!(&buf[..n.max(0) as usize], b"y");
+    let n = rustix::fs::lgetxattr(l.join("etc"), "trusted.overlay.opaque", &mut buf).unwrap();
+    assert_eq!(&buf[..n], b"y");
 }
 
 #[test]

@@ -6,8 +6,8 @@
 //! and the late directory fix-ups walk without following links (see [`finish_dir`]).
 
 use crate::{Error, Result};
+use rustix::fs::FileType;
 use sha2::{Digest, Sha256};
-use std::ffi::CString;
 use std::ffi::OsStr;
 use std::fs;
 use std::io::{self, BufRead, BufReader, Read};
@@ -128,8 +128,7 @@ fn fs_error(what: &str, path: &Path, e: io::Error) -> Error {
 }
 
 fn running_as_root() -> bool {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() == 0 }
+    rustix::process::geteuid().is_root()
 }
 
 /// Extracts one entry; returns the bytes it added to the layer's size.
@@ -235,12 +234,12 @@ fn unpack_entry(
             let major = header.device_major().ok().flatten().unwrap_or(0);
             let minor = header.device_minor().ok().flatten().unwrap_or(0);
             let fmt = match kind {
-                EntryType::Char => libc::S_IFCHR,
-                EntryType::Block => libc::S_IFBLK,
-                _ => libc::S_IFIFO,
+                EntryType::Char => FileType::CharacterDevice,
+                EntryType::Block => FileType::BlockDevice,
+                _ => FileType::Fifo,
             };
             remove_any(&path)?;
-            mknod(&path, fmt | perm, libc::makedev(major, minor))?;
+            mknod(&path, fmt, perm, rustix::fs::makedev(major, minor))?;
             set_owner(&path, &header, root, false)?;
             chmod(&path, perm)?;
             set_mtime(&path, mtime, false);
@@ -407,7 +406,7 @@ fn whiteout(parent: &Path, what: Whiteout, header: &tar::Header, root: bool) -> 
     };
     let path = parent.join(hidden);
     remove_any(&path)?;
-    mknod(&path, libc::S_IFCHR, 0)?;
+    mknod(&path, FileType::CharacterDevice, 0, 0)?;
     set_owner(&path, header, root, false)
 }
 
@@ -428,21 +427,10 @@ fn remove_any(path: &Path) -> Result<()> {
     }
 }
 
-fn cpath(path: &Path) -> Result<CString> {
-    CString::new(path.as_os_str().as_bytes()).map_err(|_| no_nul(path).unwrap_err())
-}
-
-fn mknod(path: &Path, mode: u32, dev: libc::dev_t) -> Result<()> {
-    let c = cpath(path)?;
-    // SAFETY: c is a valid NUL-terminated path.
-    if unsafe { libc::mknod(c.as_ptr(), mode, dev) } != 0 {
-        return Err(fs_error(
-            "creating device",
-            path,
-            io::Error::last_os_error(),
-        ));
-    }
-    Ok(())
+fn mknod(path: &Path, kind: FileType, perm: u32, dev: rustix::fs::Dev) -> Result<()> {
+    let mode = rustix::fs::Mode::from_raw_mode(perm);
+    rustix::fs::mknodat(rustix::fs::CWD, path, kind, mode, dev)
+        .map_err(|e| fs_error("creating device", path, e.into()))
 }
 
 fn chmod(path: &Path, mode: u32) -> Result<()> {
@@ -466,18 +454,23 @@ fn set_owner(path: &Path, header: &tar::Header, enabled: bool, link: bool) -> Re
 
 /// Times matter little to a layer: failures are ignored.
 fn set_mtime(path: &Path, mtime: i64, nofollow: bool) {
-    let Ok(c) = cpath(path) else { return };
-    let ts = libc::timespec {
-        tv_sec: mtime as libc::time_t,
+    let flags = if nofollow {
+        rustix::fs::AtFlags::SYMLINK_NOFOLLOW
+    } else {
+        rustix::fs::AtFlags::empty()
+    };
+    let _ = rustix::fs::utimensat(rustix::fs::CWD, path, &times(mtime), flags);
+}
+
+fn times(mtime: i64) -> rustix::fs::Timestamps {
+    let t = rustix::fs::Timespec {
+        tv_sec: mtime,
         tv_nsec: 0,
     };
-    let flags = if nofollow {
-        libc::AT_SYMLINK_NOFOLLOW
-    } else {
-        0
-    };
-    // SAFETY: c is a valid path and the array holds the two timespecs utimensat reads.
-    unsafe { libc::utimensat(libc::AT_FDCWD, c.as_ptr(), [ts, ts].as_ptr(), flags) };
+    rustix::fs::Timestamps {
+        last_access: t,
+        last_modification: t,
+    }
 }
 
 /// A directory's mode and time, set once its children are in place. By then a later entry
@@ -490,16 +483,8 @@ fn finish_dir(dst: &Path, d: &DirMeta) -> Result<()> {
     let shown = dst.join(&d.rel);
     rustix::fs::fchmod(&fd, rustix::fs::Mode::from_raw_mode(d.mode))
         .map_err(|e| fs_error("chmod", &shown, e.into()))?;
-    let t = rustix::fs::Timespec {
-        tv_sec: d.mtime,
-        tv_nsec: 0,
-    };
-    let times = rustix::fs::Timestamps {
-        last_access: t,
-        last_modification: t,
-    };
     // times matter little to a layer: failures are ignored
-    let _ = rustix::fs::futimens(&fd, &times);
+    let _ = rustix::fs::futimens(&fd, &times(d.mtime));
     Ok(())
 }
 
@@ -520,26 +505,8 @@ fn open_dir_beneath(dst: &Path, rel: &Path) -> Result<Option<OwnedFd>> {
 }
 
 fn setxattr(path: &Path, name: &str, value: &[u8]) -> Result<()> {
-    let c = cpath(path)?;
-    let n = CString::new(name).map_err(bad_archive)?;
-    // SAFETY: valid C strings and a buffer of the given length.
-    let r = unsafe {
-        libc::lsetxattr(
-            c.as_ptr(),
-            n.as_ptr(),
-            value.as_ptr().cast(),
-            value.len(),
-            0,
-        )
-    };
-    if r != 0 {
-        return Err(fs_error(
-            &format!("setting xattr {name} on"),
-            path,
-            io::Error::last_os_error(),
-        ));
-    }
-    Ok(())
+    rustix::fs::lsetxattr(path, name, value, rustix::fs::XattrFlags::empty())
+        .map_err(|e| fs_error(&format!("setting xattr {name} on"), path, e.into()))
 }
 
 /// PAX `SCHILY.xattr.*` records (file capabilities, SELinux labels, ...). Only root may set
