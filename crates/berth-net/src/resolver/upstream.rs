@@ -13,7 +13,7 @@ use super::wire;
 use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -143,18 +143,15 @@ pub struct Origin {
 /// A TCP socket made in `netns` (sockets stay in the namespace they were made in).
 fn tcp_socket_in(netns: Option<PathBuf>, v6: bool) -> io::Result<TcpSocket> {
     let make = move || -> io::Result<OwnedFd> {
-        let family = if v6 { libc::AF_INET6 } else { libc::AF_INET };
-        let fd = unsafe {
-            libc::socket(
-                family,
-                libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-                0,
-            )
+        let domain = if v6 {
+            socket2::Domain::IPV6
+        } else {
+            socket2::Domain::IPV4
         };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+        // close-on-exec, as socket2 makes every socket
+        let s = socket2::Socket::new(domain, socket2::Type::STREAM, None)?;
+        s.set_nonblocking(true)?;
+        Ok(s.into())
     };
     let fd = match netns {
         Some(p) => crate::osl::netns::run_in(&p, make)?,
@@ -190,7 +187,7 @@ impl Health {
     fn alive(&self, to: SocketAddr, ns: Option<&Path>, now: Instant) -> bool {
         let dead = ms_lock(&self.0);
         let key = (to, ns.map(Path::to_path_buf));
-        !dead.get(&key).is_some_and(|until| *until > now)
+        dead.get(&key).is_none_or(|until| *until <= now)
     }
 
     fn timed_out(&self, to: SocketAddr, ns: Option<&Path>, now: Instant) {

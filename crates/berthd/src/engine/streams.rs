@@ -207,6 +207,7 @@ impl Engine {
                 ws_xpixel: 0,
                 ws_ypixel: 0,
             };
+            // SAFETY: TIOCSWINSZ reads the winsize we pass, and `f` is an open descriptor.
             unsafe {
                 libc::ioctl(f.as_raw_fd(), libc::TIOCSWINSZ, &ws);
             }
