@@ -193,9 +193,15 @@ fn strip_version(req: &mut Request) -> Result<(), Box<Response>> {
         Some(q) => format!("{tail}?{q}"),
         None => tail.to_string(),
     };
+    // made of a valid URI's own parts: a failure would leave the request as it came
     let mut parts = req.uri().clone().into_parts();
-    parts.path_and_query = Some(pq.parse().expect("valid path"));
-    *req.uri_mut() = axum::http::Uri::from_parts(parts).expect("valid uri");
+    let Ok(pq) = pq.parse() else {
+        return Ok(());
+    };
+    parts.path_and_query = Some(pq);
+    if let Ok(uri) = axum::http::Uri::from_parts(parts) {
+        *req.uri_mut() = uri;
+    }
     Ok(())
 }
 
