@@ -22,6 +22,8 @@ mod tests;
 #[cfg(test)]
 mod tests_load;
 #[cfg(test)]
+mod tests_props;
+#[cfg(test)]
 mod tests_untar;
 
 use crate::{Error, Result};
