@@ -81,7 +81,19 @@ pub async fn serve(
     state: Shared,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let r = Router::new()
+    // the version prefix is stripped before routing, so the middleware wraps the router
+    let app = axum::middleware::from_fn(versioned).layer(routes(state));
+    axum::serve(
+        listener,
+        axum::ServiceExt::<Request>::into_make_service(app),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}
+
+/// Every route of the Engine API.
+fn routes(state: Shared) -> Router {
+    Router::new()
         .route("/_ping", get(system::ping).head(system::ping_head))
         .route("/version", get(system::version))
         .route("/info", get(system::info))
@@ -129,15 +141,11 @@ pub async fn serve(
             get(images::get).post(images::post).delete(images::remove),
         )
         .fallback(|| async { ApiError(StatusCode::NOT_FOUND, "page not found".into()) })
-        .with_state(state);
-    let app = axum::middleware::from_fn(versioned).layer(r);
-    axum::serve(
-        listener,
-        axum::ServiceExt::<Request>::into_make_service(app),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+        .with_state(state)
 }
+
+#[cfg(test)]
+mod tests_props;
 
 async fn versioned(mut req: Request, next: axum::middleware::Next) -> Response {
     let mut resp = match strip_version(&mut req) {
