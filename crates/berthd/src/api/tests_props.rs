@@ -204,6 +204,50 @@ fn json_value() -> impl Strategy<Value = Value> {
     })
 }
 
+/// Bodies shaped like a network create or connect, so that requests get past the first checks
+/// and reach IPAM, the store and the kernel.
+fn shaped_body() -> impl Strategy<Value = Value> {
+    prop_oneof![network_body(), connect_body()]
+}
+
+fn network_body() -> impl Strategy<Value = Value> {
+    let ipam = (text(), text(), text(), prop::option::of(text())).prop_map(|(s, g, r, a)| {
+        let mut c = json!({"Subnet": s, "Gateway": g, "IPRange": r});
+        if let Some(a) = a {
+            c["AuxiliaryAddresses"] = json!({"x": a});
+        }
+        c
+    });
+    (
+        name(),
+        prop::sample::select(vec!["bridge", "", "null", "host", "nope"]),
+        prop::collection::vec(ipam, 0..3),
+        any::<bool>(),
+        any::<bool>(),
+        prop::option::of(text()),
+    )
+        .prop_map(|(n, d, cfg, internal, v6, mtu)| {
+            let mut b = json!({
+                "Name": n, "Driver": d, "Internal": internal, "EnableIPv6": v6,
+                "IPAM": {"Driver": "default", "Config": cfg},
+            });
+            if let Some(m) = mtu {
+                b["Options"] = json!({"com.docker.network.driver.mtu": m});
+            }
+            b
+        })
+}
+
+fn connect_body() -> impl Strategy<Value = Value> {
+    (name(), text(), text()).prop_map(|(c, a, ip)| {
+        json!({
+            "Container": c,
+            "Force": true,
+            "EndpointConfig": {"Aliases": [a], "IPAMConfig": {"IPv4Address": ip}},
+        })
+    })
+}
+
 fn query() -> impl Strategy<Value = Vec<(String, String)>> {
     let k = prop::sample::select(vec![
         "filters",
@@ -247,11 +291,40 @@ struct Req {
 }
 
 fn request() -> impl Strategy<Value = Req> {
+    let post = |path: BoxedStrategy<String>, body: BoxedStrategy<Value>| {
+        (path, body).prop_map(|(path, body)| Req {
+            method: Method::POST,
+            path,
+            query: Vec::new(),
+            body: Some(body),
+            json_type: true,
+        })
+    };
+    prop_oneof![
+        3 => any_request(),
+        2 => post(Just("/networks/create".to_string()).boxed(), network_body().boxed()),
+        1 => post(
+            (name(), prop::sample::select(vec!["connect", "disconnect"]))
+                .prop_map(|(n, v)| format!("/networks/{n}/{v}"))
+                .boxed(),
+            connect_body().boxed(),
+        ),
+        1 => name().prop_map(|n| Req {
+            method: Method::DELETE,
+            path: format!("/networks/{n}"),
+            query: Vec::new(),
+            body: None,
+            json_type: false,
+        }),
+    ]
+}
+
+fn any_request() -> impl Strategy<Value = Req> {
     (
         method(),
         path(),
         query(),
-        prop::option::weighted(0.7, json_value()),
+        prop::option::weighted(0.8, prop_oneof![json_value(), shaped_body()]),
         prop::bool::weighted(0.9),
     )
         .prop_map(|(method, path, query, body, json_type)| Req {
@@ -379,6 +452,7 @@ fn generated_requests_never_panic_or_hang() {
         // TestRunner takes an Fn: the tallies live in cells
         let statuses = std::cell::RefCell::new(std::collections::BTreeMap::<u16, usize>::new());
         let server_errors = std::cell::RefCell::new(Vec::new());
+        let requests = std::cell::Cell::new(0usize);
         let seq = prop::collection::vec(request(), 1..12);
         let result = runner.run(&seq, |reqs| {
             for r in reqs {
@@ -388,6 +462,7 @@ fn generated_requests_never_panic_or_hang() {
                     .map_err(|_| TestCaseError::fail(format!("no answer within {SLOW:?}: {r:?}")))?
                     .unwrap_or_else(|e| match e {});
                 let status = resp.status().as_u16();
+                requests.set(requests.get() + 1);
                 *statuses.borrow_mut().entry(status).or_default() += 1;
                 if status >= 500 {
                     let body = rt
@@ -404,7 +479,11 @@ fn generated_requests_never_panic_or_hang() {
             }
             Ok(())
         });
-        eprintln!("statuses: {:?}", statuses.borrow());
+        eprintln!(
+            "requests: {}, statuses: {:?}",
+            requests.get(),
+            statuses.borrow()
+        );
         for e in server_errors.borrow().iter() {
             eprintln!("{e}");
         }
