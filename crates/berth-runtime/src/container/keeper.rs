@@ -257,17 +257,22 @@ impl Keeper {
             });
         }
         let mut child = c.spawn()?;
-        // The keeper prints a line once it listens, or exits (end of file) if it cannot.
-        let mut line = String::new();
+        // The keeper prints a line once it listens, or exits (end of file) if it cannot; a
+        // thread reads it so that a keeper stuck before it listens cannot stall berthd.
+        let (tx, rx) = std::sync::mpsc::channel();
         if let Some(out) = child.stdout.take() {
-            let _ = std::io::BufReader::new(out).read_line(&mut line);
+            std::thread::spawn(move || {
+                let mut line = String::new();
+                let _ = std::io::BufReader::new(out).read_line(&mut line);
+                let _ = tx.send(line);
+            });
         }
         // Reap it if it ever exits, so no zombie stays behind.
         std::thread::spawn(move || child.wait());
-        if line.trim_end() == READY {
-            return Ok(());
+        match rx.recv_timeout(Duration::from_secs(10)) {
+            Ok(line) if line.trim_end() == READY => Ok(()),
+            _ => Err(std::io::Error::other("the fd keeper did not start")),
         }
-        Err(std::io::Error::other("the fd keeper did not start"))
     }
 
     pub fn exits(&self) -> PathBuf {
@@ -359,6 +364,24 @@ mod tests {
         let me = rustix::process::geteuid().as_raw();
         assert_eq!(ask("DEL x", me), "ok");
         assert_eq!(ask("DEL x", me.wrapping_add(1)), "");
+    }
+
+    #[test]
+    fn berthd_waits_for_the_keepers_ready_line_not_a_poll() {
+        let dir = tempfile::tempdir().unwrap();
+        let script = |name: &str, body: &str| {
+            let p = dir.path().join(name);
+            std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+            p
+        };
+        let k = |exe| Keeper {
+            sock: dir.path().join("k").join("keeper.sock"),
+            exe,
+        };
+        k(script("ready", "echo ready; sleep 1")).ensure().unwrap();
+        let e = k(script("fails", "exit 1")).ensure().unwrap_err();
+        assert!(e.to_string().contains("did not start"), "{e}");
     }
 
     #[test]
