@@ -1,8 +1,10 @@
 //! The Engine API through its real router (version prefixes included), fed generated
 //! sequences of requests: every route, Docker's query keys, JSON bodies made of API field
 //! names and hostile values. The daemon is real (netlink, nftables, redb, image store) in a
-//! network namespace of the test's own, with no image and no OCI runtime, so no container
-//! ever runs. Goal: no panic, no request slower than a bound, the daemon still serving after.
+//! network namespace of the test's own, with one empty image and no OCI runtime: containers
+//! are created and their starts get as far as the sandbox, the root filesystem and the ports
+//! before runc is missing. Goal: no panic, no request slower than a bound, the daemon still
+//! serving after, and no mount left once every container is removed.
 //! `PROPTEST_CASES=N` runs a longer campaign than CI's.
 
 use super::*;
@@ -25,6 +27,8 @@ fn name() -> BoxedStrategy<String> {
         Just("none".to_string()),
         Just("n1".to_string()),
         Just("n2".to_string()),
+        Just("c1".to_string()),
+        Just("c2".to_string()),
         Just("..".to_string()),
         Just("%2F".to_string()),
         Just(String::new()),
@@ -238,6 +242,41 @@ fn network_body() -> impl Strategy<Value = Value> {
         })
 }
 
+fn container_body() -> impl Strategy<Value = Value> {
+    (
+        name(),
+        prop::collection::vec((text(), text()), 0..3),
+        any::<bool>(),
+        prop::collection::vec((name(), text()), 0..2),
+        any::<bool>(),
+    )
+        .prop_map(|(mode, ports, all, nets, tty)| {
+            let bindings: Map<String, Value> = ports
+                .into_iter()
+                .map(|(p, h)| (p, json!([{"HostIp": "", "HostPort": h}])))
+                .collect();
+            let exposed: Map<String, Value> =
+                bindings.keys().map(|k| (k.clone(), json!({}))).collect();
+            let endpoints: Map<String, Value> = nets
+                .into_iter()
+                .map(|(n, a)| (n, json!({"Aliases": [a]})))
+                .collect();
+            json!({
+                "Image": "busybox",
+                "Cmd": ["sh"],
+                "Tty": tty,
+                "OpenStdin": tty,
+                "ExposedPorts": exposed,
+                "HostConfig": {
+                    "NetworkMode": mode,
+                    "PortBindings": bindings,
+                    "PublishAllPorts": all,
+                },
+                "NetworkingConfig": {"EndpointsConfig": endpoints},
+            })
+        })
+}
+
 fn connect_body() -> impl Strategy<Value = Value> {
     (name(), text(), text()).prop_map(|(c, a, ip)| {
         json!({
@@ -316,6 +355,31 @@ fn request() -> impl Strategy<Value = Req> {
             body: None,
             json_type: false,
         }),
+        2 => (name(), container_body()).prop_map(|(n, body)| Req {
+            method: Method::POST,
+            path: "/containers/create".into(),
+            query: vec![("name".into(), n)],
+            body: Some(body),
+            json_type: true,
+        }),
+        2 => (
+            name(),
+            prop::sample::select(vec!["start", "stop", "restart", "kill"])
+        )
+            .prop_map(|(n, v)| Req {
+                method: Method::POST,
+                path: format!("/containers/{n}/{v}"),
+                query: Vec::new(),
+                body: None,
+                json_type: false,
+            }),
+        1 => name().prop_map(|n| Req {
+            method: Method::DELETE,
+            path: format!("/containers/{n}"),
+            query: vec![("force".into(), "1".into())],
+            body: None,
+            json_type: false,
+        }),
     ]
 }
 
@@ -389,6 +453,19 @@ fn in_new_netns(f: impl FnOnce(&tokio::runtime::Runtime) + Send + 'static) {
     }
 }
 
+fn mounts_under(root: &std::path::Path) -> Vec<String> {
+    let root = root.to_string_lossy();
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mut v: Vec<String> = info
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .filter(|m| m.starts_with(root.as_ref()))
+        .map(str::to_string)
+        .collect();
+    v.sort_by_key(|m| std::cmp::Reverse(m.len()));
+    v
+}
+
 #[test]
 fn generated_requests_never_panic_or_hang() {
     if !rustix::process::geteuid().is_root() {
@@ -427,6 +504,11 @@ fn generated_requests_never_panic_or_hang() {
             let images =
                 berth_runtime::image::ImageStore::open(&args.data_root.join("image"), None)
                     .unwrap();
+            // an empty archive (two zero blocks): an image with nothing in it
+            let cmd = ["CMD [\"sh\"]".to_string()];
+            images
+                .import(&mut &[0u8; 1024][..], Some("busybox:latest"), &cmd)
+                .unwrap();
             let runtime = berth_runtime::container::Runtime::new(
                 args.runtime.clone(),
                 args.data_root.join("containers"),
@@ -499,5 +581,32 @@ fn generated_requests_never_panic_or_hang() {
             .unwrap();
         let nets: Vec<Value> = serde_json::from_slice(&body).unwrap();
         assert!(nets.len() >= 3, "{}", json!(nets));
+        // every container removed, nothing stays mounted (root filesystems, namespaces)
+        let ls = Request::get("/containers/json?all=1")
+            .body(Body::empty())
+            .unwrap();
+        let resp = rt.block_on(app.clone().oneshot(ls)).unwrap();
+        let body = rt
+            .block_on(axum::body::to_bytes(resp.into_body(), 1 << 24))
+            .unwrap();
+        let ctrs: Vec<Value> = serde_json::from_slice(&body).unwrap();
+        for c in &ctrs {
+            let id = c["Id"].as_str().unwrap();
+            let rm = Request::delete(format!("/containers/{id}?force=1"))
+                .body(Body::empty())
+                .unwrap();
+            let resp = rt.block_on(app.clone().oneshot(rm)).unwrap();
+            assert_eq!(resp.status(), StatusCode::NO_CONTENT, "removing {id}");
+        }
+        let left = mounts_under(root);
+        for m in &left {
+            // cleaned up either way: the host must not keep them
+            let _ = rustix::mount::unmount(m.as_str(), rustix::mount::UnmountFlags::DETACH);
+        }
+        assert!(
+            left.is_empty(),
+            "mounts left after removing every container: {left:?}"
+        );
+        eprintln!("containers created and removed: {}", ctrs.len());
     });
 }
