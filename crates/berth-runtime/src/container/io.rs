@@ -144,10 +144,39 @@ fn reap_pidfd(fd: &OwnedFd) -> Option<i32> {
     }
 }
 
-/// The keeper writes the file right after reaping; give it a moment.
+/// How long the keeper may take to write an exit file after the process ended.
+const EXIT_FILE_WAIT: Duration = Duration::from_secs(2);
+
+/// The exit code the keeper writes (by rename) into `file` right after reaping: watched for
+/// with inotify, so it is read the moment it appears.
 async fn read_exit_file(file: Option<&Path>) -> Option<i32> {
     let file = file?;
-    for _ in 0..400 {
+    let take = |f: &Path| {
+        let s = std::fs::read_to_string(f).ok()?;
+        let _ = std::fs::remove_file(f);
+        s.trim().parse::<i32>().ok()
+    };
+    // watched before the first look: a rename in between is seen either way
+    let Some(watch) = file.parent().and_then(|d| ExitWatch::new(d).ok()) else {
+        return poll_exit_file(file).await;
+    };
+    let deadline = tokio::time::Instant::now() + EXIT_FILE_WAIT;
+    loop {
+        if let Some(code) = take(file) {
+            return Some(code);
+        }
+        match tokio::time::timeout_at(deadline, watch.changed()).await {
+            Ok(Ok(())) => continue,
+            // gone wrong or too late: one last look
+            _ => return take(file),
+        }
+    }
+}
+
+/// Without inotify: look every 5 ms.
+async fn poll_exit_file(file: &Path) -> Option<i32> {
+    let tries = EXIT_FILE_WAIT.as_millis() / 5;
+    for _ in 0..tries {
         if let Ok(s) = std::fs::read_to_string(file) {
             let _ = std::fs::remove_file(file);
             return s.trim().parse().ok();
@@ -155,6 +184,44 @@ async fn read_exit_file(file: Option<&Path>) -> Option<i32> {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     None
+}
+
+/// Files renamed into (or created in) a directory, as a readable inotify descriptor.
+struct ExitWatch(tokio::io::unix::AsyncFd<OwnedFd>);
+
+impl ExitWatch {
+    fn new(dir: &Path) -> std::io::Result<ExitWatch> {
+        use rustix::fs::inotify;
+        let fd = inotify::init(inotify::CreateFlags::CLOEXEC | inotify::CreateFlags::NONBLOCK)?;
+        inotify::add_watch(
+            &fd,
+            dir,
+            inotify::WatchFlags::MOVED_TO | inotify::WatchFlags::CREATE,
+        )?;
+        // SAFETY: the AsyncFd owns the inotify fd, so nothing else can close it (and have the
+        // number reused) while it is registered with the reactor.
+        let afd = unsafe {
+            tokio::io::unix::AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE)
+        }?;
+        Ok(ExitWatch(afd))
+    }
+
+    /// Waits for events and consumes them.
+    async fn changed(&self) -> std::io::Result<()> {
+        let mut guard = self.0.readable().await?;
+        let mut buf = [std::mem::MaybeUninit::uninit(); 4096];
+        let mut events = rustix::fs::inotify::Reader::new(self.0.get_ref(), &mut buf);
+        loop {
+            match events.next() {
+                Ok(_) => continue,
+                Err(rustix::io::Errno::AGAIN) => {
+                    guard.clear_ready();
+                    return Ok(());
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
 }
 
 /// Whether `pid` is alive (and not a zombie).
@@ -249,4 +316,31 @@ pub fn pump_console(master: OwnedFd, log: &Path) -> std::sync::mpsc::Receiver<()
         }
     });
     rx
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_exit_file_is_read_when_it_appears_not_on_a_poll() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("4242");
+        let d = dir.path().to_path_buf();
+        let writer = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(150)).await;
+            // as the keeper does: written aside, renamed into place
+            std::fs::write(d.join(".4242"), "7").unwrap();
+            std::fs::rename(d.join(".4242"), d.join("4242")).unwrap();
+        });
+        let t = std::time::Instant::now();
+        assert_eq!(read_exit_file(Some(&file)).await, Some(7));
+        assert!(t.elapsed() < EXIT_FILE_WAIT, "{:?}", t.elapsed());
+        writer.await.unwrap();
+        // read once, then gone
+        assert!(!file.exists());
+        // already there: read at once
+        std::fs::write(&file, "3").unwrap();
+        assert_eq!(read_exit_file(Some(&file)).await, Some(3));
+    }
 }
