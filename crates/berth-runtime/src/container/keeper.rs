@@ -9,7 +9,8 @@
 //!
 //! Protocol: one request per connection on a unix socket: `PUT key` (+1 fd), `GET key`,
 //! `DEL key`, or `RUN ["prog", "arg", ...]` (+ stdin, stdout, stderr). Answers: `ok`, `ok <exit
-//! code>` for RUN, with the fd for GET, or `no`.
+//! code>` for RUN, with the fd for GET, or `no`. Whoever reaches the socket runs any command
+//! line as root: it is 0600 in a 0700 directory, and only berthd's uid gets an answer.
 
 use super::io::{recv_fds, send_fds};
 use rustix::process::{WaitIdOptions, WaitOptions};
@@ -43,6 +44,7 @@ struct Children {
 /// The keeper's main loop (`berthd keeper SOCKET`). It runs until killed: it is the parent of
 /// the containers.
 pub fn serve(sock: &Path) -> std::io::Result<()> {
+    // PR_SET_CHILD_SUBREAPER takes a flag; rustix passes it as a pid (any non-zero sets it)
     rustix::process::set_child_subreaper(Some(rustix::process::getpid()))?;
     let exits = exits_dir(sock);
     let listener = listen(sock)?;
