@@ -49,10 +49,16 @@ fn client(sock: PathBuf, who: u64, seed: u64, ops: u64) {
         match rng.below(6) {
             0 | 1 => {
                 let name = format!("c{who}-{seed:x}-{i}");
+                // half of them publish a port (an ephemeral host port on every address)
+                let ports = match rng.below(2) {
+                    0 => json!({"80/tcp": [{"HostIp": "", "HostPort": ""}]}),
+                    _ => json!({}),
+                };
                 let body = json!({
                     "Image": "busybox",
                     "Cmd": ["sleep", "600"],
-                    "HostConfig": {"NetworkMode": net},
+                    "ExposedPorts": {"80/tcp": {}},
+                    "HostConfig": {"NetworkMode": net, "PortBindings": ports},
                 });
                 let path = format!("/containers/create?name={name}");
                 if let Some((201, _)) = call(&sock, "POST", &path, Some(body)) {
@@ -104,15 +110,35 @@ fn veths(lab: &Lab) -> Vec<String> {
         .collect()
 }
 
+/// Host ports of the `ports4` map (`proto . host port : address . port`).
+fn published_in_nft(lab: &Lab) -> BTreeSet<u64> {
+    let st = lab.nft_state();
+    st.sets
+        .get("ports4")
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.split(" : ").next()?.rsplit(" . ").next()?.parse().ok())
+        .collect()
+}
+
 /// After a restart: every address is given once per network, running containers have one veth
-/// per endpoint and nothing else has one, and a new container can join every network.
+/// per endpoint and nothing else has one, and the kernel publishes exactly the ports of the
+/// running containers.
 fn check(lab: &Lab, round: u64) {
     let (st, list) = lab.api("GET", "/containers/json?all=1", None);
     assert_eq!(st, 200, "{list}");
     let mut seen = BTreeSet::new();
     let mut endpoints = 0;
+    let mut published = BTreeSet::new();
     for c in list.as_array().unwrap() {
         let running = c["State"] == "running";
+        for p in c["Ports"].as_array().into_iter().flatten() {
+            if running && p["IP"] == "0.0.0.0" {
+                if let Some(h) = p["PublicPort"].as_u64() {
+                    assert!(published.insert(h), "round {round}: host port {h} twice");
+                }
+            }
+        }
         for (net, ep) in c["NetworkSettings"]["Networks"].as_object().unwrap() {
             let ip = ep["IPAddress"].as_str().unwrap_or("");
             if running && !ip.is_empty() {
@@ -134,6 +160,16 @@ fn check(lab: &Lab, round: u64) {
         endpoints,
         "round {round}: veths {:?} for {endpoints} endpoints",
         veths(lab)
+    );
+    assert_eq!(
+        published_in_nft(lab),
+        published,
+        "round {round}: published ports"
+    );
+    eprintln!(
+        "round {round}: {} containers, {endpoints} live endpoints, {} published ports",
+        list.as_array().unwrap().len(),
+        published.len()
     );
 }
 
@@ -182,6 +218,7 @@ fn kill9_under_mixed_load_keeps_the_invariants() {
     }
     let left = lab.veths_left();
     assert!(left.is_empty(), "{left:?}");
+    assert_eq!(published_in_nft(&lab), BTreeSet::new());
     // by id: Docker's API lets two clients create the same name at once
     let (_, nets) = lab.api("GET", "/networks", None);
     for n in nets.as_array().unwrap() {
