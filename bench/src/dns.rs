@@ -61,7 +61,9 @@ fn field(out: &str, key: &str) -> f64 {
 
 /// CPU seconds used by the children that were waited for (dnsperf).
 fn children_cpu() -> f64 {
+    // SAFETY: rusage is plain data, for which all zeroes is a valid value.
     let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage fills the struct we own.
     unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut u) };
     let t = |v: libc::timeval| v.tv_sec as f64 + v.tv_usec as f64 / 1e6;
     t(u.ru_utime) + t(u.ru_stime)

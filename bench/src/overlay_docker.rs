@@ -444,6 +444,7 @@ impl Drop for Host {
                 // SAFETY: the containerd this host started (its pid file, checked alive).
                 unsafe { libc::kill(cpid, libc::SIGTERM) };
                 if !wait_gone(cpid, Duration::from_secs(5)) {
+                    // SAFETY: the same process, still alive after SIGTERM.
                     unsafe { libc::kill(cpid, libc::SIGKILL) };
                 }
             }

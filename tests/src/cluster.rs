@@ -172,6 +172,7 @@ impl Cluster {
 
     pub fn with(opts: ClusterOpts) -> Cluster {
         assert!(
+            // SAFETY: geteuid takes nothing and cannot fail.
             unsafe { libc::geteuid() } == 0,
             "the e2e tests need root (network namespaces, bridges, nftables)"
         );

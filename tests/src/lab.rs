@@ -128,6 +128,7 @@ impl Lab {
     /// [`Lab::ip`]/[`Lab::sh`], then call [`Lab::start_daemon`].
     pub fn new_ns() -> Lab {
         assert!(
+            // SAFETY: geteuid takes nothing and cannot fail.
             unsafe { libc::geteuid() } == 0,
             "the e2e tests need root (network namespaces, bridges, nftables)"
         );
@@ -161,6 +162,10 @@ impl Lab {
 
     // ---------------------------------------------------------------- paths
 
+    /// The lab's network namespace, as named under /run/netns.
+    pub fn ns(&self) -> &str {
+        &self.ns
+    }
     pub fn root(&self) -> &Path {
         self.dir.as_ref().unwrap().path()
     }
@@ -244,6 +249,8 @@ impl Lab {
             .stdin(Stdio::null())
             .stdout(Stdio::from(log))
             .stderr(Stdio::from(log2));
+        // SAFETY: the closure runs between fork and exec and only calls prctl, which is
+        // async-signal-safe and touches no memory of the parent.
         unsafe {
             // Never outlive the test thread, even if the test process is SIGKILLed.
             cmd.pre_exec(|| {
@@ -288,6 +295,7 @@ impl Lab {
     /// SIGTERM, then wait (≤10 s) for the daemon to exit. Panics if it does not.
     pub fn stop(&mut self) -> std::process::ExitStatus {
         let mut child = self.daemon.take().expect("daemon not running");
+        // SAFETY: kill takes no pointers; the pid is our own unreaped child, so not reused.
         unsafe {
             libc::kill(child.id() as i32, libc::SIGTERM);
         }
@@ -762,14 +770,18 @@ impl Lab {
             }
         }
         let root = dir.path().to_string_lossy().into_owned();
-        // berthd's fd keeper (`berthd keeper <exec-root>/keeper.sock`) outlives the daemon too.
+        // berthd's fd keeper (`berthd keeper <exec-root>/keeper/keeper.sock`) outlives the
+        // daemon too.
         if let Ok(procs) = fs::read_dir("/proc") {
             for p in procs.flatten() {
                 let Ok(pid) = p.file_name().to_string_lossy().parse::<i32>() else {
                     continue;
                 };
                 let cmdline = fs::read(p.path().join("cmdline")).unwrap_or_default();
-                if String::from_utf8_lossy(&cmdline).contains(&format!("{root}/exec/keeper.sock")) {
+                if String::from_utf8_lossy(&cmdline)
+                    .contains(&format!("{root}/exec/keeper/keeper.sock"))
+                {
+                    // SAFETY: kill takes no pointers; the pid was just read from /proc.
                     unsafe {
                         libc::kill(pid, libc::SIGKILL);
                     }
@@ -785,6 +797,7 @@ impl Lab {
         points.sort_by_key(|p| std::cmp::Reverse(p.len()));
         for m in points {
             if let Ok(c) = std::ffi::CString::new(m) {
+                // SAFETY: `c` is a NUL-terminated path that outlives the call.
                 unsafe {
                     libc::umount2(c.as_ptr(), libc::MNT_DETACH);
                 }

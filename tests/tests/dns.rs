@@ -429,6 +429,7 @@ fn socket_linger_zero(t: &std::net::TcpStream) -> bool {
         l_onoff: 1,
         l_linger: 0,
     };
+    // SAFETY: the option value is a linger struct we own, of the length given.
     unsafe {
         libc::setsockopt(
             t.as_raw_fd(),

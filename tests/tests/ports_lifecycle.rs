@@ -250,6 +250,7 @@ fn bindings_follow_stop_start_and_daemon_restarts() {
     let pid = inspect(&lab, "web")["State"]["Pid"].as_i64().unwrap() as i32;
     assert!(pid > 0);
     lab.kill9();
+    // SAFETY: kill takes no pointers.
     unsafe {
         libc::kill(pid, libc::SIGKILL);
     }

@@ -227,3 +227,52 @@ fn restart_keeps_daemon_flags() {
         "{s}"
     );
 }
+
+/// A second berthd on a live daemon's data root or socket exits at once with a clear message,
+/// and the first one keeps serving.
+#[test]
+fn a_second_daemon_on_the_same_root_or_socket_is_refused() {
+    let lab = Lab::start();
+    let other = tempfile::tempdir().unwrap();
+    let second = |data: &std::path::Path, exec: &std::path::Path, sock: &str| {
+        let mut child = std::process::Command::new("nsenter")
+            .arg(format!("--net=/run/netns/{}", lab.ns()))
+            .arg("--")
+            .arg(berthd_bin())
+            .arg("--data-root")
+            .arg(data)
+            .arg("--exec-root")
+            .arg(exec)
+            .args(["-H", sock, "--resolv-conf"])
+            .arg(lab.resolv_conf())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while child.try_wait().unwrap().is_none() {
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("the second berthd did not exit");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let out = child.wait_with_output().unwrap();
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let own_sock = format!("unix://{}", other.path().join("b.sock").display());
+    let err = second(&lab.data_root(), &other.path().join("exec"), &own_sock);
+    assert!(err.contains("another berthd"), "{err}");
+    assert!(err.contains("--data-root"), "{err}");
+    let err = second(
+        &other.path().join("data"),
+        &other.path().join("exec"),
+        &lab.host_uri(),
+    );
+    assert!(err.contains("another daemon is listening"), "{err}");
+    // the first daemon still owns its socket
+    assert_eq!(lab.api("GET", "/_ping", None).0, 200);
+    assert!(!other.path().join("b.sock").exists());
+}

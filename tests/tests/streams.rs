@@ -38,6 +38,7 @@ fn run(lab: &Lab, cli: &str, args: &[&str], stdin: Option<&[u8]>) -> Output {
     let (tx, rx) = std::sync::mpsc::channel::<()>();
     std::thread::spawn(move || {
         if rx.recv_timeout(berth_e2e::lab::CMD_TIMEOUT).is_err() {
+            // SAFETY: kill takes no pointers.
             unsafe {
                 libc::kill(pid, libc::SIGKILL);
             }

@@ -40,6 +40,20 @@ impl Store {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(err)?;
         }
+        // Container environments (secrets) live in this file: 0600 from its creation, and an
+        // older file made with the umask's mode is narrowed.
+        {
+            use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+            let f = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(0o600)
+                .open(path)
+                .map_err(err)?;
+            f.set_permissions(std::fs::Permissions::from_mode(0o600))
+                .map_err(err)?;
+        }
         // A small cache is plenty: the daemon keeps its working state in memory and reads the
         // file only at start.
         let db = Database::builder()
@@ -160,5 +174,18 @@ mod tests {
         let s = Store::open(&path).unwrap();
         assert_eq!(s.list::<u32>(NETWORKS).unwrap(), vec![("b".into(), 2)]);
         assert_eq!(s.get::<u32>(NETWORKS, "b").unwrap(), Some(2));
+    }
+
+    #[test]
+    fn the_file_is_0600_new_or_left_wider_by_an_older_berthd() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("berth.db");
+        drop(Store::open(&path).unwrap());
+        assert_eq!(mode(&path), 0o600);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        drop(Store::open(&path).unwrap());
+        assert_eq!(mode(&path), 0o600);
     }
 }

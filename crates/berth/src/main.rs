@@ -96,6 +96,7 @@ fn host(cli: &Cli) -> String {
 fn main() {
     // Like any Unix filter (and the docker CLI), stop quietly when the reader goes away:
     // `berth network ls | head -1` must not panic on a closed pipe.
+    // SAFETY: restoring a default disposition installs no handler; no thread runs yet.
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }

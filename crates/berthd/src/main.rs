@@ -5,6 +5,7 @@
 mod api;
 mod config;
 mod engine;
+mod guard;
 
 use anyhow::Context;
 use berth_net::firewall::Nftables;
@@ -12,7 +13,6 @@ use berth_net::osl::netlink::Netlink;
 use berth_net::store::Store;
 use berth_net::Controller;
 use clap::Parser;
-use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;
 
 fn main() -> anyhow::Result<()> {
@@ -46,6 +46,9 @@ async fn run(args: config::Args) -> anyhow::Result<()> {
         .with_context(|| format!("creating data root {}", args.data_root.display()))?;
     std::fs::create_dir_all(&args.exec_root)
         .with_context(|| format!("creating exec root {}", args.exec_root.display()))?;
+    // Before anything is read or changed: another daemon on the same root or socket wins.
+    let _lock = guard::lock_data_root(&args.data_root)?;
+    guard::refuse_live_socket(&socket)?;
     let store = Store::open(&args.data_root.join("berth.db"))?;
     let instance = args.instance();
     let osl = Arc::new(Netlink::new().context("opening netlink")?);
@@ -54,13 +57,9 @@ async fn run(args: config::Args) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("starting the network controller: {e}"))?;
 
-    if let Some(dir) = socket.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let _ = std::fs::remove_file(&socket);
-    let listener = tokio::net::UnixListener::bind(&socket)
-        .with_context(|| format!("binding {}", socket.display()))?;
-    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o660))?;
+    let listener = guard::bind_api_socket(&socket, 0o660)?;
+    listener.set_nonblocking(true)?;
+    let listener = tokio::net::UnixListener::from_std(listener)?;
     tracing::info!(
         "berthd {} listening on unix://{} (data root {}, firewall table inet {})",
         env!("CARGO_PKG_VERSION"),
@@ -83,7 +82,8 @@ async fn run(args: config::Args) -> anyhow::Result<()> {
     // without a shim per container, and outlive berthd (see container::keeper).
     runtime
         .use_keeper(berth_runtime::container::keeper::Keeper {
-            sock: args.exec_root.join("keeper.sock"),
+            // its own 0700 directory: the exec root holds the API socket, open to a group
+            sock: args.exec_root.join("keeper").join("keeper.sock"),
             exe: std::env::current_exe().context("locating berthd")?,
         })
         .map_err(|e| anyhow::anyhow!("{e}"))?;

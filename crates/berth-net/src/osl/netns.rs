@@ -29,9 +29,12 @@ pub fn create(path: &Path) -> io::Result<()> {
     std::fs::File::create(path)?;
     let target = path.to_path_buf();
     let r = std::thread::spawn(move || -> io::Result<()> {
+        // SAFETY: unshare takes no pointers; it moves only this short-lived thread.
         check(unsafe { libc::unshare(libc::CLONE_NEWNET) })?;
         let src = cstr(Path::new("/proc/thread-self/ns/net"))?;
         let dst = cstr(&target)?;
+        // SAFETY: both paths are NUL-terminated and outlive the call; a bind mount reads no
+        // fstype or data, so null is what it expects for them.
         check(unsafe {
             libc::mount(
                 src.as_ptr(),
@@ -58,6 +61,7 @@ pub fn delete(path: &Path) -> io::Result<()> {
     }
     let p = cstr(path)?;
     // EINVAL: not a mount point (e.g. a half-created sandbox); the file still goes.
+    // SAFETY: `p` is a NUL-terminated path that outlives the call.
     let rc = unsafe { libc::umount2(p.as_ptr(), libc::MNT_DETACH) };
     if rc != 0 {
         let e = io::Error::last_os_error();
@@ -82,6 +86,8 @@ pub fn run_in<T: Send + 'static>(
     let path: PathBuf = path.to_path_buf();
     std::thread::spawn(move || {
         let fd = open(&path)?;
+        // SAFETY: `fd` is an open namespace file we own; setns moves only this thread, which
+        // ends with `f`.
         check(unsafe { libc::setns(fd.as_raw_fd(), libc::CLONE_NEWNET) })?;
         f()
     })

@@ -20,6 +20,11 @@ use std::time::Duration;
 /// A UDP flow without traffic for this long is forgotten (conntrack's default for UDP streams
 /// is 120 s, for single datagrams 30 s).
 const UDP_IDLE: Duration = Duration::from_secs(60);
+/// UDP flows one published socket relays at once: each holds a socket and a 64 KiB buffer,
+/// and any sender can open one per source port. When full, datagrams from new clients are
+/// dropped until a flow goes idle, as a full conntrack table drops new flows. (docker-proxy
+/// has no cap; 1024 × 64 KiB bounds a port's share at 64 MiB.)
+const MAX_UDP_FLOWS_PER_PORT: usize = if cfg!(test) { 8 } else { 1024 };
 /// How long a relayed TCP connection may take to reach the container.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -269,6 +274,12 @@ fn new_flow(
     } else {
         "[::]:0".parse().expect("literal")
     };
+    let full = lock(&flows).keys().filter(|(f, _)| *f == fd).count() >= MAX_UDP_FLOWS_PER_PORT;
+    if full {
+        return Err(io::Error::other(format!(
+            "{MAX_UDP_FLOWS_PER_PORT} UDP flows already: datagram from {client} dropped"
+        )));
+    }
     let s = std::net::UdpSocket::bind(local)?;
     s.connect(to)?;
     s.set_nonblocking(true)?;
@@ -356,6 +367,25 @@ mod tests {
             assert_eq!(&out.0, b"hello");
             assert_eq!(out.1, b"ping");
             assert_eq!(out.2, "[::1]:18443".parse().unwrap());
+            // flows are capped per published port: clients past the cap get nothing
+            let answered = tokio::task::spawn_blocking(|| {
+                let clients: Vec<_> = (0..MAX_UDP_FLOWS_PER_PORT + 3)
+                    .map(|_| std::net::UdpSocket::bind("[::1]:0").unwrap())
+                    .collect();
+                let mut answered = 0;
+                for u in &clients {
+                    u.set_read_timeout(Some(Duration::from_millis(300)))
+                        .unwrap();
+                    u.send_to(b"x", "[::1]:18443").unwrap();
+                    let mut r = [0u8; 8];
+                    answered += u.recv_from(&mut r).is_ok() as usize;
+                }
+                answered
+            })
+            .await
+            .unwrap();
+            // the first client's flow is still open
+            assert_eq!(answered, MAX_UDP_FLOWS_PER_PORT - 1);
             k.unproxy("c1");
             // the listener is closed with the relay
             let e = std::net::TcpStream::connect("[::1]:18443").unwrap_err();

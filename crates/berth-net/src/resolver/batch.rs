@@ -26,9 +26,11 @@ thread_local! {
     static BUFS: RefCell<Buffers> = RefCell::new(Buffers {
         input: vec![0; BATCH * MAX_DATAGRAM],
         output: (0..BATCH).map(|_| Vec::with_capacity(512)).collect(),
+        // SAFETY: sockaddr_storage is plain data, for which all zeroes is a valid value.
         names: vec![unsafe { zeroed() }; BATCH],
         iov: vec![libc::iovec { iov_base: std::ptr::null_mut(), iov_len: 0 }; BATCH],
         out_iov: vec![libc::iovec { iov_base: std::ptr::null_mut(), iov_len: 0 }; BATCH],
+        // SAFETY: mmsghdr is plain data (null pointers, zero lengths) when all zeroes.
         msgs: vec![unsafe { zeroed() }; BATCH],
     });
 }
@@ -37,6 +39,8 @@ thread_local! {
 pub fn to_socket_addr(s: &libc::sockaddr_storage) -> Option<SocketAddr> {
     match s.ss_family as i32 {
         libc::AF_INET => {
+            // SAFETY: the family says the storage holds a sockaddr_in, which it is large and
+            // aligned enough for.
             let a: &libc::sockaddr_in = unsafe { &*(s as *const _ as *const libc::sockaddr_in) };
             Some(SocketAddr::V4(SocketAddrV4::new(
                 Ipv4Addr::from(u32::from_be(a.sin_addr.s_addr)),
@@ -44,6 +48,7 @@ pub fn to_socket_addr(s: &libc::sockaddr_storage) -> Option<SocketAddr> {
             )))
         }
         libc::AF_INET6 => {
+            // SAFETY: as above, for sockaddr_in6.
             let a: &libc::sockaddr_in6 = unsafe { &*(s as *const _ as *const libc::sockaddr_in6) };
             Some(SocketAddr::V6(SocketAddrV6::new(
                 Ipv6Addr::from(a.sin6_addr.s6_addr),
@@ -88,6 +93,9 @@ pub fn serve_batch(
             h.msg_flags = 0;
             msgs[i].msg_len = 0;
         }
+        // SAFETY: each of the BATCH headers points at its own name and iovec, each iovec at
+        // its own MAX_DATAGRAM slice of `input`; all live in this thread's buffers for the
+        // whole call, and a null timeout is allowed.
         let n = unsafe {
             libc::recvmmsg(
                 fd,
@@ -135,6 +143,8 @@ pub fn serve_batch(
         }
         let mut sent = 0;
         while sent < k {
+            // SAFETY: the first `k` headers point at names and iovecs set above, the iovecs at
+            // `output` vectors that are not touched until the call returns.
             let r = unsafe {
                 libc::sendmmsg(
                     fd,

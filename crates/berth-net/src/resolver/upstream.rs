@@ -2,7 +2,8 @@
 //! modes of Docker's and aardvark's resolvers:
 //! - each upstream gets a share of a 4 s budget, so the client (5 s by default) always hears
 //!   back, even when every upstream is down;
-//! - an upstream that timed out is skipped for a while (every upstream down: SERVFAIL at once);
+//! - an upstream that timed out is skipped for a while by the namespace it timed out from
+//!   (every upstream down: SERVFAIL at once); another sandbox may have a route to it;
 //! - at most [`MAX_IN_FLIGHT`] forwards at a time, past which the answer is REFUSED at once;
 //! - UDP sockets are long-lived (one per sandbox, one for the host) with queries matched by id,
 //!   source and question; TCP is used when the client asked over TCP.
@@ -12,8 +13,8 @@ use super::wire;
 use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::{FromRawFd, OwnedFd};
-use std::path::PathBuf;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -142,18 +143,15 @@ pub struct Origin {
 /// A TCP socket made in `netns` (sockets stay in the namespace they were made in).
 fn tcp_socket_in(netns: Option<PathBuf>, v6: bool) -> io::Result<TcpSocket> {
     let make = move || -> io::Result<OwnedFd> {
-        let family = if v6 { libc::AF_INET6 } else { libc::AF_INET };
-        let fd = unsafe {
-            libc::socket(
-                family,
-                libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-                0,
-            )
+        let domain = if v6 {
+            socket2::Domain::IPV6
+        } else {
+            socket2::Domain::IPV4
         };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+        // close-on-exec, as socket2 makes every socket
+        let s = socket2::Socket::new(domain, socket2::Type::STREAM, None)?;
+        s.set_nonblocking(true)?;
+        Ok(s.into())
     };
     let fd = match netns {
         Some(p) => crate::osl::netns::run_in(&p, make)?,
@@ -180,10 +178,30 @@ async fn tcp_exchange(sock: TcpSocket, query: &[u8], to: SocketAddr) -> io::Resu
     Ok(reply)
 }
 
+/// Upstreams that timed out lately, per (upstream, namespace the query left from: `None` for
+/// the host's): one sandbox's missing route or firewall says nothing of another's.
+#[derive(Default)]
+struct Health(Mutex<HashMap<(SocketAddr, Option<PathBuf>), Instant>>);
+
+impl Health {
+    fn alive(&self, to: SocketAddr, ns: Option<&Path>, now: Instant) -> bool {
+        let dead = ms_lock(&self.0);
+        let key = (to, ns.map(Path::to_path_buf));
+        dead.get(&key).is_none_or(|until| *until <= now)
+    }
+
+    fn timed_out(&self, to: SocketAddr, ns: Option<&Path>, now: Instant) {
+        let mut dead = ms_lock(&self.0);
+        // expired entries go here, so namespaces that are gone do not pile up
+        dead.retain(|_, until| *until > now);
+        dead.insert((to, ns.map(Path::to_path_buf)), now + DEAD_FOR);
+    }
+}
+
 /// The forwarding side of the resolver, shared by every sandbox.
 pub struct Forwarder {
     in_flight: Arc<Semaphore>,
-    dead: Mutex<HashMap<SocketAddr, Instant>>,
+    dead: Health,
     host: Arc<UdpChannel>,
 }
 
@@ -192,21 +210,14 @@ impl Forwarder {
     pub fn new(host: Arc<UdpChannel>) -> Forwarder {
         Forwarder {
             in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
-            dead: Mutex::new(HashMap::new()),
+            dead: Health::default(),
             host,
         }
     }
 
-    fn alive(&self, u: &Upstream) -> bool {
-        let mut dead = ms_lock(&self.dead);
-        match dead.get(&u.addr) {
-            Some(until) if *until > Instant::now() => false,
-            Some(_) => {
-                dead.remove(&u.addr);
-                true
-            }
-            None => true,
-        }
+    /// The namespace queries to `u` leave from: the host's, or the sandbox's.
+    fn leaves_from<'a>(u: &Upstream, from: &'a Origin) -> Option<&'a Path> {
+        (!u.host_ns).then_some(from.netns.as_path())
     }
 
     /// The reply to `query` (a parsed, valid query) from the first upstream that gives a
@@ -229,7 +240,11 @@ impl Forwarder {
         let Ok(_permit) = Arc::clone(&self.in_flight).try_acquire_owned() else {
             return fail(wire::REFUSED);
         };
-        let live: Vec<&Upstream> = ups.iter().filter(|u| self.alive(u)).collect();
+        let now = Instant::now();
+        let live: Vec<&Upstream> = ups
+            .iter()
+            .filter(|u| self.dead.alive(u.addr, Self::leaves_from(u, from), now))
+            .collect();
         if live.is_empty() {
             return fail(wire::SERVFAIL);
         }
@@ -259,12 +274,92 @@ impl Forwarder {
                 Ok(r) => return r,
                 Err(e) => {
                     if e.kind() == io::ErrorKind::TimedOut {
-                        ms_lock(&self.dead).insert(u.addr, Instant::now() + DEAD_FOR);
+                        let ns = Self::leaves_from(u, from);
+                        self.dead.timed_out(u.addr, ns, Instant::now());
                     }
                     tracing::debug!("dns upstream {}: {e}", u.addr);
                 }
             }
         }
         last.unwrap_or_else(|| fail(wire::SERVFAIL))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    #[test]
+    fn health_is_per_upstream_and_namespace_and_expires() {
+        let h = Health::default();
+        let up: SocketAddr = "192.0.2.1:53".parse().unwrap();
+        let (a, b) = (Path::new("/run/netns/a"), Path::new("/run/netns/b"));
+        let t = Instant::now();
+        h.timed_out(up, Some(a), t);
+        assert!(!h.alive(up, Some(a), t));
+        assert!(h.alive(up, Some(b), t) && h.alive(up, None, t));
+        assert!(h.alive("192.0.2.2:53".parse().unwrap(), Some(a), t));
+        assert!(h.alive(up, Some(a), t + DEAD_FOR));
+        // a later timeout elsewhere sweeps the expired entry
+        h.timed_out(up, Some(b), t + DEAD_FOR);
+        assert_eq!(ms_lock(&h.0).len(), 1);
+    }
+
+    /// A query as the resolver forwards it: id, RD, one question (`a.example. A IN`).
+    fn query() -> Vec<u8> {
+        let mut q = vec![0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+        q.extend_from_slice(b"\x01a\x07example\x00\x00\x01\x00\x01");
+        q
+    }
+
+    #[tokio::test]
+    async fn one_sandboxs_timeout_leaves_the_upstream_to_the_others() {
+        // the upstream: silent at first (a sandbox without a route to it), then answering
+        let server = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let up = Upstream {
+            addr: server.local_addr().unwrap(),
+            host_ns: false,
+        };
+        let answer = Arc::new(AtomicBool::new(false));
+        let on = answer.clone();
+        std::thread::spawn(move || loop {
+            let mut b = [0u8; 512];
+            let Ok((n, from)) = server.recv_from(&mut b) else {
+                return;
+            };
+            if on.load(Ordering::SeqCst) {
+                b[2] |= 0x80; // QR: the question echoed back as an empty answer
+                let _ = server.send_to(&b[..n], from);
+            }
+        });
+        let chan = || {
+            let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            s.set_nonblocking(true).unwrap();
+            UdpChannel::new(s).unwrap()
+        };
+        let fw = Forwarder::new(chan());
+        let origin = |ns: &str| Origin {
+            netns: PathBuf::from(ns),
+            udp: chan(),
+        };
+        let (a, b) = (origin("/run/netns/a"), origin("/run/netns/b"));
+        let r = fw
+            .forward(&query(), std::slice::from_ref(&up), &a, false)
+            .await;
+        assert_eq!(wire::rcode_of(&r), Some(wire::SERVFAIL));
+        answer.store(true, Ordering::SeqCst);
+        let r = fw
+            .forward(&query(), std::slice::from_ref(&up), &b, false)
+            .await;
+        assert_eq!(wire::rcode_of(&r), Some(0), "b still asks the upstream");
+        assert_eq!(r[..2], [0x12, 0x34]);
+        // a skips it for a while: SERVFAIL at once
+        let t = Instant::now();
+        let r = fw
+            .forward(&query(), std::slice::from_ref(&up), &a, false)
+            .await;
+        assert_eq!(wire::rcode_of(&r), Some(wire::SERVFAIL));
+        assert!(t.elapsed() < Duration::from_millis(500));
     }
 }

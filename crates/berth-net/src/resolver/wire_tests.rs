@@ -251,3 +251,66 @@ fn random_input_never_breaks_the_codec() {
         "mutations keep many packets valid ({accepted})"
     );
 }
+
+mod props {
+    //! The same, as property tests: any bytes, and valid queries with bytes changed.
+    use super::super::*;
+    use super::query_bytes;
+    use hickory_proto::rr::RecordType;
+    use proptest::prelude::*;
+
+    fn config() -> ProptestConfig {
+        ProptestConfig {
+            // PROPTEST_CASES=N for a longer campaign than CI's
+            cases: std::env::var("PROPTEST_CASES")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(1024),
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        }
+    }
+
+    fn check(p: &[u8]) -> Result<(), TestCaseError> {
+        let _ = rcode_of(p);
+        let _ = same_question(p, p);
+        if let Ok(q) = parse(p) {
+            let mut out = Vec::new();
+            failure(&q, SERVFAIL, &mut out);
+            // a reply to a query keeps its id and question
+            prop_assert_eq!(&out[..2], &p[..2]);
+            prop_assert!(same_question(p, &out));
+            prop_assert_eq!(rcode_of(&out), Some(SERVFAIL));
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(config())]
+
+        #[test]
+        fn any_bytes(p in proptest::collection::vec(any::<u8>(), 0..600)) {
+            check(&p)?;
+        }
+
+        #[test]
+        fn valid_queries_with_bytes_changed(
+            name in "([a-z0-9][a-z0-9-]{0,11}\\.){1,4}",
+            edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..4),
+            cut in any::<prop::sample::Index>(),
+        ) {
+            let mut p = query_bytes(&name, RecordType::A, true);
+            for (i, b) in edits {
+                let i = i.index(p.len());
+                p[i] = b;
+            }
+            p.truncate(cut.index(p.len() + 1));
+            check(&p)?;
+        }
+
+        #[test]
+        fn reverse_names(s in "([0-9a-f]{1,4}\\.){0,34}(in-addr|ip6)?\\.?(arpa)?") {
+            let _ = ptr_addr(&s);
+        }
+    }
+}

@@ -5,7 +5,7 @@
 use crate::{Error, Result};
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -36,8 +36,7 @@ impl ConsoleSocket {
                 .accept()
                 .map_err(|e| Error::internal(format!("console socket accept: {e}")))?;
             let _ = std::fs::remove_file(&self.path);
-            recv_fd(conn.as_raw_fd())
-                .map_err(|e| Error::internal(format!("receiving the console: {e}")))
+            recv_fd(&conn).map_err(|e| Error::internal(format!("receiving the console: {e}")))
         })
     }
 
@@ -47,7 +46,7 @@ impl ConsoleSocket {
     }
 }
 
-fn recv_fd(sock: i32) -> std::io::Result<OwnedFd> {
+fn recv_fd(sock: impl AsFd) -> std::io::Result<OwnedFd> {
     recv_fds(sock)?
         .1
         .into_iter()
@@ -58,81 +57,49 @@ fn recv_fd(sock: i32) -> std::io::Result<OwnedFd> {
 /// Up to this many fds travel with one message (a process's stdin, stdout, stderr).
 const MAX_FDS: usize = 3;
 
-fn cmsg_space() -> usize {
-    unsafe { libc::CMSG_SPACE((MAX_FDS * std::mem::size_of::<i32>()) as u32) as usize }
-}
-
-/// A message header over one buffer, with room for fds when `control` is given.
-fn header(iov: &mut libc::iovec, control: Option<&mut [u8]>) -> libc::msghdr {
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = iov;
-    msg.msg_iovlen = 1;
-    if let Some(c) = control {
-        msg.msg_control = c.as_mut_ptr() as *mut libc::c_void;
-        msg.msg_controllen = c.len() as _;
-    }
-    msg
-}
-
-/// One message: its text and the fds passed with it.
-pub fn recv_fds(sock: i32) -> std::io::Result<(String, Vec<OwnedFd>)> {
+/// One message: its text and the fds passed with it (more than [`MAX_FDS`] are cut off by
+/// the kernel, and closed).
+pub fn recv_fds(sock: impl AsFd) -> std::io::Result<(String, Vec<OwnedFd>)> {
+    use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
     let mut data = [0u8; 8192];
-    let mut iov = libc::iovec {
-        iov_base: data.as_mut_ptr() as *mut libc::c_void,
-        iov_len: data.len(),
-    };
-    let mut cbuf = vec![0u8; cmsg_space()];
-    let mut msg = header(&mut iov, Some(&mut cbuf));
-    let n = unsafe { libc::recvmsg(sock, &mut msg, libc::MSG_CMSG_CLOEXEC) };
-    if n < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    let text = String::from_utf8_lossy(&data[..n as usize])
+    let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS))];
+    let mut control = RecvAncillaryBuffer::new(&mut space);
+    let got = rustix::net::recvmsg(
+        &sock,
+        &mut [std::io::IoSliceMut::new(&mut data)],
+        &mut control,
+        RecvFlags::CMSG_CLOEXEC,
+    )?;
+    let text = String::from_utf8_lossy(&data[..got.bytes])
         .trim()
         .to_string();
     let mut fds = Vec::new();
-    let cmsg = unsafe { libc::CMSG_FIRSTHDR(&msg) };
-    if cmsg.is_null() {
-        return Ok((text, fds));
-    }
-    unsafe {
-        if (*cmsg).cmsg_level != libc::SOL_SOCKET || (*cmsg).cmsg_type != libc::SCM_RIGHTS {
-            return Err(std::io::Error::other("unexpected control message"));
-        }
-        let len = (*cmsg).cmsg_len as usize - libc::CMSG_LEN(0) as usize;
-        let p = libc::CMSG_DATA(cmsg) as *const i32;
-        for i in 0..len / std::mem::size_of::<i32>() {
-            fds.push(OwnedFd::from_raw_fd(std::ptr::read_unaligned(p.add(i))));
+    for m in control.drain() {
+        match m {
+            RecvAncillaryMessage::ScmRights(rights) => fds.extend(rights),
+            _ => return Err(std::io::Error::other("unexpected control message")),
         }
     }
     Ok((text, fds))
 }
 
 /// Sends `data` with `fds` (at most three) attached.
-pub fn send_fds(sock: i32, data: &[u8], fds: &[std::os::fd::BorrowedFd]) -> std::io::Result<()> {
-    assert!(fds.len() <= MAX_FDS);
-    let mut iov = libc::iovec {
-        iov_base: data.as_ptr() as *mut libc::c_void,
-        iov_len: data.len(),
-    };
-    let space = unsafe { libc::CMSG_SPACE(std::mem::size_of_val(fds) as u32) } as usize;
-    let mut cbuf = vec![0u8; space];
-    let msg = header(&mut iov, (!fds.is_empty()).then_some(&mut cbuf[..]));
-    if !fds.is_empty() {
-        unsafe {
-            let cmsg = libc::CMSG_FIRSTHDR(&msg);
-            (*cmsg).cmsg_level = libc::SOL_SOCKET;
-            (*cmsg).cmsg_type = libc::SCM_RIGHTS;
-            (*cmsg).cmsg_len = libc::CMSG_LEN(std::mem::size_of_val(fds) as u32) as _;
-            let p = libc::CMSG_DATA(cmsg) as *mut i32;
-            for (i, fd) in fds.iter().enumerate() {
-                std::ptr::write_unaligned(p.add(i), fd.as_raw_fd());
-            }
-        }
+pub fn send_fds(sock: impl AsFd, data: &[u8], fds: &[BorrowedFd]) -> std::io::Result<()> {
+    use rustix::net::{SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
+    if fds.len() > MAX_FDS {
+        return Err(std::io::Error::other("too many fds for one message"));
     }
-    if unsafe { libc::sendmsg(sock, &msg, libc::MSG_NOSIGNAL) } < 0 {
-        return Err(std::io::Error::last_os_error());
+    let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS))];
+    let mut control = SendAncillaryBuffer::new(&mut space);
+    if !fds.is_empty() && !control.push(SendAncillaryMessage::ScmRights(fds)) {
+        return Err(std::io::Error::other("fds do not fit the control buffer"));
     }
+    rustix::net::sendmsg(
+        &sock,
+        &[std::io::IoSlice::new(data)],
+        &mut control,
+        SendFlags::NOSIGNAL,
+    )?;
     Ok(())
 }
 
@@ -141,43 +108,75 @@ pub fn send_fds(sock: i32, data: &[u8], fds: &[std::os::fd::BorrowedFd]) -> std:
 /// reaped by it, and their status is read from the file it writes into `exits`.
 /// `None`: neither knows (the process was nobody's child we can ask).
 pub async fn wait_exit(pid: i32, exits: Option<&Path>) -> Option<i32> {
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
     let file = exits.map(|d| d.join(pid.to_string()));
-    if fd < 0 {
+    let fd = (pid > 0)
+        .then(|| rustix::process::Pid::from_raw(pid))
+        .flatten()
+        .and_then(|p| rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()).ok());
+    let Some(fd) = fd else {
         return read_exit_file(file.as_deref()).await;
-    }
-    let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
-    // Safety: the AsyncFd owns the pidfd, which nothing else closes while it is registered.
+    };
+    // a pidfd turns readable when its process ends
+    // SAFETY: the AsyncFd owns the pidfd, so nothing else can close it (and have the number
+    // reused) while it is registered with the reactor.
     let afd = unsafe {
         tokio::io::unix::AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE)
     }
     .ok()?;
     let _ = afd.readable().await.ok()?;
-    let reaped = reap_pidfd(afd.get_ref().as_raw_fd());
-    match reaped {
+    match reap_pidfd(afd.get_ref()) {
         Some(code) => Some(code),
         None => read_exit_file(file.as_deref()).await,
     }
 }
 
-/// `waitid(P_PIDFD)`: the status if the process was our child.
-fn reap_pidfd(fd: i32) -> Option<i32> {
-    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-    // P_PIDFD (3): reap exactly this process, never someone else's child.
-    if unsafe { libc::waitid(3, fd as u32, &mut info, libc::WEXITED) } != 0 {
-        return None;
+/// `waitid(P_PIDFD)`: the status if the process was our child (exactly this process is
+/// reaped, never someone else's child).
+fn reap_pidfd(fd: &OwnedFd) -> Option<i32> {
+    use rustix::process::{WaitId, WaitIdOptions};
+    let st = rustix::process::waitid(WaitId::PidFd(fd.as_fd()), WaitIdOptions::EXITED)
+        .ok()
+        .flatten()?;
+    match (st.exit_status(), st.terminating_signal()) {
+        (Some(code), _) => Some(code),
+        (None, Some(sig)) => Some(128 + sig),
+        _ => None,
     }
-    let status = unsafe { info.si_status() };
-    Some(match info.si_code {
-        libc::CLD_EXITED => status,
-        _ => 128 + status,
-    })
 }
 
-/// The keeper writes the file right after reaping; give it a moment.
+/// How long the keeper may take to write an exit file after the process ended.
+const EXIT_FILE_WAIT: Duration = Duration::from_secs(2);
+
+/// The exit code the keeper writes (by rename) into `file` right after reaping: watched for
+/// with inotify, so it is read the moment it appears.
 async fn read_exit_file(file: Option<&Path>) -> Option<i32> {
     let file = file?;
-    for _ in 0..400 {
+    let take = |f: &Path| {
+        let s = std::fs::read_to_string(f).ok()?;
+        let _ = std::fs::remove_file(f);
+        s.trim().parse::<i32>().ok()
+    };
+    // watched before the first look: a rename in between is seen either way
+    let Some(watch) = file.parent().and_then(|d| ExitWatch::new(d).ok()) else {
+        return poll_exit_file(file).await;
+    };
+    let deadline = tokio::time::Instant::now() + EXIT_FILE_WAIT;
+    loop {
+        if let Some(code) = take(file) {
+            return Some(code);
+        }
+        match tokio::time::timeout_at(deadline, watch.changed()).await {
+            Ok(Ok(())) => continue,
+            // gone wrong or too late: one last look
+            _ => return take(file),
+        }
+    }
+}
+
+/// Without inotify: look every 5 ms.
+async fn poll_exit_file(file: &Path) -> Option<i32> {
+    let tries = EXIT_FILE_WAIT.as_millis() / 5;
+    for _ in 0..tries {
         if let Ok(s) = std::fs::read_to_string(file) {
             let _ = std::fs::remove_file(file);
             return s.trim().parse().ok();
@@ -185,6 +184,44 @@ async fn read_exit_file(file: Option<&Path>) -> Option<i32> {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     None
+}
+
+/// Files renamed into (or created in) a directory, as a readable inotify descriptor.
+struct ExitWatch(tokio::io::unix::AsyncFd<OwnedFd>);
+
+impl ExitWatch {
+    fn new(dir: &Path) -> std::io::Result<ExitWatch> {
+        use rustix::fs::inotify;
+        let fd = inotify::init(inotify::CreateFlags::CLOEXEC | inotify::CreateFlags::NONBLOCK)?;
+        inotify::add_watch(
+            &fd,
+            dir,
+            inotify::WatchFlags::MOVED_TO | inotify::WatchFlags::CREATE,
+        )?;
+        // SAFETY: the AsyncFd owns the inotify fd, so nothing else can close it (and have the
+        // number reused) while it is registered with the reactor.
+        let afd = unsafe {
+            tokio::io::unix::AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE)
+        }?;
+        Ok(ExitWatch(afd))
+    }
+
+    /// Waits for events and consumes them.
+    async fn changed(&self) -> std::io::Result<()> {
+        let mut guard = self.0.readable().await?;
+        let mut buf = [std::mem::MaybeUninit::uninit(); 4096];
+        let mut events = rustix::fs::inotify::Reader::new(self.0.get_ref(), &mut buf);
+        loop {
+            match events.next() {
+                Ok(_) => continue,
+                Err(rustix::io::Errno::AGAIN) => {
+                    guard.clear_ready();
+                    return Ok(());
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
 }
 
 /// Whether `pid` is alive (and not a zombie).
@@ -279,4 +316,31 @@ pub fn pump_console(master: OwnedFd, log: &Path) -> std::sync::mpsc::Receiver<()
         }
     });
     rx
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_exit_file_is_read_when_it_appears_not_on_a_poll() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("4242");
+        let d = dir.path().to_path_buf();
+        let writer = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(150)).await;
+            // as the keeper does: written aside, renamed into place
+            std::fs::write(d.join(".4242"), "7").unwrap();
+            std::fs::rename(d.join(".4242"), d.join("4242")).unwrap();
+        });
+        let t = std::time::Instant::now();
+        assert_eq!(read_exit_file(Some(&file)).await, Some(7));
+        assert!(t.elapsed() < EXIT_FILE_WAIT, "{:?}", t.elapsed());
+        writer.await.unwrap();
+        // read once, then gone
+        assert!(!file.exists());
+        // already there: read at once
+        std::fs::write(&file, "3").unwrap();
+        assert_eq!(read_exit_file(Some(&file)).await, Some(3));
+    }
 }

@@ -87,12 +87,9 @@ fn io_err(what: impl std::fmt::Display, e: std::io::Error) -> Error {
 }
 
 fn pipe() -> Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0; 2];
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(io_err("pipe", std::io::Error::last_os_error()));
-    }
-    use std::os::fd::FromRawFd;
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+    // std's pipe is close-on-exec
+    let (r, w) = std::io::pipe().map_err(|e| io_err("pipe", e))?;
+    Ok((r.into(), w.into()))
 }
 
 impl Runtime {

@@ -3,12 +3,7 @@
 
 use crate::{Error, Result};
 use std::ffi::CString;
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-
-fn cstr(p: &Path) -> CString {
-    CString::new(p.as_os_str().as_bytes()).expect("path without NUL")
-}
 
 /// A mount point has another device than its parent directory. (Reading mountinfo instead
 /// would cost a line per container on the host at every start and stop.)
@@ -48,25 +43,21 @@ pub fn mount(layers: &[PathBuf], upper: &Path, work: &Path, target: &Path) -> Re
         upper.display(),
         work.display()
     );
-    let fstype = CString::new("overlay").unwrap();
     let data = CString::new(opts).map_err(|e| Error::internal(e.to_string()))?;
-    let rc = unsafe {
-        libc::mount(
-            fstype.as_ptr(),
-            cstr(target).as_ptr(),
-            fstype.as_ptr(),
-            0,
-            data.as_ptr() as *const libc::c_void,
-        )
-    };
-    if rc != 0 {
-        return Err(Error::internal(format!(
+    rustix::mount::mount(
+        "overlay",
+        target,
+        "overlay",
+        rustix::mount::MountFlags::empty(),
+        data.as_c_str(),
+    )
+    .map_err(|e| {
+        Error::internal(format!(
             "mounting the root filesystem at {}: {}",
             target.display(),
-            std::io::Error::last_os_error()
-        )));
-    }
-    Ok(())
+            std::io::Error::from(e)
+        ))
+    })
 }
 
 /// Unmounts `target` if mounted (lazily: an exec still starting may hold it briefly).
@@ -74,7 +65,5 @@ pub fn unmount(target: &Path) {
     if !is_mounted(target) {
         return;
     }
-    unsafe {
-        libc::umount2(cstr(target).as_ptr(), libc::MNT_DETACH);
-    }
+    let _ = rustix::mount::unmount(target, rustix::mount::UnmountFlags::DETACH);
 }

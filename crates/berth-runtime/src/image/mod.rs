@@ -21,6 +21,10 @@ mod untar;
 mod tests;
 #[cfg(test)]
 mod tests_load;
+#[cfg(test)]
+mod tests_props;
+#[cfg(test)]
+mod tests_untar;
 
 use crate::{Error, Result};
 use reference::Reference;

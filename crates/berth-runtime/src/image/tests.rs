@@ -6,7 +6,7 @@ use sha2::{Digest, Sha256};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 
 pub(super) fn is_root() -> bool {
-    unsafe { libc::geteuid() == 0 }
+    rustix::process::geteuid().is_root()
 }
 
 pub(super) fn sha(b: &[u8]) -> String {
@@ -55,7 +55,9 @@ impl Tar {
 
     pub fn link(mut self, kind: tar::EntryType, name: &str, target: &str) -> Tar {
         let mut h = Self::header(kind, name, 0o777, 0);
-        h.set_link_name(target).unwrap();
+        // raw, like the name: `set_link_name` refuses the targets a hostile archive has
+        let raw = &mut h.as_old_mut().linkname;
+        raw[..target.len()].copy_from_slice(target.as_bytes());
         h.set_cksum();
         self.0.append(&h, std::io::empty()).unwrap();
         self
@@ -67,6 +69,14 @@ impl Tar {
         h.set_device_minor(minor).unwrap();
         h.set_cksum();
         self.0.append(&h, std::io::empty()).unwrap();
+        self
+    }
+
+    /// A GNU long name (`L`) or long link (`K`) record: the next entry's name or target, any
+    /// bytes at all.
+    pub fn gnu_long(mut self, kind: tar::EntryType, data: &[u8]) -> Tar {
+        let h = Self::header(kind, "././@LongLink", 0o644, data.len() as u64);
+        self.0.append(&h, data).unwrap();
         self
     }
 
@@ -100,7 +110,7 @@ fn rootfs() -> Vec<u8> {
         .bytes()
 }
 
-fn layer_dirs(dir: &tempfile::TempDir) -> Vec<String> {
+pub(super) fn layer_dirs(dir: &tempfile::TempDir) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dir.path().join("layers"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -308,16 +318,8 @@ fn whiteouts_become_overlayfs_whiteouts() {
     assert!(!l.join(".wh.gone").exists() && !l.join("etc/.wh..wh..opq").exists());
     assert!(!l.join(".wh..wh.plnk").exists());
     let mut buf = [0u8; 8];
-    let p = std::ffi::CString::new(l.join("etc").as_os_str().as_encoded_bytes()).unwrap();
-    let n = unsafe {
-        libc::lgetxattr(
-            p.as_ptr(),
-            c"trusted.overlay.opaque".as_ptr(),
-            buf.as_mut_ptr().cast(),
-            8,
-        )
-    };
-    assert_eq!(&buf[..n.max(0) as usize], b"y");
+    let n = rustix::fs::lgetxattr(l.join("etc"), "trusted.overlay.opaque", &mut buf).unwrap();
+    assert_eq!(&buf[..n], b"y");
 }
 
 #[test]

@@ -1,12 +1,17 @@
 //! Extracting tar archives into a directory: image layers (ownership, modes, links, devices,
 //! xattrs, and AUFS whiteouts turned into overlayfs ones) and plain archives (`docker save`
-//! bundles). Nothing is ever written outside the target directory.
+//! bundles). Nothing is ever written outside the target directory: every path is made
+//! relative and refused if it climbs (`..`) or holds a NUL, parents are resolved as if the
+//! target were `/` (see [`make_parents`]), whiteouts must name a file of their own directory,
+//! and the late directory fix-ups walk without following links (see [`finish_dir`]).
 
 use crate::{Error, Result};
+use rustix::fs::FileType;
 use sha2::{Digest, Sha256};
-use std::ffi::CString;
+use std::ffi::OsStr;
 use std::fs;
 use std::io::{self, BufRead, BufReader, Read};
+use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
@@ -74,7 +79,7 @@ pub fn unpack(src: &mut dyn Read, dst: &Path, mode: Mode) -> Result<Unpacked> {
     io::copy(&mut hashed, &mut io::sink()).map_err(bad_archive)?;
     // children are in place: directory modes and times last, deepest first
     for d in dirs.iter().rev() {
-        finish_dir(d)?;
+        finish_dir(dst, d)?;
     }
     Ok(Unpacked {
         digest: format!("sha256:{:x}", hashed.hash.finalize()),
@@ -96,7 +101,8 @@ impl Read for Hashing<'_> {
 }
 
 struct DirMeta {
-    path: PathBuf,
+    /// Relative to the target; empty for the target itself.
+    rel: PathBuf,
     mode: u32,
     mtime: i64,
 }
@@ -122,8 +128,7 @@ fn fs_error(what: &str, path: &Path, e: io::Error) -> Error {
 }
 
 fn running_as_root() -> bool {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() == 0 }
+    rustix::process::geteuid().is_root()
 }
 
 /// Extracts one entry; returns the bytes it added to the layer's size.
@@ -152,23 +157,23 @@ fn unpack_entry(
             let m = header.mode().map_err(bad_archive)?;
             set_owner(dst, &header, root, false)?;
             dirs.push(DirMeta {
-                path: dst.to_path_buf(),
+                rel: PathBuf::new(),
                 mode: m,
                 mtime: header.mtime().unwrap_or(0) as i64,
             });
         }
         return Ok(0);
     };
-    let name = rel
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let parent = make_parents(dst, rel.parent().unwrap_or(Path::new("")))?;
-
-    if mode == Mode::Layer && name.starts_with(WHITEOUT_PREFIX) {
-        return whiteout(&parent, &name, &header, root).map(|_| 0);
+    // `relative` keeps only normal components and is never empty: there is a last one
+    let name = rel.file_name().unwrap_or_default();
+    if mode == Mode::Layer && name.as_bytes().starts_with(WHITEOUT_PREFIX.as_bytes()) {
+        // checked before anything is touched: a bad whiteout changes nothing
+        let what = whiteout_target(&raw, name)?;
+        let parent = make_parents(dst, rel.parent().unwrap_or(Path::new("")))?;
+        return whiteout(&parent, what, &header, root).map(|_| 0);
     }
-    let path = parent.join(rel.file_name().expect("relative path has a name"));
+    let parent = make_parents(dst, rel.parent().unwrap_or(Path::new("")))?;
+    let path = parent.join(name);
     let perm = header.mode().map_err(bad_archive)? & 0o7777;
     let mtime = header.mtime().unwrap_or(0) as i64;
     let mut size = 0;
@@ -184,7 +189,7 @@ fn unpack_entry(
             }
             set_owner(&path, &header, root && mode == Mode::Layer, false)?;
             dirs.push(DirMeta {
-                path: path.clone(),
+                rel: path.strip_prefix(dst).unwrap_or(&rel).to_path_buf(),
                 mode: if mode == Mode::Layer { perm } else { 0o755 },
                 mtime,
             });
@@ -194,6 +199,7 @@ fn unpack_entry(
                 .link_name()
                 .map_err(bad_archive)?
                 .ok_or_else(|| bad_archive(format!("symlink {} has no target", raw.display())))?;
+            no_nul(&target)?;
             remove_any(&path)?;
             std::os::unix::fs::symlink(&target, &path)
                 .map_err(|e| fs_error("creating symlink", &path, e))?;
@@ -208,7 +214,7 @@ fn unpack_entry(
             let trel = relative(&target)?
                 .ok_or_else(|| bad_archive(format!("hard link {} to the root", raw.display())))?;
             let tparent = make_parents(dst, trel.parent().unwrap_or(Path::new("")))?;
-            let tpath = tparent.join(trel.file_name().expect("relative path has a name"));
+            let tpath = tparent.join(trel.file_name().unwrap_or_default());
             if tpath != path {
                 remove_any(&path)?;
                 fs::hard_link(&tpath, &path).map_err(|e| {
@@ -228,12 +234,12 @@ fn unpack_entry(
             let major = header.device_major().ok().flatten().unwrap_or(0);
             let minor = header.device_minor().ok().flatten().unwrap_or(0);
             let fmt = match kind {
-                EntryType::Char => libc::S_IFCHR,
-                EntryType::Block => libc::S_IFBLK,
-                _ => libc::S_IFIFO,
+                EntryType::Char => FileType::CharacterDevice,
+                EntryType::Block => FileType::BlockDevice,
+                _ => FileType::Fifo,
             };
             remove_any(&path)?;
-            mknod(&path, fmt | perm, libc::makedev(major, minor))?;
+            mknod(&path, fmt, perm, rustix::fs::makedev(major, minor))?;
             set_owner(&path, &header, root, false)?;
             chmod(&path, perm)?;
             set_mtime(&path, mtime, false);
@@ -262,8 +268,11 @@ fn unpack_entry(
 }
 
 /// The entry's path relative to the target, `None` for the target itself. `..` is refused:
-/// a layer has no business outside its directory.
+/// a layer has no business outside its directory. An absolute path is taken as relative to
+/// the target, as Docker does. A NUL (possible in GNU long names and PAX records) is refused:
+/// no system call can take such a path.
 pub fn relative(raw: &Path) -> Result<Option<PathBuf>> {
+    no_nul(raw)?;
     let mut rel = PathBuf::new();
     for c in raw.components() {
         match c {
@@ -282,6 +291,16 @@ pub fn relative(raw: &Path) -> Result<Option<PathBuf>> {
     } else {
         Some(rel)
     })
+}
+
+fn no_nul(p: &Path) -> Result<()> {
+    if p.as_os_str().as_bytes().contains(&0) {
+        return Err(Error::invalid(format!(
+            "invalid tar archive: path {:?} contains a NUL byte",
+            p.as_os_str()
+        )));
+    }
+    Ok(())
 }
 
 /// Creates the directories of `rel` under `root` (0755, like Docker) and returns the real path
@@ -343,24 +362,51 @@ fn make_parents(root: &Path, rel: &Path) -> Result<PathBuf> {
     Ok(root.join(resolved))
 }
 
+/// What a whiteout entry asks for.
+enum Whiteout<'a> {
+    /// `.wh..wh..opq`: its directory hides the layers below.
+    Opaque,
+    /// `.wh.NAME`: NAME of the layers below is hidden.
+    Hide(&'a OsStr),
+    /// AUFS's own bookkeeping (`.wh..wh.plnk`, ...): nothing for overlayfs.
+    Ignore,
+}
+
+/// What the whiteout entry `name` (`.wh.` + something) means; an error when it would name no
+/// file of its directory (`.wh..` and `.wh...` name the directory itself and its parent:
+/// removing those wipes the layer, or the whole layer store).
+fn whiteout_target<'a>(raw: &Path, name: &'a OsStr) -> Result<Whiteout<'a>> {
+    if name == OPAQUE_MARKER {
+        return Ok(Whiteout::Opaque);
+    }
+    let hidden = &name.as_bytes()[WHITEOUT_PREFIX.len()..];
+    if hidden == b"." || hidden == b".." {
+        return Err(Error::invalid(format!(
+            "invalid tar archive: whiteout {} escapes its directory",
+            raw.display()
+        )));
+    }
+    if hidden.starts_with(WHITEOUT_PREFIX.as_bytes()) || hidden.is_empty() {
+        return Ok(Whiteout::Ignore);
+    }
+    Ok(Whiteout::Hide(OsStr::from_bytes(hidden)))
+}
+
 /// `.wh.NAME` hides NAME of the layers below: overlayfs wants a 0/0 character device there.
 /// `.wh..wh..opq` makes its directory opaque: overlayfs wants an xattr on it.
-fn whiteout(parent: &Path, name: &str, header: &tar::Header, root: bool) -> Result<()> {
+fn whiteout(parent: &Path, what: Whiteout, header: &tar::Header, root: bool) -> Result<()> {
     if !root {
         // only root can make either; berth runs containers as root anyway
         return Ok(());
     }
-    if name == OPAQUE_MARKER {
-        return setxattr(parent, "trusted.overlay.opaque", b"y");
-    }
-    let hidden = &name[WHITEOUT_PREFIX.len()..];
-    if hidden.starts_with(WHITEOUT_PREFIX) || hidden.is_empty() {
-        // AUFS's own bookkeeping (`.wh..wh.plnk`, ...): nothing for overlayfs
-        return Ok(());
-    }
+    let hidden = match what {
+        Whiteout::Opaque => return setxattr(parent, "trusted.overlay.opaque", b"y"),
+        Whiteout::Ignore => return Ok(()),
+        Whiteout::Hide(hidden) => hidden,
+    };
     let path = parent.join(hidden);
     remove_any(&path)?;
-    mknod(&path, libc::S_IFCHR, 0)?;
+    mknod(&path, FileType::CharacterDevice, 0, 0)?;
     set_owner(&path, header, root, false)
 }
 
@@ -381,21 +427,10 @@ fn remove_any(path: &Path) -> Result<()> {
     }
 }
 
-fn cpath(path: &Path) -> CString {
-    CString::new(path.as_os_str().as_bytes()).expect("paths from tar have no NUL")
-}
-
-fn mknod(path: &Path, mode: u32, dev: libc::dev_t) -> Result<()> {
-    let c = cpath(path);
-    // SAFETY: c is a valid NUL-terminated path.
-    if unsafe { libc::mknod(c.as_ptr(), mode, dev) } != 0 {
-        return Err(fs_error(
-            "creating device",
-            path,
-            io::Error::last_os_error(),
-        ));
-    }
-    Ok(())
+fn mknod(path: &Path, kind: FileType, perm: u32, dev: rustix::fs::Dev) -> Result<()> {
+    let mode = rustix::fs::Mode::from_raw_mode(perm);
+    rustix::fs::mknodat(rustix::fs::CWD, path, kind, mode, dev)
+        .map_err(|e| fs_error("creating device", path, e.into()))
 }
 
 fn chmod(path: &Path, mode: u32) -> Result<()> {
@@ -419,47 +454,59 @@ fn set_owner(path: &Path, header: &tar::Header, enabled: bool, link: bool) -> Re
 
 /// Times matter little to a layer: failures are ignored.
 fn set_mtime(path: &Path, mtime: i64, nofollow: bool) {
-    let c = cpath(path);
-    let ts = libc::timespec {
-        tv_sec: mtime as libc::time_t,
-        tv_nsec: 0,
-    };
     let flags = if nofollow {
-        libc::AT_SYMLINK_NOFOLLOW
+        rustix::fs::AtFlags::SYMLINK_NOFOLLOW
     } else {
-        0
+        rustix::fs::AtFlags::empty()
     };
-    // SAFETY: c is a valid path and the array holds the two timespecs utimensat reads.
-    unsafe { libc::utimensat(libc::AT_FDCWD, c.as_ptr(), [ts, ts].as_ptr(), flags) };
+    let _ = rustix::fs::utimensat(rustix::fs::CWD, path, &times(mtime), flags);
 }
 
-fn finish_dir(d: &DirMeta) -> Result<()> {
-    chmod(&d.path, d.mode)?;
-    set_mtime(&d.path, d.mtime, false);
+fn times(mtime: i64) -> rustix::fs::Timestamps {
+    let t = rustix::fs::Timespec {
+        tv_sec: mtime,
+        tv_nsec: 0,
+    };
+    rustix::fs::Timestamps {
+        last_access: t,
+        last_modification: t,
+    }
+}
+
+/// A directory's mode and time, set once its children are in place. By then a later entry
+/// may have replaced it, or one of its parents, by a symlink to anywhere: the path is walked
+/// from the target without following links, and a directory that is gone is skipped.
+fn finish_dir(dst: &Path, d: &DirMeta) -> Result<()> {
+    let Some(fd) = open_dir_beneath(dst, &d.rel)? else {
+        return Ok(());
+    };
+    let shown = dst.join(&d.rel);
+    rustix::fs::fchmod(&fd, rustix::fs::Mode::from_raw_mode(d.mode))
+        .map_err(|e| fs_error("chmod", &shown, e.into()))?;
+    // times matter little to a layer: failures are ignored
+    let _ = rustix::fs::futimens(&fd, &times(d.mtime));
     Ok(())
+}
+
+/// `dst/rel` opened as a directory, no component of `rel` being a symlink; `None` when one is
+/// (or is no longer a directory).
+fn open_dir_beneath(dst: &Path, rel: &Path) -> Result<Option<OwnedFd>> {
+    use rustix::fs::{Mode as Perm, OFlags};
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let mut fd = rustix::fs::open(dst, flags, Perm::empty())
+        .map_err(|e| fs_error("opening", dst, e.into()))?;
+    for c in rel.components() {
+        match rustix::fs::openat(&fd, c.as_os_str(), flags, Perm::empty()) {
+            Ok(next) => fd = next,
+            Err(_) => return Ok(None),
+        }
+    }
+    Ok(Some(fd))
 }
 
 fn setxattr(path: &Path, name: &str, value: &[u8]) -> Result<()> {
-    let c = cpath(path);
-    let n = CString::new(name).map_err(bad_archive)?;
-    // SAFETY: valid C strings and a buffer of the given length.
-    let r = unsafe {
-        libc::lsetxattr(
-            c.as_ptr(),
-            n.as_ptr(),
-            value.as_ptr().cast(),
-            value.len(),
-            0,
-        )
-    };
-    if r != 0 {
-        return Err(fs_error(
-            &format!("setting xattr {name} on"),
-            path,
-            io::Error::last_os_error(),
-        ));
-    }
-    Ok(())
+    rustix::fs::lsetxattr(path, name, value, rustix::fs::XattrFlags::empty())
+        .map_err(|e| fs_error(&format!("setting xattr {name} on"), path, e.into()))
 }
 
 /// PAX `SCHILY.xattr.*` records (file capabilities, SELinux labels, ...). Only root may set

@@ -30,6 +30,8 @@ mod yaml;
 mod tests;
 #[cfg(test)]
 mod tests_hash;
+#[cfg(test)]
+mod tests_props;
 
 use crate::client::Client;
 use clap::{Args, Subcommand};

@@ -172,6 +172,13 @@ impl Node {
     }
 }
 
+/// Nodes a file may hold once its aliases are expanded: aliases are copied, so ten nested
+/// aliases of ten items each (a "billion laughs" file) would otherwise fill the memory. Real
+/// compose files hold a few thousand.
+pub const MAX_NODES: usize = 100_000;
+/// Nesting a file may have: the tree is cloned and dropped recursively.
+pub const MAX_DEPTH: usize = 128;
+
 /// Parses one file (`name` is how errors refer to it). An empty file is an empty mapping.
 pub fn parse(name: &str, text: &str) -> Result<Node, String> {
     let file: Arc<str> = Arc::from(name);
@@ -224,16 +231,22 @@ pub fn parse(name: &str, text: &str) -> Result<Node, String> {
                         at,
                     },
                     anchor,
+                    1,
                 )?;
             }
-            Event::SequenceStart(anchor, _) => b.open(Value::Seq(Vec::new()), at, anchor),
-            Event::MappingStart(anchor, _) => b.open(Value::Map(Vec::new()), at, anchor),
+            Event::SequenceStart(anchor, _) => b.open(Value::Seq(Vec::new()), at, anchor)?,
+            Event::MappingStart(anchor, _) => b.open(Value::Map(Vec::new()), at, anchor)?,
             Event::SequenceEnd | Event::MappingEnd => b.close()?,
             Event::Alias(id) => {
-                let n = b.anchors.get(&id).cloned().ok_or_else(|| {
+                let (n, size) = b.anchors.get(&id).ok_or_else(|| {
                     format!("{at}: alias to an anchor that is not defined before it")
                 })?;
-                b.push(n, 0)?;
+                // counted before it is copied: the copy is what could not fit
+                if b.nodes + size > MAX_NODES {
+                    return Err(too_many(&at));
+                }
+                let (n, size) = (n.clone(), *size);
+                b.push(n, 0, size)?;
             }
             Event::StreamStart | Event::StreamEnd | Event::DocumentEnd | Event::Nothing => {}
         }
@@ -248,35 +261,81 @@ pub fn parse(name: &str, text: &str) -> Result<Node, String> {
     }))
 }
 
-/// Open collections, innermost last; a mapping's pending key waits for its value.
+fn too_many(at: &Mark) -> String {
+    format!("{at}: the file holds more than {MAX_NODES} values once its aliases are expanded")
+}
+
+/// An open collection: the node, its anchor, a mapping's pending key (waiting for its value),
+/// and how many nodes it holds so far.
+struct Open {
+    node: Node,
+    anchor: usize,
+    key: Option<Node>,
+    size: usize,
+}
+
+/// Open collections, innermost last. Anchored nodes are kept with their size (in nodes).
 #[derive(Default)]
 struct Builder {
-    stack: Vec<(Node, usize, Option<Node>)>,
-    anchors: HashMap<usize, Node>,
+    stack: Vec<Open>,
+    anchors: HashMap<usize, (Node, usize)>,
     root: Option<Node>,
+    /// Nodes in the tree so far, aliases expanded.
+    nodes: usize,
 }
 
 impl Builder {
-    fn open(&mut self, v: Value, at: Mark, anchor: usize) {
-        self.stack.push((Node { v, at }, anchor, None));
+    fn open(&mut self, v: Value, at: Mark, anchor: usize) -> Result<(), String> {
+        if self.stack.len() >= MAX_DEPTH {
+            return Err(format!("{at}: values nest deeper than {MAX_DEPTH} levels"));
+        }
+        self.stack.push(Open {
+            node: Node { v, at },
+            anchor,
+            key: None,
+            size: 0,
+        });
+        Ok(())
     }
 
     fn close(&mut self) -> Result<(), String> {
-        let (mut n, anchor, _) = self.stack.pop().expect("balanced events");
+        let Some(Open {
+            node: mut n,
+            anchor,
+            size,
+            ..
+        }) = self.stack.pop()
+        else {
+            return Err("unbalanced YAML events".into());
+        };
         if let Value::Map(entries) = &mut n.v {
             apply_merge_keys(entries)?;
         }
-        self.push(n, anchor)
+        // its children were counted as they came
+        self.nodes -= size;
+        self.push(n, anchor, size + 1)
     }
 
-    fn push(&mut self, n: Node, anchor: usize) -> Result<(), String> {
-        if anchor != 0 {
-            self.anchors.insert(anchor, n.clone());
+    /// Adds `n`, a tree of `size` nodes, to the open collection (or makes it the root).
+    fn push(&mut self, n: Node, anchor: usize, size: usize) -> Result<(), String> {
+        self.nodes += size;
+        if self.nodes > MAX_NODES {
+            return Err(too_many(&n.at));
         }
-        let Some((parent, _, key)) = self.stack.last_mut() else {
+        if anchor != 0 {
+            self.anchors.insert(anchor, (n.clone(), size));
+        }
+        let Some(Open {
+            node: parent,
+            key,
+            size: parent_size,
+            ..
+        }) = self.stack.last_mut()
+        else {
             self.root = Some(n);
             return Ok(());
         };
+        *parent_size += size;
         match &mut parent.v {
             Value::Seq(items) => items.push(n),
             Value::Map(entries) => match key.take() {
@@ -292,7 +351,8 @@ impl Builder {
                 }
                 Some(k) => entries.push((k, n)),
             },
-            Value::Scalar(..) => unreachable!("scalars hold no children"),
+            // never opened as a collection
+            Value::Scalar(..) => return Err(format!("{}: a scalar holds no values", n.at)),
         }
         Ok(())
     }
@@ -323,4 +383,48 @@ fn apply_merge_keys(entries: &mut Vec<(Node, Node)>) -> Result<(), String> {
     }
     *entries = own;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_billion_laughs_is_refused_before_it_is_built() {
+        let mut f = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..10 {
+            let p = i - 1;
+            f.push_str(&format!(
+                "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+            ));
+        }
+        // six levels (a million values) were built before, ten would fill the memory
+        let six: String = f.lines().take(7).map(|l| format!("{l}\n")).collect();
+        assert!(parse("six.yml", &six).is_err());
+        let t = std::time::Instant::now();
+        let e = parse("laughs.yml", &f).unwrap_err();
+        assert!(e.contains("aliases are expanded"), "{e}");
+        assert!(e.starts_with("laughs.yml:"), "{e}");
+        assert!(t.elapsed() < std::time::Duration::from_secs(5));
+        // a few levels stay fine, with every copy in place
+        let small: String = f.lines().take(3).map(|l| format!("{l}\n")).collect();
+        let n = parse("ok.yml", &small).unwrap();
+        let Value::Map(entries) = &n.v else { panic!() };
+        let Value::Seq(a2) = &entries[2].1.v else {
+            panic!()
+        };
+        assert_eq!(a2.len(), 10);
+    }
+
+    #[test]
+    fn deep_nesting_is_refused() {
+        // saphyr-parser stops at some depth of its own; ours comes first
+        let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+        let e = parse("deep.yml", &deep).unwrap_err();
+        assert!(e.contains("nest deeper"), "{e}");
+        let deeper = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        assert!(parse("deeper.yml", &deeper).is_err());
+        let fine = format!("x: {}1{}", "[".repeat(100), "]".repeat(100));
+        parse("fine.yml", &fine).unwrap();
+    }
 }

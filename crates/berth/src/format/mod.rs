@@ -22,6 +22,8 @@ pub mod template;
 mod tests;
 #[cfg(test)]
 mod tests_list;
+#[cfg(test)]
+mod tests_props;
 
 use serde_json::Value;
 

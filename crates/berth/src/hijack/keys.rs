@@ -1,45 +1,28 @@
 //! The detach key sequence: docker's `--detach-keys` syntax and the watcher that spots it in
 //! what the user types.
 
-/// ctrl-p, ctrl-q
-pub const DEFAULT_DETACH_KEYS: [u8; 2] = [16, 17];
+pub use berth_api::keys::DEFAULT_DETACH_KEYS;
 
-/// Names of the control characters 0..=31, as `moby/term.ToBytes` knows them.
-const CTRL: [&str; 32] = [
-    "ctrl-@", "ctrl-a", "ctrl-b", "ctrl-c", "ctrl-d", "ctrl-e", "ctrl-f", "ctrl-g", "ctrl-h",
-    "ctrl-i", "ctrl-j", "ctrl-k", "ctrl-l", "ctrl-m", "ctrl-n", "ctrl-o", "ctrl-p", "ctrl-q",
-    "ctrl-r", "ctrl-s", "ctrl-t", "ctrl-u", "ctrl-v", "ctrl-w", "ctrl-x", "ctrl-y", "ctrl-z",
-    "ctrl-[", "ctrl-\\", "ctrl-]", "ctrl-^", "ctrl-_",
-];
-
-/// `"ctrl-x,y"` → bytes: each comma-separated item is one character or a `ctrl-` name or
-/// `DEL`. Errors read like docker's.
+/// `"ctrl-x,y"` → bytes, by the rule the daemon applies (berth_api::keys).
 pub fn parse(keys: &str) -> Result<Vec<u8>, String> {
-    let mut codes = Vec::new();
-    for key in keys.split(',') {
-        if key.len() == 1 {
-            codes.push(key.as_bytes()[0]);
-        } else if let Some(code) = CTRL.iter().position(|c| *c == key) {
-            codes.push(code as u8);
-        } else if key == "DEL" {
-            codes.push(127);
-        } else {
-            return Err(format!("Unknown character: '{key}'"));
-        }
-    }
-    Ok(codes)
+    berth_api::keys::parse_detach_keys(keys)
 }
 
-/// The keys to watch for given a `--detach-keys` value: docker warns and falls back to the
-/// default on a bad one.
-pub fn resolve(flag: Option<&str>) -> Vec<u8> {
-    match flag.filter(|k| !k.is_empty()) {
-        None => DEFAULT_DETACH_KEYS.to_vec(),
-        Some(k) => parse(k).unwrap_or_else(|e| {
-            eprintln!("WARNING: invalid detach escape keys, using default: {e}");
-            DEFAULT_DETACH_KEYS.to_vec()
-        }),
+/// Refuses, before anything is created or started, keys the daemon would refuse at attach
+/// time (docker's daemon message).
+pub fn check(flag: Option<&str>) -> anyhow::Result<()> {
+    match flag {
+        Some(k) if parse(k).is_err() => {
+            anyhow::bail!("{}", berth_api::keys::invalid_detach_keys(k))
+        }
+        _ => Ok(()),
     }
+}
+
+/// The keys to watch for given a `--detach-keys` value ([`check`]ed before).
+pub fn resolve(flag: Option<&str>) -> Vec<u8> {
+    flag.and_then(|k| parse(k).ok())
+        .unwrap_or_else(|| DEFAULT_DETACH_KEYS.to_vec())
 }
 
 /// Watches typed input for the sequence. Like docker's escape proxy, keys that start the
@@ -100,7 +83,11 @@ mod tests {
         );
         assert_eq!(parse("ctrl-P").unwrap_err(), "Unknown character: 'ctrl-P'");
         assert_eq!(parse("ab").unwrap_err(), "Unknown character: 'ab'");
-        assert_eq!(parse("").unwrap_err(), "Unknown character: ''");
+        // empty is the default, for the daemon as for the CLI
+        assert_eq!(parse("").unwrap(), vec![16, 17]);
+        assert!(check(Some("")).is_ok() && check(None).is_ok());
+        let e = check(Some("DEL,ctrl-P")).unwrap_err().to_string();
+        assert_eq!(e, "Invalid detach keys (DEL,ctrl-P) provided");
         assert_eq!(resolve(None), vec![16, 17]);
         assert_eq!(resolve(Some("")), vec![16, 17]);
         assert_eq!(resolve(Some("bogus")), vec![16, 17]);

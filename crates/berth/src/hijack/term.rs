@@ -13,8 +13,9 @@ pub fn isatty(fd: i32) -> bool {
 
 /// (rows, columns) of the terminal on `fd`, if it is one.
 pub fn size(fd: i32) -> Option<(u16, u16)> {
-    // SAFETY: TIOCGWINSZ fills a winsize we own.
+    // SAFETY: winsize is plain data, for which all zeroes is a valid value.
     let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+    // SAFETY: TIOCGWINSZ fills a winsize we own; a bad fd is an error, not UB.
     let r = unsafe { libc::ioctl(fd, libc::TIOCGWINSZ, &mut ws) };
     (r == 0 && (ws.ws_row > 0 || ws.ws_col > 0)).then_some((ws.ws_row, ws.ws_col))
 }
@@ -27,15 +28,18 @@ pub struct RawGuard {
 
 impl RawGuard {
     pub fn enable(fd: i32) -> std::io::Result<RawGuard> {
-        // SAFETY: tcgetattr/tcsetattr on a termios we own.
+        // SAFETY: termios is plain data, for which all zeroes is a valid value.
         let mut old: libc::termios = unsafe { std::mem::zeroed() };
+        // SAFETY: tcgetattr fills a termios we own.
         if unsafe { libc::tcgetattr(fd, &mut old) } != 0 {
             return Err(std::io::Error::last_os_error());
         }
         let mut raw = old;
+        // SAFETY: cfmakeraw only edits the termios we own.
         unsafe { libc::cfmakeraw(&mut raw) };
         *SAVED.lock().unwrap_or_else(|e| e.into_inner()) = Some((fd, old));
         install_panic_hook();
+        // SAFETY: tcsetattr reads the termios we own.
         if unsafe { libc::tcsetattr(fd, libc::TCSANOW, &raw) } != 0 {
             SAVED.lock().unwrap_or_else(|e| e.into_inner()).take();
             return Err(std::io::Error::last_os_error());

@@ -259,12 +259,16 @@ async fn attach_session(
         Some(tokio::spawn(async move {
             // `docker run -i` attaches before it starts the container: hold the input (the
             // connection buffers it) until the process has a stdin to write to.
+            // Woken by the container's state changes (the start sets stdin, then bumps).
             let exits0 = c.exits();
+            let mut changed = c.subscribe();
             while c.stdin.lock().unwrap().is_none() {
                 if c.exits() > exits0 || c.removed.load(std::sync::atomic::Ordering::SeqCst) {
                     return;
                 }
-                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                if changed.changed().await.is_err() {
+                    return;
+                }
             }
             let mut m = DetachMatcher::new(if tty { keys } else { Vec::new() });
             let mut buf = vec![0u8; 8192];

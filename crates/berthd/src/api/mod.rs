@@ -84,7 +84,19 @@ pub async fn serve(
     state: Shared,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let r = Router::new()
+    // the version prefix is stripped before routing, so the middleware wraps the router
+    let app = axum::middleware::from_fn(versioned).layer(routes(state));
+    axum::serve(
+        listener,
+        axum::ServiceExt::<Request>::into_make_service(app),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}
+
+/// Every route of the Engine API.
+fn routes(state: Shared) -> Router {
+    Router::new()
         .route("/_ping", get(system::ping).head(system::ping_head))
         .route("/version", get(system::version))
         .route("/info", get(system::info))
@@ -139,14 +151,7 @@ pub async fn serve(
         .route("/berth/v1/graph", get(berth_ext::graph))
         .merge(swarm_routes())
         .fallback(|| async { ApiError(StatusCode::NOT_FOUND, "page not found".into()) })
-        .with_state(state);
-    let app = axum::middleware::from_fn(versioned).layer(r);
-    axum::serve(
-        listener,
-        axum::ServiceExt::<Request>::into_make_service(app),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+        .with_state(state)
 }
 
 /// Every swarm-mode route prefix, answered as a node outside any swarm (see `swarm`).
@@ -159,6 +164,9 @@ fn swarm_routes() -> Router<Shared> {
     }
     r
 }
+
+#[cfg(test)]
+mod tests_props;
 
 async fn versioned(mut req: Request, next: axum::middleware::Next) -> Response {
     let mut resp = match strip_version(&mut req) {
@@ -214,9 +222,15 @@ fn strip_version(req: &mut Request) -> Result<(), Box<Response>> {
         Some(q) => format!("{tail}?{q}"),
         None => tail.to_string(),
     };
+    // made of a valid URI's own parts: a failure would leave the request as it came
     let mut parts = req.uri().clone().into_parts();
-    parts.path_and_query = Some(pq.parse().expect("valid path"));
-    *req.uri_mut() = axum::http::Uri::from_parts(parts).expect("valid uri");
+    let Ok(pq) = pq.parse() else {
+        return Ok(());
+    };
+    parts.path_and_query = Some(pq);
+    if let Ok(uri) = axum::http::Uri::from_parts(parts) {
+        *req.uri_mut() = uri;
+    }
     Ok(())
 }
 

@@ -6,8 +6,18 @@ use berth_api::ExecCreateRequest;
 use berth_net::NetError;
 use berth_runtime::container::{ExecProcess, ProcessSpec};
 use serde_json::{json, Value};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use tokio::sync::watch;
+
+/// How long an ended exec stays inspectable. Docker forgets ended execs a few minutes after
+/// their end (its exec GC ran every 5 minutes); berth forgets them 5 minutes after, checked
+/// whenever an exec is created, the only way the table grows.
+pub const EXEC_RETENTION: Duration = Duration::from_secs(5 * 60);
+/// Exec records one container may hold. Ended ones are forgotten oldest first to make room;
+/// when every one is still running (or was never started), creation is refused.
+pub const MAX_EXECS_PER_CONTAINER: usize = 1024;
 
 pub struct Exec {
     pub id: String,
@@ -23,6 +33,7 @@ struct ExecState {
     running: bool,
     pid: i32,
     exit_code: Option<i32>,
+    ended: Option<Instant>,
 }
 
 impl Exec {
@@ -59,6 +70,59 @@ impl Exec {
         }
         self.state.lock().unwrap().exit_code
     }
+
+    fn ended(&self) -> Option<Instant> {
+        self.state.lock().unwrap().ended
+    }
+
+    fn end(&self, code: i32) {
+        let mut s = self.state.lock().unwrap();
+        s.running = false;
+        s.exit_code = Some(code);
+        s.ended = Some(Instant::now());
+        drop(s);
+        self.done.send_replace(true);
+    }
+}
+
+/// Forgets execs that ended `retention` ago, then makes room for one more exec of `container`
+/// (forgetting its oldest ended ones) or refuses.
+fn make_room(
+    execs: &mut HashMap<String, Arc<Exec>>,
+    container: &str,
+    now: Instant,
+    retention: Duration,
+    max: usize,
+) -> Result<()> {
+    let expired = |e: &Exec| {
+        e.ended()
+            .is_some_and(|t| now.saturating_duration_since(t) >= retention)
+    };
+    execs.retain(|_, e| !expired(e));
+    let mine = execs
+        .values()
+        .filter(|e| e.container_id == container)
+        .count();
+    if mine < max {
+        return Ok(());
+    }
+    let mut ended: Vec<(Instant, String)> = execs
+        .values()
+        .filter(|e| e.container_id == container)
+        .filter_map(|e| Some((e.ended()?, e.id.clone())))
+        .collect();
+    ended.sort();
+    let surplus = mine + 1 - max;
+    if ended.len() < surplus {
+        return Err(NetError::conflict(format!(
+            "container {container} already has {max} exec instances that have not ended: \
+             wait for some to end"
+        )));
+    }
+    for (_, id) in ended.into_iter().take(surplus) {
+        execs.remove(&id);
+    }
+    Ok(())
 }
 
 impl Engine {
@@ -75,7 +139,15 @@ impl Engine {
             state: Mutex::new(ExecState::default()),
             done: watch::channel(false).0,
         });
-        self.execs.lock().unwrap().insert(id.clone(), e);
+        let mut execs = self.execs.lock().unwrap();
+        make_room(
+            &mut execs,
+            &c.id,
+            Instant::now(),
+            EXEC_RETENTION,
+            MAX_EXECS_PER_CONTAINER,
+        )?;
+        execs.insert(id.clone(), e);
         Ok(id)
     }
 
@@ -141,12 +213,10 @@ impl Engine {
         let p = match started.await {
             Ok(p) => p,
             Err(err) => {
-                let mut s = e.state.lock().unwrap();
                 // The shell's conventions, as Docker reports them: 127 not found, 126 cannot run.
                 let m = err.message.to_ascii_lowercase();
                 let missing = m.contains("executable file not found") || m.contains("no such file");
-                s.exit_code = Some(if missing { 127 } else { 126 });
-                e.done.send_replace(true);
+                e.end(if missing { 127 } else { 126 });
                 return Err(err);
             }
         };
@@ -160,12 +230,62 @@ impl Engine {
         let rt = self.rt.clone();
         tokio::spawn(async move {
             let code = rt.wait_exit(pid).await;
-            let mut s = e2.state.lock().unwrap();
-            s.running = false;
-            s.exit_code = Some(code.unwrap_or(255));
-            drop(s);
-            e2.done.send_replace(true);
+            e2.end(code.unwrap_or(255));
         });
         Ok(p)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exec(id: &str, container: &str) -> Arc<Exec> {
+        Arc::new(Exec {
+            id: id.into(),
+            container_id: container.into(),
+            req: ExecCreateRequest::default(),
+            state: Mutex::new(ExecState::default()),
+            done: watch::channel(false).0,
+        })
+    }
+
+    fn ended_at(e: &Exec, t: Instant) {
+        e.end(0);
+        e.state.lock().unwrap().ended = Some(t);
+    }
+
+    #[test]
+    fn ended_execs_are_forgotten_after_the_retention_and_the_table_is_bounded() {
+        let t0 = Instant::now();
+        let ret = Duration::from_secs(300);
+        let mut m = HashMap::new();
+        for (id, c) in [
+            ("old", "a"),
+            ("recent", "a"),
+            ("running", "a"),
+            ("other", "b"),
+        ] {
+            m.insert(id.to_string(), exec(id, c));
+        }
+        ended_at(&m["old"], t0);
+        ended_at(&m["recent"], t0 + Duration::from_secs(200));
+        ended_at(&m["other"], t0);
+        let later = t0 + Duration::from_secs(301);
+        make_room(&mut m, "a", later, ret, 10).unwrap();
+        let mut left: Vec<_> = m.keys().cloned().collect();
+        left.sort();
+        // other containers' expired execs go too: any create sweeps the whole table
+        assert_eq!(left, ["recent", "running"]);
+
+        // full: the oldest ended one makes room, then nothing can
+        make_room(&mut m, "a", later, ret, 2).unwrap();
+        assert!(m.contains_key("running") && !m.contains_key("recent"));
+        m.insert("r2".into(), exec("r2", "a"));
+        let e = make_room(&mut m, "a", later, ret, 2).unwrap_err();
+        assert_eq!(e.kind, berth_net::ErrorKind::Conflict);
+        assert_eq!(m.len(), 2);
+        // another container is not limited by a's execs
+        make_room(&mut m, "b", later, ret, 2).unwrap();
     }
 }

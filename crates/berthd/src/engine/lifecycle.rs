@@ -170,10 +170,14 @@ impl Engine {
 
     /// Waits for the process to end, then cleans up after it.
     fn monitor(self: Arc<Self>, c: Arc<Ctr>, pid: i32) {
+        // Opened while the process is known to be alive (just started, or checked as the
+        // container's init after a restart), before its exit can be reaped.
+        *c.proc.lock().unwrap() = super::pidfd::Proc::open(pid);
         tokio::spawn(async move {
             let code = self.rt.wait_exit(pid).await;
             // The pid may be reused from now on: nothing may signal it any more.
             c.rec.lock().unwrap().state.pid = 0;
+            *c.proc.lock().unwrap() = None;
             self.on_exit(&c, code).await;
         });
     }
@@ -243,6 +247,8 @@ impl Engine {
                         tracing::warn!("container {}: its terminal was lost", rec.short_id());
                     }
                     *c.stdin.lock().unwrap() = input;
+                    // an attach waiting for the input wakes on this
+                    c.bump();
                 }
                 self.monitor(c, rec.state.pid);
             }
@@ -286,7 +292,7 @@ impl Engine {
         };
         let exits = c.exits();
         let mut rx = c.subscribe();
-        signal(rec.state.pid, sig);
+        signal(&c, sig);
         // `!running()` too: the exit may have been counted before `exits` was read above.
         let ended = |c: &Ctr| {
             c.exits() > exits || c.removed.load(Ordering::SeqCst) || !c.snapshot().running()
@@ -300,7 +306,7 @@ impl Engine {
         })
         .await;
         if graceful.is_err() {
-            signal(c.rec.lock().unwrap().state.pid, libc::SIGKILL);
+            signal(&c, libc::SIGKILL);
             while !ended(&c) {
                 if rx.changed().await.is_err() {
                     break;
@@ -322,7 +328,7 @@ impl Engine {
         }
         let exits = c.exits();
         let mut rx = c.subscribe();
-        signal(rec.state.pid, sig);
+        signal(&c, sig);
         if sig != libc::SIGKILL {
             return Ok(());
         }
@@ -364,7 +370,7 @@ impl Engine {
                     return Err(in_use());
                 }
                 let mut rx = c.subscribe();
-                signal(c.rec.lock().unwrap().state.pid, libc::SIGKILL);
+                signal(&c, libc::SIGKILL);
                 while c.snapshot().running() {
                     if rx.changed().await.is_err() {
                         break;
@@ -440,10 +446,14 @@ impl Engine {
     }
 }
 
-fn signal(pid: i32, sig: i32) {
-    if pid > 0 {
-        unsafe {
-            libc::kill(pid, sig);
+/// Signals the container's process through its pidfd: once it ended, nothing is signalled.
+fn signal(c: &Ctr, sig: i32) {
+    if let Some(p) = c.proc.lock().unwrap().as_ref() {
+        if let Err(e) = p.signal(sig) {
+            tracing::debug!(
+                "container {}: signal {sig}: {e}",
+                &c.id[..12.min(c.id.len())]
+            );
         }
     }
 }

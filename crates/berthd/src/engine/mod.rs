@@ -16,6 +16,7 @@ mod links;
 pub mod logconf;
 mod names;
 mod netconf;
+mod pidfd;
 mod port_runs;
 mod ports;
 mod prune;
@@ -49,6 +50,8 @@ pub struct Ctr {
     /// How many times the container's process has ended.
     pub exits: AtomicU64,
     pub removed: AtomicBool,
+    /// The running process, signalled through this (never by pid) until its exit is seen.
+    pub proc: Mutex<Option<pidfd::Proc>>,
     op: tokio::sync::Mutex<()>,
 }
 
@@ -61,6 +64,7 @@ impl Ctr {
             changed: watch::channel(0).0,
             exits: AtomicU64::new(0),
             removed: AtomicBool::new(false),
+            proc: Mutex::new(None),
             op: tokio::sync::Mutex::new(()),
         })
     }

@@ -22,39 +22,10 @@ pub fn frame(stream: u8, data: &[u8]) -> Vec<u8> {
     v
 }
 
-/// `ctrl-p,ctrl-q` → `[0x10, 0x11]` (Docker's detach-keys syntax).
+/// `ctrl-p,ctrl-q` → `[0x10, 0x11]`: the rule the CLI checks with too (berth_api::keys).
 pub fn parse_detach_keys(s: &str) -> Result<Vec<u8>> {
-    let s = if s.is_empty() { "ctrl-p,ctrl-q" } else { s };
-    let mut out = Vec::new();
-    for k in s.split(',') {
-        let k = k.trim();
-        if let Some(c) = k.strip_prefix("ctrl-") {
-            let b = match c {
-                "@" => 0,
-                "[" => 27,
-                "\\" => 28,
-                "]" => 29,
-                "^" => 30,
-                "_" => 31,
-                c if c.len() == 1 && c.as_bytes()[0].is_ascii_lowercase() => {
-                    c.as_bytes()[0] - b'a' + 1
-                }
-                _ => {
-                    return Err(NetError::invalid(format!(
-                        "Invalid detach keys ({s}) provided"
-                    )))
-                }
-            };
-            out.push(b);
-        } else if k.len() == 1 {
-            out.push(k.as_bytes()[0]);
-        } else {
-            return Err(NetError::invalid(format!(
-                "Invalid detach keys ({s}) provided"
-            )));
-        }
-    }
-    Ok(out)
+    berth_api::keys::parse_detach_keys(s)
+        .map_err(|_| NetError::invalid(berth_api::keys::invalid_detach_keys(s)))
 }
 
 /// Finds a detach sequence in the input, across reads.
@@ -236,6 +207,7 @@ impl Engine {
                 ws_xpixel: 0,
                 ws_ypixel: 0,
             };
+            // SAFETY: TIOCSWINSZ reads the winsize we pass, and `f` is an open descriptor.
             unsafe {
                 libc::ioctl(f.as_raw_fd(), libc::TIOCSWINSZ, &ws);
             }
@@ -265,6 +237,12 @@ mod tests {
         assert_eq!(parse_detach_keys("").unwrap(), vec![16, 17]);
         assert_eq!(parse_detach_keys("ctrl-x,y").unwrap(), vec![24, b'y']);
         assert!(parse_detach_keys("ctrl-").is_err());
+        // the keys the CLI accepts (DEL, as docker's) are the daemon's too
+        assert_eq!(parse_detach_keys("DEL,a").unwrap(), vec![127, b'a']);
+        assert_eq!(
+            parse_detach_keys(" ctrl-a").unwrap_err().message,
+            "Invalid detach keys ( ctrl-a) provided"
+        );
         let mut m = DetachMatcher::new(vec![16, 17]);
         assert_eq!(m.feed(b"ab\x10"), (b"ab".to_vec(), false));
         assert_eq!(m.feed(b"\x10"), (b"\x10".to_vec(), false));

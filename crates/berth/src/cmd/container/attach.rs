@@ -23,6 +23,8 @@ fn check_state(v: &Value) -> anyhow::Result<()> {
 }
 
 pub async fn attach(c: &Client, a: AttachArgs) -> anyhow::Result<i32> {
+    // the daemon refuses them at attach time: refuse before anything is created
+    keys::check(a.detach_keys.as_deref())?;
     let wait = Wait::open(c, &a.container, None).await;
     let v = session::inspect(c, &a.container).await?;
     check_state(&v)?;

@@ -57,6 +57,8 @@ fn exec_body(
 }
 
 pub async fn exec(c: &Client, a: ExecArgs) -> anyhow::Result<i32> {
+    // the daemon refuses them at attach time: refuse before anything is created
+    keys::check(a.detach_keys.as_deref())?;
     let container = &a.container;
     let body = exec_body(
         &a,

@@ -128,8 +128,9 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
 
 fn local_offset(now: i64) -> i64 {
     let t = now as libc::time_t;
-    // SAFETY: localtime_r fills a tm we own.
+    // SAFETY: tm is plain data, for which all zeroes is a valid value.
     let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    // SAFETY: localtime_r reads `t` and fills a tm we own (the reentrant variant).
     if unsafe { libc::localtime_r(&t, &mut tm) }.is_null() {
         return 0;
     }

@@ -267,14 +267,17 @@ pub fn go_quote(s: &str) -> String {
 /// Go's `time.Unix(secs, 0).String()` in the local zone: `2026-11-23 08:24:19 +0100 CET`.
 pub fn go_local_time(secs: i64) -> String {
     let t = secs as libc::time_t;
-    // SAFETY: localtime_r fills a tm we own; tm_zone points into libc's static zone names.
+    // SAFETY: tm is plain data, for which all zeroes is a valid value.
     let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    // SAFETY: localtime_r reads `t` and fills a tm we own (the reentrant variant).
     if unsafe { libc::localtime_r(&t, &mut tm) }.is_null() {
         return String::new();
     }
     let zone = if tm.tm_zone.is_null() {
         String::new()
     } else {
+        // SAFETY: non-null, tm_zone points to a NUL-terminated zone name in libc's static
+        // tables, which live as long as the process.
         unsafe { std::ffi::CStr::from_ptr(tm.tm_zone) }
             .to_string_lossy()
             .into_owned()

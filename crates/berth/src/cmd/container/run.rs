@@ -108,6 +108,8 @@ pub async fn create(c: &Client, a: CreateArgs) -> anyhow::Result<i32> {
 }
 
 pub async fn run(c: &Client, a: RunArgs) -> anyhow::Result<i32> {
+    // the daemon refuses them at attach time: refuse before anything is created
+    keys::check(a.detach_keys.as_deref())?;
     let spec = match build(&a.flags, a.detach) {
         Ok(s) => s,
         Err(e) => {
@@ -189,6 +191,8 @@ pub async fn start_created(
 }
 
 pub async fn start(c: &Client, a: StartArgs) -> anyhow::Result<i32> {
+    // the daemon refuses them at attach time: refuse before anything is created
+    keys::check(a.detach_keys.as_deref())?;
     if !a.attach && !a.interactive {
         let mut failed = Vec::new();
         for name in &a.containers {
