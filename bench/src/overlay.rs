@@ -598,7 +598,14 @@ fn scale() {
     });
     println!("  {hosts} hosts up in {:.1} s", t.elapsed().as_secs_f64());
     let socks: Vec<PathBuf> = c.hosts.iter().map(|h| h.sock()).collect();
-    let body = json!({"Name": "scale", "CheckDuplicate": true, "Driver": "overlay"});
+    // room for every endpoint and probe (the default /24 holds 253)
+    let prefix = 32
+        - (endpoints + hosts + 8)
+            .next_power_of_two()
+            .trailing_zeros()
+            .max(8);
+    let body = json!({"Name": "scale", "CheckDuplicate": true, "Driver": "overlay",
+        "IPAM": {"Config": [{"Subnet": format!("10.200.0.0/{prefix}")}]}});
     let (_, v) = call(
         &socks[0],
         "POST",

@@ -13,7 +13,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 /// Candidates tried when other hosts keep taking them first.
-const CLAIM_TRIES: usize = 32;
+const CLAIM_TRIES: u32 = 64;
 
 impl Controller {
     /// The IPAM that grants the network's addresses.
@@ -36,7 +36,7 @@ impl Controller {
         sandbox: &Path,
         overlay_ns: Option<&Path>,
     ) -> Result<Endpoint> {
-        for _ in 0..CLAIM_TRIES {
+        for tries in 0..CLAIM_TRIES {
             let ep = self.reserve_in(net, req, want, sandbox, overlay_ns)?;
             let mut granted = Vec::new();
             let mut lost = None;
@@ -64,6 +64,13 @@ impl Controller {
             }
             if let Some(n) = self.lock().networks.get_mut(&ep.network_id) {
                 take_ip(n, taken);
+                // Hosts in a burst share one view and walk the same candidates: after a loss
+                // jump a random distance, wider with each loss, so they spread out.
+                let width = 1u128 << tries.min(12);
+                let jump = 1 + rand::random::<u64>() as u128 % (width * 4);
+                for s in n.subnets.iter_mut().filter(|s| s.pool.contains(taken)) {
+                    s.pool.skip_ahead(jump);
+                }
             }
         }
         Err(NetError::unavailable(

@@ -133,6 +133,18 @@ impl AddressPool {
         self.allocated.remove(&ip);
     }
 
+    /// Moves the next candidate `n` addresses further (wrapping in the range): a host that
+    /// lost a candidate to another host stops walking the same sequence as the others.
+    pub fn skip_ahead(&mut self, n: u128) {
+        let (lo, hi) = self.dynamic_bounds();
+        if lo > hi {
+            return;
+        }
+        let span = hi - lo + 1;
+        let at = self.cursor.clamp(lo, hi) - lo;
+        self.cursor = lo + (at + n % span) % span;
+    }
+
     pub fn is_allocated(&self, ip: IpAddr) -> bool {
         self.allocated.contains(&ip)
     }
@@ -295,5 +307,18 @@ mod tests {
             n += 1;
         }
         assert_eq!(n, 4094);
+    }
+
+    #[test]
+    fn skip_ahead_wraps_in_the_range() {
+        let mut p = AddressPool::new("10.0.0.0/29".parse().unwrap(), None);
+        assert_eq!(p.allocate().unwrap().to_string(), "10.0.0.1");
+        p.skip_ahead(3);
+        assert_eq!(p.allocate().unwrap().to_string(), "10.0.0.5");
+        // six usable addresses: a jump of 6 lands where it started
+        p.skip_ahead(6);
+        assert_eq!(p.allocate().unwrap().to_string(), "10.0.0.6");
+        p.skip_ahead(100);
+        assert!(p.allocate().is_ok());
     }
 }
