@@ -364,7 +364,9 @@ impl Controller {
                 .networks
                 .get(nid)
                 .ok_or_else(|| NetError::not_found(format!("network {nid} not found")))?;
-            let o = n.overlay.as_ref().expect("overlay network");
+            let o = n.overlay.as_ref().ok_or_else(|| {
+                NetError::invalid(format!("network {} is not an overlay network", n.name))
+            })?;
             let spec = OverlaySpec {
                 netns: self.cfg.netns_dir.join(ov::netns_name(nid)),
                 vni: o.vni,

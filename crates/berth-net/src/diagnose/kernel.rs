@@ -2,11 +2,12 @@
 //! routes, neighbours, FDB), and the sysctls the verdict depends on. Read-only.
 
 use crate::osl::endpoint::handle_in;
+use crate::osl::overlay::{lladdr, neigh_dst};
 use futures::TryStreamExt;
 use ipnet::IpNet;
 use netlink_packet_route::address::AddressAttribute;
 use netlink_packet_route::link::{InfoKind, LinkAttribute, LinkFlags, LinkInfo};
-use netlink_packet_route::neighbour::{NeighbourAddress, NeighbourAttribute, NeighbourMessage};
+use netlink_packet_route::neighbour::NeighbourMessage;
 use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteType};
 use netlink_packet_route::AddressFamily;
 use rtnetlink::{Handle, RouteMessageBuilder};
@@ -276,31 +277,6 @@ fn route_addr(a: &RouteAddress) -> Option<IpAddr> {
         RouteAddress::Inet6(v6) => Some(IpAddr::V6(*v6)),
         _ => None,
     }
-}
-
-fn lladdr(m: &NeighbourMessage) -> Option<[u8; 6]> {
-    m.attributes.iter().find_map(|a| match a {
-        NeighbourAttribute::LinkLayerAddress(l) if l.len() == 6 => {
-            let mut mac = [0u8; 6];
-            mac.copy_from_slice(l);
-            Some(mac)
-        }
-        _ => None,
-    })
-}
-
-/// In AF_BRIDGE messages the destination comes unparsed: its length tells the family.
-fn neigh_dst(m: &NeighbourMessage) -> Option<IpAddr> {
-    m.attributes.iter().find_map(|a| match a {
-        NeighbourAttribute::Destination(NeighbourAddress::Inet(v4)) => Some(IpAddr::V4(*v4)),
-        NeighbourAttribute::Destination(NeighbourAddress::Inet6(v6)) => Some(IpAddr::V6(*v6)),
-        NeighbourAttribute::Destination(NeighbourAddress::Other(b)) => match b.len() {
-            4 => <[u8; 4]>::try_from(&b[..]).ok().map(IpAddr::from),
-            16 => <[u8; 16]>::try_from(&b[..]).ok().map(IpAddr::from),
-            _ => None,
-        },
-        _ => None,
-    })
 }
 
 /// Host sysctls of the daemon's namespace: `Some(true)` when set to 1, `None` when absent

@@ -540,13 +540,11 @@ fn check_attachment(c: &mut Ctx, cname: &str, e: &Endpoint, bridge: &str) -> boo
             ok = false;
         }
         Some(v) => {
-            let br = host.link(bridge);
-            if br.is_none() {
+            let Some(br) = host.link(bridge) else {
                 c.say("kernel", format!("bridge {bridge} is missing"));
                 c.say("fix", "restart berthd (it recreates missing bridges)");
                 return false;
-            }
-            let br = br.expect("checked");
+            };
             if v.master != Some(br.index) {
                 c.say("kernel", format!("{} is not a port of {bridge}", e.host_if));
                 ok = false;

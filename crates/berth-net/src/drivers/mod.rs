@@ -75,6 +75,17 @@ pub struct Capabilities {
     pub connectivity_scope: Scope,
 }
 
+impl Capabilities {
+    pub const LOCAL: Capabilities = Capabilities {
+        scope: Scope::Local,
+        connectivity_scope: Scope::Local,
+    };
+    pub const GLOBAL: Capabilities = Capabilities {
+        scope: Scope::Global,
+        connectivity_scope: Scope::Global,
+    };
+}
+
 /// A network driver's side of the Container Network Model: the kernel objects of a network
 /// on this host and of each endpoint. The controller keeps what is common to every driver
 /// (store, addresses, DNS, ports, firewall policy, rollback) and calls these in CNM order:
@@ -138,10 +149,7 @@ impl NetworkDriver for BridgeDriver {
         BRIDGE
     }
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            scope: Scope::Local,
-            connectivity_scope: Scope::Local,
-        }
+        Capabilities::LOCAL
     }
     fn create_network<'a>(&'a self, n: &'a Network) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
@@ -189,10 +197,7 @@ impl NetworkDriver for OverlayDriver {
         OVERLAY
     }
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            scope: Scope::Global,
-            connectivity_scope: Scope::Global,
-        }
+        Capabilities::GLOBAL
     }
     fn create_network<'a>(&'a self, _: &'a Network) -> BoxFuture<'a, Result<()>> {
         Box::pin(async { Ok(()) })
@@ -229,10 +234,7 @@ impl NetworkDriver for NoEndpoints {
         }
     }
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            scope: Scope::Local,
-            connectivity_scope: Scope::Local,
-        }
+        Capabilities::LOCAL
     }
     fn create_network<'a>(&'a self, _: &'a Network) -> BoxFuture<'a, Result<()>> {
         let name = self.name();

@@ -47,16 +47,12 @@ impl NetworkDriver for RemoteNetDriver {
     }
 
     fn capabilities(&self) -> Capabilities {
-        self.remote.capabilities().map_or(
-            Capabilities {
-                scope: super::Scope::Local,
-                connectivity_scope: super::Scope::Local,
-            },
-            |c| Capabilities {
+        self.remote
+            .capabilities()
+            .map_or(Capabilities::LOCAL, |c| Capabilities {
                 scope: c.scope,
                 connectivity_scope: c.connectivity_scope,
-            },
-        )
+            })
     }
 
     fn create_network<'a>(&'a self, n: &'a Network) -> BoxFuture<'a, Result<()>> {

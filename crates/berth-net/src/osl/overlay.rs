@@ -321,47 +321,47 @@ async fn dump(h: &Handle, vx: u32) -> Result<(NeighMap, FdbMap), OslError> {
         .try_collect()
         .await
         .map_err(|e| kerr("list fdb", e))?;
-    let lladdr = |m: &NeighbourMessage| {
-        m.attributes.iter().find_map(|a| match a {
-            NeighbourAttribute::LinkLayerAddress(l) if l.len() == 6 => {
-                let mut mac = [0u8; 6];
-                mac.copy_from_slice(l);
-                Some(mac)
-            }
-            _ => None,
-        })
-    };
-    // in AF_BRIDGE messages the destination comes unparsed: its length tells the family
-    let dst = |m: &NeighbourMessage| {
-        m.attributes.iter().find_map(|a| match a {
-            NeighbourAttribute::Destination(NeighbourAddress::Inet(v4)) => Some(IpAddr::V4(*v4)),
-            NeighbourAttribute::Destination(NeighbourAddress::Inet6(v6)) => Some(IpAddr::V6(*v6)),
-            NeighbourAttribute::Destination(NeighbourAddress::Other(b)) => match b.len() {
-                4 => <[u8; 4]>::try_from(&b[..]).ok().map(IpAddr::from),
-                16 => <[u8; 16]>::try_from(&b[..]).ok().map(IpAddr::from),
-                _ => None,
-            },
-            _ => None,
-        })
-    };
     for m in all.iter().filter(|m| m.header.ifindex == vx) {
         if m.header.family == AddressFamily::Bridge {
             continue;
         }
-        if let (Some(ip), Some(mac)) = (dst(m), lladdr(m)) {
+        if let (Some(ip), Some(mac)) = (neigh_dst(m), lladdr(m)) {
             if m.header.state == NeighbourState::Permanent {
                 neigh.insert(ip, mac);
             }
         }
     }
     for m in bridged.iter().filter(|m| m.header.ifindex == vx) {
-        if let (Some(vtep), Some(mac)) = (dst(m), lladdr(m)) {
+        if let (Some(vtep), Some(mac)) = (neigh_dst(m), lladdr(m)) {
             if mac != [0; 6] {
                 fdb.insert(mac, vtep);
             }
         }
     }
     Ok((neigh, fdb))
+}
+
+/// A neighbour or FDB entry's MAC.
+pub fn lladdr(m: &NeighbourMessage) -> Option<[u8; 6]> {
+    m.attributes.iter().find_map(|a| match a {
+        NeighbourAttribute::LinkLayerAddress(l) if l.len() == 6 => <[u8; 6]>::try_from(&l[..]).ok(),
+        _ => None,
+    })
+}
+
+/// A neighbour or FDB entry's destination. In AF_BRIDGE messages it comes unparsed: its
+/// length tells the family.
+pub fn neigh_dst(m: &NeighbourMessage) -> Option<IpAddr> {
+    m.attributes.iter().find_map(|a| match a {
+        NeighbourAttribute::Destination(NeighbourAddress::Inet(v4)) => Some(IpAddr::V4(*v4)),
+        NeighbourAttribute::Destination(NeighbourAddress::Inet6(v6)) => Some(IpAddr::V6(*v6)),
+        NeighbourAttribute::Destination(NeighbourAddress::Other(b)) => match b.len() {
+            4 => <[u8; 4]>::try_from(&b[..]).ok().map(IpAddr::from),
+            16 => <[u8; 16]>::try_from(&b[..]).ok().map(IpAddr::from),
+            _ => None,
+        },
+        _ => None,
+    })
 }
 
 /// The peers a wanted set holds, deduplicated (for logs and tests).
