@@ -109,11 +109,23 @@ impl<'a> Project<'a> {
                 return o.out();
             }
             if Instant::now() > deadline {
+                // what the container's resolver sees, to tell a bad file from a bad lookup
+                let files = self.run(&[
+                    "exec",
+                    "-T",
+                    service,
+                    "sh",
+                    "-c",
+                    "hostname; cat /etc/hosts /etc/resolv.conf",
+                ]);
                 panic!(
-                    "{:?}: exec {service} {script:?} did not succeed within {within:?}: {}{}",
+                    "{:?}: exec {service} {script:?} did not succeed within {within:?}: {}{}\n\
+                     its hostname, /etc/hosts and /etc/resolv.conf:\n{}{}",
                     self.tool,
                     o.out(),
-                    o.err()
+                    o.err(),
+                    files.out(),
+                    files.err()
                 );
             }
             std::thread::sleep(Duration::from_millis(200));
