@@ -71,6 +71,37 @@ fn link_json(ns: &std::path::Path, dev: &str) -> Value {
     v[0].clone()
 }
 
+/// The sandbox's interfaces but `lo`, sorted.
+fn ifnames(ns: &std::path::Path) -> Vec<String> {
+    let o = berth_e2e::cluster::nsexec(ns, &["ip", "-j", "link", "show"]);
+    let v: Value = serde_json::from_str(&ok(&o, "ip link show")).unwrap();
+    let mut names: Vec<String> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|l| l["ifname"].as_str())
+        .filter(|n| *n != "lo")
+        .map(str::to_string)
+        .collect();
+    names.sort();
+    names
+}
+
+/// The sandbox's interface that holds `ip`.
+fn dev_with(ns: &std::path::Path, ip: &str) -> String {
+    let o = berth_e2e::cluster::nsexec(ns, &["ip", "-j", "addr", "show"]);
+    let v: Value = serde_json::from_str(&ok(&o, "ip addr show")).unwrap();
+    let found = v.as_array().unwrap().iter().find(|l| {
+        l["addr_info"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|x| x["local"] == ip))
+    });
+    found.expect("an interface with the address")["ifname"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
 fn default_routes(ns: &std::path::Path) -> Vec<Value> {
     let o = berth_e2e::cluster::nsexec(ns, &["ip", "-j", "route", "show", "default"]);
     let s = ok(&o, "ip route show default");
@@ -469,6 +500,12 @@ fn subnets_static_ip_connect_and_rm() {
     ok(&b.cli(&["network", "connect", "cnet", "loner"]), "connect");
     let loner = ip_of(b, "loner", "cnet");
     assert!(loner.starts_with("10.0."), "{loner}");
+    // the default bridge gives it a way out: no docker_gwbridge leg (Docker's needDefaultGW)
+    let lsb = sandbox(b, "loner");
+    assert_eq!(ifnames(&lsb), ["eth0", "eth1"]);
+    let routes = default_routes(&lsb);
+    assert_eq!(routes.len(), 1, "{routes:?}");
+    assert_eq!(routes[0]["dev"], "eth0", "{routes:?}");
     wait_resolves(a, "peer", "loner", &loner, 3 * SEC);
     assert!(pings(a, "peer", "loner"), "peer → loner after connect");
     // (by address: loner started on the default bridge, so its resolv.conf is the host's)
@@ -490,6 +527,32 @@ fn subnets_static_ip_connect_and_rm() {
     let loner2 = ip_of(b, "loner", "cnet");
     wait_resolves(a, "peer", "loner", &loner2, 3 * SEC);
     assert!(pings(a, "peer", &loner2));
+    // off the bridge, only the overlay is left: it gets the gwbridge leg and its default route
+    ok(
+        &b.cli(&["network", "disconnect", "bridge", "loner"]),
+        "disconnect bridge",
+    );
+    let ifs = ifnames(&lsb);
+    assert_eq!(ifs.len(), 2, "{ifs:?}");
+    let overlay_if = dev_with(&lsb, &loner2);
+    assert!(ifs.contains(&overlay_if), "{ifs:?}");
+    let routes = default_routes(&lsb);
+    assert_eq!(routes.len(), 1, "{routes:?}");
+    assert_ne!(routes[0]["dev"], overlay_if.as_str(), "{routes:?}");
+    let loner_id = container(b, "loner")["Id"].as_str().unwrap().to_string();
+    let on_gwbridge = || !b.inspect(kernel::GWBRIDGE_NET)["Containers"][&loner_id].is_null();
+    assert!(on_gwbridge(), "loner has a gwbridge endpoint");
+    // back on a bridge network: the gwbridge leg goes again, the route is the bridge's
+    ok(
+        &b.cli(&["network", "connect", "bridge", "loner"]),
+        "connect bridge",
+    );
+    assert_eq!(ifnames(&lsb).len(), 2, "{:?}", ifnames(&lsb));
+    let bridge_if = ip_of(b, "loner", "bridge");
+    let routes = default_routes(&lsb);
+    assert_eq!(routes.len(), 1, "{routes:?}");
+    assert_eq!(routes[0]["dev"], dev_with(&lsb, &bridge_if).as_str());
+    assert!(!on_gwbridge(), "loner left docker_gwbridge");
 
     // rm refused while another host has endpoints (A asks; only B has any)
     let rmnet = c.create_overlay(0, "rmnet");

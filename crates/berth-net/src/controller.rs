@@ -811,12 +811,13 @@ fn allocate_subnets(
 mod addresses;
 mod cluster;
 mod endpoint;
+mod gwbridge;
 pub mod inspect;
 mod overlay;
 pub mod ports;
 mod sandbox;
 
-pub use overlay::{GWBRIDGE, GWBRIDGE_IF};
+pub use gwbridge::{GWBRIDGE, GWBRIDGE_IF};
 
 use endpoint::{resource_in, ENDPOINT_TAG};
 

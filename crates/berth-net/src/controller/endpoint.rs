@@ -177,7 +177,7 @@ fn validate(net: &Network, req: &EndpointRequest) -> Result<Wanted> {
 /// User-defined networks get the embedded DNS; `docker_gwbridge` (a way out for overlay
 /// containers, with ICC off) does not.
 pub(super) fn serves_names(n: &Network) -> bool {
-    !n.predefined && n.name != super::overlay::GWBRIDGE
+    !n.predefined && n.name != super::GWBRIDGE
 }
 
 /// A link-local address with libnetwork's masks (`linkLocalMask`, /16; IPv6 /64).
@@ -226,7 +226,7 @@ impl Controller {
     /// Attaches a container to a network: addresses (requested or next free), MAC, a host veth
     /// `veth<7 hex>` on the bridge and `ethN` inside the sandbox, and the default routes if no
     /// earlier endpoint of the sandbox carries them. All or nothing.
-    pub async fn connect(&self, req: EndpointRequest) -> Result<EndpointSettings> {
+    pub async fn connect(self: &Arc<Self>, req: EndpointRequest) -> Result<EndpointSettings> {
         let (net, want) = self.target(&req)?;
         if net.overlay {
             return self.connect_overlay(req).await;
@@ -284,6 +284,10 @@ impl Controller {
             claim_routes(&mut st, &ep.container_id)
         };
         self.apply_routes(work).await;
+        // a gateway of its own: an overlay container's gwbridge interface is not needed now
+        if net.name != super::GWBRIDGE && !net.internal {
+            let _ = self.settle_gwbridge(&ep.container_id, &ep.sandbox).await;
+        }
         Ok(ep.settings())
     }
 
@@ -507,10 +511,14 @@ impl Controller {
             st.eps.undrain(&ep.network_id, &ep.addrs());
             return Err(e);
         }
-        let overlay = ep.host_netns.is_some();
+        let sandbox = ep.sandbox.clone();
         self.forget(vec![ep], true).await;
-        if overlay {
-            self.leave_gwbridge_if_unused(container_id).await;
+        if net.name != super::GWBRIDGE {
+            // left its last overlay (gwbridge no longer needed), or the network that gave it
+            // a gateway (an overlay container needs gwbridge again)
+            if let Err(e) = self.settle_gwbridge(container_id, &sandbox).await {
+                tracing::warn!("container {container_id}: {e}");
+            }
         }
         Ok(())
     }
@@ -634,7 +642,7 @@ impl Controller {
                 let n = st
                     .networks
                     .get(&e.ep.network_id)
-                    .filter(|n| n.name != super::overlay::GWBRIDGE)?;
+                    .filter(|n| n.name != super::GWBRIDGE)?;
                 Some((n.name.clone(), e.ep.settings()))
             })
             .collect()

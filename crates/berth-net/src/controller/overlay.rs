@@ -11,8 +11,8 @@ use super::{Controller, GLOBAL_NETWORKS};
 use crate::cluster::ipam::GlobalIpam;
 use crate::cluster::records::EndpointRec;
 use crate::cluster::{Cluster, ClusterStore, CreateConflict};
+use crate::drivers;
 use crate::drivers::overlay::{self as ov, OverlayConfig};
-use crate::drivers::{self, bridge};
 use crate::endpoint::*;
 use crate::error::{NetError, Result};
 use crate::ipam::{prepare, AddressPool};
@@ -28,16 +28,11 @@ use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 
-/// The local bridge network that gives overlay containers their way out, as Docker names it.
-pub const GWBRIDGE: &str = "docker_gwbridge";
-/// Its kernel bridge: not Docker's name, so a Docker on the same host keeps its own.
-pub const GWBRIDGE_IF: &str = "berth_gwbridge";
-
 const NO_CLUSTER: &str = "overlay networks need a cluster store: start berthd with --cluster-store=etcd://HOST:PORT and --cluster-advertise=IP:PORT (swarm mode is not supported)";
 const NO_POOL: &str = "could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network";
 const OVERLAPS: &str = "Pool overlaps with other one on this address space";
 
-type Boxed<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+pub(super) type Boxed<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// Docker's global default pool: 10.0.0.0/8 in /24s.
 fn next_subnet(used: &[IpNet], skip: &HashSet<IpNet>) -> Option<IpNet> {
@@ -265,7 +260,7 @@ impl Controller {
     /// endpoint published on this host's lease, and (unless the network is internal) an
     /// interface on `docker_gwbridge` for the way out. All or nothing.
     pub(super) fn connect_overlay(
-        &self,
+        self: &Arc<Self>,
         req: EndpointRequest,
     ) -> Boxed<'_, Result<EndpointSettings>> {
         Box::pin(async move {
@@ -327,11 +322,9 @@ impl Controller {
                 super::endpoint::claim_routes(&mut st, &ep.container_id)
             };
             self.apply_routes(work).await;
-            if !net.internal {
-                if let Err(e) = self.join_gwbridge(&req, &sandbox).await {
-                    let _ = self.remove_endpoint(&ep).await;
-                    return Err(e);
-                }
+            if let Err(e) = self.settle_gwbridge(&ep.container_id, &sandbox).await {
+                let _ = self.remove_endpoint(&ep).await;
+                return Err(e);
             }
             Ok(ep.settings())
         })
@@ -409,7 +402,7 @@ impl Controller {
         }
     }
 
-    fn path_lock(&self, nid: &str) -> Arc<tokio::sync::Mutex<()>> {
+    pub(super) fn path_lock(&self, nid: &str) -> Arc<tokio::sync::Mutex<()>> {
         self.path_locks
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -432,92 +425,6 @@ impl Controller {
         if let Err(e) = self.osl.overlay_peers(&path, &peers).await {
             tracing::warn!("programming the peers of network {nid}: {e}");
         }
-    }
-
-    /// `docker_gwbridge`, made on first use, with an interface for the container.
-    async fn join_gwbridge(&self, req: &EndpointRequest, sandbox: &std::path::Path) -> Result<()> {
-        let gw = self.gwbridge().await?;
-        if self
-            .lock()
-            .eps
-            .on_network(&gw)
-            .any(|e| e.ep.container_id == req.container_id)
-        {
-            return Ok(());
-        }
-        let r = EndpointRequest {
-            container_id: req.container_id.clone(),
-            container_name: format!("gateway_{}", &req.container_id[..12]),
-            network: gw,
-            sandbox: Some(sandbox.to_path_buf()),
-            ..Default::default()
-        };
-        let connect: Boxed<'_, Result<EndpointSettings>> = Box::pin(self.connect(r));
-        connect.await.map(|_| ())
-    }
-
-    async fn gwbridge(&self) -> Result<String> {
-        if let Ok(r) = self.network_ref(GWBRIDGE) {
-            return Ok(r.id);
-        }
-        // one create at a time: concurrent connects wait for the first one's bridge
-        let lock = self.path_lock(GWBRIDGE);
-        let _g = lock.lock().await;
-        if let Ok(r) = self.network_ref(GWBRIDGE) {
-            return Ok(r.id);
-        }
-        let opts: BTreeMap<String, String> = [
-            (bridge::OPT_NAME, GWBRIDGE_IF),
-            (bridge::OPT_ICC, "false"),
-            (bridge::OPT_MASQ, "true"),
-        ]
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-        let req = NetworkCreateRequest {
-            name: GWBRIDGE.into(),
-            options: Some(opts),
-            ..Default::default()
-        };
-        let create: Boxed<'_, Result<String>> = Box::pin(self.create(&req));
-        create.await
-    }
-
-    /// After an overlay endpoint left: the container leaves `docker_gwbridge` too when no
-    /// other non-internal overlay needs it.
-    pub(super) fn leave_gwbridge_if_unused<'a>(self: &'a Arc<Self>, cid: &'a str) -> Boxed<'a, ()> {
-        Box::pin(async move {
-            let gw = {
-                let st = self.lock();
-                let Some(gw) = st
-                    .networks
-                    .values()
-                    .find(|n| n.name == GWBRIDGE)
-                    .map(|n| n.id.clone())
-                else {
-                    return;
-                };
-                let needed = st.eps.of_container(cid).iter().any(|e| {
-                    e.phase != Phase::Leaving
-                        && st
-                            .networks
-                            .get(&e.ep.network_id)
-                            .is_some_and(|n| n.overlay.is_some() && !n.internal)
-                });
-                let joined = st
-                    .eps
-                    .of_container(cid)
-                    .iter()
-                    .any(|e| e.ep.network_id == gw && e.phase == Phase::Live);
-                if needed || !joined {
-                    return;
-                }
-                gw
-            };
-            if let Err(e) = self.disconnect(cid, &gw).await {
-                tracing::warn!("leaving {GWBRIDGE}: {e}");
-            }
-        })
     }
 
     /// Rolls back a live overlay endpoint (a later step of its connect failed).
