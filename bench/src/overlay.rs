@@ -391,7 +391,9 @@ pub fn measure(t: &Target, n: usize) -> Numbers {
             return out;
         }
     };
+    let gap = Duration::from_millis(env("BENCH_OVERLAY_GAP_MS", 0) as u64);
     for _ in 0..n {
+        std::thread::sleep(gap);
         let body = json!({"Container": target});
         match try_call(
             &socks[2],

@@ -591,7 +591,7 @@ impl Controller {
             let mut nets: Vec<&str> = global.iter().map(|e| e.network_id.as_str()).collect();
             nets.dedup();
             for nid in nets {
-                this.drop_path_if_unused(nid).await;
+                this.drop_path_when_idle(nid);
             }
         };
         self.teardowns

@@ -32,6 +32,9 @@ const NO_CLUSTER: &str = "overlay networks need a cluster store: start berthd wi
 const NO_POOL: &str = "could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network";
 const OVERLAPS: &str = "Pool overlaps with other one on this address space";
 
+/// How long an overlay's data path outlives its last endpoint on a host.
+const PATH_IDLE: std::time::Duration = std::time::Duration::from_secs(10);
+
 pub(super) type Boxed<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// Docker's global default pool: 10.0.0.0/8 in /24s.
@@ -264,6 +267,7 @@ impl Controller {
         req: EndpointRequest,
     ) -> Boxed<'_, Result<EndpointSettings>> {
         Box::pin(async move {
+            let mut lap = Laps::start();
             let cluster = self.cluster()?;
             let lease = cluster.lease()?;
             let (net, want) = self.target(&req)?;
@@ -276,6 +280,7 @@ impl Controller {
             let ep = self
                 .claim(&*ipam, &net, &req, &want, &sandbox, Some(&ns))
                 .await?;
+            lap.mark("claim");
             let change = Change {
                 put: vec![&ep],
                 sandbox: Some(SbOp::Put(&ep.container_id)),
@@ -286,8 +291,10 @@ impl Controller {
                 self.unclaim(&*ipam, &ep).await;
                 return Err(e);
             }
+            lap.mark("store");
             let built = async {
                 self.overlay_path(&net.id).await?;
+                lap.mark("data path");
                 self.dns.serve(&ep.container_id, &ep.sandbox).map_err(|e| {
                     NetError::internal(format!(
                         "starting the embedded DNS server in {}: {e}",
@@ -299,11 +306,13 @@ impl Controller {
                     .await?
                     .join(&net.net_ref(), &ep, &spec)
                     .await?;
+                lap.mark("join");
                 let rec = self.record_of(&cluster, &ep);
                 if let Err(e) = cluster.store.put_endpoint(&rec, lease).await {
                     let _ = self.osl.delete_link_in(&ns, &ep.host_if).await;
                     return Err(e.into());
                 }
+                lap.mark("publish");
                 Ok(())
             }
             .await;
@@ -326,6 +335,12 @@ impl Controller {
                 let _ = self.remove_endpoint(&ep).await;
                 return Err(e);
             }
+            lap.mark("gwbridge");
+            tracing::debug!(
+                "container {}: connected to overlay {}: {lap}",
+                &ep.container_id[..12.min(ep.container_id.len())],
+                net.name
+            );
             Ok(ep.settings())
         })
     }
@@ -384,6 +399,18 @@ impl Controller {
             .overlays
             .insert(nid.to_string(), spec.netns.clone());
         Ok(spec.netns)
+    }
+
+    /// After the last endpoint on this host left: the data path stays for [`PATH_IDLE`], so
+    /// a container that comes back soon (a restart, a reconnect) neither waits for the kernel
+    /// to dismantle the old namespace (it holds the locks a new one needs) nor pays for a new.
+    pub(super) fn drop_path_when_idle(self: &Arc<Self>, nid: &str) {
+        let this = Arc::clone(self);
+        let nid = nid.to_string();
+        tokio::spawn(async move {
+            tokio::time::sleep(PATH_IDLE).await;
+            this.drop_path_if_unused(&nid).await;
+        });
     }
 
     /// Removes the network's data path on this host once no endpoint uses it.
@@ -467,6 +494,37 @@ impl Controller {
 pub(super) fn take_ip(n: &mut Network, ip: IpAddr) {
     if let Some(s) = n.subnets.iter_mut().find(|s| s.pool.contains(ip)) {
         let _ = s.pool.reserve(ip);
+    }
+}
+
+/// Where a connect spent its time, for the debug log.
+struct Laps {
+    last: std::time::Instant,
+    laps: Vec<(&'static str, std::time::Duration)>,
+}
+
+impl Laps {
+    fn start() -> Self {
+        Laps {
+            last: std::time::Instant::now(),
+            laps: Vec::new(),
+        }
+    }
+
+    fn mark(&mut self, what: &'static str) {
+        let now = std::time::Instant::now();
+        self.laps.push((what, now - self.last));
+        self.last = now;
+    }
+}
+
+impl std::fmt::Display for Laps {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, (what, d)) in self.laps.iter().enumerate() {
+            let sep = if i == 0 { "" } else { ", " };
+            write!(f, "{sep}{what} {d:?}")?;
+        }
+        Ok(())
     }
 }
 

@@ -7,6 +7,7 @@ pub mod netlink;
 pub mod netns;
 pub mod overlay;
 pub mod sysctl;
+pub mod unlink;
 
 #[cfg(test)]
 pub mod fake;

@@ -338,16 +338,7 @@ impl Osl for Netlink {
     }
 
     fn delete_link<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<(), OslError>> {
-        Box::pin(async move {
-            let Some(index) = self.link_index(name).await? else {
-                return Ok(());
-            };
-            match self.handle.link().del(index).execute().await {
-                Ok(()) => Ok(()),
-                Err(e) if is_errno(&e, ENODEV) => Ok(()),
-                Err(e) => Err(kerr(&format!("delete link {name}"), e)),
-            }
-        })
+        Box::pin(super::unlink::delete_link(None, name.to_string()))
     }
 
     fn link_exists<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<bool, OslError>> {

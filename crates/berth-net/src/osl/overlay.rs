@@ -282,14 +282,7 @@ impl Netlink {
         if !super::endpoint::is_netns(netns) {
             return Ok(());
         }
-        let h = self.ns_handle(netns)?;
-        let Some(i) = index_of(&h, name).await? else {
-            return Ok(());
-        };
-        match h.link().del(i).execute().await {
-            Err(e) if !is_errno(&e, ENODEV) => Err(kerr(&format!("delete link {name}"), e)),
-            _ => Ok(()),
-        }
+        super::unlink::delete_link(Some(netns.to_path_buf()), name.to_string()).await
     }
 }
 
