@@ -15,7 +15,8 @@
 //!
 //! Knobs: `BENCH_OVERLAY_DOCKER=0` (skip Docker), `BENCH_OVERLAY_N` (samples per latency, default 40), `BENCH_OVERLAY_HOSTS` and
 //! `BENCH_OVERLAY_ENDPOINTS` (scale run, default 10 × 200: the 50 × 1,000 means 1,000
-//! runc containers, which a 2-core machine runs but slowly; set them to 50 and 1000 for it).
+//! runc containers, which a 2-core machine runs but slowly; set them to 50 and 1000 for it),
+//! `BENCH_OVERLAY_GAP_MS` (a pause before each connect of the connect/disconnect cycle; 0).
 
 use crate::networks::rss_kb;
 use crate::{call, ms};
