@@ -124,6 +124,9 @@ pub fn parse_value(key: &Key, v: &[u8]) -> Result<Value, String> {
     match key {
         Key::Host(h) => {
             let r: HostRec = serde_json::from_slice(v).map_err(|e| e.to_string())?;
+            if !usable_vtep(r.vtep) || r.advertise.len() > 255 {
+                return Err("host record with an unusable VTEP or advertise address".into());
+            }
             Ok(Value::Host(h.clone(), r))
         }
         Key::Network(nid) => {
@@ -144,13 +147,31 @@ pub fn parse_value(key: &Key, v: &[u8]) -> Result<Value, String> {
             {
                 return Err("endpoint record with addresses of the wrong family".into());
             }
-            if e.aliases.len() > 1024 || e.container_name.len() > 255 {
+            if e.aliases.len() > 1024
+                || e.container_name.len() > 255
+                || e.aliases.iter().any(|a| a.len() > 255)
+            {
                 return Err("endpoint record too large".into());
+            }
+            // what becomes a static FDB and neighbour entry must be one the kernel can use
+            if !usable_vtep(e.vtep) || !unicast_mac(e.mac) {
+                return Err("endpoint record with an unusable VTEP or MAC address".into());
             }
             Ok(Value::Endpoint(e))
         }
         Key::Other => Err("not a record key".into()),
     }
+}
+
+/// A tunnel endpoint another host can send to: not unspecified, loopback or multicast.
+fn usable_vtep(ip: IpAddr) -> bool {
+    !(ip.is_unspecified() || ip.is_loopback() || ip.is_multicast())
+        && ip != IpAddr::V4(std::net::Ipv4Addr::BROADCAST)
+}
+
+/// An interface address: not all zeros, not multicast or broadcast (the group bit).
+fn unicast_mac(mac: [u8; 6]) -> bool {
+    mac != [0; 6] && mac[0] & 1 == 0
 }
 
 /// What a host relies on when it builds a network's data path from a stored record.
@@ -253,5 +274,124 @@ mod tests {
             id: "fedcba9876543210".into(),
         };
         assert!(parse_value(&other, &ok).is_err());
+        for (vtep, mac) in [
+            ("0.0.0.0", rec.mac),
+            ("127.0.0.1", rec.mac),
+            ("224.0.0.1", rec.mac),
+            ("10.0.9.1", [0; 6]),
+            ("10.0.9.1", [0xff; 6]),
+            ("10.0.9.1", [1, 0, 0x5e, 0, 0, 1]),
+        ] {
+            let bad = EndpointRec {
+                vtep: vtep.parse().unwrap(),
+                mac,
+                ..rec.clone()
+            };
+            let v = serde_json::to_vec(&bad).unwrap();
+            assert!(parse_value(&ek, &v).is_err(), "{vtep} {mac:?}");
+        }
+        let hk = Key::Host(ID.into());
+        let host = |vtep: &str| format!(r#"{{"vtep":"{vtep}","advertise":"x:2376"}}"#);
+        assert!(parse_value(&hk, host("10.0.9.1").as_bytes()).is_ok());
+        assert!(parse_value(&hk, host("::").as_bytes()).is_err());
+    }
+
+    fn ids() -> impl Strategy<Value = String> {
+        prop_oneof![Just(ID.to_string()), "[0-9a-f]{10,66}", ".{0,16}"]
+    }
+
+    fn net(fam6: bool) -> impl Strategy<Value = Option<IpNet>> {
+        let ip: BoxedStrategy<IpAddr> = if fam6 {
+            prop_oneof![
+                any::<std::net::Ipv6Addr>().prop_map(IpAddr::V6),
+                any::<IpAddr>()
+            ]
+            .boxed()
+        } else {
+            prop_oneof![
+                any::<std::net::Ipv4Addr>().prop_map(IpAddr::V4),
+                any::<IpAddr>()
+            ]
+            .boxed()
+        };
+        proptest::option::of(
+            (ip, 0u8..=130).prop_filter_map("prefix", |(a, p)| IpNet::new(a, p).ok()),
+        )
+    }
+
+    fn endpoint_recs() -> impl Strategy<Value = EndpointRec> {
+        (
+            (ids(), ids(), ids(), ids()),
+            any::<IpAddr>(),
+            ".{0,40}",
+            any::<[u8; 6]>(),
+            net(false),
+            net(true),
+            proptest::collection::vec(".{0,12}", 0..4),
+        )
+            .prop_map(|((id, nid, host, cid), vtep, name, mac, v4, v6, aliases)| {
+                EndpointRec {
+                    id,
+                    network_id: nid,
+                    host,
+                    vtep,
+                    container_id: cid,
+                    container_name: name,
+                    mac,
+                    ipv4: v4,
+                    ipv6: v6,
+                    aliases,
+                }
+            })
+    }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// Any key from the store parses to a record key only when it is one berth writes.
+        #[test]
+        fn any_key(k in ".{0,160}") {
+            match parse_key(&k) {
+                Key::Host(h) => prop_assert_eq!(host(&h), k),
+                Key::Network(n) => prop_assert_eq!(network(&n), k),
+                Key::Endpoint { network, id } => prop_assert_eq!(endpoint(&network, &id), k),
+                Key::Other => {}
+            }
+        }
+
+        /// Arbitrary bytes under every kind of key: refused or parsed, never a panic.
+        #[test]
+        fn any_bytes(v in proptest::collection::vec(any::<u8>(), 0..600)) {
+            for k in [
+                Key::Host(ID.into()),
+                Key::Network(ID.into()),
+                Key::Endpoint { network: ID.into(), id: ID.into() },
+                Key::Other,
+            ] {
+                let _ = parse_value(&k, &v);
+            }
+        }
+
+        /// Well-formed JSON with hostile fields: what is accepted holds every invariant the
+        /// peers and names programmed from it rely on.
+        #[test]
+        fn hostile_endpoint_records(rec in endpoint_recs(), flip in any::<Option<(usize, u8)>>()) {
+            let mut v = serde_json::to_vec(&rec).unwrap();
+            if let Some((at, b)) = flip {
+                let i = at % v.len();
+                v[i] = b;
+            }
+            let k = Key::Endpoint { network: ID.into(), id: ID.into() };
+            if let Ok(Value::Endpoint(e)) = parse_value(&k, &v) {
+                prop_assert_eq!(e.id.as_str(), ID);
+                prop_assert_eq!(e.network_id.as_str(), ID);
+                prop_assert!(is_id(&e.host) && is_id(&e.container_id));
+                prop_assert!(e.ipv4.is_none_or(|n| n.addr().is_ipv4()));
+                prop_assert!(e.ipv6.is_none_or(|n| n.addr().is_ipv6()));
+                prop_assert!(usable_vtep(e.vtep) && unicast_mac(e.mac));
+            }
+        }
     }
 }
