@@ -2,13 +2,14 @@
 //! answers on /var/run/docker.sock, against Docker with the same calls.
 //!
 //! Build the daemon first (`cargo build --release`), then
-//! `cargo run --release -p berth-bench [networks|containers|dns|compose|ports|overlay]` (all by default;
+//! `cargo run --release -p berth-bench [networks|containers|dns|compose|ports|overlay|diagnose]` (all by default;
 //! `overlay-docker`: only Docker's side of the overlay run).
 //! BERTHD_BIN overrides the daemon binary; BENCH_NETWORKS the scale run (default 4096);
 //! BENCH_OVERLAY_* the overlay runs (see overlay.rs).
 
 mod compose;
 mod containers;
+mod diagnose;
 mod dns;
 mod networks;
 mod overlay;
@@ -78,6 +79,9 @@ fn main() {
     }
     if what.is_empty() || what == "ports" {
         ports::run();
+    }
+    if what.is_empty() || what == "diagnose" {
+        diagnose::run();
     }
     if what.is_empty() || what == "overlay" {
         overlay::run();

@@ -175,34 +175,51 @@ fn involved(m: &Model, t: &Target) -> Vec<String> {
 
 /// Reads what the diagnosis of `from → to` needs from the kernel and the controller.
 pub async fn gather(ctl: &Controller, m: &Model, from: &Target, to: &Target) -> Facts {
+    let mut cids = involved(m, from);
+    cids.extend(involved(m, to));
+    let sandboxes: Vec<(String, std::path::PathBuf)> = cids
+        .into_iter()
+        .filter_map(|cid| {
+            let ep = m.endpoints.iter().find(|e| e.container_id == cid)?;
+            Some((cid, ep.sandbox.clone()))
+        })
+        .collect();
+    // the reads are independent: the ruleset, the host and every namespace at once
+    let (rules, host, sbs, ovls) = tokio::join!(
+        tokio::task::spawn_blocking(nft::read),
+        kernel::read(None),
+        futures::future::join_all(sandboxes.iter().map(|(cid, sb)| async move {
+            let ns = kernel::read(Some(sb))
+                .await
+                .map_err(|e| format!("reading {}: {e}", sb.display()));
+            (cid.clone(), ns)
+        })),
+        futures::future::join_all(
+            m.overlays
+                .iter()
+                .map(|(nid, path)| async move { (nid.clone(), kernel::read(Some(path)).await) })
+        ),
+    );
     let mut f = Facts {
-        host: kernel::read(None).await.unwrap_or_default(),
+        host: host.unwrap_or_default(),
         sysctls: kernel::sysctls(),
         ..Default::default()
     };
-    match tokio::task::spawn_blocking(nft::read).await {
+    match rules {
         Ok(Ok(rs)) => f.rules = rs,
         Ok(Err(e)) => f.rules_error = Some(e),
         Err(e) => f.rules_error = Some(e.to_string()),
     }
-    let mut cids = involved(m, from);
-    cids.extend(involved(m, to));
-    for cid in cids {
-        let Some(ep) = m.endpoints.iter().find(|e| e.container_id == cid) else {
-            continue;
-        };
-        let ns = kernel::read(Some(&ep.sandbox))
-            .await
-            .map_err(|e| format!("reading {}: {e}", ep.sandbox.display()));
-        f.sandboxes.insert(cid.clone(), ns);
+    for (cid, ns) in sbs {
         let runs = ctl.published(&cid);
         if !runs.is_empty() {
-            f.published.insert(cid, runs);
+            f.published.insert(cid.clone(), runs);
         }
+        f.sandboxes.insert(cid, ns);
     }
-    for (nid, path) in &m.overlays {
-        if let Ok(ns) = kernel::read(Some(path)).await {
-            f.overlays.insert(nid.clone(), ns);
+    for (nid, ns) in ovls {
+        if let Ok(ns) = ns {
+            f.overlays.insert(nid, ns);
         }
     }
     if let Some(src) = from.container_id() {
