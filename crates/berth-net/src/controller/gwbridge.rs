@@ -44,17 +44,17 @@ fn needs_gwbridge(st: &State, cid: &str) -> bool {
 
 /// The id of `docker_gwbridge` if the container has (or is getting) an interface on it.
 fn joined(st: &State, cid: &str) -> Option<String> {
-    let gw = st
-        .networks
-        .values()
-        .find(|n| n.name == GWBRIDGE)?
-        .id
-        .clone();
+    // the container's few endpoints, not every network of the host
     st.eps
         .of_container(cid)
         .iter()
-        .any(|e| e.ep.network_id == gw && e.phase != Phase::Leaving)
-        .then_some(gw)
+        .filter(|e| e.phase != Phase::Leaving)
+        .find(|e| {
+            st.networks
+                .get(&e.ep.network_id)
+                .is_some_and(|n| n.name == GWBRIDGE)
+        })
+        .map(|e| e.ep.network_id.clone())
 }
 
 impl Controller {
