@@ -295,3 +295,35 @@ fn egress_forwarding_foreign_rule_internal() {
     assert!(!reachable(&v), "{}", all(&v));
     assert!(all(&v).contains("internal"), "{}", all(&v));
 }
+
+/// A host route more specific than the network's subnet sends the host's packets for a
+/// container elsewhere: diagnosed as an address conflict with a host route, with its fix.
+#[test]
+fn address_conflict_with_a_host_route() {
+    let lab = Lab::start();
+    ok(&lab.cli(&["network", "create", "hr"]), "network create");
+    run(&lab, &["--net=hr", "--name=tgt"]);
+    let v = diag(&lab, "host", "tgt", false);
+    assert!(reachable(&v), "{}", all(&v));
+    let ip = lab.cli(&[
+        "inspect",
+        "-f",
+        "{{.NetworkSettings.Networks.hr.IPAddress}}",
+        "tgt",
+    ]);
+    let ip = ok(&ip, "inspect").trim().to_string();
+    lab.veth("hrx", true);
+    lab.ip(&["route", "add", &format!("{ip}/32"), "dev", "hrx"]);
+    let v = diag(&lab, "host", "tgt", false);
+    assert!(!reachable(&v), "{}", all(&v));
+    assert!(
+        lines(&v, "kernel").contains("an address conflict with a host route"),
+        "{}",
+        all(&v)
+    );
+    assert!(
+        lines(&v, "fix").contains(&format!("remove the host route {ip}/32")),
+        "{}",
+        all(&v)
+    );
+}

@@ -179,7 +179,9 @@ impl Netlink {
             }));
         }
         for gw in &spec.gateways {
-            let req = default_route(inner, idx, *gw, false)?;
+            // replace: the interface that carried the routes before may still be on its way
+            // out (its veth is deleted in the background), its routes with it
+            let req = default_route(inner, idx, *gw, true)?;
             steps.push(Box::pin(async move {
                 req.execute()
                     .await
