@@ -18,6 +18,7 @@
 
 pub mod cluster;
 pub mod compose;
+pub mod diag;
 pub mod dns;
 pub mod dockerpy;
 pub mod http;

@@ -2,6 +2,7 @@
 //! time, and the diagnosis checked (verdict, the line naming the cause, the fix), with real
 //! probes from inside the containers confirming the verdict. Traffic stays in the lab.
 
+use berth_e2e::diag::{all, diag, lines};
 use berth_e2e::{ok, Lab};
 use serde_json::Value;
 
@@ -10,36 +11,6 @@ fn run(lab: &Lab, args: &[&str]) {
     v.extend_from_slice(args);
     v.extend_from_slice(&["busybox", "sleep", "1d"]);
     ok(&lab.cli(&v), "run -d");
-}
-
-fn diag(lab: &Lab, from: &str, to: &str, probe: bool) -> Value {
-    let q = |s: &str| s.replace('/', "%2F").replace(':', "%3A");
-    let (code, v) = lab.api(
-        "GET",
-        &format!(
-            "/berth/v1/diagnose?from={}&to={}&probe={probe}",
-            q(from),
-            q(to)
-        ),
-        None,
-    );
-    assert_eq!(code, 200, "{v}");
-    v
-}
-
-fn lines(v: &Value, kind: &str) -> String {
-    v["lines"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|l| l["kind"] == kind)
-        .map(|l| l["text"].as_str().unwrap().to_string())
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-fn all(v: &Value) -> String {
-    serde_json::to_string_pretty(v).unwrap()
 }
 
 fn reachable(v: &Value) -> bool {

@@ -4,36 +4,12 @@
 //! diagnosis checked, with a real probe where the verdict is black and white.
 
 use berth_e2e::cluster::{ip_of, kernel, nsexec, run_sleeper, sandbox, wait_resolves, Cluster};
-use berth_e2e::{ok, Lab};
+use berth_e2e::diag::{all, diag, lines};
+use berth_e2e::ok;
 use serde_json::Value;
 use std::time::Duration;
 
 const SEC: Duration = Duration::from_secs(1);
-
-fn diag(lab: &Lab, from: &str, to: &str, probe: bool) -> Value {
-    let (code, v) = lab.api(
-        "GET",
-        &format!("/berth/v1/diagnose?from={from}&to={to}&probe={probe}"),
-        None,
-    );
-    assert_eq!(code, 200, "{v}");
-    v
-}
-
-fn lines(v: &Value, kind: &str) -> String {
-    v["lines"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|l| l["kind"] == kind)
-        .map(|l| l["text"].as_str().unwrap().to_string())
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-fn all(v: &Value) -> String {
-    serde_json::to_string_pretty(v).unwrap()
-}
 
 #[test]
 fn overlay_peer_missing_fdb_and_mtu_mismatch() {
