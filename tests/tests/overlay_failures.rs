@@ -190,8 +190,9 @@ fn every_berthd_restarted() {
 }
 
 /// etcd stopped for 30 s (the figure; `BERTH_E2E_ETCD_OUTAGE` seconds) under traffic,
-/// ten times the lab's lease TTL, so every lease expires: existing flows and names keep working, local networks work,
-/// overlay create/connect fail fast naming the cluster store; all works again once it is back.
+/// ten times the lab's lease TTL, so every lease expires: existing flows and names keep
+/// working, local networks work, overlay create/connect fail fast naming the cluster store;
+/// all works again once it is back.
 #[test]
 fn etcd_outage_under_traffic() {
     let outage = Duration::from_secs(
