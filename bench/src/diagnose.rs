@@ -3,7 +3,7 @@
 //! the store, the kernel and the nft ruleset) and `/berth/v1/graph`, all three formats.
 //! Docker has no such command: there is no peer to measure.
 
-use crate::{call, median};
+use crate::{call, env, report};
 use berth_e2e::Lab;
 use serde_json::json;
 use std::time::Instant;
@@ -11,26 +11,8 @@ use std::time::Instant;
 const NETS: usize = 10;
 const CONTAINERS: usize = 100;
 
-fn p99(v: &mut [f64]) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    v[(v.len() * 99 / 100).min(v.len() - 1)]
-}
-
-fn report(what: &str, v: &mut [f64]) {
-    let p = p99(v);
-    println!(
-        "{what:<44} p50 {:>8.2} ms   p99 {:>8.2} ms   (n={})",
-        median(v),
-        p,
-        v.len()
-    );
-}
-
 pub fn run() {
-    let n: usize = std::env::var("BENCH_DIAGNOSE_N")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(40);
+    let n = env("BENCH_DIAGNOSE_N", 40);
     let lab = Lab::start();
     let sock = lab.sock();
     for i in 0..NETS {

@@ -30,6 +30,35 @@ pub fn median(v: &mut [f64]) -> f64 {
     v[v.len() / 2]
 }
 
+/// A numeric knob from the environment.
+pub fn env(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The q-quantile (0..=1) of `v` (sorted here).
+pub fn pct(v: &mut [f64], q: f64) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let i = ((v.len() as f64 - 1.0) * q).round() as usize;
+    v[i.min(v.len() - 1)]
+}
+
+/// One latency row: p50 and p99 of the samples.
+pub fn report(what: &str, v: &mut [f64]) {
+    if v.is_empty() {
+        println!("{what:<44} no sample");
+        return;
+    }
+    println!(
+        "{what:<44} p50 {:>8.2} ms   p99 {:>8.2} ms   (n={})",
+        pct(v, 0.5),
+        pct(v, 0.99),
+        v.len()
+    );
+}
+
 /// One call, timed, with its JSON reply; panics on an unexpected status.
 pub fn call(
     sock: &Path,

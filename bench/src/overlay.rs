@@ -19,7 +19,7 @@
 //! `BENCH_OVERLAY_GAP_MS` (a pause before each connect of the connect/disconnect cycle; 0).
 
 use crate::networks::rss_kb;
-use crate::{call, ms};
+use crate::{call, env, ms, pct, report};
 use berth_e2e::cluster::{a_query as query, kernel, Cluster, ClusterOpts};
 use berth_e2e::dns::read_reply;
 use berth_e2e::net::in_netns;
@@ -28,33 +28,6 @@ use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-pub fn env(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-/// The q-quantile (0..=1) of `v` (sorted here).
-fn pct(v: &mut [f64], q: f64) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    let i = ((v.len() as f64 - 1.0) * q).round() as usize;
-    v[i.min(v.len() - 1)]
-}
-
-fn report(what: &str, v: &mut [f64]) {
-    if v.is_empty() {
-        println!("{what:<44} no sample");
-        return;
-    }
-    println!(
-        "{what:<44} p50 {:>8.2} ms   p99 {:>8.2} ms   (n={})",
-        pct(v, 0.5),
-        pct(v, 0.99),
-        v.len()
-    );
-}
 
 /// One call, timed, with its JSON reply; the status and message when it is not `want`.
 fn try_call(

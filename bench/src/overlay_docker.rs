@@ -60,7 +60,8 @@
 //! die with it (parent-death signal) and the namespaces are swept by the next cluster; only
 //! the temp dirs and empty `berth-bench-docker-<pid>-h<i>` cgroups would be left then.
 
-use crate::overlay::{env, inspect, measure, remove, run_on, Numbers, Target};
+use crate::env;
+use crate::overlay::{inspect, measure, remove, run_on, Numbers, Target};
 use berth_e2e::cluster::{Cluster, ClusterOpts, ETCD_PORT};
 use berth_e2e::http::request;
 use berth_e2e::net::in_netns;

@@ -286,7 +286,9 @@ impl Controller {
         self.apply_routes(work).await;
         // a gateway of its own: an overlay container's gwbridge interface is not needed now
         if net.name != super::GWBRIDGE && !net.internal {
-            let _ = self.settle_gwbridge(&ep.container_id, &ep.sandbox).await;
+            if let Err(e) = self.settle_gwbridge(&ep.container_id, &ep.sandbox).await {
+                tracing::warn!("container {}: {e}", ep.container_id);
+            }
         }
         Ok(ep.settings())
     }

@@ -60,6 +60,7 @@ fn joined(st: &State, cid: &str) -> Option<String> {
 impl Controller {
     /// Joins or leaves `docker_gwbridge` as the container's endpoints now call for. A join
     /// that fails is an error (the caller's connect is undone); a leave that fails is logged.
+    /// Boxed: connect and disconnect settle, and settling connects or disconnects.
     pub(super) fn settle_gwbridge<'a>(
         self: &'a Arc<Self>,
         cid: &'a str,

@@ -497,30 +497,35 @@ pub(super) fn take_ip(n: &mut Network, ip: IpAddr) {
     }
 }
 
-/// Where a connect spent its time, for the debug log.
+/// Where a connect spent its time, for the debug log: a few marks, no allocation.
 struct Laps {
     last: std::time::Instant,
-    laps: Vec<(&'static str, std::time::Duration)>,
+    laps: [(&'static str, std::time::Duration); 8],
+    n: usize,
 }
 
 impl Laps {
     fn start() -> Self {
         Laps {
             last: std::time::Instant::now(),
-            laps: Vec::new(),
+            laps: [("", std::time::Duration::ZERO); 8],
+            n: 0,
         }
     }
 
     fn mark(&mut self, what: &'static str) {
         let now = std::time::Instant::now();
-        self.laps.push((what, now - self.last));
+        if let Some(slot) = self.laps.get_mut(self.n) {
+            *slot = (what, now - self.last);
+            self.n += 1;
+        }
         self.last = now;
     }
 }
 
 impl std::fmt::Display for Laps {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        for (i, (what, d)) in self.laps.iter().enumerate() {
+        for (i, (what, d)) in self.laps[..self.n].iter().enumerate() {
             let sep = if i == 0 { "" } else { ", " };
             write!(f, "{sep}{what} {d:?}")?;
         }

@@ -5,13 +5,11 @@
 //! wait would block a runtime worker and hold every later request on the socket (the next
 //! endpoint's veth) behind the delete; on a socket of its own it holds nothing else.
 
-use super::netlink::{is_errno, kerr};
+use super::netlink::{is_errno, kerr, ENODEV};
 use super::netns;
 use super::OslError;
 use std::io;
 use std::path::PathBuf;
-
-const ENODEV: i32 = libc::ENODEV;
 
 /// Deletes the link `name` in the namespace at `netns` (none: the daemon's); gone already is
 /// not an error.
@@ -24,31 +22,27 @@ pub async fn delete_link(netns: Option<PathBuf>, name: String) -> Result<(), Osl
         rt.block_on(async move {
             let (conn, h, _) = rtnetlink::new_connection()?;
             tokio::spawn(conn);
-            let index = match super::overlay::index_of(&h, &name).await {
-                Ok(Some(i)) => i,
-                Ok(None) => return Ok(Ok(())),
-                Err(e) => return Ok(Err(e)),
-            };
-            Ok(match h.link().del(index).execute().await {
-                Err(e) if !is_errno(&e, ENODEV) => Err(kerr(&format!("delete link {name}"), e)),
-                _ => Ok(()),
+            Ok(match super::overlay::index_of(&h, &name).await {
+                Ok(Some(i)) => match h.link().del(i).execute().await {
+                    Err(e) if !is_errno(&e, ENODEV) => Err(kerr(&format!("delete link {name}"), e)),
+                    _ => Ok(()),
+                },
+                Ok(None) => Ok(()),
+                Err(e) => Err(e),
             })
         })
     };
-    let joined = tokio::task::spawn_blocking(move || match netns {
+    let done = tokio::task::spawn_blocking(move || match netns {
         Some(p) => netns::run_in(&p, work),
         None => work(),
     })
-    .await;
-    match joined {
-        Ok(Ok(r)) => r,
-        Ok(Err(e)) => Err(OslError::Kernel {
+    .await
+    .map_err(io::Error::other)
+    .and_then(|r| r);
+    done.unwrap_or_else(|e| {
+        Err(OslError::Kernel {
             op,
             msg: e.to_string(),
-        }),
-        Err(e) => Err(OslError::Kernel {
-            op,
-            msg: e.to_string(),
-        }),
-    }
+        })
+    })
 }
