@@ -298,3 +298,174 @@ fn address_conflict_with_a_host_route() {
         all(&v)
     );
 }
+
+/// A process of the lab host listening on a port, killed when dropped.
+struct Listener(std::process::Child);
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn port_taken_by_a_process_or_a_container() {
+    let lab = Lab::start();
+    ok(&lab.cli(&["network", "create", "appnet"]), "network create");
+
+    // a host process holds 18080: the start fails, and diagnose names the process
+    let mut l = std::process::Command::new("nsenter")
+        .arg(format!("--net=/run/netns/{}", lab.ns()))
+        .args([
+            "python3",
+            "-c",
+            "import socket,time\ns=socket.socket()\ns.bind(('0.0.0.0',18080))\ns.listen()\nprint('up',flush=True)\ntime.sleep(600)",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn python3");
+    let mut up = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(l.stdout.take().unwrap()),
+        &mut up,
+    )
+    .unwrap();
+    assert_eq!(up.trim(), "up");
+    let listener = Listener(l);
+    let o = lab.cli(&[
+        "run",
+        "-d",
+        "--net=appnet",
+        "--name=web",
+        "-p",
+        "18080:80",
+        "busybox",
+        "sleep",
+        "1d",
+    ]);
+    assert!(!o.status.success(), "the port is taken: run must fail");
+    let v = diag(&lab, "host", "web:80", false);
+    assert!(!reachable(&v), "{}", all(&v));
+    assert!(
+        lines(&v, "").contains("its last start failed") && lines(&v, "").contains("18080"),
+        "{}",
+        all(&v)
+    );
+    let pid = listener.0.id();
+    let p = lines(&v, "ports");
+    assert!(
+        p.contains("host port 0.0.0.0:18080/tcp (for 80/tcp) is taken")
+            && p.contains(&format!("by process python3 (pid {pid})")),
+        "{}",
+        all(&v)
+    );
+    assert!(
+        lines(&v, "fix").starts_with(&format!("stop process {pid}")),
+        "{}",
+        all(&v)
+    );
+    // the fix works
+    drop(listener);
+    ok(&lab.cli(&["start", "web"]), "start once the port is free");
+    assert!(reachable(&diag(&lab, "host", "web:80", false)));
+
+    // another container publishes 18081
+    run(&lab, &["--net=appnet", "--name=first", "-p", "18081:80"]);
+    ok(
+        &lab.cli(&[
+            "create",
+            "--net=appnet",
+            "--name=second",
+            "-p",
+            "18081:80",
+            "busybox",
+            "sleep",
+            "1d",
+        ]),
+        "create",
+    );
+    assert!(!lab.cli(&["start", "second"]).status.success());
+    let v = diag(&lab, "web", "second:80", false);
+    assert!(!reachable(&v), "{}", all(&v));
+    assert!(
+        lines(&v, "ports").contains("18081/tcp (for 80/tcp) is taken by container first"),
+        "{}",
+        all(&v)
+    );
+    assert!(
+        lines(&v, "fix").starts_with("berth stop first"),
+        "{}",
+        all(&v)
+    );
+    // a stopped container that never failed: no port lines, the plain fix
+    ok(&lab.cli(&["stop", "-t", "0", "first"]), "stop");
+    let v = diag(&lab, "web", "first:80", false);
+    assert_eq!(lines(&v, "ports"), "", "{}", all(&v));
+    assert_eq!(lines(&v, "fix"), "berth start first", "{}", all(&v));
+    ok(
+        &lab.cli(&["start", "second"]),
+        "start once first is stopped",
+    );
+}
+
+#[test]
+fn plugin_network_says_what_it_cannot_see() {
+    use berth_e2e::plug::start_plugin;
+    let mut lab = Lab::new_ns();
+    let plugins = lab.root().join("plugins");
+    std::fs::create_dir_all(&plugins).unwrap();
+    let _plug = start_plugin(&lab, &plugins, &lab.root().join("calls.jsonl"), &[]);
+    lab.start_daemon(&["--plugins-dir", plugins.to_str().unwrap()]);
+    ok(
+        &lab.cli(&[
+            "network",
+            "create",
+            "-d",
+            "testplug",
+            "--subnet",
+            "10.77.0.0/24",
+            "pnet",
+        ]),
+        "network create",
+    );
+    run(&lab, &["--net=pnet", "--name=pa"]);
+    run(&lab, &["--net=pnet", "--name=pb"]);
+
+    let v = diag(&lab, "pa", "pb", true);
+    assert!(reachable(&v), "{}", all(&v));
+    assert_eq!(
+        lines(&v, "path"),
+        "pa eth0 -> (plugin testplug, network pnet) -> pb eth0",
+        "{}",
+        all(&v)
+    );
+    assert!(
+        lines(&v, "note")
+            .contains("run by the plugin \"testplug\": berth cannot see its data path"),
+        "{}",
+        all(&v)
+    );
+    // no bridge or veth of berth's is expected, so none is reported missing
+    assert_eq!(lines(&v, "kernel"), "", "{}", all(&v));
+    probe_agrees(&v);
+
+    // what berth does see is still checked: pb's interface taken down inside it
+    let pid = ok(
+        &lab.cli(&["inspect", "-f", "{{.State.Pid}}", "pb"]),
+        "inspect",
+    );
+    let down = std::process::Command::new("nsenter")
+        .args(["-t", pid.trim(), "-n", "ip", "link", "set", "eth0", "down"])
+        .status()
+        .unwrap();
+    assert!(down.success());
+    let v = diag(&lab, "pa", "pb", true);
+    assert!(!reachable(&v), "{}", all(&v));
+    assert!(
+        lines(&v, "kernel").contains("pb eth0 is down"),
+        "{}",
+        all(&v)
+    );
+    probe_agrees(&v);
+}

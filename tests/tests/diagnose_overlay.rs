@@ -85,8 +85,23 @@ fn overlay_peer_missing_fdb_and_mtu_mismatch() {
         &nsexec(&sb, &["ip", "link", "set", "eth0", "mtu", "1500"]),
         "raise MTU",
     );
-    let v = diag(a, "o0", "o1", false);
-    assert_eq!(v["reachable"], false, "{}", all(&v));
+    // small packets still pass, full-size ones die: partly reachable, and the probe's
+    // full-size echo (don't fragment) is lost while its small one comes back
+    let v = diag(a, "o0", "o1", true);
+    assert_eq!(v["reachable"], true, "{}", all(&v));
+    assert_eq!(v["verdict"], "PARTLY REACHABLE", "{}", all(&v));
+    assert_eq!(v["packet_limit"]["max"], 1450, "{}", all(&v));
+    assert_eq!(v["packet_limit"]["mtu"], 1500, "{}", all(&v));
+    assert_eq!(v["probe"]["reached"], true, "{}", all(&v));
+    assert_eq!(v["probe"]["agrees"], true, "{}", all(&v));
+    assert!(
+        v["probe"]["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("1500-byte echo (don't fragment): no echo reply"),
+        "{}",
+        all(&v)
+    );
     let k = lines(&v, "kernel");
     assert!(k.contains("MTU mismatch") && k.contains("1450"), "{k}");
     assert!(

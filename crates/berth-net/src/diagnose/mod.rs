@@ -14,6 +14,7 @@ pub mod kernel;
 pub mod nft;
 pub mod probe;
 pub mod spec;
+pub mod taken;
 pub mod verdict;
 
 use crate::controller::inspect::Model;
@@ -38,6 +39,12 @@ pub enum Subject {
         status: String,
         /// `NetworkMode`: a network name, `host`, `none`, `container:<id>`.
         mode: String,
+        /// Why its last start failed (`State.Error`), if it did.
+        #[serde(skip_serializing_if = "String::is_empty")]
+        error: String,
+        /// The host ports it publishes once running.
+        #[serde(skip)]
+        wants: Vec<crate::portmap::spec::Want>,
     },
     Host,
     Addr {
@@ -82,6 +89,15 @@ pub struct Line {
     pub text: String,
 }
 
+/// The largest packet a path carries, below what the source sends.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct PacketLimit {
+    /// Bytes of IP packet that get through.
+    pub max: u32,
+    /// The source interface's MTU: what it sends at most.
+    pub mtu: u32,
+}
+
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct ProbeResult {
     /// `ping` or `tcp`.
@@ -96,9 +112,14 @@ pub struct ProbeResult {
 pub struct Report {
     /// `web (172.18.0.2 on appnet) -> db (172.18.0.3 on appnet)`
     pub summary: String,
+    /// Whether packets get through (small ones at least: see `packet_limit`).
     pub reachable: bool,
-    /// `REACHABLE` or `NOT REACHABLE`.
+    /// `REACHABLE`, `PARTLY REACHABLE` (small packets only) or `NOT REACHABLE`.
     pub verdict: String,
+    /// Set when packets up to the source's MTU do not all get through: an MTU mismatch on
+    /// the path passes pings and handshakes but loses full-size segments.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub packet_limit: Option<PacketLimit>,
     pub lines: Vec<Line>,
     /// The address traffic would go to, when there is one.
     pub dest: Option<IpAddr>,
@@ -158,6 +179,8 @@ pub struct Facts {
     pub dns: Option<DnsAnswer>,
     /// Container id → its published runs.
     pub published: HashMap<String, Vec<Run>>,
+    /// The host ports a stopped target wants that others hold.
+    pub port_holders: Vec<taken::Holder>,
 }
 
 fn involved(m: &Model, t: &Target) -> Vec<String> {
@@ -222,6 +245,15 @@ pub async fn gather(ctl: &Controller, m: &Model, from: &Target, to: &Target) -> 
             f.overlays.insert(nid, ns);
         }
     }
+    if let Subject::Container {
+        id,
+        running: false,
+        wants,
+        ..
+    } = &to.subject
+    {
+        f.port_holders = taken::holders(ctl, m, id, wants).await;
+    }
     if let Some(src) = from.container_id() {
         let name = match &to.subject {
             Subject::Container { name, .. } => Some(name.clone()),
@@ -250,7 +282,7 @@ pub async fn diagnose(ctl: &Controller, from: &Target, to: &Target, probe: bool)
     let facts = gather(ctl, &m, from, to).await;
     let mut r = verdict::evaluate(&m, &facts, from, to);
     if probe {
-        r.probe = probe::run(&m, from, to, r.dest, r.reachable).await;
+        r.probe = probe::run(&m, from, to, r.dest, r.reachable, r.packet_limit).await;
     }
     r
 }

@@ -1,7 +1,7 @@
 //! Real traffic from inside the source's namespace: a TCP connect when a TCP port is given,
 //! else one ICMP echo (raw socket). One second at most; nothing is left behind.
 
-use super::{ProbeResult, Subject, Target};
+use super::{PacketLimit, ProbeResult, Subject, Target};
 use crate::controller::inspect::Model;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -38,6 +38,7 @@ pub async fn run(
     to: &Target,
     dest: Option<IpAddr>,
     verdict: bool,
+    limit: Option<PacketLimit>,
 ) -> Option<ProbeResult> {
     let dest = dest?;
     let ns = source_ns(m, from)?;
@@ -47,10 +48,28 @@ pub async fn run(
         (Some(_), _) => return None,
         (None, _) => "ping",
     };
-    let work = move || -> io::Result<(bool, String)> {
+    // with a packet limit, a full-size echo that must not come back confirms it
+    let big = limit.filter(|_| method == "ping").map(|l| l.mtu);
+    let work = move || -> io::Result<(bool, String, Option<bool>)> {
         match port {
-            Some(p) if method == "tcp" => Ok(tcp(SocketAddr::new(dest, p))),
-            _ => ping(dest),
+            Some(p) if method == "tcp" => {
+                let (r, d) = tcp(SocketAddr::new(dest, p));
+                Ok((r, d, None))
+            }
+            _ => {
+                let (r, d) = ping(dest, None)?;
+                match big {
+                    Some(size) => {
+                        let (rb, db) = ping(dest, Some(size))?;
+                        Ok((
+                            r,
+                            format!("{d}; a {size}-byte echo (don't fragment): {db}"),
+                            Some(rb),
+                        ))
+                    }
+                    None => Ok((r, d, None)),
+                }
+            }
         }
     };
     let res = tokio::task::spawn_blocking(move || match ns {
@@ -58,16 +77,16 @@ pub async fn run(
         None => work(),
     })
     .await;
-    let (reached, detail) = match res {
+    let (reached, detail, big_reached) = match res {
         Ok(Ok(r)) => r,
-        Ok(Err(e)) => (false, format!("could not probe: {e}")),
-        Err(e) => (false, format!("could not probe: {e}")),
+        Ok(Err(e)) => (false, format!("could not probe: {e}"), None),
+        Err(e) => (false, format!("could not probe: {e}"), None),
     };
     Some(ProbeResult {
         method: method.into(),
         reached,
         detail,
-        agrees: reached == verdict,
+        agrees: reached == verdict && big_reached != Some(true),
     })
 }
 
@@ -99,8 +118,9 @@ fn checksum(b: &[u8]) -> u16 {
     !(sum as u16)
 }
 
-/// One ICMP echo over a raw socket (root in the namespace; IPv4 only).
-fn ping(to: IpAddr) -> io::Result<(bool, String)> {
+/// One ICMP echo over a raw socket (root in the namespace; IPv4 only); with `size`, an IP
+/// packet of that many bytes that may not be fragmented.
+fn ping(to: IpAddr, size: Option<u32>) -> io::Result<(bool, String)> {
     use socket2::{Domain, Protocol, Socket, Type};
     let IpAddr::V4(_) = to else {
         return Ok((false, "IPv6 ping is not implemented".into()));
@@ -113,11 +133,16 @@ fn ping(to: IpAddr) -> io::Result<(bool, String)> {
     pkt.extend_from_slice(&id.to_be_bytes());
     pkt.extend_from_slice(&seq.to_be_bytes());
     pkt.extend_from_slice(b"berth-diagnose");
+    if let Some(size) = size {
+        // 20 bytes of IP header and the 8 of ICMP's around the payload
+        pkt.resize((size as usize).saturating_sub(20).max(pkt.len()), 0);
+        dont_fragment(&s)?;
+    }
     let ck = checksum(&pkt);
     pkt[2..4].copy_from_slice(&ck.to_be_bytes());
     let t = Instant::now();
     s.send_to(&pkt, &SocketAddr::new(to, 0).into())?;
-    let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); 1500];
+    let mut buf = vec![std::mem::MaybeUninit::<u8>::uninit(); 65536];
     while t.elapsed() < TIMEOUT {
         let (n, from) = match s.recv_from(&mut buf) {
             Ok(x) => x,
@@ -148,4 +173,26 @@ fn ping(to: IpAddr) -> io::Result<(bool, String)> {
         }
     }
     Ok((false, format!("no echo reply from {to} within {TIMEOUT:?}")))
+}
+
+/// `IP_PMTUDISC_DO`: the kernel sets DF and refuses to fragment, so a too-big packet is lost
+/// on the path instead of split into pieces that would pass.
+fn dont_fragment(s: &socket2::Socket) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let v: libc::c_int = libc::IP_PMTUDISC_DO;
+    // SAFETY: the fd is the live socket `s` owns; the option value is a c_int whose address and
+    // size are passed together.
+    let r = unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            libc::IPPROTO_IP,
+            libc::IP_MTU_DISCOVER,
+            &v as *const libc::c_int as *const libc::c_void,
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }

@@ -278,6 +278,7 @@ pub(crate) mod tests {
                     ip,
                     port,
                     v6only: true,
+                    inode: 0,
                 })
                 .collect())
         }

@@ -22,12 +22,14 @@ const REQ_LEN: usize = 56;
 /// inet_diag_msg: 4 bytes, sockid (48), expires, rqueue, wqueue, uid, inode.
 const MSG_LEN: usize = 72;
 
-/// A socket bound on the host: its local address, port, and (IPv6) whether it is IPv6-only.
+/// A socket bound on the host: its local address, port, (IPv6) whether it is IPv6-only, and
+/// its inode (what `/proc/<pid>/fd` links name: `socket:[inode]`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Bound {
     pub ip: IpAddr,
     pub port: u16,
     pub v6only: bool,
+    pub inode: u32,
 }
 
 impl Bound {
@@ -113,7 +115,13 @@ fn parse_msg(p: &[u8]) -> Option<Bound> {
         }
         i += (len + 3) & !3;
     }
-    Some(Bound { ip, port, v6only })
+    let inode = u32_at(p, MSG_LEN - 4);
+    Some(Bound {
+        ip,
+        port,
+        v6only,
+        inode,
+    })
 }
 
 /// Every socket of `proto`/`family` bound to a port in `lo..=hi`.
@@ -187,6 +195,7 @@ mod tests {
             ip: ip.parse().unwrap(),
             port: 80,
             v6only,
+            inode: 0,
         };
         let ip = |s: &str| s.parse::<IpAddr>().unwrap();
         assert!(b("127.0.0.1", false).clashes(ip("0.0.0.0"), 80));
@@ -222,6 +231,14 @@ mod tests {
             // bound-only sockets are listed by kernels >= 6.7
             assert!(ports == [20005, 20007] || ports == [20005], "{tcp:?}");
             assert_eq!(tcp[0].ip, "127.0.0.1".parse::<IpAddr>().unwrap());
+            let want = format!("socket:[{}]", tcp[0].inode);
+            let fds = std::fs::read_dir("/proc/self/fd").unwrap();
+            assert!(
+                fds.flatten().any(
+                    |f| std::fs::read_link(f.path()).is_ok_and(|l| l.to_string_lossy() == want)
+                ),
+                "the inode names the listener's fd"
+            );
             assert!(bound(Proto::Udp, false, 20000, 20010).unwrap().is_empty());
             let udp6 = bound(Proto::Udp, true, 20006, 20006).unwrap();
             assert_eq!(udp6.len(), 1);

@@ -43,11 +43,14 @@ pub async fn diagnose(c: &Client, a: DiagnoseArgs) -> anyhow::Result<i32> {
     } else {
         print!("{}", render(&v));
     }
-    Ok(if v["reachable"].as_bool() == Some(true) {
-        0
-    } else {
-        1
-    })
+    // scripts tell the three verdicts apart: 2 is "small packets only" (an MTU mismatch)
+    Ok(
+        match (v["reachable"].as_bool(), v["packet_limit"].is_object()) {
+            (Some(true), false) => 0,
+            (Some(true), true) => 2,
+            _ => 1,
+        },
+    )
 }
 
 /// The daemon's text form, from the JSON report.

@@ -33,6 +33,13 @@ impl Engine {
                         running: rec.running(),
                         status: rec.state.status.as_str().to_string(),
                         mode,
+                        error: rec.state.error.clone(),
+                        // only a stopped container's are looked at (who holds them)
+                        wants: if rec.running() {
+                            vec![]
+                        } else {
+                            super::ports::wants_of(&rec).unwrap_or_default()
+                        },
                     }
                 }
                 Err(_) => Subject::Name { name: n },

@@ -54,7 +54,7 @@ pub(super) fn give_back_memory_if_big(rec: &Record) {
 
 /// The bindings to make: those kept in runs translate directly (10,001 of them in ~1 ms);
 /// the rest, and `-P`, go through Docker's rules.
-fn wants_of(rec: &Record) -> Result<Vec<Want>> {
+pub(super) fn wants_of(rec: &Record) -> Result<Vec<Want>> {
     let runs = match &rec.port_runs {
         Some(r) if !rec.host_config.publish_all_ports => r,
         // -P needs every exposed port and binding at once
