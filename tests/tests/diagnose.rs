@@ -449,6 +449,11 @@ fn plugin_network_says_what_it_cannot_see() {
     // no bridge or veth of berth's is expected, so none is reported missing
     assert_eq!(lines(&v, "kernel"), "", "{}", all(&v));
     probe_agrees(&v);
+    let g = ok(&lab.cli(&["network", "graph"]), "graph");
+    assert!(
+        g.contains("pnet (testplug, 10.77.0.0/24)") && g.contains("eth0 (host side: the plugin's)"),
+        "{g}"
+    );
 
     // what berth does see is still checked: pb's interface taken down inside it
     let pid = ok(

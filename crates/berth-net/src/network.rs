@@ -47,6 +47,15 @@ impl Network {
         &self.id[..12]
     }
 
+    /// The driver plugin running this network, or `None` for berth's own drivers. Its data
+    /// path (host side, bridges, tunnels) is the plugin's, not berth's to see.
+    pub fn plugin(&self) -> Option<&str> {
+        let own = self.bridge.is_some()
+            || self.overlay.is_some()
+            || matches!(self.driver.as_str(), "bridge" | "overlay" | "host" | "null");
+        (!own).then_some(self.driver.as_str())
+    }
+
     pub fn is_v6(s: &Subnet) -> bool {
         s.pool.subnet.addr().is_ipv6()
     }

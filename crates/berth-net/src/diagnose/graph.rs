@@ -79,15 +79,27 @@ pub fn build(m: &Model, ports: &HashMap<String, Vec<Run>>) -> Graph {
         })
         .collect();
     nets.sort_by(|a, b| a.name.cmp(&b.name));
+    let plugin_nets: Vec<&str> = m
+        .networks
+        .iter()
+        .filter(|n| n.plugin().is_some())
+        .map(|n| n.id.as_str())
+        .collect();
     for e in &m.endpoints {
         if let Some(n) = nets.iter_mut().find(|n| n.id == e.network_id) {
+            // a plugin's host side is its own, not a veth of berth's
+            let veth = if plugin_nets.contains(&n.id.as_str()) {
+                String::new()
+            } else {
+                e.host_if.clone()
+            };
             n.containers.push(GContainer {
                 id: e.container_id.clone(),
                 name: e.container_name.clone(),
                 ipv4: e.ipv4.map(|a| a.to_string()),
                 ipv6: e.ipv6.map(|a| a.to_string()),
                 ifname: e.ifname.clone(),
-                veth: e.host_if.clone(),
+                veth,
                 host: None,
                 ports: ports
                     .get(&e.container_id)
@@ -138,6 +150,8 @@ impl Graph {
                 let mut parts = vec![c.ipv4.clone().or(c.ipv6.clone()).unwrap_or_default()];
                 if let Some(h) = &c.host {
                     parts.push(format!("on {h}"));
+                } else if c.veth.is_empty() {
+                    parts.push(format!("{} (host side: the plugin's)", c.ifname));
                 } else {
                     parts.push(format!("{} <-> {}", c.ifname, c.veth));
                 }

@@ -52,9 +52,7 @@ pub(super) fn check_attachment(c: &mut Ctx, cname: &str, e: &Endpoint, bridge: &
         None => {}
     }
     // a plugin's host side is the plugin's own: not berth's to check
-    if c.net(&e.network_id)
-        .is_some_and(|n| super::plugin::plugin_of(n).is_some())
-    {
+    if c.net(&e.network_id).is_some_and(|n| n.plugin().is_some()) {
         return ok;
     }
     let host = if e.host_netns.is_some() {

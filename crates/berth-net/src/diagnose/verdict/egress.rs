@@ -42,7 +42,7 @@ pub(super) fn egress(c: &mut Ctx, sname: &str, eps: &[&Endpoint], ip: IpAddr) ->
     let Some(net) = c.net(&ep.network_id) else {
         return false;
     };
-    if let Some(driver) = super::plugin::plugin_of(net) {
+    if let Some(driver) = net.plugin() {
         return super::plugin::egress(c, sname, ep, ip, net, driver);
     }
     let bridge = c.bridge_of(net);

@@ -30,7 +30,7 @@ pub(super) fn host_to(c: &mut Ctx, dname: &str, eps: &[&Endpoint], to: &Target) 
         );
         return false;
     }
-    if let Some(driver) = super::plugin::plugin_of(net) {
+    if let Some(driver) = net.plugin() {
         return super::plugin::host_to(c, dname, e, ip, net, driver);
     }
     let bridge = c.bridge_of(net);

@@ -29,7 +29,7 @@ pub(super) fn local_pair(
         c.say("", "the shared network is not in the controller's model");
         return false;
     };
-    if let Some(driver) = plugin::plugin_of(net) {
+    if let Some(driver) = net.plugin() {
         return plugin::pair(c, (sname, a), (dname, b), net, driver);
     }
     let bridge = c.bridge_of(net);

@@ -8,14 +8,6 @@ use crate::endpoint::Endpoint;
 use crate::network::Network;
 use std::net::IpAddr;
 
-/// The plugin running `n`, or `None` for berth's own drivers.
-pub(super) fn plugin_of(n: &Network) -> Option<&str> {
-    let own = n.bridge.is_some()
-        || n.overlay.is_some()
-        || matches!(n.driver.as_str(), "bridge" | "overlay" | "host" | "null");
-    (!own).then_some(n.driver.as_str())
-}
-
 fn unseen(c: &mut Ctx, net: &Network, driver: &str) {
     c.say(
         "note",
