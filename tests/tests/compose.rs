@@ -356,6 +356,42 @@ fn run_logs_config_and_orphans_berth() {
     p.ok(&["up", "-d"]);
     let logs = p.ok(&["exec", "-T", "server", "sh", "-c", "echo via-exec"]);
     assert_eq!(logs.trim(), "via-exec");
+    // docker compose's exec options: env, workdir, user, and -d returning at once while the
+    // command goes on in the background
+    let out = p.ok(&[
+        "exec",
+        "-T",
+        "-e",
+        "GREETING=hi",
+        "-w",
+        "/tmp",
+        "-u",
+        "nobody",
+        "server",
+        "sh",
+        "-c",
+        "echo $GREETING $(pwd) $(id -un)",
+    ]);
+    assert_eq!(out.trim(), "hi /tmp nobody");
+    let t = std::time::Instant::now();
+    let out = p.ok(&[
+        "exec",
+        "-d",
+        "server",
+        "sh",
+        "-c",
+        "sleep 2; echo late > /tmp/detached",
+    ]);
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(2),
+        "-d waited: {out}"
+    );
+    assert_eq!(out.trim(), "", "-d prints nothing: {out}");
+    p.exec_until(
+        "server",
+        "cat /tmp/detached",
+        std::time::Duration::from_secs(10),
+    );
     // the client leaves the file: an orphan
     std::fs::write(
         p.dir.join("docker-compose.yml"),

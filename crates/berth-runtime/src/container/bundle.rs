@@ -35,7 +35,7 @@ pub struct ProcessSpec {
     pub env: Vec<String>,
     pub cwd: String,
     pub tty: bool,
-    /// `uid[:gid]` numbers; names are not resolved (busybox images run as root).
+    /// `USER[:GROUP]`, names or numbers (Docker's `--user`); empty: root.
     pub user: String,
 }
 
@@ -54,29 +54,22 @@ fn oci(e: impl std::fmt::Display) -> Error {
     Error::internal(format!("OCI spec: {e}"))
 }
 
-fn user(u: &str) -> Result<oci_spec::runtime::User> {
-    let (uid, gid) = match u.split_once(':') {
-        Some((a, b)) => (a, b),
-        None => (u, ""),
-    };
-    let num = |s: &str| -> Result<u32> {
-        if s.is_empty() {
-            return Ok(0);
-        }
-        s.parse().map_err(|_| {
-            Error::invalid(format!(
-                "unable to find user {s}: no matching entries in passwd file"
-            ))
-        })
-    };
-    UserBuilder::default()
-        .uid(num(uid)?)
-        .gid(num(gid)?)
-        .build()
-        .map_err(oci)
+/// The process's user, resolved in the container's root filesystem; `HOME` from its entry
+/// unless the environment sets one (Docker's behaviour).
+fn user(u: &str, rootfs: &Path, env: &mut Vec<String>) -> Result<oci_spec::runtime::User> {
+    let r = super::passwd::resolve(rootfs, u)?;
+    if !env.iter().any(|e| e.starts_with("HOME=")) {
+        env.push(format!("HOME={}", r.home));
+    }
+    let mut b = UserBuilder::default().uid(r.uid).gid(r.gid);
+    if !r.additional_gids.is_empty() {
+        b = b.additional_gids(r.additional_gids);
+    }
+    b.build().map_err(oci)
 }
 
-pub fn process(p: &ProcessSpec) -> Result<oci_spec::runtime::Process> {
+/// The process of `config.json` (or of an exec); `rootfs`: the container's, mounted.
+pub fn process(p: &ProcessSpec, rootfs: &Path) -> Result<oci_spec::runtime::Process> {
     let caps: HashSet<Capability> = DOCKER_CAPS.iter().copied().collect();
     let capabilities = LinuxCapabilitiesBuilder::default()
         .bounding(caps.clone())
@@ -94,6 +87,7 @@ pub fn process(p: &ProcessSpec) -> Result<oci_spec::runtime::Process> {
     if p.tty && !env.iter().any(|e| e.starts_with("TERM=")) {
         env.push("TERM=xterm".into());
     }
+    let user = user(&p.user, rootfs, &mut env)?;
     ProcessBuilder::default()
         .terminal(p.tty)
         .args(p.args.clone())
@@ -103,7 +97,7 @@ pub fn process(p: &ProcessSpec) -> Result<oci_spec::runtime::Process> {
         } else {
             p.cwd.clone()
         })
-        .user(user(&p.user)?)
+        .user(user)
         .capabilities(capabilities)
         .no_new_privileges(false)
         .build()
@@ -113,7 +107,7 @@ pub fn process(p: &ProcessSpec) -> Result<oci_spec::runtime::Process> {
 /// The container's `config.json`.
 pub fn spec(b: &BundleSpec, p: &ProcessSpec) -> Result<Spec> {
     let mut spec = Spec::default();
-    spec.set_process(Some(process(p)?));
+    spec.set_process(Some(process(p, &b.rootfs)?));
     spec.set_hostname(Some(b.hostname.clone()));
     spec.set_root(Some(
         RootBuilder::default()
@@ -211,8 +205,21 @@ mod tests {
     }
 
     #[test]
-    fn numeric_user_only() {
-        assert!(user("1000:1000").is_ok());
-        assert!(user("nobody").is_err());
+    fn user_names_resolve_in_the_rootfs_and_set_home() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir(d.path().join("etc")).unwrap();
+        std::fs::write(
+            d.path().join("etc/passwd"),
+            "nobody:x:65534:65534:nobody:/home:/bin/false\n",
+        )
+        .unwrap();
+        let mut env = vec![];
+        let u = user("nobody", d.path(), &mut env).unwrap();
+        assert_eq!((u.uid(), u.gid()), (65534, 65534));
+        assert_eq!(env, ["HOME=/home"]);
+        let mut env = vec!["HOME=/x".to_string()];
+        assert!(user("1000:1000", d.path(), &mut env).is_ok());
+        assert_eq!(env, ["HOME=/x"], "a HOME given is kept");
+        assert!(user("postgres", d.path(), &mut env).is_err());
     }
 }

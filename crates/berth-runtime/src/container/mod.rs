@@ -5,6 +5,7 @@
 pub mod bundle;
 pub mod io;
 pub mod keeper;
+pub mod passwd;
 pub mod rootfs;
 pub mod runc;
 
@@ -311,7 +312,7 @@ impl Runtime {
         let dir = self.paths(id).run.join("exec").join(exec_id);
         std::fs::create_dir_all(&dir).map_err(|e| io_err(dir.display(), e))?;
         let pj = dir.join("process.json");
-        let proc_ = bundle::process(process)?;
+        let proc_ = bundle::process(process, &self.paths(id).rootfs())?;
         let body = serde_json::to_vec(&proc_).map_err(|e| Error::internal(e.to_string()))?;
         std::fs::write(&pj, body).map_err(|e| io_err(pj.display(), e))?;
         let r = if detached {

@@ -86,9 +86,24 @@ enum ComposeCmd {
     },
     /// Execute a command in a running service container
     Exec {
+        /// Detached mode: run the command in the background
+        #[arg(short, long)]
+        detach: bool,
+        /// Set environment variables (KEY=VALUE)
+        #[arg(short, long = "env")]
+        env: Vec<String>,
         /// Do not allocate a pseudo-TTY
-        #[arg(short = 'T')]
+        #[arg(short = 'T', long = "no-TTY")]
         no_tty: bool,
+        /// Give extended privileges to the process
+        #[arg(long)]
+        privileged: bool,
+        /// Run the command as this user
+        #[arg(short, long)]
+        user: Option<String>,
+        /// Path to the working directory for this command
+        #[arg(short, long)]
+        workdir: Option<String>,
         /// Which container of the service (its number)
         #[arg(long, default_value_t = 1)]
         index: u32,
@@ -168,11 +183,27 @@ pub async fn run(c: &Client, a: ComposeArgs) -> anyhow::Result<i32> {
         } => down::down(c, &loaded, remove_orphans, timeout).await,
         ComposeCmd::Ps { quiet, services } => ps::ps(c, &loaded, quiet, &services).await,
         ComposeCmd::Exec {
+            detach,
+            env,
             no_tty,
+            privileged,
+            user,
+            workdir,
             index,
             service,
             command,
-        } => run::exec(c, &loaded, &service, index, no_tty, command).await,
+        } => {
+            let o = run::ExecOpts {
+                detach,
+                env,
+                no_tty,
+                privileged,
+                user,
+                workdir,
+                index,
+            };
+            run::exec(c, &loaded, &service, o, command).await
+        }
         ComposeCmd::Logs { follow, services } => {
             let all = api::containers(c, &loaded.project.name, None, Some(false)).await;
             match all {

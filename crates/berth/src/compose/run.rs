@@ -11,12 +11,23 @@ use crate::hijack::term;
 use anyhow::{anyhow, bail};
 
 /// `exec [-T] [--index N] SERVICE CMD...`: in the service's running container number N.
+/// `compose exec`'s options, as docker compose has them.
+pub struct ExecOpts {
+    pub detach: bool,
+    pub env: Vec<String>,
+    pub no_tty: bool,
+    pub privileged: bool,
+    pub user: Option<String>,
+    pub workdir: Option<String>,
+    /// Which container of the service (its number).
+    pub index: u32,
+}
+
 pub async fn exec(
     c: &Client,
     l: &Loaded,
     service: &str,
-    index: u32,
-    no_tty: bool,
+    o: ExecOpts,
     command: Vec<String>,
 ) -> anyhow::Result<i32> {
     let p = &l.project;
@@ -26,19 +37,23 @@ pub async fn exec(
     let ctrs = api::containers(c, &p.name, Some(service), Some(false)).await?;
     let Some(ctr) = ctrs
         .iter()
-        .find(|x| x.running && x.number.unwrap_or(1) == index)
+        .find(|x| x.running && x.number.unwrap_or(1) == o.index)
     else {
-        bail!("service \"{service}\" is not running (no container number {index})");
+        bail!(
+            "service \"{service}\" is not running (no container number {})",
+            o.index
+        );
     };
     let args = ExecArgs {
-        detach: false,
+        detach: o.detach,
         detach_keys: None,
-        env: Vec::new(),
-        interactive: true,
-        privileged: false,
-        tty: !no_tty && term::isatty(0),
-        user: None,
-        workdir: None,
+        env: o.env,
+        // detached: nothing reads the command's input
+        interactive: !o.detach,
+        privileged: o.privileged,
+        tty: !o.no_tty && !o.detach && term::isatty(0),
+        user: o.user,
+        workdir: o.workdir,
         container: ctr.id.clone(),
         command,
     };
