@@ -272,19 +272,21 @@ async fn attach_session(
             }
             let mut m = DetachMatcher::new(if tty { keys } else { Vec::new() });
             let mut buf = vec![0u8; 8192];
+            // false once the process's input is gone: the client's bytes are then dropped
+            let mut open = true;
             loop {
                 let n = match rd.read(&mut buf).await {
                     Ok(0) | Err(_) => break,
                     Ok(n) => n,
                 };
                 let (pass, detached) = m.feed(&buf[..n]);
-                if !pass.is_empty() {
+                if open && !pass.is_empty() {
                     let c2 = c.clone();
-                    let ok = tokio::task::spawn_blocking(move || Engine::write_stdin(&c2, &pass))
+                    open = tokio::task::spawn_blocking(move || Engine::write_stdin(&c2, &pass))
                         .await
                         .unwrap_or(false);
-                    if !ok {
-                        break;
+                    if !open {
+                        engine.close_stdin(&c);
                     }
                 }
                 if detached {
@@ -292,7 +294,9 @@ async fn attach_session(
                     return;
                 }
             }
-            engine.close_stdin(&c);
+            if open {
+                engine.close_stdin(&c);
+            }
         }))
     } else {
         drop(detach_tx);
@@ -317,10 +321,10 @@ async fn attach_session(
             }
         }
     }
-    if let Some(h) = input {
-        h.abort();
-    }
     let _ = wr.shutdown().await;
+    if let Some(h) = input {
+        hijack::drain_then_close(h).await;
+    }
 }
 
 /// `GET /containers/{id}/top?ps_args=`

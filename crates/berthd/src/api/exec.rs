@@ -79,9 +79,15 @@ pub async fn start(
     Ok(hijack::upgrade(req, move |rd, mut wr| async move {
         match engine.exec_start(&e, start.tty, false).await {
             Ok(p) => {
-                wr = session(p, rd, wr, tty).await;
+                let input;
+                (wr, input) = session(p, rd, wr, tty).await;
                 // The CLI reads the exit code right after the stream ends: it must be known by then.
                 e.wait().await;
+                let _ = wr.shutdown().await;
+                if let Some(h) = input {
+                    hijack::drain_then_close(h).await;
+                }
+                return;
             }
             // As Docker: the error goes into the stream (as stdout); the CLI then reads the
             // exit code (126/127) from the exec's inspect.
@@ -98,12 +104,15 @@ fn reader(fd: OwnedFd) -> Option<tokio::fs::File> {
     Some(tokio::fs::File::from_std(std::fs::File::from(fd)))
 }
 
+/// Pumps the process's output to the client until it ends; returns the writer and the input
+/// pump, which keeps reading (and, once the process's input is gone, dropping) what the
+/// client sends until it closes.
 async fn session(
     p: ExecProcess,
     mut rd: hijack::Reader,
     mut wr: hijack::Writer,
     tty: bool,
-) -> hijack::Writer {
+) -> (hijack::Writer, Option<tokio::task::JoinHandle<()>>) {
     // Input: the client's bytes to the process; its half-close becomes end-of-file there.
     let stdin = match (&p.console, p.stdin) {
         (Some(m), _) => m.try_clone().ok(),
@@ -111,14 +120,16 @@ async fn session(
     };
     let input = stdin.map(|fd| {
         tokio::spawn(async move {
-            let mut w = tokio::fs::File::from_std(std::fs::File::from(fd));
+            let mut w = Some(tokio::fs::File::from_std(std::fs::File::from(fd)));
             let mut buf = vec![0u8; 8192];
             loop {
                 match rd.read(&mut buf).await {
                     Ok(0) | Err(_) => break,
                     Ok(n) => {
-                        if w.write_all(&buf[..n]).await.is_err() || w.flush().await.is_err() {
-                            break;
+                        let Some(f) = w.as_mut() else { continue };
+                        if f.write_all(&buf[..n]).await.is_err() || f.flush().await.is_err() {
+                            // the process stopped reading: the rest is dropped, not refused
+                            w = None;
                         }
                     }
                 }
@@ -153,8 +164,5 @@ async fn session(
             break;
         }
     }
-    if let Some(h) = input {
-        h.abort();
-    }
-    wr
+    (wr, input)
 }

@@ -59,3 +59,18 @@ pub async fn write_out(w: &mut Writer, tty: bool, stream: u8, data: &[u8]) -> bo
     };
     r.is_ok() && w.flush().await.is_ok()
 }
+
+/// After the output's end of file, the client's unread input is read and dropped until it
+/// closes (or a grace period passes): closing a socket that still holds unread bytes makes the
+/// client's next read fail with "connection reset by peer" instead of ending cleanly, e.g.
+/// `head -c 1M /dev/zero | berth exec -i c true`. `input`: the task reading the client's
+/// input, which must keep reading (and dropping) once the process's input is gone.
+pub async fn drain_then_close(input: tokio::task::JoinHandle<()>) {
+    let abort = input.abort_handle();
+    if tokio::time::timeout(std::time::Duration::from_secs(2), input)
+        .await
+        .is_err()
+    {
+        abort.abort();
+    }
+}
