@@ -2,7 +2,8 @@
 //! answers on /var/run/docker.sock, against Docker with the same calls.
 //!
 //! Build the daemon first (`cargo build --release`), then
-//! `cargo run --release -p berth-bench [networks|containers|dns|compose|ports|overlay|diagnose]` (all by default;
+//! `cargo run --release -p berth-bench [networks|containers|dns|compose|ports|overlay|diagnose|dockerpy]`
+//! (all but `dockerpy` by default;
 //! `overlay-docker`: only Docker's side of the overlay run).
 //! BERTHD_BIN overrides the daemon binary; BENCH_NETWORKS the scale run (default 4096);
 //! BENCH_OVERLAY_* the overlay runs (see overlay.rs).
@@ -11,6 +12,7 @@ mod compose;
 mod containers;
 mod diagnose;
 mod dns;
+mod dockerpy;
 mod networks;
 mod overlay;
 mod overlay_docker;
@@ -114,6 +116,9 @@ fn main() {
     }
     if what.is_empty() || what == "overlay" {
         overlay::run();
+    }
+    if what == "dockerpy" {
+        dockerpy::run();
     }
     if what == "overlay-docker" {
         overlay::run_docker_only();

@@ -96,9 +96,20 @@ pub fn tag_images(lab: &Lab) {
     }
 }
 
-/// The pytest outcomes of one file: `file.py::Class::test` → outcome.
+/// The pytest outcomes of one file against a lab's berthd: `file.py::Class::test` → outcome.
 pub fn run_file(lab: &Lab, file: &str, timeout: Duration) -> BTreeMap<String, Outcome> {
-    let copy = lab.root().join("docker-py");
+    run_file_on(&lab.host_uri(), lab.root(), file, timeout)
+}
+
+/// The same against any daemon (`host`: a `DOCKER_HOST`), with the suite copied into and its
+/// reports written under `work`.
+pub fn run_file_on(
+    host: &str,
+    work: &Path,
+    file: &str,
+    timeout: Duration,
+) -> BTreeMap<String, Outcome> {
+    let copy = work.join("docker-py");
     if !copy.exists() {
         let st = Command::new("cp")
             .arg("-r")
@@ -108,14 +119,14 @@ pub fn run_file(lab: &Lab, file: &str, timeout: Duration) -> BTreeMap<String, Ou
             .unwrap();
         assert!(st.success(), "cp of the suite failed");
     }
-    let junit = lab.root().join(format!("{file}.xml"));
+    let junit = work.join(format!("{file}.xml"));
     let mut cmd = Command::new(python());
     cmd.current_dir(&copy)
-        .env("DOCKER_HOST", lab.host_uri())
+        .env("DOCKER_HOST", host)
         .env_remove("DOCKER_TEST_API_VERSION")
         .env_remove("DOCKER_TLS_VERIFY")
         .env_remove("DOCKER_CERT_PATH")
-        .env("DOCKER_CONFIG", lab.root().join("docker-config"))
+        .env("DOCKER_CONFIG", work.join("docker-config"))
         .args(["-m", "pytest", "-p", "no:cacheprovider", "--timeout", "60"])
         .arg(format!("--junitxml={}", junit.display()))
         .arg(format!("tests/integration/{file}"));
