@@ -8,6 +8,22 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
+/// Docker's `strslice`: `Cmd` and `Entrypoint` are a list of strings, or one string taken as
+/// a list of one (`"Cmd": "echo hi"` runs the program named `echo hi`, as Docker does).
+fn strslice<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum S {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match Option::<S>::deserialize(d)? {
+        None => None,
+        Some(S::One(s)) => Some(vec![s]),
+        Some(S::Many(v)) => Some(v),
+    })
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 #[serde(rename_all = "PascalCase")]
 pub struct Config {
@@ -33,7 +49,7 @@ pub struct Config {
     pub stdin_once: bool,
     #[serde(default)]
     pub env: Option<Vec<String>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "strslice")]
     pub cmd: Option<Vec<String>>,
     #[serde(default)]
     pub image: String,
@@ -41,7 +57,7 @@ pub struct Config {
     pub volumes: Option<Value>,
     #[serde(default)]
     pub working_dir: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "strslice")]
     pub entrypoint: Option<Vec<String>>,
     #[serde(default)]
     pub on_build: Option<Value>,
@@ -272,4 +288,21 @@ pub struct ExecStartRequest {
     pub detach: bool,
     #[serde(default)]
     pub tty: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cmd_and_entrypoint_take_a_string_or_a_list() {
+        let c: Config =
+            serde_json::from_str(r#"{"Cmd":"echo hi","Entrypoint":["sh","-c"]}"#).unwrap();
+        assert_eq!(c.cmd, Some(vec!["echo hi".to_string()]));
+        assert_eq!(c.entrypoint, Some(vec!["sh".to_string(), "-c".to_string()]));
+        let c: Config = serde_json::from_str(r#"{"Cmd":null}"#).unwrap();
+        assert_eq!(c.cmd, None);
+        assert!(serde_json::from_str::<Config>(r#"{"Cmd":7}"#).is_err());
+        assert!(serde_json::from_str::<Config>(r#"{"Cmd":[1]}"#).is_err());
+    }
 }
