@@ -15,7 +15,7 @@ mod load;
 pub mod reference;
 mod remove;
 mod store;
-mod untar;
+pub(crate) mod untar;
 
 #[cfg(test)]
 mod tests;
