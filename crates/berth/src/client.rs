@@ -77,6 +77,18 @@ impl Client {
         Ok((status, body))
     }
 
+    /// A HEAD request's headers (`cp` reads the path stat from one).
+    pub async fn head(&self, path: &str) -> anyhow::Result<hyper::HeaderMap> {
+        let resp = self.request(Method::HEAD, path, None).await?;
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let body = resp.into_body().collect().await?.to_bytes();
+        if !status.is_success() {
+            return Err(DaemonError::from_reply(status, &body).into());
+        }
+        Ok(headers)
+    }
+
     /// One request on a fresh connection (as the docker CLI does per invocation); the reply
     /// as soon as its head is in.
     async fn request(

@@ -44,6 +44,11 @@ enum Command {
     /// Manage networks
     #[command(subcommand)]
     Network(cmd::network::NetworkCmd),
+    /// Manage volumes
+    #[command(subcommand)]
+    Volume(cmd::volume::VolumeCmd),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(cmd::cp::CpArgs),
     /// Run multi-container projects described in compose files
     Compose(compose::ComposeArgs),
     /// Attach local standard input, output, and error streams to a running container
@@ -138,6 +143,8 @@ fn main() {
             Command::Wait(a) => ctr::wait(&client, a).await,
             Command::Network(n) => cmd::network::run(&client, n).await,
             Command::Compose(a) => compose::run(&client, a).await,
+            Command::Volume(v) => cmd::volume::run(&client, v).await,
+            Command::Cp(a) => cmd::cp::run(&client, a).await,
             Command::Version => cmd::system::version(&client).await,
             Command::Info => cmd::system::info(&client).await,
         };

@@ -48,6 +48,8 @@ pub struct BundleSpec {
     pub netns: Option<PathBuf>,
     /// Files berth owns and bind-mounts: (host path, container path), e.g. /etc/hosts.
     pub binds: Vec<(PathBuf, String)>,
+    /// The user's binds, volumes and tmpfs mounts.
+    pub mounts: Vec<super::MountSpec>,
 }
 
 fn oci(e: impl std::fmt::Display) -> Error {
@@ -128,8 +130,12 @@ pub fn spec(b: &BundleSpec, p: &ProcessSpec) -> Result<Spec> {
                 .map_err(oci)?,
         );
     }
+    mounts.extend(super::mounts::oci_mounts(&b.mounts)?);
     spec.set_mounts(Some(mounts));
     let linux = spec.linux_mut().as_mut().expect("default spec has linux");
+    if let Some(p) = super::mounts::root_propagation(&b.mounts) {
+        linux.set_rootfs_propagation(Some(p.to_string()));
+    }
     let mut namespaces: Vec<LinuxNamespace> = linux.namespaces().clone().unwrap_or_default();
     namespaces.retain(|n| n.typ() != LinuxNamespaceType::Network);
     if let Some(ns) = &b.netns {
@@ -161,6 +167,7 @@ mod tests {
             hostname: "h1".into(),
             netns: Some("/run/berth/netns/abc".into()),
             binds: vec![("/d/hosts".into(), "/etc/hosts".into())],
+            mounts: vec![],
         };
         let p = ProcessSpec {
             args: vec!["sh".into()],
@@ -195,6 +202,7 @@ mod tests {
             hostname: "h".into(),
             netns: None,
             binds: vec![],
+            mounts: vec![],
         };
         let v = serde_json::to_value(spec(&b, &ProcessSpec::default()).unwrap()).unwrap();
         assert!(!v["linux"]["namespaces"]

@@ -2,15 +2,19 @@
 //! exec, clean up. Stateless apart from the files it writes: the engine in berthd keeps the
 //! container records and decides when each step happens.
 
+pub mod archive;
+pub mod archive_put;
 pub mod bundle;
 pub mod io;
 pub mod keeper;
+pub mod mounts;
 pub mod passwd;
 pub mod rootfs;
 pub mod runc;
 
 use crate::{Error, Result};
 pub use bundle::{BundleSpec, ProcessSpec};
+pub use mounts::MountSpec;
 use runc::{Runc, Stdio3};
 use std::fs::File;
 use std::os::fd::OwnedFd;
@@ -54,6 +58,8 @@ pub struct RunSpec {
     pub process: ProcessSpec,
     /// `-i`: keep a writable stdin for attach.
     pub open_stdin: bool,
+    /// Binds, volumes and tmpfs mounts.
+    pub mounts: Vec<MountSpec>,
 }
 
 /// A started container's init process.
@@ -172,7 +178,8 @@ impl Runtime {
             &p.data.join("work"),
             &p.rootfs(),
         )?;
-        let r = self.create_and_start(id, &p, spec);
+        let r = mounts::copy_up(&p.rootfs(), &spec.mounts)
+            .and_then(|_| self.create_and_start(id, &p, spec));
         if r.is_err() {
             self.cleanup(id);
         }
@@ -192,6 +199,7 @@ impl Runtime {
             hostname: spec.hostname.clone(),
             netns: spec.netns.clone(),
             binds,
+            mounts: spec.mounts.clone(),
         };
         bundle::write(&p.run, &bundle::spec(&b, &spec.process)?)?;
         let append = |path: PathBuf| -> Result<File> {
@@ -293,6 +301,34 @@ impl Runtime {
         let p = self.paths(id);
         let _ = std::fs::remove_dir_all(&p.run);
         let _ = std::fs::remove_dir_all(&p.data);
+    }
+
+    /// `<data-root>/volumes`: where local volumes keep their data.
+    pub fn volumes_dir(&self) -> PathBuf {
+        self.data_dir
+            .parent()
+            .unwrap_or(&self.data_dir)
+            .join("volumes")
+    }
+
+    /// Runs `f` on the container's root filesystem, mounting it for the time of the call when
+    /// the container does not run (`docker cp` on a stopped container). The caller keeps the
+    /// container from starting or being removed meanwhile.
+    pub fn with_rootfs<T>(
+        &self,
+        id: &str,
+        layers: &[PathBuf],
+        f: impl FnOnce(&std::path::Path) -> Result<T>,
+    ) -> Result<T> {
+        let p = self.prepare(id)?;
+        let rootfs = p.rootfs();
+        let was_mounted = rootfs::is_mounted(&rootfs);
+        rootfs::mount(layers, &p.data.join("upper"), &p.data.join("work"), &rootfs)?;
+        let r = f(&rootfs);
+        if !was_mounted {
+            rootfs::unmount(&rootfs);
+        }
+        r
     }
 
     pub fn state(&self, id: &str) -> Option<runc::State> {

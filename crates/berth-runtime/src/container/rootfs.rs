@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 /// A mount point has another device than its parent directory. (Reading mountinfo instead
 /// would cost a line per container on the host at every start and stop.)
-fn is_mounted(target: &Path) -> bool {
+pub fn is_mounted(target: &Path) -> bool {
     use std::os::unix::fs::MetadataExt;
     let (Ok(t), Some(Ok(p))) = (
         std::fs::metadata(target),

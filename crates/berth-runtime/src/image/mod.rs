@@ -15,7 +15,7 @@ mod load;
 pub mod reference;
 mod remove;
 mod store;
-mod untar;
+pub(crate) mod untar;
 
 #[cfg(test)]
 mod tests;
@@ -52,6 +52,9 @@ pub struct ImageConfig {
     pub user: String,
     #[serde(default, deserialize_with = "config::null_default")]
     pub exposed_ports: BTreeMap<String, serde_json::Value>,
+    /// `VOLUME` paths: each becomes an anonymous volume of a container made from the image.
+    #[serde(default, deserialize_with = "config::null_default")]
+    pub volumes: BTreeMap<String, serde_json::Value>,
     #[serde(default, deserialize_with = "config::null_default")]
     pub labels: BTreeMap<String, String>,
 }

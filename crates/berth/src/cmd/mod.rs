@@ -1,5 +1,7 @@
 pub mod container;
+pub mod cp;
 pub mod image;
 pub mod network;
 pub mod network_diag;
 pub mod system;
+pub mod volume;

@@ -264,7 +264,7 @@ async fn create(c: &Client, a: CreateArgs) -> anyhow::Result<i32> {
     Ok(0)
 }
 
-fn filters_param(items: &[String]) -> anyhow::Result<String> {
+pub(crate) fn filters_param(items: &[String]) -> anyhow::Result<String> {
     if items.is_empty() {
         return Ok(String::new());
     }

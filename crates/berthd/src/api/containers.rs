@@ -111,7 +111,9 @@ pub async fn remove(
     Path(id): Path<String>,
     Query(q): Q,
 ) -> Result<Response, ApiError> {
-    s.engine.remove_container(&id, flag(&q, "force")).await?;
+    s.engine
+        .remove_with_volumes(&id, flag(&q, "force"), flag(&q, "v"))
+        .await?;
     Ok(no_content())
 }
 

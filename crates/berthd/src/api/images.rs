@@ -273,7 +273,7 @@ async fn pull(store: Arc<ImageStore>, image: &str, tag: &str) -> Result<Response
 
 /// Streams a request body into `f` running on a blocking thread, without holding it all in
 /// memory: chunks go through a small channel to a `Read` adapter.
-async fn feed<T: Send + 'static>(
+pub(super) async fn feed<T: Send + 'static>(
     body: Body,
     f: impl FnOnce(&mut dyn Read) -> berth_runtime::Result<T> + Send + 'static,
 ) -> Result<T, ApiError> {

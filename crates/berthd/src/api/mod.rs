@@ -1,5 +1,6 @@
 //! The Engine API: routes, JSON in and out, errors to status codes. No logic lives here.
 
+mod archive;
 mod berth_ext;
 mod body;
 mod containers;
@@ -10,6 +11,7 @@ mod networks;
 mod rename;
 mod swarm;
 mod system;
+mod volumes;
 
 use crate::engine::Engine;
 use axum::extract::Request;
@@ -126,6 +128,21 @@ fn routes(state: Shared) -> Router {
         .route("/containers/{id}/logs", get(containers::logs))
         .route("/containers/{id}/rename", post(rename::rename))
         .route("/containers/{id}/exec", post(exec::create))
+        .route(
+            "/containers/{id}/archive",
+            get(archive::get)
+                .head(archive::head)
+                .put(archive::put)
+                .layer(axum::extract::DefaultBodyLimit::disable()),
+        )
+        .route("/volumes", get(volumes::list))
+        .route("/volumes/", get(volumes::list))
+        .route("/volumes/create", post(volumes::create))
+        .route("/volumes/prune", post(volumes::prune))
+        .route(
+            "/volumes/{name}",
+            get(volumes::inspect).delete(volumes::remove),
+        )
         .route(
             "/containers/{id}",
             axum::routing::delete(containers::remove),

@@ -156,6 +156,17 @@ impl Engine {
             }
         }
         super::ports::check_and_expose(&mut config, &hc)?;
+        let image_volumes: Vec<String> = image.config.volumes.keys().cloned().collect();
+        let mut mounts = super::mounts::parse(&hc, config.volumes.as_ref(), &image_volumes)?;
+        if !image_volumes.is_empty() {
+            // inspect's Config.Volumes holds the image's too, as Docker's does
+            let v = config.volumes.get_or_insert_with(|| serde_json::json!({}));
+            if let Some(o) = v.as_object_mut() {
+                for d in &image_volumes {
+                    o.entry(d.clone()).or_insert(serde_json::json!({}));
+                }
+            }
+        }
 
         let id = berth_net::network::new_id();
         if config.hostname.is_empty() {
@@ -188,6 +199,20 @@ impl Engine {
             }]
         };
 
+        // the name is checked again under the registry lock below; this early look keeps a
+        // taken name from leaving volumes behind in the common case
+        if let Some(n) = name.as_deref().filter(|n| !n.is_empty()) {
+            if let Ok(other) = self.find(n.trim_start_matches('/')) {
+                if other.rec.lock().unwrap().name == n.trim_start_matches('/') {
+                    return Err(NetError::conflict(format!(
+                        "Conflict. The container name \"/{}\" is already in use by container \"{}\". You have to remove (or rename) that container to be able to reuse that name.",
+                        n.trim_start_matches('/'),
+                        other.id
+                    )));
+                }
+            }
+        }
+        self.make_volumes(&mut mounts)?;
         let port_runs = super::port_runs::compact(&mut config, &mut hc);
         let c = {
             let mut ctrs = self.ctrs.lock().unwrap();
@@ -227,6 +252,7 @@ impl Engine {
                 },
                 restart_count: 0,
                 port_runs,
+                mounts: mounts.points.clone(),
             };
             let c = Ctr::new(rec);
             ctrs.insert(id.clone(), c.clone());
@@ -244,6 +270,7 @@ impl Engine {
         if let Err(e) = prepared {
             self.ctrs.lock().unwrap().remove(&id);
             self.rt.remove(&id);
+            self.remove_anonymous_volumes(&rec.mounts);
             return Err(e);
         }
         super::ports::give_back_memory_if_big(&rec);

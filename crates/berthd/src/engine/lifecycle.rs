@@ -73,7 +73,7 @@ impl Engine {
         if r.is_err() && c.rec.lock().unwrap().host_config.auto_remove {
             let (e, id) = (self.clone(), c.id.clone());
             tokio::spawn(async move {
-                let _ = e.remove_container(&id, true).await;
+                let _ = e.remove_with_volumes(&id, true, true).await;
             });
         }
         r
@@ -99,6 +99,13 @@ impl Engine {
         // links are checked before anything is attached: nothing to undo when a target is down
         let links = match self.legacy_links(&rec) {
             Ok(l) => l,
+            Err(e) => {
+                let _ = self.update(&c, |r| r.state.error = e.message.clone());
+                return Err(e);
+            }
+        };
+        let mounts = match self.mount_specs(&rec.mounts) {
+            Ok(m) => m,
             Err(e) => {
                 let _ = self.update(&c, |r| r.state.error = e.message.clone());
                 return Err(e);
@@ -135,6 +142,7 @@ impl Engine {
                 user: rec.config.user.clone(),
             },
             open_stdin: rec.config.open_stdin,
+            mounts,
         };
         let rt = self.rt.clone();
         let id = c.id.clone();
@@ -213,7 +221,7 @@ impl Engine {
         );
         drop(_op);
         if auto_remove {
-            let _ = self.remove_container(&c.id, true).await;
+            let _ = self.remove_with_volumes(&c.id, true, true).await;
         }
     }
 

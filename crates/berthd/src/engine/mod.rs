@@ -6,6 +6,7 @@
 //! in parallel. State changes are published on a watch channel that `wait`, `stop`, attach and
 //! logs followers listen to.
 
+mod archive;
 mod create;
 mod diagnose;
 mod epconf;
@@ -14,6 +15,7 @@ pub mod filter;
 pub mod lifecycle;
 mod links;
 pub mod logconf;
+pub mod mounts;
 mod names;
 mod netconf;
 mod pidfd;
@@ -24,6 +26,7 @@ pub mod record;
 pub mod streams;
 mod top;
 mod view;
+pub mod volumes;
 
 use berth_net::store::Store;
 use berth_net::{Controller, NetError};

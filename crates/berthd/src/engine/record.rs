@@ -70,6 +70,9 @@ pub struct Record {
     /// `port_runs`); whole again wherever the record is shown.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port_runs: Option<super::port_runs::PortRuns>,
+    /// Binds, volumes and tmpfs mounts (see `mounts`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mounts: Vec<super::mounts::MountPoint>,
 }
 
 impl Record {

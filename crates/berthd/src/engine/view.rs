@@ -96,7 +96,7 @@ impl Engine {
             exec_ids: None,
             host_config,
             graph_driver: json!({"Data": null, "Name": "overlay2"}),
-            mounts: vec![],
+            mounts: self.mounts_shown(&rec.mounts),
             config,
             network_settings: ns,
         }
@@ -136,7 +136,7 @@ impl Engine {
             status: status_text(&rec),
             host_config: json!({"NetworkMode": rec.host_config.network_mode}),
             network_settings: json!({ "Networks": networks }),
-            mounts: vec![],
+            mounts: self.mounts_shown(&rec.mounts),
         }
     }
 }

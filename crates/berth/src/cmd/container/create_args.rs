@@ -88,6 +88,15 @@ pub struct CreateFlags {
     /// Add a custom host-to-IP mapping (host:ip)
     #[arg(long = "add-host")]
     pub add_host: Vec<String>,
+    /// Bind mount a volume
+    #[arg(short = 'v', long = "volume")]
+    pub volume: Vec<String>,
+    /// Attach a filesystem mount to the container
+    #[arg(long = "mount")]
+    pub mount: Vec<String>,
+    /// Mount a tmpfs directory
+    #[arg(long = "tmpfs")]
+    pub tmpfs: Vec<String>,
     /// Give extended privileges to this container
     #[arg(long)]
     pub privileged: bool,
@@ -544,8 +553,12 @@ pub fn build(f: &CreateFlags, host: &Host, detach: bool) -> Result<Spec, String>
     if let Some(t) = f.stop_timeout {
         put("StopTimeout", json!(t));
     }
+    let mounts = super::mount_args::parse_mounts(&f.mount)?;
+    let tmpfs = super::mount_args::parse_tmpfs(&f.tmpfs);
     let host_config = json!({
-        "Binds": null,
+        "Binds": if f.volume.is_empty() { Value::Null } else { json!(f.volume) },
+        "Mounts": mounts,
+        "Tmpfs": tmpfs,
         "ContainerIDFile": "",
         "LogConfig": {"Type": "", "Config": {}},
         "NetworkMode": mode,

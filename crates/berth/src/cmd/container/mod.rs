@@ -7,6 +7,7 @@ mod exec;
 mod inspect;
 mod lifecycle;
 mod logs;
+pub mod mount_args;
 pub mod ports;
 mod ps;
 mod run;
