@@ -5,6 +5,7 @@
 pub mod bundle;
 pub mod io;
 pub mod keeper;
+pub mod resources;
 pub mod rootfs;
 pub mod runc;
 
@@ -53,6 +54,10 @@ pub struct RunSpec {
     pub process: ProcessSpec,
     /// `-i`: keep a writable stdin for attach.
     pub open_stdin: bool,
+    /// cgroup limits.
+    pub resources: resources::Resources,
+    /// Supplementary groups, numbers or names from the image's `/etc/group`.
+    pub groups: Vec<String>,
 }
 
 /// A started container's init process.
@@ -192,7 +197,10 @@ impl Runtime {
             netns: spec.netns.clone(),
             binds,
         };
-        bundle::write(&p.run, &bundle::spec(&b, &spec.process)?)?;
+        let mut oci = bundle::spec(&b, &spec.process)?;
+        bundle::set_resources(&mut oci, &spec.resources)?;
+        bundle::set_groups(&mut oci, &p.rootfs(), &spec.groups)?;
+        bundle::write(&p.run, &oci)?;
         let append = |path: PathBuf| -> Result<File> {
             std::fs::OpenOptions::new()
                 .create(true)
@@ -292,6 +300,41 @@ impl Runtime {
         let p = self.paths(id);
         let _ = std::fs::remove_dir_all(&p.run);
         let _ = std::fs::remove_dir_all(&p.data);
+    }
+
+    /// Freezes every process of the container (`runc pause`: the freezer cgroup).
+    pub fn pause(&self, id: &str) -> Result<()> {
+        self.runc.verb(
+            "pause",
+            &["pause".into()],
+            id,
+            &self.paths(id).run.join("ctl.log"),
+        )
+    }
+
+    pub fn resume(&self, id: &str) -> Result<()> {
+        self.runc.verb(
+            "resume",
+            &["resume".into()],
+            id,
+            &self.paths(id).run.join("ctl.log"),
+        )
+    }
+
+    /// Changes the cgroup limits of the running container (`runc update -r`).
+    pub fn update(&self, id: &str, r: &resources::Resources) -> Result<()> {
+        let dir = self.paths(id).run;
+        let file = dir.join("resources.json");
+        let body = serde_json::to_vec(&r.to_oci()).map_err(|e| Error::internal(e.to_string()))?;
+        std::fs::write(&file, body).map_err(|e| io_err(file.display(), e))?;
+        let r = self.runc.verb(
+            "update",
+            &["update".into(), "-r".into(), file.clone().into()],
+            id,
+            &dir.join("ctl.log"),
+        );
+        let _ = std::fs::remove_file(&file);
+        r
     }
 
     pub fn state(&self, id: &str) -> Option<runc::State> {

@@ -97,6 +97,10 @@ pub struct CreateFlags {
     /// Timeout (in seconds) to stop a container
     #[arg(long = "stop-timeout")]
     pub stop_timeout: Option<i64>,
+    #[command(flatten)]
+    pub resources: super::resource_args::ResourceFlags,
+    #[command(flatten)]
+    pub create_only: super::resource_args::CreateOnlyFlags,
     /// Print usage
     #[arg(long, action = ArgAction::Help)]
     pub help: Option<bool>,
@@ -544,7 +548,7 @@ pub fn build(f: &CreateFlags, host: &Host, detach: bool) -> Result<Spec, String>
     if let Some(t) = f.stop_timeout {
         put("StopTimeout", json!(t));
     }
-    let host_config = json!({
+    let mut host_config = json!({
         "Binds": null,
         "ContainerIDFile": "",
         "LogConfig": {"Type": "", "Config": {}},
@@ -576,6 +580,10 @@ pub fn build(f: &CreateFlags, host: &Host, detach: bool) -> Result<Spec, String>
         "UsernsMode": "",
         "ShmSize": 0,
     });
+    if let Some(hc) = host_config.as_object_mut() {
+        hc.extend(f.resources.to_map(bad_flag)?);
+        f.create_only.apply(hc);
+    }
     put("HostConfig", host_config);
     put("NetworkingConfig", json!({ "EndpointsConfig": endpoints }));
     Ok(Spec {
