@@ -615,3 +615,65 @@ fn update_changes_the_cgroup_file() {
     assert!(err.contains("Unknown runtime specified kata"), "{err}");
     ok(&lab.cli(&["rm", "-f", "lim"]), "rm");
 }
+
+/// compose `restart:` through `berth compose` and docker-compose: the policy is on the
+/// container and acts (a service that exits is started again).
+#[test]
+fn compose_restart_policy_is_applied() {
+    use berth_e2e::compose::{Project, Tool};
+    let lab = Lab::start();
+    let file = "services:\n  web:\n    image: busybox\n    command: sh -c 'sleep 0.3; exit 2'\n    restart: on-failure:1\n  db:\n    image: busybox\n    command: sleep 600\n    restart: unless-stopped\n";
+    for (tool, name) in [(Tool::Berth, "rb"), (Tool::DockerCompose, "rd")] {
+        let p = Project::new(&lab, tool, name, &[("docker-compose.yml", file)]);
+        p.ok(&["up", "-d"]);
+        let web = format!("{name}_web_1");
+        let db = format!("{name}_db_1");
+        assert_eq!(
+            inspect(&lab, &db)["HostConfig"]["RestartPolicy"],
+            json!({"Name": "unless-stopped", "MaximumRetryCount": 0})
+        );
+        wait_state(
+            Duration::from_secs(15),
+            "web restarted once, then exited",
+            || {
+                let v = inspect(&lab, &web);
+                let done = v["State"]["Status"] == "exited" && v["RestartCount"] == 1;
+                (
+                    done,
+                    format!("{tool:?}: {} {}", v["RestartCount"], v["State"]),
+                )
+            },
+        );
+        p.ok(&["down"]);
+    }
+}
+
+/// `berth container prune` removes the stopped containers only, as docker reports it.
+#[test]
+fn container_prune_removes_stopped_containers() {
+    let lab = Lab::start();
+    let done = ok(
+        &lab.cli(&["create", "--name", "gone", "busybox", "true"]),
+        "create",
+    );
+    ok(
+        &lab.cli(&["run", "-d", "--name", "stays", "busybox", "sleep", "600"]),
+        "run",
+    );
+    let out = ok(&lab.cli(&["container", "prune", "-f"]), "prune");
+    assert_eq!(
+        out,
+        format!("Deleted Containers:\n{done}\n\nTotal reclaimed space: 0B")
+    );
+    let (_, list) = lab.api("GET", "/containers/json?all=1", None);
+    let names: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["Names"][0].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["/stays"]);
+    let out = ok(&lab.docker(&["container", "prune", "-f"]), "docker prune");
+    assert_eq!(out, "Total reclaimed space: 0B");
+    ok(&lab.cli(&["rm", "-f", "stays"]), "rm");
+}

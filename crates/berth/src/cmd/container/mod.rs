@@ -8,6 +8,7 @@ mod inspect;
 mod lifecycle;
 mod logs;
 pub mod ports;
+mod prune;
 mod ps;
 pub mod resource_args;
 mod run;
@@ -57,6 +58,8 @@ pub enum ContainerCmd {
     Port(PortArgs),
     /// Pause all processes within one or more containers
     Pause(PauseArgs),
+    /// Remove all stopped containers
+    Prune(prune::PruneArgs),
     /// Restart one or more containers
     Restart(RestartArgs),
     /// Remove one or more containers
@@ -90,6 +93,7 @@ pub async fn container(c: &Client, cmd: ContainerCmd) -> anyhow::Result<i32> {
         ContainerCmd::Ls(a) => ps(c, a).await,
         ContainerCmd::Port(a) => port(c, a).await,
         ContainerCmd::Pause(a) => pause(c, a).await,
+        ContainerCmd::Prune(a) => prune::prune(c, a).await,
         ContainerCmd::Restart(a) => restart(c, a).await,
         ContainerCmd::Rm(a) => rm(c, a).await,
         ContainerCmd::Run(a) => run(c, a).await,

@@ -42,6 +42,11 @@ pub fn bytes_size(v: f64) -> String {
     size(v, 1024.0, &["B", "KiB", "MiB", "GiB", "TiB", "PiB"], 4)
 }
 
+/// go-units `HumanSize` (decimal units, 4 digits).
+pub fn decimal_size(v: f64) -> String {
+    size(v, 1000.0, &["B", "kB", "MB", "GB", "TB", "PB"], 4)
+}
+
 /// go-units `HumanSizeWithPrecision(v, 3)` (decimal units).
 pub fn human_size(v: f64) -> String {
     size(v, 1000.0, &["B", "kB", "MB", "GB", "TB", "PB"], 3)
