@@ -70,6 +70,8 @@ enum Command {
     Logs(cmd::container::LogsArgs),
     /// List port mappings or a specific mapping for the container
     Port(cmd::container::PortArgs),
+    /// Pause all processes within one or more containers
+    Pause(cmd::container::PauseArgs),
     /// Restart one or more containers
     Restart(cmd::container::RestartArgs),
     /// Remove one or more containers
@@ -78,8 +80,14 @@ enum Command {
     Rmi(cmd::image::RmiArgs),
     /// Start one or more stopped containers
     Start(cmd::container::StartArgs),
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(cmd::container::StatsArgs),
     /// Stop one or more running containers
     Stop(cmd::container::StopArgs),
+    /// Unpause all processes within one or more containers
+    Unpause(cmd::container::PauseArgs),
+    /// Update configuration of one or more containers
+    Update(cmd::container::UpdateArgs),
     /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
     Tag(cmd::image::TagArgs),
     /// Block until one or more containers stop, then print their exit codes
@@ -134,11 +142,15 @@ fn main() {
             Command::Load(a) => cmd::image::load(&client, a).await,
             Command::Logs(a) => ctr::logs(&client, a).await,
             Command::Port(a) => ctr::port(&client, a).await,
+            Command::Pause(a) => ctr::pause(&client, a).await,
             Command::Restart(a) => ctr::restart(&client, a).await,
             Command::Rm(a) => ctr::rm(&client, a).await,
             Command::Rmi(a) => cmd::image::rmi(&client, a).await,
             Command::Start(a) => ctr::start(&client, a).await,
+            Command::Stats(a) => ctr::stats(&client, a).await,
             Command::Stop(a) => ctr::stop(&client, a).await,
+            Command::Unpause(a) => ctr::unpause(&client, a).await,
+            Command::Update(a) => ctr::update(&client, a).await,
             Command::Tag(a) => cmd::image::tag(&client, a).await,
             Command::Wait(a) => ctr::wait(&client, a).await,
             Command::Network(n) => cmd::network::run(&client, n).await,

@@ -148,6 +148,39 @@ pub fn spec(b: &BundleSpec, p: &ProcessSpec) -> Result<Spec> {
     Ok(spec)
 }
 
+/// Sets the cgroup limits (`linux.resources`), keeping what the baseline spec holds there.
+pub fn set_resources(spec: &mut Spec, r: &super::resources::Resources) -> Result<()> {
+    if r.is_empty() {
+        return Ok(());
+    }
+    let linux = spec.linux_mut().as_mut().expect("default spec has linux");
+    let mut v = serde_json::to_value(linux.resources()).map_err(oci)?;
+    if !v.is_object() {
+        v = serde_json::json!({});
+    }
+    if let (Some(o), serde_json::Value::Object(add)) = (v.as_object_mut(), r.to_oci()) {
+        o.extend(add);
+    }
+    linux.set_resources(Some(serde_json::from_value(v).map_err(oci)?));
+    Ok(())
+}
+
+/// Supplementary groups (`--group-add`), numbers or names from the image's `/etc/group`.
+pub fn set_groups(spec: &mut Spec, rootfs: &Path, groups: &[String]) -> Result<()> {
+    if groups.is_empty() {
+        return Ok(());
+    }
+    let gids = super::passwd::group_ids(rootfs, groups)?;
+    if let Some(p) = spec.process_mut() {
+        let mut u = p.user().clone();
+        let mut all = u.additional_gids().clone().unwrap_or_default();
+        all.extend(gids);
+        u.set_additional_gids(Some(all));
+        p.set_user(u);
+    }
+    Ok(())
+}
+
 /// Writes `config.json` into `dir`.
 pub fn write(dir: &Path, spec: &Spec) -> Result<()> {
     let tmp = dir.join("config.json.tmp");
@@ -229,5 +262,48 @@ mod tests {
         assert!(user("1000:1000", d.path(), &mut env).is_ok());
         assert_eq!(env, ["HOME=/x"], "a HOME given is kept");
         assert!(user("postgres", d.path(), &mut env).is_err());
+    }
+
+    #[test]
+    fn groups_by_number_and_name() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("etc")).unwrap();
+        std::fs::write(dir.path().join("etc/group"), "root:x:0:\nstaff:x:50:a,b\n").unwrap();
+        let b = BundleSpec {
+            rootfs: dir.path().into(),
+            hostname: "h".into(),
+            netns: None,
+            binds: vec![],
+            mounts: vec![],
+        };
+        let mut s = spec(&b, &ProcessSpec::default()).unwrap();
+        set_groups(&mut s, dir.path(), &["1000".into(), "staff".into()]).unwrap();
+        let v = serde_json::to_value(&s).unwrap();
+        assert_eq!(
+            v["process"]["user"]["additionalGids"],
+            serde_json::json!([1000, 50])
+        );
+        let e = set_groups(&mut s, dir.path(), &["nope".into()]).unwrap_err();
+        assert!(e.to_string().contains("Unable to find group nope"), "{e}");
+    }
+
+    #[test]
+    fn resources_join_the_baseline() {
+        let b = BundleSpec {
+            rootfs: "/r".into(),
+            hostname: "h".into(),
+            netns: None,
+            binds: vec![],
+            mounts: vec![],
+        };
+        let mut s = spec(&b, &ProcessSpec::default()).unwrap();
+        let r = crate::container::resources::Resources {
+            cpu_shares: Some(512),
+            ..Default::default()
+        };
+        set_resources(&mut s, &r).unwrap();
+        let v = serde_json::to_value(&s).unwrap();
+        assert_eq!(v["linux"]["resources"]["cpu"]["shares"], 512);
+        assert!(v["linux"]["resources"]["devices"].is_array());
     }
 }

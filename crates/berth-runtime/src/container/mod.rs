@@ -9,6 +9,7 @@ pub mod io;
 pub mod keeper;
 pub mod mounts;
 pub mod passwd;
+pub mod resources;
 pub mod rootfs;
 pub mod runc;
 
@@ -60,6 +61,10 @@ pub struct RunSpec {
     pub open_stdin: bool,
     /// Binds, volumes and tmpfs mounts.
     pub mounts: Vec<MountSpec>,
+    /// cgroup limits.
+    pub resources: resources::Resources,
+    /// Supplementary groups, numbers or names from the image's `/etc/group`.
+    pub groups: Vec<String>,
 }
 
 /// A started container's init process.
@@ -201,7 +206,10 @@ impl Runtime {
             binds,
             mounts: spec.mounts.clone(),
         };
-        bundle::write(&p.run, &bundle::spec(&b, &spec.process)?)?;
+        let mut oci = bundle::spec(&b, &spec.process)?;
+        bundle::set_resources(&mut oci, &spec.resources)?;
+        bundle::set_groups(&mut oci, &p.rootfs(), &spec.groups)?;
+        bundle::write(&p.run, &oci)?;
         let append = |path: PathBuf| -> Result<File> {
             std::fs::OpenOptions::new()
                 .create(true)
@@ -328,6 +336,41 @@ impl Runtime {
         if !was_mounted {
             rootfs::unmount(&rootfs);
         }
+        r
+    }
+
+    /// Freezes every process of the container (`runc pause`: the freezer cgroup).
+    pub fn pause(&self, id: &str) -> Result<()> {
+        self.runc.verb(
+            "pause",
+            &["pause".into()],
+            id,
+            &self.paths(id).run.join("ctl.log"),
+        )
+    }
+
+    pub fn resume(&self, id: &str) -> Result<()> {
+        self.runc.verb(
+            "resume",
+            &["resume".into()],
+            id,
+            &self.paths(id).run.join("ctl.log"),
+        )
+    }
+
+    /// Changes the cgroup limits of the running container (`runc update -r`).
+    pub fn update(&self, id: &str, r: &resources::Resources) -> Result<()> {
+        let dir = self.paths(id).run;
+        let file = dir.join("resources.json");
+        let body = serde_json::to_vec(&r.to_oci()).map_err(|e| Error::internal(e.to_string()))?;
+        std::fs::write(&file, body).map_err(|e| io_err(file.display(), e))?;
+        let r = self.runc.verb(
+            "update",
+            &["update".into(), "-r".into(), file.clone().into()],
+            id,
+            &dir.join("ctl.log"),
+        );
+        let _ = std::fs::remove_file(&file);
         r
     }
 

@@ -101,6 +101,26 @@ pub fn resolve(rootfs: &Path, spec: &str) -> Result<ExecUser> {
     Ok(user)
 }
 
+/// Supplementary groups (`--group-add`): numbers as they are, names through the image's
+/// `/etc/group`. Docker finds the names at start and answers 500 for an unknown one.
+pub fn group_ids(rootfs: &Path, groups: &[String]) -> Result<Vec<u32>> {
+    let table = etc_file(rootfs, "group");
+    groups
+        .iter()
+        .map(|g| match g.parse::<u32>() {
+            Ok(n) => Ok(n),
+            Err(_) => rows(&table, 3)
+                .find(|f| f[0] == g)
+                .and_then(|f| f[2].trim().parse().ok())
+                .ok_or_else(|| {
+                    Error::internal(format!(
+                        "Unable to find group {g}: no matching entries in group file"
+                    ))
+                }),
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

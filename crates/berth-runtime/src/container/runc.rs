@@ -189,6 +189,23 @@ impl Runc {
         }
     }
 
+    /// A runc verb that acts on a container and ends: `pause`, `resume`, `update -r FILE`.
+    /// Its log goes to `log` (read back for the reason of a failure).
+    pub fn verb(&self, what: &str, args: &[OsString], id: &str, log: &Path) -> Result<()> {
+        let _ = std::fs::remove_file(log);
+        let out = self
+            .cmd(Some(log))
+            .args(args)
+            .arg(id)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| Error::internal(format!("running {}: {e}", self.binary.display())))?;
+        if !out.status.success() {
+            return Err(Self::failure(what, log, &out.stderr));
+        }
+        Ok(())
+    }
+
     pub fn state(&self, id: &str) -> Option<State> {
         let out = self
             .cmd(None)

@@ -135,6 +135,11 @@ pub fn spec(
         interactive: s.stdin_open.unwrap_or(false),
         hostname: s.hostname.clone(),
         mac_address: s.mac_address.clone(),
+        resources: crate::cmd::container::resource_args::ResourceFlags {
+            // a one-off container is not restarted (docker-compose drops the policy)
+            restart: s.restart.clone().filter(|_| one_off.is_none()),
+            ..Default::default()
+        },
         label: labels,
         network: vec![w.mode.clone()],
         link: w.links.clone(),

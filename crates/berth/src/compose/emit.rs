@@ -22,6 +22,7 @@ fn service(svc: &Service) -> Py {
         ("container_name", &svc.container_name),
         ("mac_address", &svc.mac_address),
         ("network_mode", &svc.network_mode),
+        ("restart", &svc.restart),
     ] {
         if let Some(v) = v {
             put(k, s(v));

@@ -163,6 +163,20 @@ fn options(svc: &Service) -> Py {
             put(k, opt(v));
         }
     }
+    // docker-compose keeps `restart` parsed (`parse_restart_spec`)
+    if let Some(r) = svc.restart.as_deref().filter(|r| !r.is_empty()) {
+        let (name, max) = r.split_once(':').unwrap_or((r, "0"));
+        put(
+            "restart",
+            Py::Dict(vec![
+                (
+                    "MaximumRetryCount".into(),
+                    Py::Int(max.parse().unwrap_or(0)),
+                ),
+                ("Name".into(), s(name)),
+            ]),
+        );
+    }
     if let Some(d) = &svc.depends_on {
         let cond = || Py::Dict(vec![("condition".into(), s("service_started"))]);
         put(

@@ -207,5 +207,6 @@ fn service(base: &Service, over: Service) -> Service {
         dns,
         extra_hosts,
         mac_address: pick(b.mac_address, over.mac_address),
+        restart: pick(b.restart, over.restart),
     }
 }

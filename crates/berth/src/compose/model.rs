@@ -108,6 +108,8 @@ pub struct Service {
     pub dns: Option<Vec<String>>,
     pub extra_hosts: Option<ExtraHosts>,
     pub mac_address: Option<String>,
+    /// `restart:` (`no`, `always`, `unless-stopped`, `on-failure[:N]`).
+    pub restart: Option<String>,
 }
 
 impl Service {
@@ -133,6 +135,7 @@ impl Service {
             dns: None,
             extra_hosts: None,
             mac_address: None,
+            restart: None,
         }
     }
 

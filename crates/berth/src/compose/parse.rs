@@ -33,6 +33,7 @@ const SERVICE_KEYS: &[&str] = &[
     "dns",
     "extra_hosts",
     "mac_address",
+    "restart",
 ];
 
 /// Keys of the compose format that berth does not act on: refused by name rather than
@@ -82,7 +83,6 @@ const SERVICE_KEYS_UNSUPPORTED: &[&str] = &[
     "profiles",
     "pull_policy",
     "read_only",
-    "restart",
     "runtime",
     "scale",
     "secrets",
@@ -351,6 +351,7 @@ fn service(cx: &mut Ctx, name: &str, n: &Node) -> Option<Service> {
             "hostname" => s.hostname = cx.string(v, &p),
             "container_name" => s.container_name = cx.string(v, &p),
             "mac_address" => s.mac_address = cx.string(v, &p),
+            "restart" => s.restart = cx.string(v, &p),
             "network_mode" => s.network_mode = cx.string(v, &p),
             "dns" => s.dns = cx.string_or_list(v, &p),
             "depends_on" => s.depends_on = depends_on(cx, v, &p),

@@ -43,7 +43,9 @@ pub async fn list(State(s): State<Shared>, Query(q): Q) -> Result<Response, ApiE
     let mut out = Vec::new();
     for c in s.engine.all() {
         let sum = s.engine.summary(&c);
-        if !all && sum.state != "running" && !f.contains_key("status") {
+        // paused and restarting containers count as running (Docker's `IsRunning`)
+        let up = matches!(sum.state.as_str(), "running" | "paused" | "restarting");
+        if !all && !up && !f.contains_key("status") {
             continue;
         }
         if !crate::engine::filter::matches(&s.engine, &sum, &f)? {

@@ -8,6 +8,7 @@ mod exec;
 mod hijack;
 mod images;
 mod networks;
+mod ops;
 mod rename;
 mod swarm;
 mod system;
@@ -127,6 +128,10 @@ fn routes(state: Shared) -> Router {
         .route("/containers/{id}/resize", post(containers::resize))
         .route("/containers/{id}/logs", get(containers::logs))
         .route("/containers/{id}/rename", post(rename::rename))
+        .route("/containers/{id}/pause", post(ops::pause))
+        .route("/containers/{id}/unpause", post(ops::unpause))
+        .route("/containers/{id}/update", post(ops::update))
+        .route("/containers/{id}/stats", get(ops::stats))
         .route("/containers/{id}/exec", post(exec::create))
         .route(
             "/containers/{id}/archive",

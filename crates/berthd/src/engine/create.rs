@@ -109,6 +109,7 @@ impl Engine {
         }
         let warnings = check_networking(&req, &hc)?;
         super::logconf::check(&hc.log_config)?;
+        super::resources::check_create(&mut hc)?;
         hc.log_config = super::logconf::shown(&hc.log_config);
         self.check_links(&hc)?;
         let images = self.images.clone();
@@ -249,6 +250,9 @@ impl Engine {
                     error: String::new(),
                     started_at: ZERO_TIME.into(),
                     finished_at: ZERO_TIME.into(),
+                    paused: false,
+                    restarting: false,
+                    stopped_by_user: false,
                 },
                 restart_count: 0,
                 port_runs,

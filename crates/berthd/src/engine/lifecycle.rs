@@ -68,7 +68,7 @@ pub fn parse_signal(s: &str) -> Result<i32> {
 impl Engine {
     pub async fn start_container(self: &Arc<Self>, key: &str) -> Result<Started> {
         let c = self.find(key)?;
-        let r = self.start_inner(&c).await;
+        let r = self.start_inner(&c, true).await;
         // `--rm` also covers a start that failed (Docker removes the container then too).
         if r.is_err() && c.rec.lock().unwrap().host_config.auto_remove {
             let (e, id) = (self.clone(), c.id.clone());
@@ -79,10 +79,20 @@ impl Engine {
         r
     }
 
-    async fn start_inner(self: &Arc<Self>, c: &Arc<Ctr>) -> Result<Started> {
+    /// The restart policy's start: only if the restart is still wanted.
+    pub(super) async fn start_again(self: &Arc<Self>, c: &Arc<Ctr>) -> Result<Started> {
+        self.start_inner(c, false).await
+    }
+
+    /// `by_user`: a start through the API, which resets the restart count and back-off.
+    async fn start_inner(self: &Arc<Self>, c: &Arc<Ctr>, by_user: bool) -> Result<Started> {
         let c = c.clone();
         let _op = c.op.lock().await;
         let rec = c.snapshot();
+        // a restart cancelled by stop/kill/remove meanwhile, or a start while one is pending
+        if rec.state.restarting == by_user || c.removed.load(Ordering::SeqCst) {
+            return Ok(Started::AlreadyRunning);
+        }
         match rec.state.status {
             Status::Running => return Ok(Started::AlreadyRunning),
             Status::Removing | Status::Dead => {
@@ -143,6 +153,8 @@ impl Engine {
             },
             open_stdin: rec.config.open_stdin,
             mounts,
+            resources: super::resources::of(&rec.host_config),
+            groups: super::resources::groups(&rec.host_config)?,
         };
         let rt = self.rt.clone();
         let id = c.id.clone();
@@ -150,7 +162,10 @@ impl Engine {
             Ok(r) => r,
             Err(e) => {
                 self.detach_networks(&c).await;
-                let _ = self.update(&c, |r| r.state.error = e.message.clone());
+                let _ = self.update(&c, |r| {
+                    r.state.error = e.message.clone();
+                    r.state.restarting = false;
+                });
                 return Err(e);
             }
         };
@@ -161,12 +176,25 @@ impl Engine {
         );
         let pid = running.pid;
         *c.stdin.lock().unwrap() = running.stdin;
+        {
+            let mut b = c.backoff.lock().unwrap();
+            if by_user {
+                b.reset();
+            }
+            b.started();
+        }
         let saved = self.update(&c, |r| {
             r.state.status = Status::Running;
             r.state.pid = pid;
             r.state.exit_code = 0;
             r.state.error.clear();
             r.state.started_at = now();
+            r.state.paused = false;
+            r.state.restarting = false;
+            if by_user {
+                r.state.stopped_by_user = false;
+                r.restart_count = 0;
+            }
         });
         // Followed whatever happens to the record: an unwatched process would never be reaped.
         self.clone().monitor(c.clone(), pid);
@@ -200,13 +228,20 @@ impl Engine {
         self.detach_networks(c).await;
         let t_net = t0.elapsed();
         let auto_remove = c.rec.lock().unwrap().host_config.auto_remove;
+        // Unknown only if the keeper itself was gone (killed) when the process ended.
+        let code = code.unwrap_or(255);
+        let restart = self.restart_delay(c, code);
         c.exits.fetch_add(1, Ordering::SeqCst);
         let _ = self.update(c, |r| {
             r.state.status = Status::Exited;
             r.state.pid = 0;
-            // Unknown only if the keeper itself was gone (killed) when the process ended.
-            r.state.exit_code = code.unwrap_or(255);
+            r.state.exit_code = code;
             r.state.finished_at = now();
+            r.state.paused = false;
+            if restart.is_some() {
+                r.state.restarting = true;
+                r.restart_count += 1;
+            }
         });
         // Reported first, cleaned up after: runc's cgroup removal can take most of a second
         // after a SIGKILL, and stop/wait need not wait for it. The op lock keeps a new start
@@ -215,11 +250,14 @@ impl Engine {
         let id = c.id.clone();
         let _ = tokio::task::spawn_blocking(move || rt.cleanup(&id)).await;
         tracing::debug!(
-            "container {} exited ({code:?}): network release {t_net:?}, runtime cleanup {:?}",
+            "container {} exited ({code}): network release {t_net:?}, runtime cleanup {:?}",
             &c.id[..12],
             t0.elapsed() - t_net
         );
         drop(_op);
+        if let Some(delay) = restart {
+            self.schedule_restart(c.clone(), delay);
+        }
         if auto_remove {
             let _ = self.remove_with_volumes(&c.id, true, true).await;
         }
@@ -271,6 +309,11 @@ impl Engine {
                 let rt = self.rt.clone();
                 let id = c.id.clone();
                 let _ = tokio::task::spawn_blocking(move || rt.cleanup(&id)).await;
+                if Self::restart_at_boot(&rec) {
+                    tracing::info!("container {}: restarted (restart policy)", rec.short_id());
+                    let _ = self.update(&c, |r| r.state.restarting = true);
+                    self.schedule_restart(c, Duration::ZERO);
+                }
             }
         }
     }
@@ -288,11 +331,20 @@ impl Engine {
     /// Docker's stop: the stop signal, `t` seconds, then SIGKILL. `false`: it was not running.
     pub async fn stop_container(&self, key: &str, t: Option<i64>) -> Result<bool> {
         let c = self.find(key)?;
-        let rec = c.snapshot();
+        let mut rec = c.snapshot();
         if !rec.running() {
-            return Ok(false);
+            if self.cancel_restart(&c).await {
+                return Ok(true);
+            }
+            // the restart may have won the race
+            rec = c.snapshot();
+            if !rec.running() {
+                return Ok(false);
+            }
         }
         let sig = parse_signal(rec.config.stop_signal.as_deref().unwrap_or("SIGTERM"))?;
+        // before the signal: its exit is not for the restart policy
+        self.update(&c, |r| r.state.stopped_by_user = true)?;
         // A negative timeout waits as long as it takes (Docker's -1).
         let t = match t.or(rec.config.stop_timeout).unwrap_or(10) {
             t if t < 0 => u64::MAX / 4,
@@ -315,6 +367,8 @@ impl Engine {
         .await;
         if graceful.is_err() {
             signal(&c, libc::SIGKILL);
+            // a frozen process dies only once thawed
+            let _ = self.thaw(&c).await;
             while !ended(&c) {
                 if rx.changed().await.is_err() {
                     break;
@@ -329,14 +383,21 @@ impl Engine {
         let sig = parse_signal(sig)?;
         let rec = c.snapshot();
         if !rec.running() {
+            // killing a container waiting to restart: the restart is off (Docker's answer: 204)
+            if self.cancel_restart(&c).await {
+                return Ok(());
+            }
             return Err(NetError::conflict(format!(
                 "Cannot kill container: {key}: Container {} is not running",
                 rec.id
             )));
         }
+        self.update(&c, |r| r.state.stopped_by_user = true)?;
         let exits = c.exits();
         let mut rx = c.subscribe();
         signal(&c, sig);
+        // Docker thaws a paused container after the signal
+        let _ = self.thaw(&c).await;
         if sig != libc::SIGKILL {
             return Ok(());
         }
@@ -365,6 +426,22 @@ impl Engine {
 
     pub async fn remove_container(self: &Arc<Self>, key: &str, force: bool) -> Result<()> {
         let c = self.find(key)?;
+        let st = c.snapshot().state;
+        if !force && st.restarting {
+            return Err(NetError::conflict(format!(
+                "You cannot remove a restarting container {}. Stop the container before attempting removal or force remove",
+                c.id
+            )));
+        }
+        if !force && st.paused {
+            return Err(NetError::conflict(format!(
+                "You cannot remove a paused container {}. Unpause and then stop the container before attempting removal or force remove",
+                c.id
+            )));
+        }
+        if force {
+            self.cancel_restart(&c).await;
+        }
         let in_use = || {
             NetError::conflict(format!(
                 "You cannot remove a running container {}. Stop the container before attempting removal or force remove",
@@ -378,7 +455,9 @@ impl Engine {
                     return Err(in_use());
                 }
                 let mut rx = c.subscribe();
+                let _ = self.update(&c, |r| r.state.stopped_by_user = true);
                 signal(&c, libc::SIGKILL);
+                let _ = self.thaw(&c).await;
                 while c.snapshot().running() {
                     if rx.changed().await.is_err() {
                         break;
@@ -445,8 +524,27 @@ impl Engine {
         })
     }
 
+    /// A container that can take an exec: running, not paused, not waiting to restart.
     pub fn require_running(&self, key: &str) -> Result<Arc<Ctr>> {
+        let c = self.require_alive(key)?;
+        if c.snapshot().state.paused {
+            return Err(NetError::conflict(format!(
+                "Container {key} is paused, unpause the container before exec"
+            )));
+        }
+        Ok(c)
+    }
+
+    /// A container whose process runs (paused or not).
+    pub fn require_alive(&self, key: &str) -> Result<Arc<Ctr>> {
         let c = self.find(key).map_err(|_| no_such_container(key))?;
+        let st = c.snapshot().state;
+        if st.restarting {
+            return Err(NetError::conflict(format!(
+                "Container {} is restarting, wait until the container is running",
+                c.id
+            )));
+        }
         if !c.snapshot().running() {
             return Err(not_running(&c.id));
         }

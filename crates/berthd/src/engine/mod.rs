@@ -18,13 +18,18 @@ pub mod logconf;
 pub mod mounts;
 mod names;
 mod netconf;
+mod pause;
 mod pidfd;
 mod port_runs;
 mod ports;
 mod prune;
 pub mod record;
+mod resources;
+pub mod restart;
+pub mod stats;
 pub mod streams;
 mod top;
+mod update;
 mod view;
 pub mod volumes;
 
@@ -55,6 +60,8 @@ pub struct Ctr {
     pub removed: AtomicBool,
     /// The running process, signalled through this (never by pid) until its exit is seen.
     pub proc: Mutex<Option<pidfd::Proc>>,
+    /// The restart policy's back-off (in memory: a daemon restart starts it over).
+    backoff: Mutex<restart::Backoff>,
     op: tokio::sync::Mutex<()>,
 }
 
@@ -68,6 +75,7 @@ impl Ctr {
             exits: AtomicU64::new(0),
             removed: AtomicBool::new(false),
             proc: Mutex::new(None),
+            backoff: Mutex::new(restart::Backoff::default()),
             op: tokio::sync::Mutex::new(()),
         })
     }

@@ -37,6 +37,16 @@ pub struct State {
     pub error: String,
     pub started_at: String,
     pub finished_at: String,
+    /// Frozen (`pause`): still `Running`, shown as "paused".
+    #[serde(default)]
+    pub paused: bool,
+    /// Ended, waiting for its restart policy's back-off: shown as "restarting".
+    #[serde(default)]
+    pub restarting: bool,
+    /// Stopped or killed through the API since its last start by the user (Docker's
+    /// `HasBeenManuallyStopped`): no restart, and none at boot for `unless-stopped`.
+    #[serde(default)]
+    pub stopped_by_user: bool,
 }
 
 /// One network the container is to be on, with what the user asked for there.

@@ -63,7 +63,7 @@ fn parse_ps(out: &str, pids: &[u32]) -> Result<Value> {
 
 impl Engine {
     pub async fn top(&self, key: &str, ps_args: &str) -> Result<Value> {
-        let c = self.require_running(key)?;
+        let c = self.require_alive(key)?;
         let pid = c.snapshot().state.pid;
         let args: Vec<String> = match ps_args {
             "" => vec!["-ef".to_string()],

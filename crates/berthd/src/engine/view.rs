@@ -12,12 +12,33 @@ fn parse_time(s: &str) -> Option<time::OffsetDateTime> {
     time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()
 }
 
+/// Docker's state word: a paused or restarting container is still "running" underneath.
+pub fn state_word(rec: &Record) -> &'static str {
+    match rec.state.status {
+        Status::Running if rec.state.paused => "paused",
+        Status::Exited if rec.state.restarting => "restarting",
+        s => s.as_str(),
+    }
+}
+
 fn status_text(rec: &Record) -> String {
     let now = time::OffsetDateTime::now_utc();
     match rec.state.status {
         Status::Running => {
             let since = parse_time(&rec.state.started_at).unwrap_or(now);
-            format!("Up {}", human_duration((now - since).whole_seconds()))
+            let paused = if rec.state.paused { " (Paused)" } else { "" };
+            format!(
+                "Up {}{paused}",
+                human_duration((now - since).whole_seconds())
+            )
+        }
+        Status::Exited if rec.state.restarting => {
+            let since = parse_time(&rec.state.finished_at).unwrap_or(now);
+            format!(
+                "Restarting ({}) {} ago",
+                rec.state.exit_code,
+                human_duration((now - since).whole_seconds())
+            )
         }
         Status::Exited => {
             let since = parse_time(&rec.state.finished_at).unwrap_or(now);
@@ -62,6 +83,16 @@ impl Engine {
         let (mut config, mut host_config) = super::ports::shown(&rec);
         // records from before LogConfig was kept show the default driver
         host_config.log_config = super::logconf::shown(&host_config.log_config);
+        // records from before restart policies were kept show Docker's defaults
+        for (k, v) in [
+            (
+                "RestartPolicy",
+                json!({"Name": "no", "MaximumRetryCount": 0}),
+            ),
+            ("Runtime", json!("runc")),
+        ] {
+            host_config.extra.entry(k).or_insert(v);
+        }
         config.image = rec.image_ref.clone();
         ContainerInspect {
             id: rec.id.clone(),
@@ -69,10 +100,10 @@ impl Engine {
             path: rec.path.clone(),
             args: rec.args.clone(),
             state: ContainerState {
-                status: rec.state.status.as_str().into(),
-                running,
-                paused: false,
-                restarting: false,
+                status: state_word(&rec).into(),
+                running: running || rec.state.restarting,
+                paused: rec.state.paused,
+                restarting: rec.state.restarting,
                 oom_killed: false,
                 dead: rec.state.status == Status::Dead,
                 pid: rec.state.pid as i64,
@@ -132,7 +163,7 @@ impl Engine {
             created,
             ports,
             labels: rec.config.labels.clone().unwrap_or_default(),
-            state: rec.state.status.as_str().into(),
+            state: state_word(&rec).into(),
             status: status_text(&rec),
             host_config: json!({"NetworkMode": rec.host_config.network_mode}),
             network_settings: json!({ "Networks": networks }),

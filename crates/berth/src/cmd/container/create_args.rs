@@ -106,6 +106,10 @@ pub struct CreateFlags {
     /// Timeout (in seconds) to stop a container
     #[arg(long = "stop-timeout")]
     pub stop_timeout: Option<i64>,
+    #[command(flatten)]
+    pub resources: super::resource_args::ResourceFlags,
+    #[command(flatten)]
+    pub create_only: super::resource_args::CreateOnlyFlags,
     /// Print usage
     #[arg(long, action = ArgAction::Help)]
     pub help: Option<bool>,
@@ -555,7 +559,7 @@ pub fn build(f: &CreateFlags, host: &Host, detach: bool) -> Result<Spec, String>
     }
     let mounts = super::mount_args::parse_mounts(&f.mount)?;
     let tmpfs = super::mount_args::parse_tmpfs(&f.tmpfs);
-    let host_config = json!({
+    let mut host_config = json!({
         "Binds": if f.volume.is_empty() { Value::Null } else { json!(f.volume) },
         "Mounts": mounts,
         "Tmpfs": tmpfs,
@@ -589,6 +593,10 @@ pub fn build(f: &CreateFlags, host: &Host, detach: bool) -> Result<Spec, String>
         "UsernsMode": "",
         "ShmSize": 0,
     });
+    if let Some(hc) = host_config.as_object_mut() {
+        hc.extend(f.resources.to_map(bad_flag)?);
+        f.create_only.apply(hc);
+    }
     put("HostConfig", host_config);
     put("NetworkingConfig", json!({ "EndpointsConfig": endpoints }));
     Ok(Spec {

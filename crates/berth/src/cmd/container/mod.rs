@@ -9,9 +9,13 @@ mod lifecycle;
 mod logs;
 pub mod mount_args;
 pub mod ports;
+mod prune;
 mod ps;
+pub mod resource_args;
 mod run;
 mod session;
+mod stats;
+mod update;
 
 #[cfg(test)]
 mod create_args_tests;
@@ -27,6 +31,8 @@ pub use lifecycle::{kill, restart, rm, stop, wait};
 pub use logs::logs;
 pub use ps::ps;
 pub use run::{create, run, start, start_created};
+pub use stats::{stats, StatsArgs};
+pub use update::{pause, unpause, update, PauseArgs, UpdateArgs};
 
 /// `berth container <verb>`: the same commands under docker's management command.
 // Parsed once per process; boxing the large variants would buy nothing.
@@ -51,6 +57,10 @@ pub enum ContainerCmd {
     Ls(PsArgs),
     /// List port mappings or a specific mapping for the container
     Port(PortArgs),
+    /// Pause all processes within one or more containers
+    Pause(PauseArgs),
+    /// Remove all stopped containers
+    Prune(prune::PruneArgs),
     /// Restart one or more containers
     Restart(RestartArgs),
     /// Remove one or more containers
@@ -61,8 +71,14 @@ pub enum ContainerCmd {
     Run(RunArgs),
     /// Start one or more stopped containers
     Start(StartArgs),
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(StatsArgs),
     /// Stop one or more running containers
     Stop(StopArgs),
+    /// Unpause all processes within one or more containers
+    Unpause(PauseArgs),
+    /// Update configuration of one or more containers
+    Update(UpdateArgs),
     /// Block until one or more containers stop, then print their exit codes
     Wait(WaitArgs),
 }
@@ -77,11 +93,16 @@ pub async fn container(c: &Client, cmd: ContainerCmd) -> anyhow::Result<i32> {
         ContainerCmd::Logs(a) => logs(c, a).await,
         ContainerCmd::Ls(a) => ps(c, a).await,
         ContainerCmd::Port(a) => port(c, a).await,
+        ContainerCmd::Pause(a) => pause(c, a).await,
+        ContainerCmd::Prune(a) => prune::prune(c, a).await,
         ContainerCmd::Restart(a) => restart(c, a).await,
         ContainerCmd::Rm(a) => rm(c, a).await,
         ContainerCmd::Run(a) => run(c, a).await,
         ContainerCmd::Start(a) => start(c, a).await,
+        ContainerCmd::Stats(a) => stats(c, a).await,
         ContainerCmd::Stop(a) => stop(c, a).await,
+        ContainerCmd::Unpause(a) => unpause(c, a).await,
+        ContainerCmd::Update(a) => update(c, a).await,
         ContainerCmd::Wait(a) => wait(c, a).await,
     }
 }
