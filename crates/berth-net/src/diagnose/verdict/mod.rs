@@ -235,47 +235,58 @@ fn route_dev(ns: &kernel::Ns, r: &kernel::Route) -> String {
     }
 }
 
+type Attached<'a> = Option<(String, Vec<&'a Endpoint>)>;
+
+/// A container target's attachments: `None` when it uses the host's network stack, its name
+/// and endpoints otherwise; `Err` once it has said why there is no path (not running,
+/// `--net=none`, no endpoint).
+fn attached<'a>(c: &mut Ctx<'a>, s: &Subject) -> Result<Attached<'a>, ()> {
+    let Subject::Container {
+        id,
+        name,
+        running,
+        status,
+        mode,
+        error,
+        ..
+    } = s
+    else {
+        return Err(());
+    };
+    if !running {
+        stopped::not_running(c, name, status, error);
+        return Err(());
+    }
+    if mode == "host" {
+        c.say(
+            "note",
+            format!("{name} uses the host's network stack (--net=host)"),
+        );
+        return Ok(None);
+    }
+    if mode == "none" {
+        c.say("", format!("{name} has no network (--net=none)"));
+        c.say("fix", format!("berth network connect NETWORK {name}"));
+        return Err(());
+    }
+    let eps = c.eps_of(id);
+    if eps.is_empty() {
+        c.say(
+            "",
+            format!("{name} has no endpoint on any network (network mode {mode})"),
+        );
+        return Err(());
+    }
+    Ok(Some((name.clone(), eps)))
+}
+
 fn source<'a>(c: &mut Ctx<'a>, t: &Target) -> Result<Src<'a>, ()> {
     match &t.subject {
         Subject::Host => Ok(Src::Host),
-        Subject::Container {
-            id,
-            name,
-            running,
-            status,
-            mode,
-            error,
-            ..
-        } => {
-            if !running {
-                stopped::not_running(c, name, status, error);
-                return Err(());
-            }
-            if mode == "host" {
-                c.say(
-                    "note",
-                    format!("{name} uses the host's network stack (--net=host)"),
-                );
-                return Ok(Src::Host);
-            }
-            if mode == "none" {
-                c.say("", format!("{name} has no network (--net=none)"));
-                c.say("fix", format!("berth network connect NETWORK {name}"));
-                return Err(());
-            }
-            let eps = c.eps_of(id);
-            if eps.is_empty() {
-                c.say(
-                    "",
-                    format!("{name} has no endpoint on any network (network mode {mode})"),
-                );
-                return Err(());
-            }
-            Ok(Src::Container {
-                name: name.clone(),
-                eps,
-            })
-        }
+        Subject::Container { .. } => Ok(match attached(c, &t.subject)? {
+            None => Src::Host,
+            Some((name, eps)) => Src::Container { name, eps },
+        }),
         Subject::Addr { ip } => match c.m.endpoints.iter().find(|e| e.addrs().contains(ip)) {
             Some(e) => Ok(Src::Container {
                 name: e.container_name.clone(),
@@ -304,40 +315,13 @@ fn destination<'a>(c: &mut Ctx<'a>, src: &Src, t: &Target) -> Result<Dst<'a>, ()
     };
     match &t.subject {
         Subject::Host => Ok(Dst::Host),
-        Subject::Container {
-            id,
-            name,
-            running,
-            status,
-            mode,
-            error,
-            ..
-        } => {
-            if !running {
-                stopped::not_running(c, name, status, error);
-                return Err(());
+        Subject::Container { .. } => Ok(match attached(c, &t.subject)? {
+            None => Dst::Host,
+            Some((name, eps)) => {
+                name_line(c, &sname, eps.first().map(|e| e.network_id.as_str()));
+                Dst::Local { name, eps }
             }
-            if mode == "host" {
-                c.say(
-                    "note",
-                    format!("{name} uses the host's network stack (--net=host)"),
-                );
-                return Ok(Dst::Host);
-            }
-            let eps = c.eps_of(id);
-            if eps.is_empty() {
-                c.say(
-                    "",
-                    format!("{name} has no endpoint on any network (network mode {mode})"),
-                );
-                return Err(());
-            }
-            name_line(c, &sname, eps.first().map(|e| e.network_id.as_str()));
-            Ok(Dst::Local {
-                name: name.clone(),
-                eps,
-            })
-        }
+        }),
         Subject::Addr { ip } => Ok(by_addr(c, *ip)),
         Subject::Name { name } => {
             let answer = c.f.dns.clone();
