@@ -155,6 +155,9 @@ pub async fn post(
     Path(rest): Path<String>,
     Query(q): Q,
 ) -> Result<Response, ApiError> {
+    if let Some(name) = rest.strip_suffix("/push") {
+        return Err(super::unsupported::push(&s, name));
+    }
     let Some(name) = rest.strip_suffix("/tag") else {
         return Err(not_found());
     };

@@ -12,6 +12,7 @@ mod ops;
 mod rename;
 mod swarm;
 mod system;
+mod unsupported;
 mod volumes;
 
 use crate::engine::Engine;
@@ -168,6 +169,15 @@ fn routes(state: Shared) -> Router {
             "/images/{*rest}",
             get(images::get).post(images::post).delete(images::remove),
         )
+        .route("/images/search", get(unsupported::registry))
+        .route("/distribution/{*rest}", get(unsupported::registry))
+        .route("/build", post(unsupported::build))
+        .route("/build/prune", post(unsupported::build))
+        .route("/session", post(unsupported::build))
+        .route("/commit", post(unsupported::commit))
+        .route("/containers/{id}/changes", get(unsupported::changes))
+        .route("/plugins", get(unsupported::plugins_list))
+        .route("/plugins/{*rest}", any(unsupported::plugin))
         // berth's own extensions (documented in the README)
         .route("/berth/v1/diagnose", get(berth_ext::diagnose))
         .route("/berth/v1/graph", get(berth_ext::graph))
