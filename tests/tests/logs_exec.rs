@@ -265,6 +265,13 @@ fn exec_streams_are_framed_by_start_and_detach_keys_leave_it_running() {
         })
         .collect();
     assert_eq!(got, "hello out\r\nhello err\r\n");
+    // without a terminal: stdout and stderr frames, the second after a pause
+    let e = exec(json!({"Cmd": cmd, "AttachStdout": true, "AttachStderr": true}));
+    let mut s = hijack(&lab, &format!("/exec/{e}/start"), "{}");
+    assert_eq!(
+        frames(&read_to_end(&mut s)),
+        vec![(1, "hello out\n".into()), (2, "hello err\n".into())]
+    );
     // started with a terminal: raw
     let e = exec(json!({"Cmd": cmd, "Tty": true, "AttachStdout": true, "AttachStderr": true}));
     let mut s = hijack(&lab, &format!("/exec/{e}/start"), r#"{"Tty":true}"#);

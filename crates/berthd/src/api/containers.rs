@@ -260,15 +260,25 @@ pub async fn attach(
         ));
     }
     let engine = s.engine.clone();
-    Ok(hijack::upgrade(req, move |rd, wr| {
+    let replay = flag(&q, "logs");
+    Ok(hijack::upgrade(req, move |rd, wr| async move {
         let input = Input {
             engine,
             stdin: want_in,
             keys,
         };
-        attach_session(c, input, rd, wr, rx, tty)
+        if replay {
+            // The logs are there at once: written right behind the 101 they would reach a
+            // client reading the response through a buffer (docker-py's http.client) in the
+            // same read, and be lost to it. Docker is slow enough here not to show it.
+            tokio::time::sleep(REPLAY_DELAY).await;
+        }
+        attach_session(c, input, rd, wr, rx, tty).await
     }))
 }
+
+/// How long an attach with `logs=1` leaves the client to read the 101 before the logs.
+const REPLAY_DELAY: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// The output of an attach: the logs so far and/or what comes next, in that order.
 fn attach_streams(

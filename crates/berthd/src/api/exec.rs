@@ -178,6 +178,8 @@ async fn session(
     }
     drop(tx);
     let mut detached = false;
+    // whether the input may still detach (a finished oneshot must not be polled again)
+    let mut input_open = true;
     loop {
         tokio::select! {
             // output first: what the process wrote before the keys still goes out
@@ -190,9 +192,13 @@ async fn session(
                 }
                 None => break,
             },
-            Ok(()) = &mut detach_rx => {
-                detached = true;
-                break;
+            r = &mut detach_rx, if input_open => {
+                if r.is_ok() {
+                    detached = true;
+                    break;
+                }
+                // no input, or it ended without the keys: the output goes on
+                input_open = false;
             }
         }
     }
