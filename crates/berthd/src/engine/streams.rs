@@ -1,6 +1,6 @@
 //! Output and input streams of containers: attach, logs. Output is read back from the
-//! container's log files (which the process writes directly, so it never waits for berthd and
-//! survives a daemon restart); input goes to the stdin pipe or the pty master.
+//! container's log (`logfile`: both streams, a timestamped record per line); input goes to
+//! the stdin pipe or the pty master.
 
 use super::{Ctr, Engine, Result};
 use berth_net::NetError;
