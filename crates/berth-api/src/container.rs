@@ -270,7 +270,8 @@ pub struct ExecCreateRequest {
     pub attach_stdout: bool,
     #[serde(default)]
     pub attach_stderr: bool,
-    #[serde(default)]
+    /// docker-py sends `detachKeys` (Go's decoder ignores the case of field names).
+    #[serde(default, alias = "detachKeys")]
     pub detach_keys: String,
     #[serde(default)]
     pub env: Option<Vec<String>>,

@@ -815,6 +815,7 @@ mod gwbridge;
 pub mod inspect;
 mod overlay;
 pub mod ports;
+mod rename;
 mod sandbox;
 
 pub use gwbridge::{GWBRIDGE, GWBRIDGE_IF};

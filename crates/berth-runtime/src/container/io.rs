@@ -285,39 +285,6 @@ impl Tail {
 /// `docker run` feels immediate, long enough to cost nothing while idle.
 pub const FOLLOW_INTERVAL: Duration = Duration::from_millis(10);
 
-/// Copies a pty master into the container's log until the last slave closes (the process
-/// ended), so TTY containers have logs and attach like the others.
-/// The receiver hears when the last byte is in the log.
-pub fn pump_console(master: OwnedFd, log: &Path) -> std::sync::mpsc::Receiver<()> {
-    let log = log.to_path_buf();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _done = tx;
-        let mut out = match std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log)
-        {
-            Ok(f) => f,
-            Err(_) => return,
-        };
-        let mut m = File::from(master);
-        let mut buf = [0u8; 16384];
-        loop {
-            match m.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => {
-                    let _ = std::io::Write::write_all(&mut out, &buf[..n]);
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                // EIO: every slave fd is closed.
-                Err(_) => break,
-            }
-        }
-    });
-    rx
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,6 +7,7 @@ pub mod archive_put;
 pub mod bundle;
 pub mod io;
 pub mod keeper;
+pub mod logfile;
 pub mod mounts;
 pub mod passwd;
 pub mod resources;
@@ -30,11 +31,9 @@ pub struct Paths {
 }
 
 impl Paths {
-    pub fn stdout_log(&self) -> PathBuf {
-        self.data.join("stdout.log")
-    }
-    pub fn stderr_log(&self) -> PathBuf {
-        self.data.join("stderr.log")
+    /// Both output streams, timestamped (see `logfile`).
+    pub fn log(&self) -> PathBuf {
+        self.data.join("container.log")
     }
     pub fn hosts(&self) -> PathBuf {
         self.data.join("hosts")
@@ -88,8 +87,8 @@ pub struct Runtime {
     runc: Runc,
     /// Holds TTY masters across daemon restarts (see `keeper`); none in unit tests.
     keeper: Option<keeper::Keeper>,
-    /// TTY containers' console pumps: each says when the last output is in the log.
-    consoles: std::sync::Mutex<std::collections::HashMap<String, std::sync::mpsc::Receiver<()>>>,
+    /// The containers' output pumps: each says when the last output is in the log.
+    pumps: std::sync::Mutex<std::collections::HashMap<String, std::sync::mpsc::Receiver<()>>>,
     data_dir: PathBuf,
     run_dir: PathBuf,
 }
@@ -118,7 +117,7 @@ impl Runtime {
                 via: None,
             },
             keeper: None,
-            consoles: Default::default(),
+            pumps: Default::default(),
             data_dir,
             run_dir,
         })
@@ -130,10 +129,10 @@ impl Runtime {
             .join(format!("{}.sock", &id[..12.min(id.len())]))
     }
 
-    /// Blocks (≤ 1 s) until a TTY container's last output is in its log, so that attach and
-    /// `docker run -t` see all of it before the exit is reported.
-    pub fn drain_console(&self, id: &str) {
-        let rx = self.consoles.lock().unwrap().remove(id);
+    /// Blocks (≤ 1 s) until a container's last output is in its log, so that attach, logs
+    /// and `docker run` see all of it before the exit is reported.
+    pub fn drain_output(&self, id: &str) {
+        let rx = self.pumps.lock().unwrap().remove(id);
         if let Some(rx) = rx {
             let _ = rx.recv_timeout(std::time::Duration::from_secs(1));
         }
@@ -210,13 +209,6 @@ impl Runtime {
         bundle::set_resources(&mut oci, &spec.resources)?;
         bundle::set_groups(&mut oci, &p.rootfs(), &spec.groups)?;
         bundle::write(&p.run, &oci)?;
-        let append = |path: PathBuf| -> Result<File> {
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&path)
-                .map_err(|e| io_err(path.display(), e))
-        };
         let (pid, stdin) = if spec.process.tty {
             let sock_path = self.console_path(id);
             let sock = io::ConsoleSocket::bind(&sock_path)?;
@@ -241,8 +233,8 @@ impl Runtime {
                     );
                 }
             }
-            let done = io::pump_console(master, &p.stdout_log());
-            self.consoles.lock().unwrap().insert(id.to_string(), done);
+            let done = logfile::pump(vec![(logfile::STDOUT, master)], &p.log());
+            self.pumps.lock().unwrap().insert(id.to_string(), done);
             (pid, Some(input))
         } else {
             let (stdin, writer) = if spec.open_stdin {
@@ -258,12 +250,30 @@ impl Runtime {
             } else {
                 (Stdio3::null()?.stdin, None)
             };
+            let (out_r, out_w) = logfile::output_pipe().map_err(|e| io_err("pipe", e))?;
+            let (err_r, err_w) = logfile::output_pipe().map_err(|e| io_err("pipe", e))?;
+            // Kept by the keeper too: a berthd restart leaves the output waiting in the pipes
+            // (and the container unharmed by SIGPIPE) until the next berthd pumps them.
+            if let Some(k) = &self.keeper {
+                use std::os::fd::AsFd;
+                for (key, fd) in [(out_key(id), &out_r), (err_key(id), &err_r)] {
+                    if let Err(e) = k.put(&key, fd.as_fd()) {
+                        tracing::warn!("container {id}: its output may be lost with berthd: {e}");
+                    }
+                }
+            }
             let stdio = Stdio3 {
                 stdin,
-                stdout: OwnedFd::from(append(p.stdout_log())?),
-                stderr: OwnedFd::from(append(p.stderr_log())?),
+                stdout: out_w,
+                stderr: err_w,
             };
-            (self.runc.run_detached(id, &p.run, None, stdio)?, writer)
+            let pid = self.runc.run_detached(id, &p.run, None, stdio)?;
+            let done = logfile::pump(
+                vec![(logfile::STDOUT, out_r), (logfile::STDERR, err_r)],
+                &p.log(),
+            );
+            self.pumps.lock().unwrap().insert(id.to_string(), done);
+            (pid, writer)
         };
         Ok(Running { pid, stdin })
     }
@@ -274,9 +284,29 @@ impl Runtime {
     pub fn reattach_console(&self, id: &str) -> Option<File> {
         let master = self.keeper.as_ref()?.get(id)?;
         let input = File::from(master.try_clone().ok()?);
-        let done = io::pump_console(master, &self.paths(id).stdout_log());
-        self.consoles.lock().unwrap().insert(id.to_string(), done);
+        let done = logfile::pump(vec![(logfile::STDOUT, master)], &self.paths(id).log());
+        self.pumps.lock().unwrap().insert(id.to_string(), done);
         Some(input)
+    }
+
+    /// After a daemon restart: a running container's output pipes, from the keeper, pumped
+    /// into its log again. Nothing for a container an older berthd started (it writes its
+    /// legacy log files itself).
+    pub fn reattach_output(&self, id: &str) {
+        let Some(k) = self.keeper.as_ref() else {
+            return;
+        };
+        let fds: Vec<_> = [
+            (logfile::STDOUT, out_key(id)),
+            (logfile::STDERR, err_key(id)),
+        ]
+        .into_iter()
+        .filter_map(|(s, key)| Some((s, k.get(&key)?)))
+        .collect();
+        if !fds.is_empty() {
+            let done = logfile::pump(fds, &self.paths(id).log());
+            self.pumps.lock().unwrap().insert(id.to_string(), done);
+        }
     }
 
     /// After a daemon restart: the write end of a `-i` container's stdin pipe.
@@ -296,6 +326,8 @@ impl Runtime {
         if let Some(k) = &self.keeper {
             k.del(id);
             k.del(&stdin_key(id));
+            k.del(&out_key(id));
+            k.del(&err_key(id));
         }
         if self.runc.root.join(id).exists() {
             self.runc.delete(id);
@@ -459,4 +491,12 @@ impl Runtime {
 
 fn stdin_key(id: &str) -> String {
     format!("{id}.in")
+}
+
+fn out_key(id: &str) -> String {
+    format!("{id}.out")
+}
+
+fn err_key(id: &str) -> String {
+    format!("{id}.err")
 }

@@ -113,10 +113,23 @@ pub async fn remove(
     Path(id): Path<String>,
     Query(q): Q,
 ) -> Result<Response, ApiError> {
-    s.engine
-        .remove_with_volumes(&id, flag(&q, "force"), flag(&q, "v"))
-        .await?;
+    if flag(&q, "link") {
+        s.engine.remove_link(&id).await?;
+    } else {
+        s.engine
+            .remove_with_volumes(&id, flag(&q, "force"), flag(&q, "v"))
+            .await?;
+    }
     Ok(no_content())
+}
+
+/// `DELETE /containers/{parent}/{alias}`: a name with a '/', which only a link has.
+pub async fn remove_nested(
+    s: State<Shared>,
+    Path((id, alias)): Path<(String, String)>,
+    q: Q,
+) -> Result<Response, ApiError> {
+    remove(s, Path(format!("{id}/{alias}")), q).await
 }
 
 /// Headers go out at once, the body when the condition holds: `docker run` sends `wait`
@@ -182,9 +195,18 @@ pub async fn logs(
             "configured logging driver does not support reading".into(),
         ));
     }
-    let tail = q.get("tail").and_then(|t| t.parse::<usize>().ok());
+    let o = crate::engine::streams::LogOptions {
+        stdout: out,
+        stderr: err,
+        follow: flag(&q, "follow"),
+        // "all", and anything not a count, is everything (as Docker)
+        tail: q.get("tail").and_then(|t| t.parse::<usize>().ok()),
+        since: timestamp(&q, "since")?,
+        until: timestamp(&q, "until")?,
+        timestamps: flag(&q, "timestamps"),
+    };
     let tty = c.snapshot().config.tty;
-    let rx = s.engine.logs(&c, out, err, flag(&q, "follow"), tail);
+    let rx = s.engine.logs(&c, o);
     let stream = futures::stream::unfold(rx, move |mut rx| async move {
         let (st, data) = rx.recv().await?;
         let bytes = if tty {
@@ -196,6 +218,17 @@ pub async fn logs(
     });
     // Docker 20.10 sends logs without a Content-Type.
     Ok((StatusCode::OK, Body::from_stream(stream)).into_response())
+}
+
+/// `since`/`until` of `logs`: absent or empty is no bound.
+fn timestamp(
+    q: &std::collections::HashMap<String, String>,
+    k: &str,
+) -> Result<Option<i64>, ApiError> {
+    match q.get(k).map(String::as_str) {
+        None | Some("") => Ok(None),
+        Some(v) => Ok(Some(crate::engine::streams::parse_timestamp(v)?)),
+    }
 }
 
 pub async fn attach(
@@ -217,7 +250,12 @@ pub async fn attach(
         q.get("detachKeys").map(String::as_str).unwrap_or(""),
     )?;
     let (want_in, want_out, want_err) = (flag(&q, "stdin"), flag(&q, "stdout"), flag(&q, "stderr"));
-    let rx = s.engine.attach_output(&c, want_out, want_err);
+    // `logs=1`: what the container wrote so far comes first; `stream=0`: nothing more (no
+    // live output, no input), and the connection ends after the logs. berth's clients have
+    // always meant a stream when they left `stream` out, so only an explicit 0 turns it off.
+    let live = q.get("stream").is_none_or(|_| flag(&q, "stream"));
+    let rx = attach_streams(&s.engine, &c, flag(&q, "logs"), live, want_out, want_err);
+    let want_in = want_in && live;
     let tty = rec.config.tty;
     if !hijack::wants_upgrade(&req) {
         return Err(ApiError(
@@ -226,14 +264,56 @@ pub async fn attach(
         ));
     }
     let engine = s.engine.clone();
-    Ok(hijack::upgrade(req, move |rd, wr| {
+    let replay = flag(&q, "logs");
+    Ok(hijack::upgrade(req, move |rd, wr| async move {
         let input = Input {
             engine,
             stdin: want_in,
             keys,
         };
-        attach_session(c, input, rd, wr, rx, tty)
+        if replay {
+            // The logs are there at once: written right behind the 101 they would reach a
+            // client reading the response through a buffer (docker-py's http.client) in the
+            // same read, and be lost to it. Docker is slow enough here not to show it.
+            tokio::time::sleep(REPLAY_DELAY).await;
+        }
+        attach_session(c, input, rd, wr, rx, tty).await
     }))
+}
+
+/// How long an attach with `logs=1` leaves the client to read the 101 before the logs.
+const REPLAY_DELAY: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// The output of an attach: the logs so far and/or what comes next, in that order.
+fn attach_streams(
+    engine: &Arc<Engine>,
+    c: &Arc<Ctr>,
+    logs: bool,
+    live: bool,
+    stdout: bool,
+    stderr: bool,
+) -> tokio::sync::mpsc::Receiver<(u8, Vec<u8>)> {
+    // the live stream starts now, before the logs are read: nothing falls between them
+    let mut live_rx = live.then(|| engine.attach_output(c, stdout, stderr));
+    let mut logs_rx = logs.then(|| {
+        let o = crate::engine::streams::LogOptions {
+            stdout,
+            stderr,
+            ..Default::default()
+        };
+        engine.logs(c, o)
+    });
+    let (tx, rx) = tokio::sync::mpsc::channel(64);
+    tokio::spawn(async move {
+        for src in [logs_rx.as_mut(), live_rx.as_mut()].into_iter().flatten() {
+            while let Some(item) = src.recv().await {
+                if tx.send(item).await.is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    rx
 }
 
 /// The input side of an attach: whether it was asked for, and the detach keys.

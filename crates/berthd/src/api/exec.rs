@@ -3,7 +3,7 @@
 use super::body::json_body;
 use super::hijack::{self, write_out};
 use super::{json, ApiError, Shared};
-use crate::engine::streams::{STDERR, STDOUT};
+use crate::engine::streams::{DetachMatcher, STDERR, STDOUT};
 use axum::body::Bytes;
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -65,7 +65,7 @@ pub async fn start(
     if start.detach {
         return s
             .engine
-            .exec_start(&e, start.tty, true)
+            .exec_start(&e, true)
             .await
             .map(|_| StatusCode::OK.into_response())
             .map_err(Into::into);
@@ -75,44 +75,62 @@ pub async fn start(
     // which a client reading that response through a buffer (docker-py) would lose.
     s.engine.exec_startable(&e)?;
     let engine = s.engine.clone();
-    let tty = start.tty || e.req.tty;
+    // Docker frames the stream unless *start* asked for a TTY: an exec created with a
+    // terminal and started without one sends its (terminal) output as stdout frames.
+    let raw = start.tty;
     Ok(hijack::upgrade(req, move |rd, mut wr| async move {
-        match engine.exec_start(&e, start.tty, false).await {
+        let mut input = None;
+        match engine.exec_start(&e, false).await {
             Ok(p) => {
-                let input;
-                (wr, input) = session(p, rd, wr, tty).await;
-                // The CLI reads the exit code right after the stream ends: it must be known by then.
-                e.wait().await;
-                let _ = wr.shutdown().await;
-                if let Some(h) = input {
-                    hijack::drain_then_close(h).await;
+                // Detach keys apply to a terminal's input only, as in Docker.
+                let keys = (e.req.tty && e.req.attach_stdin)
+                    .then(|| berth_api::keys::parse_detach_keys(&e.req.detach_keys).ok())
+                    .flatten();
+                let (w, detached, i) = session(p, rd, wr, raw, keys).await;
+                (wr, input) = (w, i);
+                if detached {
+                    let _ = write_out(&mut wr, raw, STDOUT, DETACHED.as_bytes()).await;
+                } else {
+                    // The CLI reads the exit code right after the stream ends: it must be
+                    // known by then.
+                    e.wait().await;
                 }
-                return;
             }
             // As Docker: the error goes into the stream (as stdout); the CLI then reads the
             // exit code (126/127) from the exec's inspect.
             Err(err) => {
                 let text = format!("{}\r\n", err.message);
-                write_out(&mut wr, tty, STDOUT, text.as_bytes()).await;
+                write_out(&mut wr, raw, STDOUT, text.as_bytes()).await;
             }
         }
         let _ = wr.shutdown().await;
+        if let Some(h) = input {
+            hijack::drain_then_close(h).await;
+        }
     }))
 }
+
+/// What Docker writes into the stream when the user detaches from an exec.
+const DETACHED: &str = "exec attach failed: error on attach stdin: read escape sequence\r\n";
 
 fn reader(fd: OwnedFd) -> Option<tokio::fs::File> {
     Some(tokio::fs::File::from_std(std::fs::File::from(fd)))
 }
 
-/// Pumps the process's output to the client until it ends; returns the writer and the input
-/// pump, which keeps reading (and, once the process's input is gone, dropping) what the
-/// client sends until it closes.
+/// Pumps the process's output to the client and the client's input to the process, until
+/// the output ends (the process ended) or the user typed the detach keys (`keys`: a terminal's
+/// input only). Returns the writer, whether the user detached, and the input pump, which keeps
+/// reading (and, once the process's input is gone, dropping) what the client sends until it
+/// closes. A detached process keeps running, its output read and dropped so that it never
+/// blocks on a full terminal.
 async fn session(
     p: ExecProcess,
     mut rd: hijack::Reader,
     mut wr: hijack::Writer,
-    tty: bool,
-) -> (hijack::Writer, Option<tokio::task::JoinHandle<()>>) {
+    raw: bool,
+    keys: Option<Vec<u8>>,
+) -> (hijack::Writer, bool, Option<tokio::task::JoinHandle<()>>) {
+    let (detach_tx, mut detach_rx) = tokio::sync::oneshot::channel::<()>();
     // Input: the client's bytes to the process; its half-close becomes end-of-file there.
     let stdin = match (&p.console, p.stdin) {
         (Some(m), _) => m.try_clone().ok(),
@@ -121,48 +139,78 @@ async fn session(
     let input = stdin.map(|fd| {
         tokio::spawn(async move {
             let mut w = Some(tokio::fs::File::from_std(std::fs::File::from(fd)));
+            let mut matcher = keys.map(DetachMatcher::new);
             let mut buf = vec![0u8; 8192];
             loop {
-                match rd.read(&mut buf).await {
+                let n = match rd.read(&mut buf).await {
                     Ok(0) | Err(_) => break,
-                    Ok(n) => {
-                        let Some(f) = w.as_mut() else { continue };
-                        if f.write_all(&buf[..n]).await.is_err() || f.flush().await.is_err() {
-                            // the process stopped reading: the rest is dropped, not refused
-                            w = None;
-                        }
+                    Ok(n) => n,
+                };
+                let (pass, detached) = match matcher.as_mut() {
+                    Some(m) => m.feed(&buf[..n]),
+                    None => (buf[..n].to_vec(), false),
+                };
+                if let (false, Some(f)) = (pass.is_empty(), w.as_mut()) {
+                    if f.write_all(&pass).await.is_err() || f.flush().await.is_err() {
+                        // the process stopped reading: the rest is dropped, not refused
+                        w = None;
                     }
+                }
+                if detached {
+                    let _ = detach_tx.send(());
+                    return;
                 }
             }
         })
     });
     let (tx, mut rx) = tokio::sync::mpsc::channel::<(u8, Vec<u8>)>(16);
-    let mut pumps = Vec::new();
     let outs = [(STDOUT, p.console.or(p.stdout)), (STDERR, p.stderr)];
     for (st, fd) in outs {
         let Some(mut f) = fd.and_then(reader) else {
             continue;
         };
         let tx = tx.clone();
-        pumps.push(tokio::spawn(async move {
+        tokio::spawn(async move {
             let mut buf = vec![0u8; 32 * 1024];
             loop {
                 match f.read(&mut buf).await {
                     Ok(0) | Err(_) => break,
                     Ok(n) => {
-                        if tx.send((st, buf[..n].to_vec())).await.is_err() {
-                            break;
-                        }
+                        // After a detach nobody listens: keep reading until the end anyway.
+                        let _ = tx.send((st, buf[..n].to_vec())).await;
                     }
                 }
             }
-        }));
+        });
     }
     drop(tx);
-    while let Some((st, data)) = rx.recv().await {
-        if !write_out(&mut wr, tty, st, &data).await {
-            break;
+    let mut detached = false;
+    // whether the input may still detach (a finished oneshot must not be polled again)
+    let mut input_open = true;
+    loop {
+        tokio::select! {
+            // output first: what the process wrote before the keys still goes out
+            biased;
+            got = rx.recv() => match got {
+                Some((st, data)) => {
+                    if !write_out(&mut wr, raw, st, &data).await {
+                        break;
+                    }
+                }
+                None => break,
+            },
+            r = &mut detach_rx, if input_open => {
+                if r.is_ok() {
+                    detached = true;
+                    break;
+                }
+                // no input, or it ended without the keys: the output goes on
+                input_open = false;
+            }
         }
     }
-    (wr, input)
+    // the pumps live on until the process ends (detached, or the client went away): their
+    // output goes nowhere, and the process never blocks on a full pipe or terminal
+    tokio::spawn(async move { while rx.recv().await.is_some() {} });
+    (wr, detached, input)
 }

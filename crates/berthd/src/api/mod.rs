@@ -153,6 +153,12 @@ fn routes(state: Shared) -> Router {
             "/containers/{id}",
             axum::routing::delete(containers::remove),
         )
+        // a link's name, `parent/alias` (`DELETE ...?link=1`); other methods: no such route
+        .route(
+            "/containers/{id}/{alias}",
+            axum::routing::delete(containers::remove_nested)
+                .fallback(|| async { ApiError(StatusCode::NOT_FOUND, "page not found".into()) }),
+        )
         .route("/exec/{id}/start", post(exec::start))
         .route("/exec/{id}/resize", post(exec::resize))
         .route("/exec/{id}/json", get(exec::inspect))

@@ -131,6 +131,15 @@ impl Engine {
         if req.cmd.as_ref().is_none_or(|c| c.is_empty()) {
             return Err(NetError::invalid("No exec command specified"));
         }
+        // Docker checks the keys when the exec is made (a 500, in its words), not at start.
+        if !req.detach_keys.is_empty()
+            && berth_api::keys::parse_detach_keys(&req.detach_keys).is_err()
+        {
+            return Err(NetError::internal(format!(
+                "Invalid escape keys ({}) provided",
+                req.detach_keys
+            )));
+        }
         let id = berth_net::network::new_id();
         let e = Arc::new(Exec {
             id: id.clone(),
@@ -174,8 +183,10 @@ impl Engine {
             .map_err(|_| not_running(&e.container_id))
     }
 
-    /// Starts the exec's process; its streams are the caller's to pump.
-    pub async fn exec_start(&self, e: &Arc<Exec>, tty: bool, detach: bool) -> Result<ExecProcess> {
+    /// Starts the exec's process; its streams are the caller's to pump. Whether it gets a
+    /// terminal is the exec's own `Tty` (from its create); start's `Tty` only decides the
+    /// framing of the stream, as in Docker.
+    pub async fn exec_start(&self, e: &Arc<Exec>, detach: bool) -> Result<ExecProcess> {
         {
             let mut s = e.state.lock().unwrap();
             if s.started {
@@ -200,7 +211,7 @@ impl Engine {
             } else {
                 e.req.working_dir.clone()
             },
-            tty: (tty || e.req.tty) && !detach,
+            tty: e.req.tty && !detach,
             user: if e.req.user.is_empty() {
                 rec.config.user.clone()
             } else {

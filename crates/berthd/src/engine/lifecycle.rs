@@ -224,7 +224,7 @@ impl Engine {
         let t0 = std::time::Instant::now();
         let rt = self.rt.clone();
         let id = c.id.clone();
-        let _ = tokio::task::spawn_blocking(move || rt.drain_console(&id)).await;
+        let _ = tokio::task::spawn_blocking(move || rt.drain_output(&id)).await;
         self.detach_networks(c).await;
         let t_net = t0.elapsed();
         let auto_remove = c.rec.lock().unwrap().host_config.auto_remove;
@@ -277,6 +277,10 @@ impl Engine {
                     rec.state.pid
                 );
                 self.align_networks(&c);
+                if !rec.config.tty {
+                    let (rt, id) = (self.rt.clone(), c.id.clone());
+                    let _ = tokio::task::spawn_blocking(move || rt.reattach_output(&id)).await;
+                }
                 if rec.config.tty || rec.config.open_stdin {
                     let (rt, id, tty) = (self.rt.clone(), c.id.clone(), rec.config.tty);
                     let input = tokio::task::spawn_blocking(move || {

@@ -60,6 +60,42 @@ pub fn hosts_line(l: &Link) -> String {
 }
 
 impl Engine {
+    /// `DELETE /containers/{parent}/{alias}?link=1`: the parent forgets the link (its record,
+    /// and at once the line of its `/etc/hosts`), as Docker's `rmLink`. The target is left
+    /// alone; the variables already in the parent's process stay (no process's environment
+    /// can change), as in Docker.
+    pub async fn remove_link(&self, name: &str) -> Result<()> {
+        let full = name.trim_start_matches('/');
+        let not_found = || NetError::not_found(format!("No such container: {name}"));
+        let Some((parent, alias)) = full.rsplit_once('/') else {
+            // Docker resolves the name first: only a container's own name is this conflict
+            self.find(full).map_err(|_| not_found())?;
+            return Err(NetError::internal(
+                "Conflict, cannot remove the default link name of the container",
+            ));
+        };
+        let c = self.find(parent).map_err(|_| not_found())?;
+        let _op = c.op.lock().await;
+        let alias = alias.to_ascii_lowercase();
+        let is_it = |spec: &String| parse_link(spec).is_some_and(|(a, _)| a == alias);
+        let linked = c.snapshot().host_config.links.iter().flatten().any(is_it);
+        if !linked {
+            return Err(not_found());
+        }
+        let rec = self.update(&c, |r| {
+            if let Some(links) = r.host_config.links.as_mut() {
+                links.retain(|l| !is_it(l));
+                if links.is_empty() {
+                    r.host_config.links = None;
+                }
+            }
+        })?;
+        if rec.running() && !rec.shares_netns() {
+            self.write_hosts(&rec)?;
+        }
+        Ok(())
+    }
+
     /// The container's links when it runs on the default bridge (nothing elsewhere).
     fn legacy_link_specs(hc: &HostConfig) -> Vec<&String> {
         if berth_api::NetworkMode::parse(&hc.network_mode) != berth_api::NetworkMode::Bridge {

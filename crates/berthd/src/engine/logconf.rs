@@ -1,5 +1,5 @@
 //! `HostConfig.LogConfig`: Docker's checks of the log driver and its options at create, and
-//! the form inspect shows. berth keeps every container's output in its own log files (read by
+//! the form inspect shows. berth keeps every container's output in its own log (read by
 //! `logs`), which serve the file drivers Docker reads back (`json-file`, `local`).
 
 use super::Result;

@@ -87,9 +87,8 @@ pub fn generate(taken: impl Fn(&str) -> bool) -> String {
 
 impl Engine {
     /// `POST /containers/{id}/rename`, with Docker's checks and messages. docker-compose renames
-    /// a stopped container out of the way when it recreates it. A running container's
-    /// endpoints were made under its old name, so renaming one is refused rather than leaving
-    /// them out of step.
+    /// a stopped container out of the way when it recreates it. A running one is renamed in
+    /// the embedded DNS too: peers resolve the new name, no longer the old (as Docker's).
     pub async fn rename_container(&self, key: &str, new: &str) -> Result<()> {
         let new = new.strip_prefix('/').unwrap_or(new);
         if key.is_empty() || new.is_empty() {
@@ -102,15 +101,10 @@ impl Engine {
         }
         let c = self.find(key)?;
         let _op = c.op.lock().await;
-        if c.snapshot().running() {
-            return Err(NetError::not_implemented(format!(
-                "cannot rename running container {}: berth renames stopped containers only",
-                c.id
-            )));
-        }
-        {
+        let old = {
             let ctrs = self.ctrs.lock().unwrap();
-            if c.rec.lock().unwrap().name == new {
+            let old = c.rec.lock().unwrap().name.clone();
+            if old == new {
                 return Err(NetError::invalid(
                     "Renaming a container with the same name as its current name",
                 ));
@@ -123,11 +117,59 @@ impl Engine {
             }
             // under the registry lock, so no create can take the name in between
             c.rec.lock().unwrap().name = new.to_string();
-        }
+            old
+        };
         let rec = c.snapshot();
-        self.persist(&rec)?;
+        // A running container's endpoints answer to the new name in the embedded DNS (and
+        // no longer to the old one), committed with the record in one transaction.
+        let saved = if rec.running() && !rec.shares_netns() {
+            serde_json::to_vec(&rec)
+                .map_err(|e| NetError::internal(e.to_string()))
+                .and_then(|bytes| {
+                    let with = [(super::record::CONTAINERS, rec.id.clone(), bytes)];
+                    self.net.rename_container(&rec.id, new, &with)
+                })
+        } else {
+            self.persist(&rec)
+        };
+        if let Err(e) = saved {
+            c.rec.lock().unwrap().name = old;
+            return Err(e);
+        }
         c.bump();
+        self.relink(&rec.id, &old, new);
         Ok(())
+    }
+
+    /// Links follow their target (Docker keeps them by container): the containers linked to
+    /// `old` now name `new`, under the same alias, in Docker's form (`/new:/parent/alias`).
+    /// Their `/etc/hosts` lines keep the alias and the old name until they restart, as Docker's.
+    fn relink(&self, id: &str, old: &str, new: &str) {
+        let others: Vec<_> = self.ctrs.lock().unwrap().values().cloned().collect();
+        for o in others.iter().filter(|o| o.id != id) {
+            let hit = |l: &String| {
+                berth_net::resolver::names::parse_link(l)
+                    .filter(|(_, t)| t.eq_ignore_ascii_case(old))
+            };
+            if !o
+                .snapshot()
+                .host_config
+                .links
+                .iter()
+                .flatten()
+                .any(|l| hit(l).is_some())
+            {
+                continue;
+            }
+            let _ = self.update(o, |r| {
+                let parent = r.name.clone();
+                for l in r.host_config.links.iter_mut().flatten() {
+                    if let Some((alias, _)) = hit(l) {
+                        *l = format!("/{new}:/{parent}/{alias}");
+                    }
+                }
+            });
+        }
     }
 }
 

@@ -175,7 +175,7 @@ impl Engine {
             .collect()
     }
 
-    fn write_hosts(&self, rec: &Record) -> Result<()> {
+    pub(super) fn write_hosts(&self, rec: &Record) -> Result<()> {
         let mut s = String::from(HOSTS_HEADER);
         for (_, ep) in self.net.endpoints_of(&rec.id) {
             if !ep.ip_address.is_empty() {

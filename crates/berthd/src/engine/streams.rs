@@ -1,10 +1,11 @@
 //! Output and input streams of containers: attach, logs. Output is read back from the
-//! container's log files (which the process writes directly, so it never waits for berthd and
-//! survives a daemon restart); input goes to the stdin pipe or the pty master.
+//! container's log (`logfile`: both streams, a timestamped record per line); input goes to
+//! the stdin pipe or the pty master.
 
 use super::{Ctr, Engine, Result};
 use berth_net::NetError;
 use berth_runtime::container::io::{Tail, FOLLOW_INTERVAL};
+use berth_runtime::container::logfile::{self, Reader, Record};
 use std::io::Write;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -68,65 +69,192 @@ impl DetachMatcher {
     }
 }
 
-/// Follows the container's log files, sending (stream, bytes) until `until_exit` is reached.
-/// `from_start`: logs (everything so far); else attach (only what comes next).
+/// What `logs` asks for (Docker's query parameters, parsed).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LogOptions {
+    pub stdout: bool,
+    pub stderr: bool,
+    pub follow: bool,
+    /// The last this many lines only.
+    pub tail: Option<usize>,
+    /// Nanoseconds since the epoch: lines written at or after `since`, up to `until`.
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+    /// Each line starts with the time it was written (RFC 3339, nanoseconds, UTC) and a space.
+    pub timestamps: bool,
+}
+
+/// Docker's `since`/`until`: unix seconds with optional fractional digits (the CLI turns
+/// dates and durations into these). Errors in Go's words, as Docker answers them (a 500).
+pub fn parse_timestamp(v: &str) -> Result<i64> {
+    let (secs, frac) = v.split_once('.').unwrap_or((v, ""));
+    let bad =
+        |s: &str| NetError::internal(format!("strconv.ParseInt: parsing {s:?}: invalid syntax"));
+    let s: i64 = secs.parse().map_err(|_| bad(secs))?;
+    let mut ns = 0i64;
+    if v.contains('.') {
+        let n: i64 = frac.parse().map_err(|_| bad(frac))?;
+        // "1.5" is 1.5 s: the digits scaled to nanoseconds
+        ns = if frac.len() <= 9 {
+            n.saturating_mul(10i64.saturating_pow(9 - frac.len() as u32))
+        } else {
+            n / 10i64.saturating_pow((frac.len() - 9) as u32)
+        };
+    }
+    Ok(s.saturating_mul(1_000_000_000).saturating_add(ns))
+}
+
+/// `2006-01-02T15:04:05.000000000Z`: Docker's fixed-width RFC 3339 with nanoseconds.
+pub fn format_timestamp(ns: i64) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp_nanos(ns as i128)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let fmt = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:9]Z"
+    );
+    t.format(&fmt).unwrap_or_default()
+}
+
+/// The container's log (and an older berthd's log files, see `logfile::legacy_paths`),
+/// read from the start or from now on.
+struct Sources {
+    log: Reader,
+    /// stream, file, and the time its old content was last written (0 once read)
+    legacy: Vec<(u8, Tail, i64)>,
+}
+
+impl Sources {
+    fn open(data: &std::path::Path, log: &std::path::Path, from_start: bool) -> Sources {
+        let legacy = logfile::legacy_paths(data)
+            .into_iter()
+            .filter(|(_, p)| p.exists())
+            .map(|(s, p)| (s, Tail::open(&p, !from_start), logfile::mtime_ns(&p)))
+            .collect();
+        Sources {
+            log: Reader::open(log, !from_start),
+            legacy,
+        }
+    }
+
+    /// What is new: the legacy files' lines first (they are older), then the log's records.
+    fn read_new(&mut self, buf: &mut [u8]) -> Vec<Record> {
+        let mut out = Vec::new();
+        for (stream, t, mtime) in self.legacy.iter_mut() {
+            loop {
+                let k = t.read_new(buf);
+                if k == 0 {
+                    break;
+                }
+                // the first reads are the old content (last written at mtime); later ones new
+                let time = if *mtime != 0 {
+                    *mtime
+                } else {
+                    logfile::now_ns()
+                };
+                for line in buf[..k].split_inclusive(|&b| b == b'\n') {
+                    out.push(Record {
+                        stream: *stream,
+                        time,
+                        data: line.to_vec(),
+                    });
+                }
+            }
+            *mtime = 0;
+        }
+        loop {
+            let recs = self.log.read_new(buf.len());
+            if recs.is_empty() {
+                break;
+            }
+            out.extend(recs);
+            if out.len() >= 4096 {
+                break;
+            }
+        }
+        out
+    }
+}
+
+/// Follows the container's log, sending (stream, bytes) per line until the process ends.
+/// `from_start`: logs (everything so far, filtered by `o`); else attach (only what comes next).
 fn follow(
     c: Arc<Ctr>,
     eng: &Engine,
-    streams: (bool, bool),
+    o: LogOptions,
     from_start: bool,
-    follow: bool,
-    tail: Option<usize>,
 ) -> mpsc::Receiver<(u8, Vec<u8>)> {
     let (tx, rx) = mpsc::channel(64);
     let paths = eng.rt.paths(&c.id);
-    let tty = c.rec.lock().unwrap().config.tty;
-    let mut files = Vec::new();
-    if streams.0 {
-        files.push((STDOUT, Tail::open(&paths.stdout_log(), !from_start)));
-    }
-    if streams.1 && !tty {
-        files.push((STDERR, Tail::open(&paths.stderr_log(), !from_start)));
-    }
+    let mut src = Sources::open(&paths.data, &paths.log(), from_start);
     let exits0 = c.exits();
     let started_running = c.snapshot().running();
+    let wanted = move |r: &Record| {
+        (if r.stream == STDOUT {
+            o.stdout
+        } else {
+            o.stderr
+        }) && o.since.is_none_or(|s| r.time >= s)
+    };
+    let past_until = move |t: i64| o.until.is_some_and(|u| t > u);
+    let render = move |r: Record| -> (u8, Vec<u8>) {
+        if o.timestamps {
+            let mut v = format_timestamp(r.time).into_bytes();
+            v.push(b' ');
+            v.extend_from_slice(&r.data);
+            (r.stream, v)
+        } else {
+            (r.stream, r.data)
+        }
+    };
     tokio::spawn(async move {
-        let mut buf = vec![0u8; 32 * 1024];
-        if let Some(n) = tail {
-            for (s, t) in files.iter_mut() {
-                let mut all = Vec::new();
-                loop {
-                    let k = t.read_new(&mut buf);
-                    if k == 0 {
-                        break;
-                    }
-                    all.extend_from_slice(&buf[..k]);
+        let mut buf = vec![0u8; 64 * 1024];
+        if let Some(n) = o.tail {
+            // the last n lines of what is there now
+            let mut all = std::collections::VecDeque::new();
+            loop {
+                let recs = src.read_new(&mut buf);
+                if recs.is_empty() {
+                    break;
                 }
-                let cut = last_lines(&all, n);
-                if !cut.is_empty() && tx.send((*s, cut.to_vec())).await.is_err() {
+                for r in recs
+                    .into_iter()
+                    .filter(|r| wanted(r) && !past_until(r.time))
+                {
+                    if all.len() == n {
+                        all.pop_front();
+                    }
+                    if n > 0 {
+                        all.push_back(r);
+                    }
+                }
+            }
+            for r in all {
+                if tx.send(render(r)).await.is_err() {
                     return;
                 }
             }
         }
         loop {
-            let done = !follow
+            let done = !o.follow
                 || c.removed.load(Ordering::SeqCst)
                 || c.exits() > exits0
                 || (started_running && !c.snapshot().running());
             let mut any = false;
-            for (s, t) in files.iter_mut() {
-                loop {
-                    let k = t.read_new(&mut buf);
-                    if k == 0 {
-                        break;
+            loop {
+                let recs = src.read_new(&mut buf);
+                if recs.is_empty() {
+                    break;
+                }
+                any = true;
+                for r in recs {
+                    if past_until(r.time) {
+                        return;
                     }
-                    any = true;
-                    if tx.send((*s, buf[..k].to_vec())).await.is_err() {
+                    if wanted(&r) && tx.send(render(r)).await.is_err() {
                         return;
                     }
                 }
             }
-            if done || tx.is_closed() {
+            if done || tx.is_closed() || past_until(logfile::now_ns()) {
                 return;
             }
             if !any {
@@ -137,23 +265,6 @@ fn follow(
     rx
 }
 
-fn last_lines(all: &[u8], n: usize) -> &[u8] {
-    if n == 0 {
-        return &[];
-    }
-    let body = all.strip_suffix(b"\n").unwrap_or(all);
-    let mut count = 0;
-    for (i, &b) in body.iter().enumerate().rev() {
-        if b == b'\n' {
-            count += 1;
-            if count == n {
-                return &all[i + 1..];
-            }
-        }
-    }
-    all
-}
-
 impl Engine {
     /// Output for `attach`: what the container writes from now until its process ends.
     pub fn attach_output(
@@ -162,21 +273,20 @@ impl Engine {
         stdout: bool,
         stderr: bool,
     ) -> mpsc::Receiver<(u8, Vec<u8>)> {
-        follow(c.clone(), self, (stdout, stderr), false, true, None)
+        let o = LogOptions {
+            stdout,
+            stderr,
+            follow: true,
+            ..Default::default()
+        };
+        follow(c.clone(), self, o, false)
     }
 
     /// Output for `logs`: from the start (or the last `tail` lines), following if asked.
-    pub fn logs(
-        &self,
-        c: &Arc<Ctr>,
-        stdout: bool,
-        stderr: bool,
-        follow_: bool,
-        tail: Option<usize>,
-    ) -> mpsc::Receiver<(u8, Vec<u8>)> {
+    pub fn logs(&self, c: &Arc<Ctr>, mut o: LogOptions) -> mpsc::Receiver<(u8, Vec<u8>)> {
         // Docker follows only a running container; a stopped one's logs just end.
-        let follow_ = follow_ && c.snapshot().running();
-        follow(c.clone(), self, (stdout, stderr), true, follow_, tail)
+        o.follow = o.follow && c.snapshot().running();
+        follow(c.clone(), self, o, true)
     }
 
     /// Writes the user's input to the container. Blocking (a pipe may be full).
@@ -252,10 +362,25 @@ mod tests {
     }
 
     #[test]
-    fn tail_lines() {
-        assert_eq!(last_lines(b"a\nb\nc\n", 2), b"b\nc\n");
-        assert_eq!(last_lines(b"a\nb\nc\n", 5), b"a\nb\nc\n");
-        assert_eq!(last_lines(b"a\nb", 1), b"b");
-        assert_eq!(last_lines(b"a\n", 0), b"");
+    fn docker_timestamps() {
+        assert_eq!(parse_timestamp("1").unwrap(), 1_000_000_000);
+        assert_eq!(parse_timestamp("1.5").unwrap(), 1_500_000_000);
+        assert_eq!(parse_timestamp("-1").unwrap(), -1_000_000_000);
+        assert_eq!(parse_timestamp("1.000000001").unwrap(), 1_000_000_001);
+        assert_eq!(parse_timestamp("1.0000000015").unwrap(), 1_000_000_001);
+        assert_eq!(
+            parse_timestamp("abc").unwrap_err().message,
+            "strconv.ParseInt: parsing \"abc\": invalid syntax"
+        );
+        assert!(parse_timestamp("2026-12-03T00:00:00Z").is_err());
+        assert!(parse_timestamp("1.x").is_err());
+        assert_eq!(
+            format_timestamp(1_764_771_831_721_300_398),
+            "2025-12-03T14:23:51.721300398Z"
+        );
+        assert_eq!(
+            format_timestamp(5_000_000_000),
+            "1970-01-01T00:00:05.000000000Z"
+        );
     }
 }
