@@ -660,6 +660,22 @@ fn container_prune_removes_stopped_containers() {
         &lab.cli(&["run", "-d", "--name", "stays", "busybox", "sleep", "600"]),
         "run",
     );
+    // what Docker shows for a container created without limits
+    let hc = &inspect(&lab, "gone")["HostConfig"];
+    for (k, v) in [
+        ("CpuShares", json!(0)),
+        ("Memory", json!(0)),
+        ("MemorySwap", json!(0)),
+        ("PidsLimit", Value::Null),
+        ("GroupAdd", Value::Null),
+        ("Runtime", json!("runc")),
+        (
+            "RestartPolicy",
+            json!({"Name": "no", "MaximumRetryCount": 0}),
+        ),
+    ] {
+        assert_eq!(hc[k], v, "{k}: {hc}");
+    }
     let out = ok(&lab.cli(&["container", "prune", "-f"]), "prune");
     assert_eq!(
         out,
