@@ -646,6 +646,20 @@ fn compose_restart_policy_is_applied() {
         );
         p.ok(&["down"]);
     }
+    // the same config hash as docker-compose: one tool's `up` keeps the other's container
+    let dc = Project::new(
+        &lab,
+        Tool::DockerCompose,
+        "rx",
+        &[("docker-compose.yml", file)],
+    );
+    dc.ok(&["up", "-d", "db"]);
+    let id = inspect(&lab, "rx_db_1")["Id"].clone();
+    let bc = Project::new(&lab, Tool::Berth, "rx", &[("docker-compose.yml", file)]);
+    let out = bc.ok(&["up", "-d", "db"]);
+    assert!(out.contains("rx_db_1 is up-to-date"), "{out}");
+    assert_eq!(inspect(&lab, "rx_db_1")["Id"], id);
+    bc.ok(&["down"]);
 }
 
 /// `berth container prune` removes the stopped containers only, as docker reports it.
