@@ -43,24 +43,33 @@ fn pid(lab: &Lab, c: &str) -> i64 {
 #[test]
 fn on_failure_restarts_exactly_twice_with_growing_gaps() {
     let lab = Lab::start();
-    let out = lab.cli(&[
-        "run",
-        "-d",
-        "--name",
-        "flaky",
-        "--restart",
-        "on-failure:2",
-        "busybox",
-        "sh",
-        "-c",
-        "cut -d' ' -f1 /proc/uptime; exit 3",
-    ]);
-    ok(&out, "run --restart on-failure:2");
-    wait_state(Duration::from_secs(15), "three runs, then exited", || {
-        let v = inspect(&lab, "flaky");
-        let done = v["State"]["Status"] == "exited" && v["RestartCount"] == 2;
-        (done, v["State"].to_string())
-    });
+    // "flaky" for the count, "slow" (4 restarts) to see the back-off grow past the noise of
+    // a start (a few hundred ms on a loaded machine)
+    for (name, policy) in [("flaky", "on-failure:2"), ("slow", "on-failure:4")] {
+        let out = lab.cli(&[
+            "run",
+            "-d",
+            "--name",
+            name,
+            "--restart",
+            policy,
+            "busybox",
+            "sh",
+            "-c",
+            "cut -d' ' -f1 /proc/uptime; exit 3",
+        ]);
+        ok(&out, policy);
+    }
+    for (name, n) in [("flaky", 2), ("slow", 4)] {
+        wait_state(Duration::from_secs(20), "all runs, then exited", || {
+            let v = inspect(&lab, name);
+            let done = v["State"]["Status"] == "exited" && v["RestartCount"] == n;
+            (
+                done,
+                format!("{name}: {} {}", v["RestartCount"], v["State"]),
+            )
+        });
+    }
     // nothing more comes: the limit holds
     std::thread::sleep(Duration::from_secs(1));
     let v = inspect(&lab, "flaky");
@@ -71,13 +80,25 @@ fn on_failure_restarts_exactly_twice_with_growing_gaps() {
         v["HostConfig"]["RestartPolicy"],
         json!({"Name": "on-failure", "MaximumRetryCount": 2})
     );
-    let logs = ok(&lab.cli(&["logs", "flaky"]), "logs");
-    let t: Vec<f64> = logs.lines().map(|l| l.trim().parse().unwrap()).collect();
-    assert_eq!(t.len(), 3, "three runs: {logs}");
+    let starts = |name: &str| -> Vec<f64> {
+        let logs = ok(&lab.cli(&["logs", name]), "logs");
+        logs.lines().map(|l| l.trim().parse().unwrap()).collect()
+    };
+    let t = starts("flaky");
+    assert_eq!(t.len(), 3, "three runs: {t:?}");
     let (g1, g2) = (t[1] - t[0], t[2] - t[1]);
     // Docker's back-off: 100 ms, then 200 ms (uptime counts in 10 ms steps)
     assert!(g1 >= 0.09, "first gap {g1}");
     assert!(g2 >= 0.19, "second gap {g2} (first {g1})");
+    let t = starts("slow");
+    assert_eq!(t.len(), 5, "five runs: {t:?}");
+    let gaps: Vec<f64> = t.windows(2).map(|w| w[1] - w[0]).collect();
+    eprintln!("gaps between starts: {gaps:.2?}");
+    // 100, 200, 400, 800 ms plus the cost of a start each
+    for (g, min) in gaps.iter().zip([0.09, 0.19, 0.39, 0.79]) {
+        assert!(*g >= min, "gaps {gaps:?}");
+    }
+    assert!(gaps[3] > gaps[0] + 0.4, "growing: {gaps:?}");
 
     // Docker's refusals, nothing created
     let bad = [
@@ -103,7 +124,7 @@ fn on_failure_restarts_exactly_twice_with_growing_gaps() {
         "{err}"
     );
     let (_, list) = lab.api("GET", "/containers/json?all=1", None);
-    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+    assert_eq!(list.as_array().unwrap().len(), 2, "{list}");
 }
 
 /// While waiting for its restart a container shows "restarting" and cannot be removed
@@ -611,6 +632,8 @@ fn update_changes_the_cgroup_file() {
         out.split_whitespace().any(|g| g == "1000") && out.contains("1001"),
         "{out}"
     );
+    let (_, info) = lab.api("GET", "/info", None);
+    assert_eq!(info["Runtimes"]["runc"]["path"], "runc", "{info}");
     let err = fails(&lab.docker(&["create", "--runtime", "kata", "busybox", "true"]));
     assert!(err.contains("Unknown runtime specified kata"), "{err}");
     ok(&lab.cli(&["rm", "-f", "lim"]), "rm");
@@ -646,6 +669,20 @@ fn compose_restart_policy_is_applied() {
         );
         p.ok(&["down"]);
     }
+    // the same config hash as docker-compose: one tool's `up` keeps the other's container
+    let dc = Project::new(
+        &lab,
+        Tool::DockerCompose,
+        "rx",
+        &[("docker-compose.yml", file)],
+    );
+    dc.ok(&["up", "-d", "db"]);
+    let id = inspect(&lab, "rx_db_1")["Id"].clone();
+    let bc = Project::new(&lab, Tool::Berth, "rx", &[("docker-compose.yml", file)]);
+    let out = bc.ok(&["up", "-d", "db"]);
+    assert!(out.contains("rx_db_1 is up-to-date"), "{out}");
+    assert_eq!(inspect(&lab, "rx_db_1")["Id"], id);
+    bc.ok(&["down"]);
 }
 
 /// `berth container prune` removes the stopped containers only, as docker reports it.
@@ -660,6 +697,22 @@ fn container_prune_removes_stopped_containers() {
         &lab.cli(&["run", "-d", "--name", "stays", "busybox", "sleep", "600"]),
         "run",
     );
+    // what Docker shows for a container created without limits
+    let hc = &inspect(&lab, "gone")["HostConfig"];
+    for (k, v) in [
+        ("CpuShares", json!(0)),
+        ("Memory", json!(0)),
+        ("MemorySwap", json!(0)),
+        ("PidsLimit", Value::Null),
+        ("GroupAdd", Value::Null),
+        ("Runtime", json!("runc")),
+        (
+            "RestartPolicy",
+            json!({"Name": "no", "MaximumRetryCount": 0}),
+        ),
+    ] {
+        assert_eq!(hc[k], v, "{k}: {hc}");
+    }
     let out = ok(&lab.cli(&["container", "prune", "-f"]), "prune");
     assert_eq!(
         out,

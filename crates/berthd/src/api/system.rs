@@ -139,7 +139,7 @@ pub async fn info(State(s): State<Shared>) -> Response {
         "Labels": [],
         "ExperimentalBuild": false,
         "ServerVersion": env!("CARGO_PKG_VERSION"),
-        "Runtimes": {},
+        "Runtimes": {"runc": {"path": "runc"}},
         "DefaultRuntime": "runc",
         "Swarm": {"NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive", "ControlAvailable": false, "Error": "", "RemoteManagers": null},
         "ClusterStore": store,

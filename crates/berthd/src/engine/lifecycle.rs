@@ -105,6 +105,8 @@ impl Engine {
         let images = self.images.clone();
         let image_id = rec.image_id.clone();
         let image = blocking(move || images.resolve(&image_id)).await?;
+        // checked at create; before any network is attached, so a failure leaves nothing behind
+        let groups = super::resources::groups(&rec.host_config)?;
 
         // links are checked before anything is attached: nothing to undo when a target is down
         let links = match self.legacy_links(&rec) {
@@ -154,7 +156,7 @@ impl Engine {
             open_stdin: rec.config.open_stdin,
             mounts,
             resources: super::resources::of(&rec.host_config),
-            groups: super::resources::groups(&rec.host_config)?,
+            groups,
         };
         let rt = self.rt.clone();
         let id = c.id.clone();
@@ -516,7 +518,11 @@ impl Engine {
                 let done = match condition.as_str() {
                     "next-exit" => c.exits() > exits || c.removed.load(Ordering::SeqCst),
                     "removed" => c.removed.load(Ordering::SeqCst),
-                    _ => !c.snapshot().running(),
+                    // a container waiting to restart counts as running until its next exit
+                    _ => {
+                        let r = c.snapshot();
+                        (!r.running() && !r.state.restarting) || c.exits() > exits
+                    }
                 };
                 if done {
                     return c.rec.lock().unwrap().state.exit_code;

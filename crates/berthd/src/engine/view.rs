@@ -90,6 +90,19 @@ impl Engine {
                 json!({"Name": "no", "MaximumRetryCount": 0}),
             ),
             ("Runtime", json!("runc")),
+            // and the resource fields Docker always shows, at "no limit"
+            ("GroupAdd", Value::Null),
+            ("CpuShares", json!(0)),
+            ("Memory", json!(0)),
+            ("NanoCpus", json!(0)),
+            ("BlkioWeight", json!(0)),
+            ("CpuPeriod", json!(0)),
+            ("CpuQuota", json!(0)),
+            ("CpusetCpus", json!("")),
+            ("CpusetMems", json!("")),
+            ("MemoryReservation", json!(0)),
+            ("MemorySwap", json!(0)),
+            ("PidsLimit", Value::Null),
         ] {
             host_config.extra.entry(k).or_insert(v);
         }
