@@ -35,9 +35,20 @@ fn docker_images() {
             .output()
             .is_ok_and(|o| o.status.success())
     };
+    // a busybox whose binary is a link to itself (the applet list names `busybox` too) is
+    // replaced
+    let works = Command::new("docker")
+        .args(["run", "--rm", "busybox:latest", "true"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !works {
+        for t in ["busybox:latest", "alpine:3.10", "alpine:latest"] {
+            let _ = Command::new("docker").args(["rmi", "-f", t]).output();
+        }
+    }
     if !has("busybox:latest") {
         let script = "set -e; bb=$(mktemp -d); mkdir -p $bb/bin; cp /bin/busybox $bb/bin/; \
-            for a in $(/bin/busybox --list); do ln -sf busybox $bb/bin/$a; done; \
+            for a in $(/bin/busybox --list); do [ $a = busybox ] || ln -sf busybox $bb/bin/$a; done; \
             tar -C $bb -c . | docker import --change 'CMD [\"sh\"]' - busybox:latest; rm -rf $bb";
         let ok = Command::new("sh").args(["-c", script]).status();
         assert!(ok.is_ok_and(|s| s.success()), "docker import of busybox");
