@@ -510,3 +510,68 @@ fn a_hostile_archive_writes_nothing_outside_the_container() {
     );
     ok(&lab.docker(&["rm", "-f", &id]));
 }
+
+fn compose_volumes(tool: berth_e2e::compose::Tool) {
+    use berth_e2e::compose::Project;
+    let lab = Lab::start();
+    let file = r#"
+version: "3.8"
+services:
+  writer:
+    image: busybox
+    command: sh -c 'echo from-writer > /data/f; echo bound > /host/b; sleep 1000'
+    volumes:
+      - data:/data
+      - ./hostdir:/host
+  reader:
+    image: busybox
+    command: sleep 1000
+    volumes:
+      - type: volume
+        source: data
+        target: /shared
+        read_only: true
+      - type: tmpfs
+        target: /scratch
+volumes:
+  data:
+    labels:
+      team: a
+"#;
+    let p = Project::new(&lab, tool, "cv", &[("docker-compose.yml", file)]);
+    p.ok(&["up", "-d"]);
+    let v = lab.api("GET", "/volumes/cv_data", None).1;
+    assert_eq!(v["Labels"]["com.docker.compose.project"], "cv", "{v}");
+    assert_eq!(v["Labels"]["com.docker.compose.volume"], "data");
+    assert_eq!(v["Labels"]["team"], "a");
+    let got = p.exec_until(
+        "reader",
+        "cat /shared/f",
+        std::time::Duration::from_secs(10),
+    );
+    assert_eq!(got.trim(), "from-writer");
+    assert_eq!(
+        std::fs::read_to_string(p.dir.join("hostdir/b")).unwrap(),
+        "bound\n"
+    );
+    let ro = p.run(&["exec", "-T", "reader", "sh", "-c", "echo x > /shared/g"]);
+    assert!(!ro.status.success(), "{ro:?}");
+    let m = p.ok(&["exec", "-T", "reader", "grep", " /scratch ", "/proc/mounts"]);
+    assert!(m.starts_with("tmpfs"), "{m}");
+    // a second up keeps the containers
+    let out = p.ok(&["up", "-d"]);
+    assert!(out.contains("cv_reader_1 is up-to-date"), "{out}");
+    p.ok(&["down", "-v"]);
+    let (st, _) = lab.api("GET", "/volumes/cv_data", None);
+    assert_eq!(st, 404, "down -v left the project's volume");
+}
+
+#[test]
+fn compose_volumes_berth() {
+    compose_volumes(berth_e2e::compose::Tool::Berth);
+}
+
+#[test]
+fn compose_volumes_docker_compose() {
+    compose_volumes(berth_e2e::compose::Tool::DockerCompose);
+}
