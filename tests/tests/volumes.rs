@@ -363,7 +363,16 @@ fn cp_in_and_out_running_and_stopped() {
     std::fs::create_dir_all(host.path().join("tree/sub")).unwrap();
     std::fs::write(host.path().join("tree/sub/f"), "deep\n").unwrap();
     let id = ok(&lab.docker(&[
-        "create", "--name", "cpc", "-v", "/vol1", "busybox", "sleep", "1000",
+        "create",
+        "--name",
+        "cpc",
+        "-v",
+        "/vol1",
+        "-v",
+        "rov:/ro:ro",
+        "busybox",
+        "sleep",
+        "1000",
     ]));
     // into a stopped container: its root and its volume
     ok(&lab.docker(&[
@@ -437,6 +446,18 @@ fn cp_in_and_out_running_and_stopped() {
             Some(format!("Could not find the file /nope in container {id}"))
         )
     );
+    // a read-only volume takes nothing (Docker's text and status)
+    let mut t = Vec::new();
+    entry(&mut t, "x.txt", b'0', "", b"x");
+    let r = lab.http(
+        "PUT",
+        &format!("/containers/{id}/archive?path=/ro"),
+        &[("Content-Type", "application/x-tar")],
+        Some(&finish(t)),
+    );
+    assert_eq!(r.status, 500, "{}", String::from_utf8_lossy(&r.body));
+    assert!(String::from_utf8_lossy(&r.body).contains("mounted volume is marked read-only"));
+    assert!(!lab.data_root().join("volumes/rov/_data/x.txt").exists());
     ok(&lab.docker(&["rm", "-f", "cpc"]));
 }
 
