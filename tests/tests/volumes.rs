@@ -108,6 +108,11 @@ fn a_named_volume_is_shared_kept_across_restarts_and_refused_while_used() {
         v["message"],
         format!("remove vol1: volume is in use - [{id}]")
     );
+    // ps finds it by the volume
+    assert_eq!(
+        ok(&lab.docker(&["ps", "-aq", "--no-trunc", "--filter", "volume=vol1"])),
+        id
+    );
     let mounts = lab.api("GET", &format!("/containers/{id}/json"), None).1["Mounts"].clone();
     assert_eq!(mounts[0]["Type"], "volume");
     assert_eq!(mounts[0]["Name"], "vol1");
