@@ -601,3 +601,42 @@ fn compose_volumes_berth() {
 fn compose_volumes_docker_compose() {
     compose_volumes(berth_e2e::compose::Tool::DockerCompose);
 }
+
+#[test]
+fn compose_volumes_same_hash_in_both_tools() {
+    use berth_e2e::compose::{Project, Tool};
+    let lab = Lab::start();
+    let file = r#"
+version: "3.8"
+services:
+  app:
+    image: busybox
+    command: sleep 1000
+    volumes:
+      - data:/data
+      - ./h:/h:ro
+      - /anon
+      - type: volume
+        source: data
+        target: /long
+        read_only: true
+volumes:
+  data: {}
+"#;
+    let dc = Project::new(
+        &lab,
+        Tool::DockerCompose,
+        "hv",
+        &[("docker-compose.yml", file)],
+    );
+    dc.ok(&["up", "-d"]);
+    let berth = Project {
+        lab: &lab,
+        tool: Tool::Berth,
+        dir: dc.dir.clone(),
+        files: Vec::new(),
+    };
+    let out = berth.ok(&["up", "-d"]);
+    assert!(out.contains("hv_app_1 is up-to-date"), "{out}");
+    berth.ok(&["down", "-v"]);
+}

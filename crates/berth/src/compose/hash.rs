@@ -146,12 +146,17 @@ pub(super) fn process_fields(svc: &Service, put: &mut impl FnMut(&str, Py)) {
 }
 
 /// The service's `options` as docker-compose keeps them after loading.
-/// docker-compose's `VolumeSpec.repr()` (short syntax) and `MountSpec.repr()` (long: the
-/// fields given, the type's own options under its name).
+/// docker-compose's `VolumeSpec` namedtuple (short syntax; `json.dumps` writes a tuple as a
+/// list: `[external, internal, mode]`) and `MountSpec.repr()` (long: the fields given, the
+/// type's own options under its name).
 fn volumes(svc: &Service) -> Py {
     let items = svc.volumes.iter().flatten().map(|v| {
         if !v.long {
-            return s(&super::volumes::hash_repr(v));
+            return Py::List(vec![
+                v.daemon_source().map_or(Py::Null, s),
+                s(&v.target),
+                s(v.mode.as_deref().unwrap_or("rw")),
+            ]);
         }
         let mut d = vec![
             ("type".to_string(), s(&v.kind)),

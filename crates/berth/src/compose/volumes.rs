@@ -120,15 +120,6 @@ pub fn host_config(s: &Service) -> (Value, Value) {
     (list(binds), list(mounts))
 }
 
-/// The short syntax as docker-compose's `VolumeSpec.repr()` writes it into the config hash.
-pub fn hash_repr(v: &SvcVolume) -> String {
-    let mode = v.mode.clone().unwrap_or_else(|| "rw".into());
-    match v.daemon_source() {
-        Some(s) => format!("{s}:{}:{mode}", v.target),
-        None => format!("{}:{mode}", v.target),
-    }
-}
-
 /// Top-level volumes the selected services use: (key, definition).
 pub fn used<'a>(p: &'a Project, services: &[String]) -> Vec<(&'a String, &'a VolumeDef)> {
     p.volumes
@@ -259,7 +250,6 @@ mod tests {
         let (binds, mounts) = host_config(&s[0]);
         assert_eq!(binds, json!(["proj_data:/d", "/srv/app/x:/h:ro"]));
         assert_eq!(mounts, Value::Null);
-        assert_eq!(hash_repr(&v[0]), "proj_data:/d:rw");
 
         let mut s = vec![Service::empty(
             "web",
