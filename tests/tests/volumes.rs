@@ -640,3 +640,58 @@ volumes:
     assert!(out.contains("hv_app_1 is up-to-date"), "{out}");
     berth.ok(&["down", "-v"]);
 }
+
+#[test]
+fn berth_cli_volume_commands_and_cp_through_stdio() {
+    use std::io::Write;
+    let lab = Lab::start();
+    assert_eq!(
+        ok(&lab.cli(&["volume", "create", "--label", "keep=1", "kept"])),
+        "kept"
+    );
+    // an anonymous one: a 64-hex name
+    let anon = ok(&lab.cli(&["volume", "create"]));
+    assert_eq!(anon.len(), 64, "{anon}");
+    assert_eq!(
+        ok(&lab.cli(&["volume", "inspect", "-f", "{{.Driver}} {{.Labels}}", "kept"])),
+        "local map[keep:1]"
+    );
+    let missing = lab.cli(&["volume", "inspect", "nosuch"]);
+    assert!(!missing.status.success());
+    assert!(stderr(&missing).contains("no such volume"), "{missing:?}");
+    let out = ok(&lab.cli(&["volume", "prune", "-f", "--filter", "label!=keep"]));
+    assert!(
+        out.contains(&anon) && out.contains("Total reclaimed space: 0B"),
+        "{out}"
+    );
+    assert_eq!(ok(&lab.cli(&["volume", "ls", "-q"])), "kept");
+
+    // cp from a tar on stdin, and out as a tar on stdout
+    let id = ok(&lab.cli(&["create", "busybox", "true"]));
+    let mut t = Vec::new();
+    entry(&mut t, "piped.txt", b'0', "", b"through stdin");
+    let mut child = std::process::Command::new(berth_e2e::berth_bin())
+        .args(["-H", &lab.host_uri(), "cp", "-", &format!("{id}:/")])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(&finish(t)).unwrap();
+    let done = child.wait_with_output().unwrap();
+    assert!(done.status.success(), "{done:?}");
+    let out = lab.cli(&["cp", &format!("{id}:/piped.txt"), "-"]);
+    assert!(out.status.success(), "{out:?}");
+    // a tar: the name in the first header, the content after it
+    assert!(
+        out.stdout.starts_with(b"piped.txt"),
+        "{:?}",
+        &out.stdout[..32]
+    );
+    assert_eq!(&out.stdout[512..525], b"through stdin");
+    let nope = lab.cli(&["cp", &format!("{id}:/nope"), "-"]);
+    assert!(
+        stderr(&nope).contains("Could not find the file /nope"),
+        "{nope:?}"
+    );
+}
