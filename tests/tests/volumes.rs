@@ -689,6 +689,16 @@ fn berth_cli_volume_commands_and_cp_through_stdio() {
         &out.stdout[..32]
     );
     assert_eq!(&out.stdout[512..525], b"through stdin");
+    // -L: the link's target, under the link's name
+    let dir = tempfile::tempdir().unwrap();
+    ok(&lab.cli(&[
+        "cp",
+        "-L",
+        &format!("{id}:/bin/sh"),
+        &dir.path().display().to_string(),
+    ]));
+    let m = std::fs::symlink_metadata(dir.path().join("sh")).unwrap();
+    assert!(m.is_file() && m.len() > 100_000, "{m:?}");
     let nope = lab.cli(&["cp", &format!("{id}:/nope"), "-"]);
     assert!(
         stderr(&nope).contains("Could not find the file /nope"),
