@@ -249,6 +249,39 @@ fn bind_mounts_tmpfs_and_their_inspect() {
         (h2["RW"].as_bool(), h2["Propagation"].as_str()),
         (Some(true), Some("rshared"))
     );
+    // --volumes-from: the other container's mounts, read-only when asked
+    let a = ok(&lab.docker(&["create", "-v", "vf:/vf", "busybox", "true"]));
+    let b = ok(&lab.docker(&[
+        "create",
+        "--volumes-from",
+        &format!("{a}:ro"),
+        "busybox",
+        "touch",
+        "/vf/x",
+    ]));
+    let v = lab.api("GET", &format!("/containers/{b}/json"), None).1;
+    let vf = v["Mounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["Destination"] == "/vf")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (vf["Name"].as_str(), vf["RW"].as_bool()),
+        (Some("vf"), Some(false))
+    );
+    let run = lab.docker(&["start", "-a", &b]);
+    assert!(!run.status.success(), "{run:?}");
+    let (st, v) = lab.api(
+        "POST",
+        "/containers/create",
+        Some(serde_json::json!({"Image": "busybox", "HostConfig": {"VolumesFrom": ["nosuch"]}})),
+    );
+    assert_eq!(
+        (st, v["message"].as_str()),
+        (404, Some("No such container: nosuch"))
+    );
     // a bad spec is refused with Docker's text
     let (st, v) = lab.api(
         "POST",
