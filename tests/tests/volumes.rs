@@ -273,6 +273,20 @@ fn bind_mounts_tmpfs_and_their_inspect() {
     );
     let run = lab.docker(&["start", "-a", &b]);
     assert!(!run.status.success(), "{run:?}");
+    // berth's CLI: the same flag
+    assert_eq!(
+        ok(&lab.cli(&[
+            "run",
+            "--rm",
+            "--volumes-from",
+            &a,
+            "busybox",
+            "sh",
+            "-c",
+            "echo w > /vf/w; cat /vf/w"
+        ])),
+        "w"
+    );
     let (st, v) = lab.api(
         "POST",
         "/containers/create",
