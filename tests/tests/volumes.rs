@@ -108,6 +108,11 @@ fn a_named_volume_is_shared_kept_across_restarts_and_refused_while_used() {
         v["message"],
         format!("remove vol1: volume is in use - [{id}]")
     );
+    // ps finds it by the volume
+    assert_eq!(
+        ok(&lab.docker(&["ps", "-aq", "--no-trunc", "--filter", "volume=vol1"])),
+        id
+    );
     let mounts = lab.api("GET", &format!("/containers/{id}/json"), None).1["Mounts"].clone();
     assert_eq!(mounts[0]["Type"], "volume");
     assert_eq!(mounts[0]["Name"], "vol1");
@@ -244,6 +249,53 @@ fn bind_mounts_tmpfs_and_their_inspect() {
         (h2["RW"].as_bool(), h2["Propagation"].as_str()),
         (Some(true), Some("rshared"))
     );
+    // --volumes-from: the other container's mounts, read-only when asked
+    let a = ok(&lab.docker(&["create", "-v", "vf:/vf", "busybox", "true"]));
+    let b = ok(&lab.docker(&[
+        "create",
+        "--volumes-from",
+        &format!("{a}:ro"),
+        "busybox",
+        "touch",
+        "/vf/x",
+    ]));
+    let v = lab.api("GET", &format!("/containers/{b}/json"), None).1;
+    let vf = v["Mounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["Destination"] == "/vf")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (vf["Name"].as_str(), vf["RW"].as_bool()),
+        (Some("vf"), Some(false))
+    );
+    let run = lab.docker(&["start", "-a", &b]);
+    assert!(!run.status.success(), "{run:?}");
+    // berth's CLI: the same flag
+    assert_eq!(
+        ok(&lab.cli(&[
+            "run",
+            "--rm",
+            "--volumes-from",
+            &a,
+            "busybox",
+            "sh",
+            "-c",
+            "echo w > /vf/w; cat /vf/w"
+        ])),
+        "w"
+    );
+    let (st, v) = lab.api(
+        "POST",
+        "/containers/create",
+        Some(serde_json::json!({"Image": "busybox", "HostConfig": {"VolumesFrom": ["nosuch"]}})),
+    );
+    assert_eq!(
+        (st, v["message"].as_str()),
+        (404, Some("No such container: nosuch"))
+    );
     // a bad spec is refused with Docker's text
     let (st, v) = lab.api(
         "POST",
@@ -363,7 +415,16 @@ fn cp_in_and_out_running_and_stopped() {
     std::fs::create_dir_all(host.path().join("tree/sub")).unwrap();
     std::fs::write(host.path().join("tree/sub/f"), "deep\n").unwrap();
     let id = ok(&lab.docker(&[
-        "create", "--name", "cpc", "-v", "/vol1", "busybox", "sleep", "1000",
+        "create",
+        "--name",
+        "cpc",
+        "-v",
+        "/vol1",
+        "-v",
+        "rov:/ro:ro",
+        "busybox",
+        "sleep",
+        "1000",
     ]));
     // into a stopped container: its root and its volume
     ok(&lab.docker(&[
@@ -437,6 +498,18 @@ fn cp_in_and_out_running_and_stopped() {
             Some(format!("Could not find the file /nope in container {id}"))
         )
     );
+    // a read-only volume takes nothing (Docker's text and status)
+    let mut t = Vec::new();
+    entry(&mut t, "x.txt", b'0', "", b"x");
+    let r = lab.http(
+        "PUT",
+        &format!("/containers/{id}/archive?path=/ro"),
+        &[("Content-Type", "application/x-tar")],
+        Some(&finish(t)),
+    );
+    assert_eq!(r.status, 500, "{}", String::from_utf8_lossy(&r.body));
+    assert!(String::from_utf8_lossy(&r.body).contains("mounted volume is marked read-only"));
+    assert!(!lab.data_root().join("volumes/rov/_data/x.txt").exists());
     ok(&lab.docker(&["rm", "-f", "cpc"]));
 }
 
@@ -509,4 +582,173 @@ fn a_hostile_archive_writes_nothing_outside_the_container() {
         "inside"
     );
     ok(&lab.docker(&["rm", "-f", &id]));
+}
+
+fn compose_volumes(tool: berth_e2e::compose::Tool) {
+    use berth_e2e::compose::Project;
+    let lab = Lab::start();
+    let file = r#"
+version: "3.8"
+services:
+  writer:
+    image: busybox
+    command: sh -c 'echo from-writer > /data/f; echo bound > /host/b; sleep 1000'
+    volumes:
+      - data:/data
+      - ./hostdir:/host
+  reader:
+    image: busybox
+    command: sleep 1000
+    volumes:
+      - type: volume
+        source: data
+        target: /shared
+        read_only: true
+      - type: tmpfs
+        target: /scratch
+volumes:
+  data:
+    labels:
+      team: a
+"#;
+    let p = Project::new(&lab, tool, "cv", &[("docker-compose.yml", file)]);
+    p.ok(&["up", "-d"]);
+    let v = lab.api("GET", "/volumes/cv_data", None).1;
+    assert_eq!(v["Labels"]["com.docker.compose.project"], "cv", "{v}");
+    assert_eq!(v["Labels"]["com.docker.compose.volume"], "data");
+    assert_eq!(v["Labels"]["team"], "a");
+    let got = p.exec_until(
+        "reader",
+        "cat /shared/f",
+        std::time::Duration::from_secs(10),
+    );
+    assert_eq!(got.trim(), "from-writer");
+    assert_eq!(
+        std::fs::read_to_string(p.dir.join("hostdir/b")).unwrap(),
+        "bound\n"
+    );
+    let ro = p.run(&["exec", "-T", "reader", "sh", "-c", "echo x > /shared/g"]);
+    assert!(!ro.status.success(), "{ro:?}");
+    let m = p.ok(&["exec", "-T", "reader", "grep", " /scratch ", "/proc/mounts"]);
+    assert!(m.starts_with("tmpfs"), "{m}");
+    // a second up keeps the containers
+    let out = p.ok(&["up", "-d"]);
+    assert!(out.contains("cv_reader_1 is up-to-date"), "{out}");
+    p.ok(&["down", "-v"]);
+    let (st, _) = lab.api("GET", "/volumes/cv_data", None);
+    assert_eq!(st, 404, "down -v left the project's volume");
+}
+
+#[test]
+fn compose_volumes_berth() {
+    compose_volumes(berth_e2e::compose::Tool::Berth);
+}
+
+#[test]
+fn compose_volumes_docker_compose() {
+    compose_volumes(berth_e2e::compose::Tool::DockerCompose);
+}
+
+#[test]
+fn compose_volumes_same_hash_in_both_tools() {
+    use berth_e2e::compose::{Project, Tool};
+    let lab = Lab::start();
+    let file = r#"
+version: "3.8"
+services:
+  app:
+    image: busybox
+    command: sleep 1000
+    volumes:
+      - data:/data
+      - ./h:/h:ro
+      - /anon
+      - type: volume
+        source: data
+        target: /long
+        read_only: true
+volumes:
+  data: {}
+"#;
+    let dc = Project::new(
+        &lab,
+        Tool::DockerCompose,
+        "hv",
+        &[("docker-compose.yml", file)],
+    );
+    dc.ok(&["up", "-d"]);
+    let berth = Project {
+        lab: &lab,
+        tool: Tool::Berth,
+        dir: dc.dir.clone(),
+        files: Vec::new(),
+    };
+    let out = berth.ok(&["up", "-d"]);
+    assert!(out.contains("hv_app_1 is up-to-date"), "{out}");
+    berth.ok(&["down", "-v"]);
+}
+
+#[test]
+fn berth_cli_volume_commands_and_cp_through_stdio() {
+    use std::io::Write;
+    let lab = Lab::start();
+    assert_eq!(
+        ok(&lab.cli(&["volume", "create", "--label", "keep=1", "kept"])),
+        "kept"
+    );
+    // an anonymous one: a 64-hex name
+    let anon = ok(&lab.cli(&["volume", "create"]));
+    assert_eq!(anon.len(), 64, "{anon}");
+    assert_eq!(
+        ok(&lab.cli(&["volume", "inspect", "-f", "{{.Driver}} {{.Labels}}", "kept"])),
+        "local map[keep:1]"
+    );
+    let missing = lab.cli(&["volume", "inspect", "nosuch"]);
+    assert!(!missing.status.success());
+    assert!(stderr(&missing).contains("no such volume"), "{missing:?}");
+    let out = ok(&lab.cli(&["volume", "prune", "-f", "--filter", "label!=keep"]));
+    assert!(
+        out.contains(&anon) && out.contains("Total reclaimed space: 0B"),
+        "{out}"
+    );
+    assert_eq!(ok(&lab.cli(&["volume", "ls", "-q"])), "kept");
+
+    // cp from a tar on stdin, and out as a tar on stdout
+    let id = ok(&lab.cli(&["create", "busybox", "true"]));
+    let mut t = Vec::new();
+    entry(&mut t, "piped.txt", b'0', "", b"through stdin");
+    let mut child = std::process::Command::new(berth_e2e::berth_bin())
+        .args(["-H", &lab.host_uri(), "cp", "-", &format!("{id}:/")])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(&finish(t)).unwrap();
+    let done = child.wait_with_output().unwrap();
+    assert!(done.status.success(), "{done:?}");
+    let out = lab.cli(&["cp", &format!("{id}:/piped.txt"), "-"]);
+    assert!(out.status.success(), "{out:?}");
+    // a tar: the name in the first header, the content after it
+    assert!(
+        out.stdout.starts_with(b"piped.txt"),
+        "{:?}",
+        &out.stdout[..32]
+    );
+    assert_eq!(&out.stdout[512..525], b"through stdin");
+    // -L: the link's target, under the link's name
+    let dir = tempfile::tempdir().unwrap();
+    ok(&lab.cli(&[
+        "cp",
+        "-L",
+        &format!("{id}:/bin/sh"),
+        &dir.path().display().to_string(),
+    ]));
+    let m = std::fs::symlink_metadata(dir.path().join("sh")).unwrap();
+    assert!(m.is_file() && m.len() > 100_000, "{m:?}");
+    let nope = lab.cli(&["cp", &format!("{id}:/nope"), "-"]);
+    assert!(
+        stderr(&nope).contains("Could not find the file /nope"),
+        "{nope:?}"
+    );
 }

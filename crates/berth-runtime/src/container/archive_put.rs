@@ -56,7 +56,8 @@ pub fn put(
         return Err(bad("extraction point is not a directory"));
     }
     if r.readonly {
-        return Err(bad("mounted volume is marked read-only"));
+        // Docker's text and status (500)
+        return Err(Error::internal("mounted volume is marked read-only"));
     }
     let mut file = spool_copy(src, spool)?;
     check(layout, &dest, &mut file)?;
@@ -111,7 +112,7 @@ fn check(layout: &Layout, dest: &Path, f: &mut std::fs::File) -> Result<()> {
             continue;
         };
         if r.readonly {
-            return Err(bad(format!(
+            return Err(Error::internal(format!(
                 "mounted volume is marked read-only: {}",
                 cpath.display()
             )));

@@ -68,16 +68,33 @@ async fn stat(c: &Client, ctr: &str, path: &str) -> anyhow::Result<Option<Value>
 }
 
 pub async fn run(c: &Client, a: CpArgs) -> anyhow::Result<i32> {
-    let _ = a.follow_link;
     match (split(&a.src), split(&a.dest)) {
         (Some(_), Some(_)) => bail!("copying between containers is not supported"),
         (None, None) => bail!("must specify at least one container source"),
-        (Some((ctr, path)), None) => copy_out(c, ctr, path, &a.dest).await,
-        (None, Some((ctr, path))) => copy_in(c, &a.src, ctr, path, a.archive).await,
+        (Some((ctr, path)), None) => copy_out(c, ctr, path, &a.dest, a.follow_link).await,
+        (None, Some((ctr, path))) => copy_in(c, &a.src, ctr, path, a.archive, a.follow_link).await,
     }
 }
 
-async fn copy_out(c: &Client, ctr: &str, path: &str, dest: &str) -> anyhow::Result<i32> {
+async fn copy_out(
+    c: &Client,
+    ctr: &str,
+    orig: &str,
+    dest: &str,
+    follow: bool,
+) -> anyhow::Result<i32> {
+    // -L: what the link leads to, kept under the link's own name
+    let mut path = orig.to_string();
+    if follow {
+        if let Some(t) = stat(c, ctr, orig)
+            .await?
+            .and_then(|v| v["linkTarget"].as_str().map(str::to_string))
+            .filter(|t| !t.is_empty())
+        {
+            path = t;
+        }
+    }
+    let path = path.as_str();
     let q = format!(
         "/containers/{}/archive?path={}",
         query_escape(ctr),
@@ -88,11 +105,14 @@ async fn copy_out(c: &Client, ctr: &str, path: &str, dest: &str) -> anyhow::Resu
         std::io::stdout().write_all(&tar)?;
         return Ok(0);
     }
-    let dest = PathBuf::from(dest);
+    let mut dest = PathBuf::from(dest);
     if dest.is_dir() {
-        // into the directory, under the source's own name
-        unpack(&tar, &dest)?;
-        return Ok(0);
+        if path == orig {
+            // into the directory, under the source's own name
+            unpack(&tar, &dest)?;
+            return Ok(0);
+        }
+        dest = dest.join(base_name(orig));
     }
     // a new name: extracted beside it, then renamed (docker's rule for a missing DEST)
     let parent = match dest.parent() {
@@ -137,6 +157,7 @@ async fn copy_in(
     ctr: &str,
     path: &str,
     archive: bool,
+    follow: bool,
 ) -> anyhow::Result<i32> {
     let mut put_path = path.to_string();
     let body = if src == "-" {
@@ -145,8 +166,12 @@ async fn copy_in(
         b
     } else {
         let src_path = Path::new(src);
-        let meta = std::fs::symlink_metadata(src_path)
-            .with_context(|| format!("could not find the file {src}"))?;
+        let meta = if follow {
+            std::fs::metadata(src_path)
+        } else {
+            std::fs::symlink_metadata(src_path)
+        }
+        .with_context(|| format!("could not find the file {src}"))?;
         // an existing directory takes the source under its own name; anything else is
         // the new name of the source, put into its parent
         let existing = stat(c, ctr, path).await?;
@@ -169,7 +194,7 @@ async fn copy_in(
             put_path = parent;
         }
         let mut b = tar::Builder::new(Vec::new());
-        b.follow_symlinks(false);
+        b.follow_symlinks(follow);
         if meta.is_dir() {
             b.append_dir_all(&name, src_path)?;
         } else {

@@ -200,6 +200,9 @@ pub fn spec(
     if let Some(e) = &s.entrypoint {
         spec.body["Entrypoint"] = json!(cmd_words(e).map_err(bad)?);
     }
+    let (binds, mounts) = super::volumes::host_config(s);
+    spec.body["HostConfig"]["Binds"] = binds;
+    spec.body["HostConfig"]["Mounts"] = mounts;
     Ok(spec)
 }
 

@@ -66,6 +66,7 @@ pub async fn down(
     l: &Loaded,
     remove_orphans: bool,
     timeout: u32,
+    volumes: bool,
 ) -> anyhow::Result<i32> {
     let p = &l.project;
     let all = api::containers(c, &p.name, None, None).await?;
@@ -77,7 +78,19 @@ pub async fn down(
     orphans(c, p, remove_orphans).await?;
     let mut failed = false;
     let removals = ours.iter().map(|x| async move {
-        match api::remove(c, &x.id, true).await {
+        let r = if volumes {
+            // `-v` on the removal: the container's anonymous volumes go with it
+            c.call(
+                hyper::Method::DELETE,
+                &format!("/containers/{}?force=1&v=1", x.id),
+                None,
+            )
+            .await
+            .map(|_| ())
+        } else {
+            api::remove(c, &x.id, true).await
+        };
+        match r {
             Ok(()) => {
                 eprintln!("Removing {} ... done", x.name);
                 true
@@ -130,6 +143,9 @@ pub async fn down(
                 }
             }
         }
+    }
+    if volumes && !super::volumes::remove_all(c, p).await {
+        failed = true;
     }
     Ok(if failed { 1 } else { 0 })
 }

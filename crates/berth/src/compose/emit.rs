@@ -106,7 +106,58 @@ fn service(svc: &Service) -> Py {
     if let Some(h) = &svc.extra_hosts {
         put("extra_hosts", list(&h.entries()));
     }
+    if let Some(v) = &svc.volumes {
+        put("volumes", Py::List(v.iter().map(volume).collect()));
+    }
     Py::Dict(d)
+}
+
+/// A service's volume in the syntax it was written in.
+fn volume(v: &SvcVolume) -> Py {
+    if !v.long {
+        return s(&super::volumes::spec_text(v, false));
+    }
+    let mut e = vec![("type".to_string(), s(&v.kind))];
+    if let Some(src) = &v.source {
+        e.push(("source".into(), s(src)));
+    }
+    e.push(("target".into(), s(&v.target)));
+    if v.read_only {
+        e.push(("read_only".into(), Py::Bool(true)));
+    }
+    if let Some(p) = &v.propagation {
+        e.push(("bind".into(), Py::Dict(vec![("propagation".into(), s(p))])));
+    }
+    if v.nocopy {
+        e.push((
+            "volume".into(),
+            Py::Dict(vec![("nocopy".into(), Py::Bool(true))]),
+        ));
+    }
+    if let Some(n) = v.tmpfs_size {
+        e.push(("tmpfs".into(), Py::Dict(vec![("size".into(), Py::Int(n))])));
+    }
+    Py::Dict(e)
+}
+
+fn volume_def(d: &VolumeDef) -> Py {
+    let mut e = Vec::new();
+    if let Some(x) = &d.driver {
+        e.push(("driver".to_string(), s(x)));
+    }
+    if let Some(m) = &d.driver_opts {
+        e.push(("driver_opts".into(), map(m)));
+    }
+    if let Some(m) = &d.labels {
+        e.push(("labels".into(), map(m)));
+    }
+    if d.external {
+        e.push(("external".into(), Py::Bool(true)));
+    }
+    if let Some(n) = &d.name {
+        e.push(("name".into(), s(n)));
+    }
+    Py::Dict(e)
 }
 
 fn network(n: &Network) -> Py {
@@ -190,6 +241,17 @@ pub fn project(p: &Project) -> String {
                 p.networks
                     .iter()
                     .map(|(k, n)| (k.clone(), network(n)))
+                    .collect(),
+            ),
+        ));
+    }
+    if !p.volumes.is_empty() {
+        top.push((
+            "volumes".into(),
+            Py::Dict(
+                p.volumes
+                    .iter()
+                    .map(|(k, d)| (k.clone(), volume_def(d)))
                     .collect(),
             ),
         ));

@@ -146,11 +146,50 @@ pub(super) fn process_fields(svc: &Service, put: &mut impl FnMut(&str, Py)) {
 }
 
 /// The service's `options` as docker-compose keeps them after loading.
+/// docker-compose's `VolumeSpec` namedtuple (short syntax; `json.dumps` writes a tuple as a
+/// list: `[external, internal, mode]`) and `MountSpec.repr()` (long: the fields given, the
+/// type's own options under its name).
+fn volumes(svc: &Service) -> Py {
+    let items = svc.volumes.iter().flatten().map(|v| {
+        if !v.long {
+            return Py::List(vec![
+                v.daemon_source().map_or(Py::Null, s),
+                s(&v.target),
+                s(v.mode.as_deref().unwrap_or("rw")),
+            ]);
+        }
+        let mut d = vec![
+            ("type".to_string(), s(&v.kind)),
+            ("target".into(), s(&v.target)),
+        ];
+        if let Some(src) = v.daemon_source() {
+            d.push(("source".into(), s(src)));
+        }
+        if v.read_only {
+            d.push(("read_only".into(), Py::Bool(true)));
+        }
+        if let Some(p) = &v.propagation {
+            d.push(("bind".into(), Py::Dict(vec![("propagation".into(), s(p))])));
+        }
+        if v.nocopy {
+            d.push((
+                "volume".into(),
+                Py::Dict(vec![("nocopy".into(), Py::Bool(true))]),
+            ));
+        }
+        if let Some(n) = v.tmpfs_size {
+            d.push(("tmpfs".into(), Py::Dict(vec![("size".into(), Py::Int(n))])));
+        }
+        Py::Dict(d)
+    });
+    Py::List(items.collect())
+}
+
 fn options(svc: &Service) -> Py {
     let mut o: Vec<(String, Py)> = vec![
         ("device_requests".into(), Py::Null),
         ("platform".into(), Py::Null),
-        ("volumes".into(), Py::List(Vec::new())),
+        ("volumes".into(), volumes(svc)),
     ];
     let mut put = |k: &str, v: Py| o.push((k.to_string(), v));
     process_fields(svc, &mut put);

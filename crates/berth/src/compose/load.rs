@@ -203,12 +203,15 @@ pub fn from_texts(
             }
         }
     }
+    let vol_defs: std::collections::BTreeMap<_, _> = merged.volumes.into_iter().collect();
+    super::volumes::resolve(&name, working_dir, &vol_defs, &mut services)?;
     let project = Project {
         name,
         working_dir: working_dir.to_path_buf(),
         config_files: texts.iter().map(|(n, _)| n.clone()).collect(),
         services,
         networks: merged.networks.into_iter().collect(),
+        volumes: vol_defs,
     };
     validate::project(&project)?;
     Ok(Loaded { project, warnings })

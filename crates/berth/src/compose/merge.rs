@@ -12,6 +12,7 @@ pub struct Merged {
     pub name: Option<String>,
     pub services: Vec<Service>,
     pub networks: Vec<(String, Network)>,
+    pub volumes: Vec<(String, VolumeDef)>,
 }
 
 pub fn files(files: Vec<FileModel>) -> Merged {
@@ -19,6 +20,7 @@ pub fn files(files: Vec<FileModel>) -> Merged {
         name: None,
         services: Vec::new(),
         networks: Vec::new(),
+        volumes: Vec::new(),
     };
     for f in files {
         if f.name.is_some() {
@@ -28,6 +30,12 @@ pub fn files(files: Vec<FileModel>) -> Merged {
             match out.services.iter_mut().find(|b| b.name == s.name) {
                 Some(base) => *base = service(base, s),
                 None => out.services.push(s),
+            }
+        }
+        for (k, v) in f.volumes {
+            match out.volumes.iter_mut().find(|(b, _)| *b == k) {
+                Some(slot) => slot.1 = v,
+                None => out.volumes.push((k, v)),
             }
         }
         for (k, n) in f.networks {
@@ -208,5 +216,18 @@ fn service(base: &Service, over: Service) -> Service {
         extra_hosts,
         mac_address: pick(b.mac_address, over.mac_address),
         restart: pick(b.restart, over.restart),
+        // docker-compose merges mounts by their path in the container
+        volumes: if b.volumes.is_none() && over.volumes.is_none() {
+            None
+        } else {
+            let mut out = b.volumes.clone().unwrap_or_default();
+            for v in over.volumes.clone().into_iter().flatten() {
+                match out.iter_mut().find(|x| x.target == v.target) {
+                    Some(slot) => *slot = v,
+                    None => out.push(v),
+                }
+            }
+            Some(out)
+        },
     }
 }

@@ -24,6 +24,7 @@ mod run;
 mod shlex;
 mod up;
 mod validate;
+mod volumes;
 mod yaml;
 
 #[cfg(test)]
@@ -76,6 +77,9 @@ enum ComposeCmd {
         /// Seconds to wait for a container to stop before killing it
         #[arg(short = 't', long = "timeout", default_value_t = 10)]
         timeout: u32,
+        /// Remove the named volumes of the `volumes` section and the containers' anonymous ones
+        #[arg(short = 'v', long = "volumes")]
+        volumes: bool,
     },
     /// List the project's containers
     Ps {
@@ -180,7 +184,8 @@ pub async fn run(c: &Client, a: ComposeArgs) -> anyhow::Result<i32> {
         ComposeCmd::Down {
             remove_orphans,
             timeout,
-        } => down::down(c, &loaded, remove_orphans, timeout).await,
+            volumes,
+        } => down::down(c, &loaded, remove_orphans, timeout, volumes).await,
         ComposeCmd::Ps { quiet, services } => ps::ps(c, &loaded, quiet, &services).await,
         ComposeCmd::Exec {
             detach,

@@ -18,6 +18,8 @@ pub struct Project {
     pub services: Vec<Service>,
     /// Keyed by the name used in the file.
     pub networks: BTreeMap<String, Network>,
+    /// Top-level volumes, keyed by their name in the file.
+    pub volumes: BTreeMap<String, VolumeDef>,
 }
 
 impl Project {
@@ -110,6 +112,57 @@ pub struct Service {
     pub mac_address: Option<String>,
     /// `restart:` (`no`, `always`, `unless-stopped`, `on-failure[:N]`).
     pub restart: Option<String>,
+    pub volumes: Option<Vec<SvcVolume>>,
+}
+
+/// A top-level volume.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct VolumeDef {
+    pub driver: Option<String>,
+    pub driver_opts: Option<BTreeMap<String, String>>,
+    pub labels: Option<BTreeMap<String, String>>,
+    pub external: bool,
+    /// `name:`: used as is, not prefixed with the project.
+    pub name: Option<String>,
+}
+
+impl VolumeDef {
+    /// The volume's name on the daemon: `name:`, else `<project>_<key>` (external: the key).
+    pub fn full_name(&self, project: &str, key: &str) -> String {
+        match &self.name {
+            Some(n) => n.clone(),
+            None if self.external => key.to_string(),
+            None => format!("{project}_{key}"),
+        }
+    }
+}
+
+/// One entry of a service's `volumes:`, short (`src:dst:mode`) or long syntax.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SvcVolume {
+    /// `bind`, `volume` or `tmpfs`.
+    pub kind: String,
+    /// A host path (bind) or a volume's key in the file; none for an anonymous volume.
+    pub source: Option<String>,
+    pub target: String,
+    pub read_only: bool,
+    /// The short syntax's mode text (`ro`, `rw,z`, ...).
+    pub mode: Option<String>,
+    /// Written in the long syntax (goes to `HostConfig.Mounts`).
+    pub long: bool,
+    pub nocopy: bool,
+    pub propagation: Option<String>,
+    pub tmpfs_size: Option<i64>,
+    /// `source` as the daemon names it (set at load): a named volume's full name, a bind's
+    /// absolute path.
+    pub resolved: Option<String>,
+}
+
+impl SvcVolume {
+    /// The source the daemon gets.
+    pub fn daemon_source(&self) -> Option<&str> {
+        self.resolved.as_deref().or(self.source.as_deref())
+    }
 }
 
 impl Service {
@@ -136,6 +189,7 @@ impl Service {
             extra_hosts: None,
             mac_address: None,
             restart: None,
+            volumes: None,
         }
     }
 

@@ -12,7 +12,12 @@ pub struct FileModel {
     pub name: Option<String>,
     pub services: Vec<Service>,
     pub networks: Vec<(String, Network)>,
+    pub volumes: Vec<(String, VolumeDef)>,
 }
+
+mod vols;
+#[cfg(test)]
+pub use vols::short as short_volume;
 
 const SERVICE_KEYS: &[&str] = &[
     "image",
@@ -34,6 +39,7 @@ const SERVICE_KEYS: &[&str] = &[
     "extra_hosts",
     "mac_address",
     "restart",
+    "volumes",
 ];
 
 /// Keys of the compose format that berth does not act on: refused by name rather than
@@ -96,7 +102,6 @@ const SERVICE_KEYS_UNSUPPORTED: &[&str] = &[
     "ulimits",
     "user",
     "userns_mode",
-    "volumes",
     "volumes_from",
     "working_dir",
 ];
@@ -277,8 +282,8 @@ pub fn file(root: &Node) -> Result<FileModel, String> {
         cx.check_keys(
             top,
             "",
-            &["version", "name", "services", "networks"],
-            &["volumes", "secrets", "configs"],
+            &["version", "name", "services", "networks", "volumes"],
+            &["secrets", "configs"],
         );
         for (k, v) in top {
             match k.text().unwrap_or_default() {
@@ -288,6 +293,14 @@ pub fn file(root: &Node) -> Result<FileModel, String> {
                         let name = sk.text().unwrap_or_default();
                         if let Some(s) = service(&mut cx, name, sv) {
                             out.services.push(s);
+                        }
+                    }
+                }
+                "volumes" => {
+                    for (vk, vv) in cx.map(v, "volumes").unwrap_or_default() {
+                        let name = vk.text().unwrap_or_default().to_string();
+                        if let Some(d) = vols::top(&mut cx, &name, vv) {
+                            out.volumes.push((name, d));
                         }
                     }
                 }
@@ -374,6 +387,7 @@ fn service(cx: &mut Ctx, name: &str, n: &Node) -> Option<Service> {
             }
             "ports" => s.ports = ports(cx, v, &p),
             "expose" => s.expose = expose(cx, v, &p),
+            "volumes" => s.volumes = vols::service(cx, v, &p),
             "extra_hosts" => {
                 s.extra_hosts = match &v.v {
                     Value::Map(_) => cx

@@ -69,14 +69,14 @@ fn yaml_tree_has_positions_anchors_and_merge_keys() {
 fn unknown_and_unsupported_keys_named_with_file_and_line() {
     let e = err(&[(
         "server.yml",
-        "services:\n  web:\n    image: busybox\n    portz: [\"80\"]\n    volumes: [\"/a:/b\"]\n    networks:\n      front:\n        ipv4_addres: 10.0.0.1\nnetworks:\n  front:\n    drivr: bridge\n",
+        "services:\n  web:\n    image: busybox\n    portz: [\"80\"]\n    cap_add: [\"NET_ADMIN\"]\n    networks:\n      front:\n        ipv4_addres: 10.0.0.1\nnetworks:\n  front:\n    drivr: bridge\n",
     )]);
     let lines: Vec<&str> = e.lines().collect();
     assert_eq!(
         lines,
         [
             "server.yml:4:5: services.web.portz: is not a key of the compose format here",
-            "server.yml:5:5: services.web.volumes: is a compose key berth compose does not support",
+            "server.yml:5:5: services.web.cap_add: is a compose key berth compose does not support",
             "server.yml:8:9: services.web.networks.front.ipv4_addres: is not a key of the compose format here",
             "server.yml:11:5: networks.front.drivr: is not a key of the compose format here",
         ]

@@ -335,6 +335,10 @@ pub async fn up(c: &Client, l: &Loaded, o: &UpOpts) -> anyhow::Result<i32> {
     super::down::orphans(c, p, o.remove_orphans).await?;
     let r = async {
         cx.ensure_networks(&order).await?;
+        // volumes are kept on a failed up, as docker-compose keeps them (they hold data)
+        for (k, d) in super::volumes::used(p, &order) {
+            super::volumes::ensure(c, p, k, d).await?;
+        }
         cx.converge_all(&order).await
     }
     .await;

@@ -159,6 +159,7 @@ impl Engine {
         super::ports::check_and_expose(&mut config, &hc)?;
         let image_volumes: Vec<String> = image.config.volumes.keys().cloned().collect();
         let mut mounts = super::mounts::parse(&hc, config.volumes.as_ref(), &image_volumes)?;
+        self.volumes_from(&hc, &mut mounts)?;
         if !image_volumes.is_empty() {
             // inspect's Config.Volumes holds the image's too, as Docker's does
             let v = config.volumes.get_or_insert_with(|| serde_json::json!({}));

@@ -95,6 +95,12 @@ pub fn matches(e: &Engine, c: &ContainerSummary, f: &Filters) -> Result<bool> {
                         .is_ok_and(|n| nets.contains_key(&n.name))
                 })
             }
+            // a volume's name or a mount's path in the container (Docker's `volume=`)
+            "volume" => vals.iter().any(|v| {
+                c.mounts
+                    .iter()
+                    .any(|m| m["Name"].as_str() == Some(v) || m["Destination"].as_str() == Some(v))
+            }),
             _ => true,
         };
         if !ok {

@@ -314,6 +314,38 @@ pub fn parse(
 }
 
 impl Engine {
+    /// `HostConfig.VolumesFrom` (`name[:ro|:rw]`): the other containers' mount points, where
+    /// this container has none of its own at the path. They stay the other container's: `rm -v`
+    /// of this one leaves them.
+    pub(super) fn volumes_from(&self, hc: &berth_api::HostConfig, p: &mut Parsed) -> Result<()> {
+        let list = hc.extra.get("VolumesFrom").and_then(Value::as_array);
+        for v in list.into_iter().flatten() {
+            let spec = v
+                .as_str()
+                .ok_or_else(|| NetError::invalid("VolumesFrom must be strings"))?;
+            let (name, mode) = match spec.rsplit_once(':') {
+                Some((n, m)) if ["ro", "rw", "z", "Z"].contains(&m) => (n, Some(m)),
+                Some(_) => return Err(NetError::invalid(format!("invalid mode: {spec}"))),
+                None => (spec, None),
+            };
+            let src = self.find(name)?;
+            for m in src.snapshot().mounts.iter().filter(|m| !m.hidden) {
+                if p.points.iter().any(|x| x.destination == m.destination) {
+                    continue;
+                }
+                let mut m = m.clone();
+                m.anonymous = false;
+                match mode {
+                    Some("ro") => m.rw = false,
+                    Some("rw") => m.rw = true,
+                    _ => {}
+                }
+                p.points.push(m);
+            }
+        }
+        Ok(())
+    }
+
     /// Makes the volumes the mount points name (missing named ones, and a fresh one for each
     /// anonymous point). On failure, the volumes made here are removed again.
     pub(super) fn make_volumes(&self, p: &mut Parsed) -> Result<()> {

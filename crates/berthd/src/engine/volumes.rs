@@ -181,7 +181,8 @@ impl Engine {
         let rec = VolRec {
             name: name.clone(),
             driver: "local".into(),
-            labels: req.labels.clone(),
+            // empty maps show as null, as Docker 20.10 shows them
+            labels: req.labels.clone().filter(|l| !l.is_empty()),
             options: req.driver_opts.clone().filter(|o| !o.is_empty()),
             created_at: super::record::now(),
             anonymous,

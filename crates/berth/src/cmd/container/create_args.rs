@@ -97,6 +97,9 @@ pub struct CreateFlags {
     /// Mount a tmpfs directory
     #[arg(long = "tmpfs")]
     pub tmpfs: Vec<String>,
+    /// Mount volumes from the specified container(s)
+    #[arg(long = "volumes-from")]
+    pub volumes_from: Vec<String>,
     /// Give extended privileges to this container
     #[arg(long)]
     pub privileged: bool,
@@ -570,7 +573,7 @@ pub fn build(f: &CreateFlags, host: &Host, detach: bool) -> Result<Spec, String>
         "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
         "AutoRemove": f.rm,
         "VolumeDriver": "",
-        "VolumesFrom": null,
+        "VolumesFrom": if f.volumes_from.is_empty() { Value::Null } else { json!(f.volumes_from) },
         "ConsoleSize": [host.console.0, host.console.1],
         "CapAdd": null,
         "CapDrop": null,
