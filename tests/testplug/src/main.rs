@@ -8,7 +8,8 @@
 //! - its IPAM hands out /24 pools from `--range` and addresses from them.
 //!
 //! Every call is appended to `--record FILE` as a JSON line `{"Method":…,"Request":…}`;
-//! `--fail Method=msg` answers 500 `{"Err":msg}`, `--hang Method` never answers.
+//! `--fail Method=msg` answers 500 `{"Err":msg}`, `--ipam-error Method=msg` 200
+//! `{"Error":msg}`, `--hang Method` never answers.
 //!
 //! Usage: `berth-testplug --socket /run/docker/plugins/testplug.sock [--range 10.123.0.0/16]`.
 
@@ -46,6 +47,13 @@ pub struct Args {
     /// Never answer this call. Repeatable.
     #[arg(long)]
     pub hang: Vec<String>,
+    /// `Method=message`: answer that IPAM call with 200 {"Error": message}, the in-band
+    /// error of the IPAM protocol (as moby's own test IPAM does). Repeatable.
+    #[arg(long)]
+    pub ipam_error: Vec<String>,
+    /// IPAM GetCapabilities answers RequiresMACAddress.
+    #[arg(long)]
+    pub requires_mac: bool,
 }
 
 fn reply(status: StatusCode, v: Value) -> Response {
@@ -74,6 +82,14 @@ async fn handle(plug: Arc<Plug>, uri: Uri, body: Bytes) -> Response {
     let prefix = format!("{method}=");
     if let Some(msg) = plug.args.fail.iter().find_map(|f| f.strip_prefix(&prefix)) {
         return reply(StatusCode::INTERNAL_SERVER_ERROR, json!({ "Err": msg }));
+    }
+    if let Some(msg) = plug
+        .args
+        .ipam_error
+        .iter()
+        .find_map(|f| f.strip_prefix(&prefix))
+    {
+        return reply(StatusCode::OK, json!({ "Error": msg }));
     }
     match plug.call(&method, &body).await {
         Ok(Some(v)) => reply(StatusCode::OK, v),

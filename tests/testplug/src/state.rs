@@ -144,7 +144,9 @@ impl Plug {
             | "NetworkDriver.RevokeExternalConnectivity"
             | "NetworkDriver.DiscoverNew"
             | "NetworkDriver.DiscoverDelete" => json!({}),
-            "IpamDriver.GetCapabilities" => json!({"RequiresMACAddress": false}),
+            "IpamDriver.GetCapabilities" => {
+                json!({"RequiresMACAddress": self.args.requires_mac})
+            }
             "IpamDriver.GetDefaultAddressSpaces" => json!({
                 "LocalDefaultAddressSpace": "testplug-local",
                 "GlobalDefaultAddressSpace": "testplug-global",

@@ -76,6 +76,8 @@ pub(super) struct Target {
     pub user: bool,
     pub internal: bool,
     pub overlay: bool,
+    /// The network's remote IPAM driver, which grants its addresses.
+    pub remote_ipam: Option<String>,
 }
 
 /// What the embedded DNS answers for an endpoint.
@@ -219,6 +221,7 @@ impl Controller {
             user: serves_names(n),
             internal: n.internal,
             overlay: n.overlay.is_some(),
+            remote_ipam: n.remote_ipam().map(str::to_string),
         };
         Ok((t, want))
     }
@@ -235,10 +238,27 @@ impl Controller {
             Some(p) => p.clone(),
             None => self.sandbox_create(&req.container_id).await?,
         };
-        let ipam = self.ipam_of(&net)?;
-        let ep = self
-            .claim(&*ipam, &net, &req, &want, &sandbox, None)
-            .await?;
+        // a remote IPAM picks the addresses (RequestAddress) before berth takes them
+        let (ipam, want) = match &net.remote_ipam {
+            Some(name) => {
+                let (w, granted) = self
+                    .request_endpoint_addresses(name, &net.id, &want)
+                    .await?;
+                let ipam: Arc<dyn crate::ipam::Ipam> = Arc::new(granted);
+                (ipam, w)
+            }
+            None => (self.ipam_of(&net)?, want),
+        };
+        let ep = match self.claim(&*ipam, &net, &req, &want, &sandbox, None).await {
+            Ok(ep) => ep,
+            Err(e) => {
+                if net.remote_ipam.is_some() {
+                    let ips: Vec<IpAddr> = want.v4.into_iter().chain(want.v6).collect();
+                    let _ = ipam.release_addresses(&net.id, &ips).await;
+                }
+                return Err(e);
+            }
+        };
         let routed = self.lock().eps.eps.get(&ep.id).is_some_and(|e| e.routed);
         let change = Change {
             put: vec![&ep],
@@ -249,6 +269,7 @@ impl Controller {
         };
         if let Err(e) = self.commit_change(&change) {
             self.unreserve(&ep, true);
+            self.unclaim(&*ipam, &ep).await;
             return Err(e);
         }
         let gateways = if routed { ep.gateways() } else { vec![] };
@@ -257,6 +278,7 @@ impl Controller {
         if net.user {
             if let Err(e) = self.dns.serve(&ep.container_id, &ep.sandbox) {
                 self.roll_back(&ep).await;
+                self.unclaim(&*ipam, &ep).await;
                 return Err(NetError::internal(format!(
                     "starting the embedded DNS server in {}: {e}",
                     ep.sandbox.display()
@@ -269,6 +291,8 @@ impl Controller {
         };
         if let Err(e) = joined {
             self.roll_back(&ep).await;
+            // after the driver's DeleteEndpoint, as Docker releases
+            self.unclaim(&*ipam, &ep).await;
             return Err(e);
         }
         let work = {
@@ -554,11 +578,17 @@ impl Controller {
             // names leave every host before the addresses are freed
             this.unpublish_endpoints(&global).await;
             for ep in &eps {
-                let driver = this
+                let (driver, remote) = this
                     .lock()
                     .networks
                     .get(&ep.network_id)
-                    .map(|n| n.driver.clone());
+                    .map(|n| {
+                        let r = n
+                            .remote_ipam()
+                            .map(|name| (name.to_string(), super::remote_ipam::pools_of(n)));
+                        (Some(n.driver.clone()), r)
+                    })
+                    .unwrap_or_default();
                 let driver = match driver {
                     Some(d) => Some(this.driver(&d).await),
                     None => None,
@@ -579,6 +609,10 @@ impl Controller {
                     // addresses stay taken: the container side may still hold them
                     tracing::error!("deleting veth {}: {e}", ep.host_if);
                     continue;
+                }
+                // ReleaseAddress after the driver's DeleteEndpoint (Docker's order)
+                if let Some((name, pools)) = remote {
+                    this.release_granted(&name, pools, &ep.addrs()).await;
                 }
                 let mut guard = this.lock();
                 let st = &mut *guard;

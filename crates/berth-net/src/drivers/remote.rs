@@ -1,7 +1,7 @@
 //! A network driver plugin behind the driver seam: every step of a network's and an
 //! endpoint's life goes to the plugin over libnetwork's remote protocol (`plugins/`), and the
-//! interface its Join names is moved into the sandbox. Addresses come from berth's own IPAM
-//! (remote IPAM drivers are not wired in yet).
+//! interface its Join names is moved into the sandbox. Addresses come from berth's own IPAM or
+//! the network's IPAM plugin (controller/remote_ipam.rs).
 
 use super::{Capabilities, NetworkDriver};
 use crate::controller::NetRef;
@@ -29,7 +29,11 @@ fn ipam_data(n: &Network, v6: bool) -> Vec<IpamData> {
         .iter()
         .filter(|s| Network::is_v6(s) == v6)
         .map(|s| IpamData {
-            address_space: "LocalDefault".into(),
+            // Docker's default IPAM's local space, or the IPAM plugin's
+            address_space: s
+                .remote
+                .as_ref()
+                .map_or_else(|| "LocalDefault".into(), |p| p.address_space.clone()),
             pool: s.pool.subnet.to_string(),
             gateway: Some(format!("{}/{}", s.gateway, s.pool.subnet.prefix_len())),
             aux_addresses: s
