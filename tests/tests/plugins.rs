@@ -555,3 +555,161 @@ fn remote_ipam_under_a_remote_driver() {
         "{c:?}"
     );
 }
+
+fn records(record: &Path) -> Vec<Value> {
+    std::fs::read_to_string(record)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .collect()
+}
+
+/// The calls after `from` (exclusive) up to the end, network ones only.
+fn net_calls_since(record: &Path, from: usize) -> Vec<String> {
+    calls(record)
+        .into_iter()
+        .skip(from)
+        .filter(|m| m.starts_with("NetworkDriver."))
+        .collect()
+}
+
+/// Waits (≤ 5 s) until the plugin got `method` at least `n` times.
+fn wait_for(record: &Path, method: &str, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while calls(record).iter().filter(|m| *m == method).count() < n {
+        assert!(
+            Instant::now() < deadline,
+            "{method} x{n}: {:?}",
+            calls(record)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn published_ports_reach_the_plugin_in_dockers_order() {
+    let (lab, _plug, record) = lab_with_plugin(&[]);
+    ok(
+        &lab.cli(&[
+            "network",
+            "create",
+            "-d",
+            "testplug",
+            "--subnet",
+            "10.81.0.0/24",
+            "pnet",
+        ]),
+        "create",
+    );
+    let start = calls(&record).len();
+    ok(
+        &lab.cli(&[
+            "run", "-d", "--net", "pnet", "-p", "8080:80", "-p", "53/udp", "--name", "pp",
+            "busybox", "sleep", "1d",
+        ]),
+        "run",
+    );
+    assert_eq!(
+        net_calls_since(&record, start),
+        [
+            "NetworkDriver.CreateEndpoint",
+            "NetworkDriver.Join",
+            "NetworkDriver.ProgramExternalConnectivity"
+        ]
+    );
+    let recs = records(&record);
+    let prog = recs
+        .iter()
+        .find(|r| r["Method"] == "NetworkDriver.ProgramExternalConnectivity")
+        .unwrap();
+    let o = &prog["Request"]["Options"];
+    let pm = o["com.docker.network.portmap"].as_array().unwrap();
+    assert!(
+        pm.iter()
+            .any(|p| p["Proto"] == 6 && p["Port"] == 80 && p["HostPort"] == 8080),
+        "{prog}"
+    );
+    assert!(
+        pm.iter().any(|p| p["Proto"] == 17 && p["Port"] == 53),
+        "{prog}"
+    );
+    let ex = o["com.docker.network.endpoint.exposedports"]
+        .as_array()
+        .unwrap();
+    assert_eq!(ex.len(), 2, "{prog}");
+    let ep = recs
+        .iter()
+        .find(|r| r["Method"] == "NetworkDriver.Join")
+        .unwrap()["Request"]["EndpointID"]
+        .clone();
+    assert_eq!(prog["Request"]["EndpointID"], ep);
+    // the plugin's Join gateway is the container's
+    let route = ok(&lab.cli(&["exec", "pp", "ip", "route"]), "route");
+    assert!(route.contains("default via 10.81.0.1 dev eth0"), "{route}");
+    let gw = lab.api("GET", "/containers/pp/json", None).1;
+    assert_eq!(
+        gw["NetworkSettings"]["Networks"]["pnet"]["Gateway"], "10.81.0.1",
+        "{gw}"
+    );
+
+    let start = calls(&record).len();
+    ok(&lab.cli(&["rm", "-f", "pp"]), "rm");
+    wait_for(&record, "NetworkDriver.DeleteEndpoint", 1);
+    assert_eq!(
+        net_calls_since(&record, start),
+        [
+            "NetworkDriver.RevokeExternalConnectivity",
+            "NetworkDriver.Leave",
+            "NetworkDriver.DeleteEndpoint"
+        ]
+    );
+    ok(&lab.cli(&["network", "rm", "pnet"]), "network rm");
+}
+
+#[test]
+fn a_join_without_gateway_gets_the_gateway_service() {
+    let (lab, _plug, record) = lab_with_plugin(&["--no-gateway"]);
+    ok(
+        &lab.cli(&[
+            "network",
+            "create",
+            "-d",
+            "testplug",
+            "--subnet",
+            "10.82.0.0/24",
+            "wnet",
+        ]),
+        "create",
+    );
+    ok(
+        &lab.cli(&[
+            "run", "-d", "--net", "wnet", "-p", "8080:80", "--name", "wa", "busybox", "sleep", "1d",
+        ]),
+        "run",
+    );
+    // Weave's way: no gateway from Join, so docker_gwbridge gives the way out (and the ports)
+    let links = ok(&lab.cli(&["exec", "wa", "ip", "-o", "link"]), "links");
+    assert!(links.contains("eth1"), "{links}");
+    let route = ok(&lab.cli(&["exec", "wa", "ip", "route"]), "route");
+    assert!(
+        route.contains("default via") && route.contains("dev eth1"),
+        "{route}"
+    );
+    assert!(!route.contains("default via 10.82.0.1"), "{route}");
+    let c = calls(&record);
+    assert!(
+        !c.iter()
+            .any(|m| m == "NetworkDriver.ProgramExternalConnectivity"),
+        "{c:?}"
+    );
+    let gw = lab.inspect("docker_gwbridge");
+    assert_eq!(gw["Containers"].as_object().unwrap().len(), 1, "{gw}");
+    ok(&lab.cli(&["rm", "-f", "wa"]), "rm");
+    wait_for(&record, "NetworkDriver.DeleteEndpoint", 1);
+    assert!(!calls(&record)
+        .iter()
+        .any(|m| m == "NetworkDriver.RevokeExternalConnectivity"));
+    let gw = lab.inspect("docker_gwbridge");
+    assert_eq!(gw["Containers"], serde_json::json!({}), "{gw}");
+    ok(&lab.cli(&["network", "rm", "wnet"]), "network rm");
+}

@@ -65,6 +65,9 @@ struct State {
     claims: std::collections::HashMap<String, BTreeMap<IpAddr, crate::cluster::records::IpRec>>,
     /// Overlay networks' data paths on this host: network id → namespace.
     overlays: BTreeMap<String, std::path::PathBuf>,
+    /// Containers whose gateway endpoint is a plugin's and was programmed
+    /// (ProgramExternalConnectivity): container id → (endpoint id, the options sent).
+    programmed: std::collections::HashMap<String, (String, crate::plugins::api::net::Options)>,
 }
 
 impl State {
@@ -238,6 +241,7 @@ impl Controller {
                 published: Default::default(),
                 claims: Default::default(),
                 overlays: Default::default(),
+                programmed: Default::default(),
             }),
             teardowns: Mutex::new(tokio::task::JoinSet::new()),
             ports: Arc::default(),
@@ -850,6 +854,7 @@ fn allocate_subnets(
 mod addresses;
 mod cluster;
 mod endpoint;
+mod external;
 mod gwbridge;
 pub mod inspect;
 mod overlay;

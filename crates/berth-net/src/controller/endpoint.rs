@@ -289,16 +289,36 @@ impl Controller {
             Ok(d) => d.join(&net.net_ref(), &ep, &spec).await,
             Err(e) => Err(e),
         };
-        if let Err(e) = joined {
-            self.roll_back(&ep).await;
-            // after the driver's DeleteEndpoint, as Docker releases
-            self.unclaim(&*ipam, &ep).await;
-            return Err(e);
+        let joined = match joined {
+            Ok(j) => j,
+            Err(e) => {
+                self.roll_back(&ep).await;
+                // after the driver's DeleteEndpoint, as Docker releases
+                self.unclaim(&*ipam, &ep).await;
+                return Err(e);
+            }
+        };
+        let mut ep = ep;
+        if let Some(g) = &joined.gateway {
+            // the plugin's Join decides the gateway, and whether the gwbridge is needed
+            ep.gateway4 = g.v4.filter(|_| ep.ipv4.is_some());
+            ep.gateway6 = g.v6.filter(|_| ep.ipv6.is_some());
+            ep.gw_service = g.wants_gateway_service() && !net.internal;
+            let change = Change {
+                put: vec![&ep],
+                ..Default::default()
+            };
+            if let Err(e) = self.commit_change(&change) {
+                tracing::error!("recording the gateway of endpoint {}: {e}", ep.id);
+            }
         }
         let work = {
             let mut st = self.lock();
             if let Some(e) = st.eps.eps.get_mut(&ep.id) {
                 e.phase = Phase::Live;
+                e.ep.gateway4 = ep.gateway4;
+                e.ep.gateway6 = ep.gateway6;
+                e.ep.gw_service = ep.gw_service;
             }
             // answerable before the container's process starts
             if net.user {
@@ -417,6 +437,7 @@ impl Controller {
             }
         };
         let v4 = alloc.v4.map(|(n, _)| n.addr());
+        let plugin = drivers::Kind::of(&net.driver).is_none();
         let ep = Endpoint {
             id: crate::network::new_id(),
             network_id: net.id.clone(),
@@ -428,8 +449,16 @@ impl Controller {
             mac: want.mac.unwrap_or_else(|| mac_for(v4)),
             ipv4: alloc.v4.map(|(n, _)| n),
             ipv6: alloc.v6.map(|(n, _)| n),
-            gateway4: alloc.v4.map(|(_, g)| g).filter(|_| overlay_ns.is_none()),
-            gateway6: alloc.v6.map(|(_, g)| g).filter(|_| overlay_ns.is_none()),
+            // a plugin's endpoint has the gateway its Join gives (set in `connect`)
+            gateway4: alloc
+                .v4
+                .map(|(_, g)| g)
+                .filter(|_| overlay_ns.is_none() && !plugin),
+            gateway6: alloc
+                .v6
+                .map(|(_, g)| g)
+                .filter(|_| overlay_ns.is_none() && !plugin),
+            gw_service: false,
             host_netns: overlay_ns.map(Path::to_path_buf),
             ipam_config: (given(&req.ipv4).is_some() || given(&req.ipv6).is_some()).then(|| {
                 EndpointIpamConfig {
@@ -593,6 +622,11 @@ impl Controller {
                     Some(d) => Some(this.driver(&d).await),
                     None => None,
                 };
+                // Revoke before Leave, if it was the programmed gateway endpoint
+                let next = match &driver {
+                    Some(Ok(d)) => this.revoke_if_programmed(ep, &**d).await,
+                    _ => None,
+                };
                 let deleted = match driver {
                     Some(Ok(d)) => d.leave(ep).await,
                     // the network is gone: its kind is told by where the host end lives
@@ -613,6 +647,9 @@ impl Controller {
                 // ReleaseAddress after the driver's DeleteEndpoint (Docker's order)
                 if let Some((name, pools)) = remote {
                     this.release_granted(&name, pools, &ep.addrs()).await;
+                }
+                if let (true, Some(options)) = (handover, next) {
+                    this.program_next(&ep.container_id, options).await;
                 }
                 let mut guard = this.lock();
                 let st = &mut *guard;
