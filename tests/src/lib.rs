@@ -25,6 +25,7 @@ pub mod http;
 pub mod lab;
 pub mod net;
 pub mod nft;
+pub mod plug;
 
 pub use lab::{berth_bin, berthd_bin, docker_bin, Lab, Snapshot};
 

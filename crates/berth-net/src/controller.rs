@@ -259,11 +259,15 @@ impl Controller {
         }
         c.ensure_predefined().await?;
         c.reconcile().await?;
-        c.restore_endpoints().await?;
+        let dropped = c.restore_endpoints().await?;
         c.restore_ports()?;
         c.restore_overlays().await;
         if let Some(cc) = c.cfg.cluster.clone() {
             c.join_cluster(cc).await?;
+        }
+        // plugin lookups may wait out Docker's retry window: not before the API serves
+        if let Some(dropped) = c.plugin_work(dropped) {
+            tokio::spawn(Arc::clone(&c).settle_plugins(dropped));
         }
         Ok(c)
     }
@@ -858,6 +862,7 @@ mod external;
 mod gwbridge;
 pub mod inspect;
 mod overlay;
+mod plugin_restart;
 pub mod ports;
 mod remote_ipam;
 mod sandbox;

@@ -63,6 +63,10 @@ pub struct Endpoint {
     /// container needs `docker_gwbridge` for its way out (as on an overlay).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub gw_service: bool,
+    /// A plugin's endpoint whose Join has not completed: a berthd killed meanwhile drops it
+    /// at the next start and tells the plugin (DeleteEndpoint, ReleaseAddress).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pending: bool,
     /// The addresses the user asked for, echoed in the settings.
     pub ipam_config: Option<EndpointIpamConfig>,
     pub aliases: Vec<String>,

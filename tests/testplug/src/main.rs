@@ -9,7 +9,7 @@
 //!
 //! Every call is appended to `--record FILE` as a JSON line `{"Method":…,"Request":…}`;
 //! `--fail Method=msg` answers 500 `{"Err":msg}`, `--ipam-error Method=msg` 200
-//! `{"Error":msg}`, `--hang Method` never answers.
+//! `{"Error":msg}`, `--hang Method` never answers (`--hang-first Method`: only the first).
 //!
 //! Usage: `berth-testplug --socket /run/docker/plugins/testplug.sock [--range 10.123.0.0/16]`.
 
@@ -54,6 +54,12 @@ pub struct Args {
     /// IPAM GetCapabilities answers RequiresMACAddress.
     #[arg(long)]
     pub requires_mac: bool,
+    /// IPAM GetCapabilities answers RequiresRequestReplay.
+    #[arg(long)]
+    pub replay: bool,
+    /// Never answer the first call of this method (later ones are served). Repeatable.
+    #[arg(long)]
+    pub hang_first: Vec<String>,
 }
 
 fn reply(status: StatusCode, v: Value) -> Response {
@@ -76,7 +82,9 @@ async fn handle(plug: Arc<Plug>, uri: Uri, body: Bytes) -> Response {
         }
     };
     plug.record(&method, &req);
-    if plug.args.hang.contains(&method) {
+    if plug.args.hang.contains(&method)
+        || (plug.args.hang_first.contains(&method) && plug.first_call(&method))
+    {
         std::future::pending::<()>().await;
     }
     let prefix = format!("{method}=");

@@ -304,6 +304,7 @@ impl Controller {
             ep.gateway4 = g.v4.filter(|_| ep.ipv4.is_some());
             ep.gateway6 = g.v6.filter(|_| ep.ipv6.is_some());
             ep.gw_service = g.wants_gateway_service() && !net.internal;
+            ep.pending = false;
             let change = Change {
                 put: vec![&ep],
                 ..Default::default()
@@ -319,6 +320,7 @@ impl Controller {
                 e.ep.gateway4 = ep.gateway4;
                 e.ep.gateway6 = ep.gateway6;
                 e.ep.gw_service = ep.gw_service;
+                e.ep.pending = false;
             }
             // answerable before the container's process starts
             if net.user {
@@ -459,6 +461,7 @@ impl Controller {
                 .map(|(_, g)| g)
                 .filter(|_| overlay_ns.is_none() && !plugin),
             gw_service: false,
+            pending: plugin,
             host_netns: overlay_ns.map(Path::to_path_buf),
             ipam_config: (given(&req.ipv4).is_some() || given(&req.ipv6).is_some()).then(|| {
                 EndpointIpamConfig {
