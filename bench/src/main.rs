@@ -2,7 +2,7 @@
 //! answers on /var/run/docker.sock, against Docker with the same calls.
 //!
 //! Build the daemon first (`cargo build --release`), then
-//! `cargo run --release -p berth-bench [networks|containers|dns|compose|ports|overlay|diagnose]` (all by default;
+//! `cargo run --release -p berth-bench [networks|containers|dns|compose|ports|overlay|diagnose|plugins]` (all by default;
 //! `overlay-docker`: only Docker's side of the overlay run).
 //! BERTHD_BIN overrides the daemon binary; BENCH_NETWORKS the scale run (default 4096);
 //! BENCH_OVERLAY_* the overlay runs (see overlay.rs).
@@ -14,6 +14,7 @@ mod dns;
 mod networks;
 mod overlay;
 mod overlay_docker;
+mod plugins;
 mod ports;
 
 use berth_e2e::http::request;
@@ -108,6 +109,9 @@ fn main() {
     }
     if what.is_empty() || what == "ports" {
         ports::run();
+    }
+    if what.is_empty() || what == "plugins" {
+        plugins::run();
     }
     if what.is_empty() || what == "diagnose" {
         diagnose::run();

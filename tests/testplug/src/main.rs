@@ -60,6 +60,10 @@ pub struct Args {
     /// Never answer the first call of this method (later ones are served). Repeatable.
     #[arg(long)]
     pub hang_first: Vec<String>,
+    /// Append `{"Method":…,"Micros":…}` per answered call: the time spent inside the plugin
+    /// (from the request read to the reply built), for berth-bench.
+    #[arg(long)]
+    pub timings: Option<PathBuf>,
 }
 
 fn reply(status: StatusCode, v: Value) -> Response {
@@ -72,6 +76,24 @@ fn reply(status: StatusCode, v: Value) -> Response {
 }
 
 async fn handle(plug: Arc<Plug>, uri: Uri, body: Bytes) -> Response {
+    let t0 = std::time::Instant::now();
+    let r = answer(&plug, &uri, body).await;
+    if let Some(path) = &plug.args.timings {
+        use std::io::Write as _;
+        let method = uri.path().trim_start_matches('/');
+        let line = json!({"Method": method, "Micros": t0.elapsed().as_micros() as u64});
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        {
+            let _ = writeln!(f, "{line}");
+        }
+    }
+    r
+}
+
+async fn answer(plug: &Plug, uri: &Uri, body: Bytes) -> Response {
     let method = uri.path().trim_start_matches('/').to_string();
     let req: Value = if body.is_empty() {
         Value::Null
