@@ -2,7 +2,7 @@
 //! answers on /var/run/docker.sock, against Docker with the same calls.
 //!
 //! Build the daemon first (`cargo build --release`), then
-//! `cargo run --release -p berth-bench [networks|containers|dns|compose|ports|overlay|diagnose|dockerpy]`
+//! `cargo run --release -p berth-bench [networks|containers|dns|compose|ports|overlay|diagnose|plugins|dockerpy]`
 //! (all but `dockerpy` by default;
 //! `overlay-docker`: only Docker's side of the overlay run).
 //! BERTHD_BIN overrides the daemon binary; BENCH_NETWORKS the scale run (default 4096);
@@ -16,6 +16,7 @@ mod dockerpy;
 mod networks;
 mod overlay;
 mod overlay_docker;
+mod plugins;
 mod ports;
 
 use berth_e2e::http::request;
@@ -110,6 +111,9 @@ fn main() {
     }
     if what.is_empty() || what == "ports" {
         ports::run();
+    }
+    if what.is_empty() || what == "plugins" {
+        plugins::run();
     }
     if what.is_empty() || what == "diagnose" {
         diagnose::run();

@@ -3,65 +3,10 @@
 //! created with `-d testplug` get their bridge from the plugin, containers their interface
 //! from its Join, and every call reaches it in libnetwork's order.
 
-use berth_e2e::lab::bin_path;
+use berth_e2e::plug::*;
 use berth_e2e::Lab;
 use berth_e2e::{fails, ok};
-use serde_json::Value;
-use std::os::unix::process::CommandExt;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// The plugin process, killed on drop.
-struct Plug(Child);
-
-impl Drop for Plug {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// `berth-testplug` in the lab host's namespace, its socket in `dir`, once it listens.
-fn start_plugin(lab: &Lab, dir: &Path, record: &Path, extra: &[&str]) -> Plug {
-    let sock = dir.join("testplug.sock");
-    let mut cmd = Command::new(bin_path("berth-testplug", "BERTH_TESTPLUG_BIN"));
-    cmd.arg("--socket")
-        .arg(&sock)
-        .arg("--record")
-        .arg(record)
-        .args(extra)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    let ns = format!("/run/netns/{}", lab.ns);
-    // SAFETY: setns and prctl are async-signal-safe; the closure touches no allocator state.
-    unsafe {
-        cmd.pre_exec(move || {
-            let f = std::fs::File::open(&ns)?;
-            if libc::setns(std::os::fd::AsRawFd::as_raw_fd(&f), libc::CLONE_NEWNET) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-            Ok(())
-        });
-    }
-    let child = cmd.spawn().expect("spawn berth-testplug");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !sock.exists() {
-        assert!(Instant::now() < deadline, "the plugin made no socket");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Plug(child)
-}
-
-fn calls(record: &Path) -> Vec<String> {
-    std::fs::read_to_string(record)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter_map(|v| v["Method"].as_str().map(str::to_string))
-        .collect()
-}
 
 #[test]
 fn network_plugin_drives_networks_and_endpoints() {
@@ -217,4 +162,132 @@ fn a_failing_plugin_leaves_nothing_behind() {
     assert_eq!(lab.inspect("pnet")["Containers"], serde_json::json!({}));
     ok(&lab.cli(&["rm", "-f", "pa"]), "rm");
     ok(&lab.cli(&["network", "rm", "pnet"]), "network rm");
+}
+
+#[test]
+fn published_ports_reach_the_plugin_in_dockers_order() {
+    let (lab, _plug, record) = lab_with_plugin(&[]);
+    ok(
+        &lab.cli(&[
+            "network",
+            "create",
+            "-d",
+            "testplug",
+            "--subnet",
+            "10.81.0.0/24",
+            "pnet",
+        ]),
+        "create",
+    );
+    let start = calls(&record).len();
+    ok(
+        &lab.cli(&[
+            "run", "-d", "--net", "pnet", "-p", "8080:80", "-p", "53/udp", "--name", "pp",
+            "busybox", "sleep", "1d",
+        ]),
+        "run",
+    );
+    assert_eq!(
+        net_calls_since(&record, start),
+        [
+            "NetworkDriver.CreateEndpoint",
+            "NetworkDriver.Join",
+            "NetworkDriver.ProgramExternalConnectivity"
+        ]
+    );
+    let recs = records(&record);
+    let prog = recs
+        .iter()
+        .find(|r| r["Method"] == "NetworkDriver.ProgramExternalConnectivity")
+        .unwrap();
+    let o = &prog["Request"]["Options"];
+    let pm = o["com.docker.network.portmap"].as_array().unwrap();
+    assert!(
+        pm.iter()
+            .any(|p| p["Proto"] == 6 && p["Port"] == 80 && p["HostPort"] == 8080),
+        "{prog}"
+    );
+    assert!(
+        pm.iter().any(|p| p["Proto"] == 17 && p["Port"] == 53),
+        "{prog}"
+    );
+    let ex = o["com.docker.network.endpoint.exposedports"]
+        .as_array()
+        .unwrap();
+    assert_eq!(ex.len(), 2, "{prog}");
+    let ep = recs
+        .iter()
+        .find(|r| r["Method"] == "NetworkDriver.Join")
+        .unwrap()["Request"]["EndpointID"]
+        .clone();
+    assert_eq!(prog["Request"]["EndpointID"], ep);
+    // the plugin's Join gateway is the container's
+    let route = ok(&lab.cli(&["exec", "pp", "ip", "route"]), "route");
+    assert!(route.contains("default via 10.81.0.1 dev eth0"), "{route}");
+    let gw = lab.api("GET", "/containers/pp/json", None).1;
+    assert_eq!(
+        gw["NetworkSettings"]["Networks"]["pnet"]["Gateway"], "10.81.0.1",
+        "{gw}"
+    );
+
+    let start = calls(&record).len();
+    ok(&lab.cli(&["rm", "-f", "pp"]), "rm");
+    wait_for(&record, "NetworkDriver.DeleteEndpoint", 1);
+    assert_eq!(
+        net_calls_since(&record, start),
+        [
+            "NetworkDriver.RevokeExternalConnectivity",
+            "NetworkDriver.Leave",
+            "NetworkDriver.DeleteEndpoint"
+        ]
+    );
+    ok(&lab.cli(&["network", "rm", "pnet"]), "network rm");
+}
+
+#[test]
+fn a_join_without_gateway_gets_the_gateway_service() {
+    let (lab, _plug, record) = lab_with_plugin(&["--no-gateway"]);
+    ok(
+        &lab.cli(&[
+            "network",
+            "create",
+            "-d",
+            "testplug",
+            "--subnet",
+            "10.82.0.0/24",
+            "wnet",
+        ]),
+        "create",
+    );
+    ok(
+        &lab.cli(&[
+            "run", "-d", "--net", "wnet", "-p", "8080:80", "--name", "wa", "busybox", "sleep", "1d",
+        ]),
+        "run",
+    );
+    // Weave's way: no gateway from Join, so docker_gwbridge gives the way out (and the ports)
+    let links = ok(&lab.cli(&["exec", "wa", "ip", "-o", "link"]), "links");
+    assert!(links.contains("eth1"), "{links}");
+    let route = ok(&lab.cli(&["exec", "wa", "ip", "route"]), "route");
+    assert!(
+        route.contains("default via") && route.contains("dev eth1"),
+        "{route}"
+    );
+    assert!(!route.contains("default via 10.82.0.1"), "{route}");
+    let c = calls(&record);
+    assert!(
+        !c.iter()
+            .any(|m| m == "NetworkDriver.ProgramExternalConnectivity"),
+        "{c:?}"
+    );
+    let gw = lab.inspect("docker_gwbridge");
+    assert_eq!(gw["Containers"].as_object().unwrap().len(), 1, "{gw}");
+    ok(&lab.cli(&["rm", "-f", "wa"]), "rm");
+    wait_for(&record, "NetworkDriver.DeleteEndpoint", 1);
+    assert!(!calls(&record)
+        .iter()
+        .any(|m| m == "NetworkDriver.RevokeExternalConnectivity"));
+    let gw = lab.inspect("docker_gwbridge");
+    assert_eq!(gw["Containers"], serde_json::json!({}), "{gw}");
+    ok(&lab.cli(&["network", "rm", "wnet"]), "network rm");
 }

@@ -65,6 +65,9 @@ struct State {
     claims: std::collections::HashMap<String, BTreeMap<IpAddr, crate::cluster::records::IpRec>>,
     /// Overlay networks' data paths on this host: network id → namespace.
     overlays: BTreeMap<String, std::path::PathBuf>,
+    /// Containers whose gateway endpoint is a plugin's and was programmed
+    /// (ProgramExternalConnectivity): container id → (endpoint id, the options sent).
+    programmed: std::collections::HashMap<String, (String, crate::plugins::api::net::Options)>,
 }
 
 impl State {
@@ -190,7 +193,8 @@ impl Controller {
         let mut networks = BTreeMap::new();
         let mut bridges = HashSet::new();
         for (id, n) in store.list::<Network>(NETWORKS)? {
-            for s in &n.subnets {
+            // a remote IPAM's pools are in its own address space
+            for s in n.subnets.iter().filter(|s| s.remote.is_none()) {
                 subnets.take(&s.pool.subnet, &id).map_err(|other| {
                     NetError::internal(format!("store: network {id} overlaps network {other}"))
                 })?;
@@ -237,6 +241,7 @@ impl Controller {
                 published: Default::default(),
                 claims: Default::default(),
                 overlays: Default::default(),
+                programmed: Default::default(),
             }),
             teardowns: Mutex::new(tokio::task::JoinSet::new()),
             ports: Arc::default(),
@@ -254,11 +259,15 @@ impl Controller {
         }
         c.ensure_predefined().await?;
         c.reconcile().await?;
-        c.restore_endpoints().await?;
+        let dropped = c.restore_endpoints().await?;
         c.restore_ports()?;
         c.restore_overlays().await;
         if let Some(cc) = c.cfg.cluster.clone() {
             c.join_cluster(cc).await?;
+        }
+        // plugin lookups may wait out Docker's retry window: not before the API serves
+        if let Some(dropped) = c.plugin_work(dropped) {
+            tokio::spawn(Arc::clone(&c).settle_plugins(dropped));
         }
         Ok(c)
     }
@@ -377,6 +386,7 @@ impl Controller {
             v6: None,
             more: vec![],
             user_ipam: vec![],
+            ipam_driver: None,
         };
         let req = NetworkCreateRequest {
             options: Some(opts),
@@ -549,7 +559,17 @@ impl Controller {
         // Auto-allocated subnets must not overlap what the host routes; the routes of berth's
         // own bridges are already in the allocator, so they are dropped here to keep the check
         // cheap however many networks exist.
-        let host = if plan.v4.is_none() {
+        // a remote IPAM chooses the pools (after the driver was resolved, as Docker does)
+        let remote = match &plan.ipam_driver {
+            Some(name) => {
+                let ipam = self.remote_ipam(name).await?;
+                let opts = req.ipam.as_ref().and_then(|i| i.options.as_ref());
+                let pools = self.request_pools(&ipam, &plan, opts, false).await?;
+                Some((ipam, pools))
+            }
+            None => None,
+        };
+        let host = if plan.v4.is_none() && remote.is_none() {
             let all = self.osl.host_networks().await?;
             let st = self.lock();
             all.into_iter()
@@ -559,9 +579,27 @@ impl Controller {
             vec![]
         };
 
+        // the plugin calls took time: the name may have been taken meanwhile
+        let taken = {
+            let st = self.lock();
+            st.pending_names.contains(&plan.name)
+                || st.networks.values().any(|n| n.name == plan.name)
+        };
+        if taken {
+            if let Some((ipam, pools)) = &remote {
+                self.release_pools(ipam, pools).await;
+            }
+            return Err(NetError::conflict(format!(
+                "network with name {} already exists",
+                plan.name
+            )));
+        }
         let net = {
             let mut st = self.lock();
-            let subnets = allocate_subnets(&mut st, &id, &plan, &host)?;
+            let subnets = match &remote {
+                Some((_, pools)) => pools.clone(),
+                None => allocate_subnets(&mut st, &id, &plan, &host)?,
+            };
             st.pending_names.insert(plan.name.clone());
             if let Some(b) = &bridge {
                 st.bridges.insert(b.name.clone());
@@ -600,9 +638,15 @@ impl Controller {
                 Ok(id)
             }
             Err(e) => {
-                let mut st = self.lock();
-                st.pending_names.remove(&net.name);
-                self.release(&mut st, &net);
+                {
+                    let mut st = self.lock();
+                    st.pending_names.remove(&net.name);
+                    self.release(&mut st, &net);
+                }
+                // the driver has undone its part (DeleteNetwork) first
+                if let Some((ipam, pools)) = &remote {
+                    self.release_pools(ipam, pools).await;
+                }
                 Err(e)
             }
         }
@@ -637,7 +681,7 @@ impl Controller {
     }
 
     fn release(&self, st: &mut State, net: &Network) {
-        for s in &net.subnets {
+        for s in net.subnets.iter().filter(|s| s.remote.is_none()) {
             st.subnets.release(&s.pool.subnet);
         }
         if let Some(b) = &net.bridge {
@@ -700,6 +744,8 @@ impl Controller {
                 tracing::error!("removing firewall elements of {}: {e}", net.name);
             }
         }
+        // Docker releases the IPAM's pools before the driver deletes the network
+        self.release_network_pools(&net).await;
         let this = Arc::clone(self);
         let teardown = async move {
             let deleted = match this.driver(&net.driver).await {
@@ -797,6 +843,7 @@ fn allocate_subnets(
                 pool,
                 gateway,
                 aux: r.aux.clone(),
+                remote: None,
             }),
             Err((gw, e)) => {
                 st.subnets.release(&r.subnet);
@@ -811,10 +858,13 @@ fn allocate_subnets(
 mod addresses;
 mod cluster;
 mod endpoint;
+mod external;
 mod gwbridge;
 pub mod inspect;
 mod overlay;
+mod plugin_restart;
 pub mod ports;
+mod remote_ipam;
 mod rename;
 mod sandbox;
 

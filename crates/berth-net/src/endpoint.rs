@@ -59,6 +59,14 @@ pub struct Endpoint {
     pub ipv6: Option<IpNet>,
     pub gateway4: Option<IpAddr>,
     pub gateway6: Option<IpAddr>,
+    /// A plugin's Join gave no gateway and did not refuse the gateway service: the
+    /// container needs `docker_gwbridge` for its way out (as on an overlay).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub gw_service: bool,
+    /// A plugin's endpoint whose Join has not completed: a berthd killed meanwhile drops it
+    /// at the next start and tells the plugin (DeleteEndpoint, ReleaseAddress).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pending: bool,
     /// The addresses the user asked for, echoed in the settings.
     pub ipam_config: Option<EndpointIpamConfig>,
     pub aliases: Vec<String>,

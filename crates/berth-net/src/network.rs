@@ -15,6 +15,23 @@ pub struct Subnet {
     pub pool: AddressPool,
     pub gateway: IpAddr,
     pub aux: BTreeMap<String, IpAddr>,
+    /// A remote IPAM driver's pool (`--ipam-driver NAME`): the plugin chose the subnet and
+    /// grants every address in it; `pool` mirrors what it granted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote: Option<RemotePool>,
+}
+
+/// What RequestPool answered, kept for every later call about the pool.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RemotePool {
+    /// Opaque PoolID, passed back in RequestAddress/ReleaseAddress/ReleasePool.
+    pub id: String,
+    /// The address space it was requested in (CreateNetwork's `IPAMData.AddressSpace`).
+    pub address_space: String,
+    /// The gateway came from the pool's `Data` (`com.docker.network.gateway`): it was never
+    /// requested, so it is not released.
+    #[serde(default)]
+    pub gateway_from_data: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -54,6 +71,14 @@ impl Network {
             || self.overlay.is_some()
             || matches!(self.driver.as_str(), "bridge" | "overlay" | "host" | "null");
         (!own).then_some(self.driver.as_str())
+    }
+
+    /// The remote IPAM driver granting this network's addresses (`None`: berth's own).
+    pub fn remote_ipam(&self) -> Option<&str> {
+        match self.ipam_driver.as_str() {
+            "" | "default" => None,
+            d => Some(d),
+        }
     }
 
     pub fn is_v6(s: &Subnet) -> bool {

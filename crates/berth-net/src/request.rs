@@ -30,6 +30,8 @@ pub struct CreatePlan {
     /// Further subnets, in the order given (overlay networks may have several per family).
     pub more: Vec<SubnetRequest>,
     pub user_ipam: Vec<IpamConfig>,
+    /// `--ipam-driver NAME` of a plugin (`None`: berth's own, Docker's `default`).
+    pub ipam_driver: Option<String>,
 }
 
 fn cidr(s: &str) -> Option<IpNet> {
@@ -144,10 +146,21 @@ pub fn plan(req: &NetworkCreateRequest) -> Result<CreatePlan> {
         ));
     }
     let ipam = req.ipam.clone().unwrap_or_default();
-    match ipam.driver.as_str() {
-        "" | "default" => {}
-        d => return Err(NetError::not_found(format!("plugin \"{d}\" not found"))),
-    }
+    let ipam_driver = match ipam.driver.as_str() {
+        "" | "default" => None,
+        "null" => {
+            return Err(NetError::not_implemented(
+                "the null IPAM driver is not supported by berth yet",
+            ))
+        }
+        // a remote IPAM driver: an overlay's addresses are granted by the cluster store
+        _ if overlay => {
+            return Err(NetError::not_implemented(
+                "remote IPAM drivers on overlay networks are not supported by berth yet",
+            ))
+        }
+        d => Some(d.to_string()),
+    };
     let user_ipam = ipam.config.unwrap_or_default();
     let (mut v4, mut v6) = (Vec::new(), Vec::new());
     for c in &user_ipam {
@@ -168,7 +181,8 @@ pub fn plan(req: &NetworkCreateRequest) -> Result<CreatePlan> {
             "an IPv6 subnet was given without EnableIPv6 (--ipv6)",
         ));
     }
-    if req.enable_ipv6 && v6.is_empty() {
+    // a remote IPAM chooses the IPv6 pool itself (RequestPool with an empty Pool)
+    if req.enable_ipv6 && v6.is_empty() && ipam_driver.is_none() {
         return Err(NetError::not_found("could not find an available, non-overlapping IPv6 address pool among the defaults to assign to the network"));
     }
     let (mut v4, mut v6) = (v4.into_iter(), v6.into_iter());
@@ -180,6 +194,7 @@ pub fn plan(req: &NetworkCreateRequest) -> Result<CreatePlan> {
         v6: v6.next(),
         more: v4.chain(v6).collect(),
         user_ipam,
+        ipam_driver,
     })
 }
 

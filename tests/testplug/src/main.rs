@@ -8,7 +8,8 @@
 //! - its IPAM hands out /24 pools from `--range` and addresses from them.
 //!
 //! Every call is appended to `--record FILE` as a JSON line `{"Method":…,"Request":…}`;
-//! `--fail Method=msg` answers 500 `{"Err":msg}`, `--hang Method` never answers.
+//! `--fail Method=msg` answers 500 `{"Err":msg}`, `--ipam-error Method=msg` 200
+//! `{"Error":msg}`, `--hang Method` never answers (`--hang-first Method`: only the first).
 //!
 //! Usage: `berth-testplug --socket /run/docker/plugins/testplug.sock [--range 10.123.0.0/16]`.
 
@@ -46,6 +47,23 @@ pub struct Args {
     /// Never answer this call. Repeatable.
     #[arg(long)]
     pub hang: Vec<String>,
+    /// `Method=message`: answer that IPAM call with 200 {"Error": message}, the in-band
+    /// error of the IPAM protocol (as moby's own test IPAM does). Repeatable.
+    #[arg(long)]
+    pub ipam_error: Vec<String>,
+    /// IPAM GetCapabilities answers RequiresMACAddress.
+    #[arg(long)]
+    pub requires_mac: bool,
+    /// IPAM GetCapabilities answers RequiresRequestReplay.
+    #[arg(long)]
+    pub replay: bool,
+    /// Never answer the first call of this method (later ones are served). Repeatable.
+    #[arg(long)]
+    pub hang_first: Vec<String>,
+    /// Append `{"Method":…,"Micros":…}` per answered call: the time spent inside the plugin
+    /// (from the request read to the reply built), for berth-bench.
+    #[arg(long)]
+    pub timings: Option<PathBuf>,
 }
 
 fn reply(status: StatusCode, v: Value) -> Response {
@@ -58,6 +76,24 @@ fn reply(status: StatusCode, v: Value) -> Response {
 }
 
 async fn handle(plug: Arc<Plug>, uri: Uri, body: Bytes) -> Response {
+    let t0 = std::time::Instant::now();
+    let r = answer(&plug, &uri, body).await;
+    if let Some(path) = &plug.args.timings {
+        use std::io::Write as _;
+        let method = uri.path().trim_start_matches('/');
+        let line = json!({"Method": method, "Micros": t0.elapsed().as_micros() as u64});
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        {
+            let _ = writeln!(f, "{line}");
+        }
+    }
+    r
+}
+
+async fn answer(plug: &Plug, uri: &Uri, body: Bytes) -> Response {
     let method = uri.path().trim_start_matches('/').to_string();
     let req: Value = if body.is_empty() {
         Value::Null
@@ -68,12 +104,22 @@ async fn handle(plug: Arc<Plug>, uri: Uri, body: Bytes) -> Response {
         }
     };
     plug.record(&method, &req);
-    if plug.args.hang.contains(&method) {
+    if plug.args.hang.contains(&method)
+        || (plug.args.hang_first.contains(&method) && plug.first_call(&method))
+    {
         std::future::pending::<()>().await;
     }
     let prefix = format!("{method}=");
     if let Some(msg) = plug.args.fail.iter().find_map(|f| f.strip_prefix(&prefix)) {
         return reply(StatusCode::INTERNAL_SERVER_ERROR, json!({ "Err": msg }));
+    }
+    if let Some(msg) = plug
+        .args
+        .ipam_error
+        .iter()
+        .find_map(|f| f.strip_prefix(&prefix))
+    {
+        return reply(StatusCode::OK, json!({ "Error": msg }));
     }
     match plug.call(&method, &body).await {
         Ok(Some(v)) => reply(StatusCode::OK, v),

@@ -40,6 +40,8 @@ pub struct Plug {
     nl: Netlink,
     handle: rtnetlink::Handle,
     state: Mutex<State>,
+    /// Methods called at least once (`--hang-first`).
+    seen: Mutex<BTreeSet<String>>,
 }
 
 fn short(id: &str, n: usize) -> String {
@@ -73,11 +75,20 @@ impl Plug {
                 handle
             },
             state: Mutex::default(),
+            seen: Mutex::default(),
         })
     }
 
     fn st(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether this is the first call of `method`.
+    pub fn first_call(&self, method: &str) -> bool {
+        self.seen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(method.to_string())
     }
 
     pub fn record(&self, method: &str, req: &Value) {
@@ -144,7 +155,12 @@ impl Plug {
             | "NetworkDriver.RevokeExternalConnectivity"
             | "NetworkDriver.DiscoverNew"
             | "NetworkDriver.DiscoverDelete" => json!({}),
-            "IpamDriver.GetCapabilities" => json!({"RequiresMACAddress": false}),
+            "IpamDriver.GetCapabilities" => {
+                json!({
+                    "RequiresMACAddress": self.args.requires_mac,
+                    "RequiresRequestReplay": self.args.replay,
+                })
+            }
             "IpamDriver.GetDefaultAddressSpaces" => json!({
                 "LocalDefaultAddressSpace": "testplug-local",
                 "GlobalDefaultAddressSpace": "testplug-global",

@@ -76,6 +76,8 @@ pub(super) struct Target {
     pub user: bool,
     pub internal: bool,
     pub overlay: bool,
+    /// The network's remote IPAM driver, which grants its addresses.
+    pub remote_ipam: Option<String>,
 }
 
 /// What the embedded DNS answers for an endpoint.
@@ -219,6 +221,7 @@ impl Controller {
             user: serves_names(n),
             internal: n.internal,
             overlay: n.overlay.is_some(),
+            remote_ipam: n.remote_ipam().map(str::to_string),
         };
         Ok((t, want))
     }
@@ -235,10 +238,27 @@ impl Controller {
             Some(p) => p.clone(),
             None => self.sandbox_create(&req.container_id).await?,
         };
-        let ipam = self.ipam_of(&net)?;
-        let ep = self
-            .claim(&*ipam, &net, &req, &want, &sandbox, None)
-            .await?;
+        // a remote IPAM picks the addresses (RequestAddress) before berth takes them
+        let (ipam, want) = match &net.remote_ipam {
+            Some(name) => {
+                let (w, granted) = self
+                    .request_endpoint_addresses(name, &net.id, &want)
+                    .await?;
+                let ipam: Arc<dyn crate::ipam::Ipam> = Arc::new(granted);
+                (ipam, w)
+            }
+            None => (self.ipam_of(&net)?, want),
+        };
+        let ep = match self.claim(&*ipam, &net, &req, &want, &sandbox, None).await {
+            Ok(ep) => ep,
+            Err(e) => {
+                if net.remote_ipam.is_some() {
+                    let ips: Vec<IpAddr> = want.v4.into_iter().chain(want.v6).collect();
+                    let _ = ipam.release_addresses(&net.id, &ips).await;
+                }
+                return Err(e);
+            }
+        };
         let routed = self.lock().eps.eps.get(&ep.id).is_some_and(|e| e.routed);
         let change = Change {
             put: vec![&ep],
@@ -249,6 +269,7 @@ impl Controller {
         };
         if let Err(e) = self.commit_change(&change) {
             self.unreserve(&ep, true);
+            self.unclaim(&*ipam, &ep).await;
             return Err(e);
         }
         let gateways = if routed { ep.gateways() } else { vec![] };
@@ -257,6 +278,7 @@ impl Controller {
         if net.user {
             if let Err(e) = self.dns.serve(&ep.container_id, &ep.sandbox) {
                 self.roll_back(&ep).await;
+                self.unclaim(&*ipam, &ep).await;
                 return Err(NetError::internal(format!(
                     "starting the embedded DNS server in {}: {e}",
                     ep.sandbox.display()
@@ -267,14 +289,38 @@ impl Controller {
             Ok(d) => d.join(&net.net_ref(), &ep, &spec).await,
             Err(e) => Err(e),
         };
-        if let Err(e) = joined {
-            self.roll_back(&ep).await;
-            return Err(e);
+        let joined = match joined {
+            Ok(j) => j,
+            Err(e) => {
+                self.roll_back(&ep).await;
+                // after the driver's DeleteEndpoint, as Docker releases
+                self.unclaim(&*ipam, &ep).await;
+                return Err(e);
+            }
+        };
+        let mut ep = ep;
+        if let Some(g) = &joined.gateway {
+            // the plugin's Join decides the gateway, and whether the gwbridge is needed
+            ep.gateway4 = g.v4.filter(|_| ep.ipv4.is_some());
+            ep.gateway6 = g.v6.filter(|_| ep.ipv6.is_some());
+            ep.gw_service = g.wants_gateway_service() && !net.internal;
+            ep.pending = false;
+            let change = Change {
+                put: vec![&ep],
+                ..Default::default()
+            };
+            if let Err(e) = self.commit_change(&change) {
+                tracing::error!("recording the gateway of endpoint {}: {e}", ep.id);
+            }
         }
         let work = {
             let mut st = self.lock();
             if let Some(e) = st.eps.eps.get_mut(&ep.id) {
                 e.phase = Phase::Live;
+                e.ep.gateway4 = ep.gateway4;
+                e.ep.gateway6 = ep.gateway6;
+                e.ep.gw_service = ep.gw_service;
+                e.ep.pending = false;
             }
             // answerable before the container's process starts
             if net.user {
@@ -393,6 +439,7 @@ impl Controller {
             }
         };
         let v4 = alloc.v4.map(|(n, _)| n.addr());
+        let plugin = drivers::Kind::of(&net.driver).is_none();
         let ep = Endpoint {
             id: crate::network::new_id(),
             network_id: net.id.clone(),
@@ -404,8 +451,17 @@ impl Controller {
             mac: want.mac.unwrap_or_else(|| mac_for(v4)),
             ipv4: alloc.v4.map(|(n, _)| n),
             ipv6: alloc.v6.map(|(n, _)| n),
-            gateway4: alloc.v4.map(|(_, g)| g).filter(|_| overlay_ns.is_none()),
-            gateway6: alloc.v6.map(|(_, g)| g).filter(|_| overlay_ns.is_none()),
+            // a plugin's endpoint has the gateway its Join gives (set in `connect`)
+            gateway4: alloc
+                .v4
+                .map(|(_, g)| g)
+                .filter(|_| overlay_ns.is_none() && !plugin),
+            gateway6: alloc
+                .v6
+                .map(|(_, g)| g)
+                .filter(|_| overlay_ns.is_none() && !plugin),
+            gw_service: false,
+            pending: plugin,
             host_netns: overlay_ns.map(Path::to_path_buf),
             ipam_config: (given(&req.ipv4).is_some() || given(&req.ipv6).is_some()).then(|| {
                 EndpointIpamConfig {
@@ -554,14 +610,25 @@ impl Controller {
             // names leave every host before the addresses are freed
             this.unpublish_endpoints(&global).await;
             for ep in &eps {
-                let driver = this
+                let (driver, remote) = this
                     .lock()
                     .networks
                     .get(&ep.network_id)
-                    .map(|n| n.driver.clone());
+                    .map(|n| {
+                        let r = n
+                            .remote_ipam()
+                            .map(|name| (name.to_string(), super::remote_ipam::pools_of(n)));
+                        (Some(n.driver.clone()), r)
+                    })
+                    .unwrap_or_default();
                 let driver = match driver {
                     Some(d) => Some(this.driver(&d).await),
                     None => None,
+                };
+                // Revoke before Leave, if it was the programmed gateway endpoint
+                let next = match &driver {
+                    Some(Ok(d)) => this.revoke_if_programmed(ep, &**d).await,
+                    _ => None,
                 };
                 let deleted = match driver {
                     Some(Ok(d)) => d.leave(ep).await,
@@ -579,6 +646,13 @@ impl Controller {
                     // addresses stay taken: the container side may still hold them
                     tracing::error!("deleting veth {}: {e}", ep.host_if);
                     continue;
+                }
+                // ReleaseAddress after the driver's DeleteEndpoint (Docker's order)
+                if let Some((name, pools)) = remote {
+                    this.release_granted(&name, pools, &ep.addrs()).await;
+                }
+                if let (true, Some(options)) = (handover, next) {
+                    this.program_next(&ep.container_id, options).await;
                 }
                 let mut guard = this.lock();
                 let st = &mut *guard;

@@ -1,4 +1,5 @@
-//! `docker_gwbridge`: the way out for containers whose only networks are overlays.
+//! `docker_gwbridge`: the way out for containers whose only networks are overlays, or plugin
+//! networks whose Join gave no gateway (and did not set `DisableGatewayService`).
 //!
 //! Docker's rule (libnetwork's `needDefaultGW`): a container has an interface on it while it is
 //! on a non-internal overlay and none of its other endpoints (internal ones and the gwbridge
@@ -33,7 +34,7 @@ fn needs_gwbridge(st: &State, cid: &str) -> bool {
         if n.name == GWBRIDGE || n.internal {
             continue;
         }
-        if n.overlay.is_some() {
+        if n.overlay.is_some() || e.ep.gw_service {
             need = true;
         } else if !e.ep.gateways().is_empty() {
             return false;

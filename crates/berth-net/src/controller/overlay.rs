@@ -153,6 +153,7 @@ impl Controller {
                     pool,
                     gateway,
                     aux: r.aux.clone(),
+                    remote: None,
                 });
             }
             // shown by inspect, as Docker's classic overlay shows it

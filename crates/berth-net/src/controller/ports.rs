@@ -185,6 +185,10 @@ impl Controller {
     /// Publishes the container's ports; the runs made (none when it has no network that
     /// can carry them). All or nothing.
     pub async fn publish(&self, container_id: &str, wants: &[Want]) -> Result<Vec<Run>> {
+        // a plugin's gateway endpoint: the ports go to the plugin (controller/external.rs)
+        if let Some(r) = self.program_plugin_gateway(container_id, wants).await {
+            return r.map(|()| vec![]);
+        }
         if wants.is_empty() {
             return Ok(vec![]);
         }

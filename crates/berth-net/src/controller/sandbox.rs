@@ -176,7 +176,8 @@ impl Controller {
     /// still a namespace and whose veth carries its tag (set as the last step of a connect);
     /// drops the rest, deletes berth's veths nobody knows, and rebuilds the address pools from
     /// the endpoints kept, so nothing is handed out twice whatever a crash interrupted.
-    pub(super) async fn restore_endpoints(&self) -> Result<()> {
+    /// Returns the endpoints dropped, for the plugins to hear of (`settle_plugins`).
+    pub(super) async fn restore_endpoints(&self) -> Result<Vec<Endpoint>> {
         let sandboxes: Vec<(String, Sandbox)> = self.store.list(SANDBOXES)?;
         let records: Vec<(String, Endpoint)> = self.store.list(ENDPOINTS)?;
         let prefix = format!("{}{ENDPOINT_TAG}", self.alias_tag());
@@ -225,7 +226,7 @@ impl Controller {
                     .is_some_and(|n| crate::drivers::Kind::of(&n.driver).is_none());
                 st.networks.contains_key(&e.network_id)
                     && alive_ids.contains(e.container_id.as_str())
-                    && (plugin || tagged.get(&e.id) == Some(&e.host_if))
+                    && ((plugin && !e.pending) || tagged.get(&e.id) == Some(&e.host_if))
             })
         };
         keep.sort_by_key(|e| e.seq);
@@ -331,7 +332,7 @@ impl Controller {
                 tracing::error!("embedded DNS for container {cid}: {e}");
             }
         }
-        Ok(())
+        Ok(dropped)
     }
 }
 

@@ -86,6 +86,34 @@ impl Capabilities {
     };
 }
 
+/// What a join decided about the endpoint's way out. Built-in drivers leave it to the
+/// network's gateway (`gateway: None`); a plugin's Join decides (plugins.md §2.7).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Joined {
+    pub gateway: Option<JoinGateway>,
+}
+
+/// A plugin's Join: its gateways (plain IPs), whether its static routes hold a default route,
+/// and `DisableGatewayService`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JoinGateway {
+    pub v4: Option<std::net::IpAddr>,
+    pub v6: Option<std::net::IpAddr>,
+    pub default_route: bool,
+    pub disable_gateway_service: bool,
+}
+
+impl JoinGateway {
+    /// libnetwork's `needDefaultGW` for this endpoint: no gateway of any kind, and the
+    /// gateway service not refused.
+    pub fn wants_gateway_service(&self) -> bool {
+        self.v4.is_none()
+            && self.v6.is_none()
+            && !self.default_route
+            && !self.disable_gateway_service
+    }
+}
+
 /// A network driver's side of the Container Network Model: the kernel objects of a network
 /// on this host and of each endpoint. The controller keeps what is common to every driver
 /// (store, addresses, DNS, ports, firewall policy, rollback) and calls these in CNM order:
@@ -103,8 +131,22 @@ pub trait NetworkDriver: Send + Sync {
         n: &'a NetRef,
         ep: &'a Endpoint,
         spec: &'a EndpointSpec,
-    ) -> BoxFuture<'a, Result<()>>;
+    ) -> BoxFuture<'a, Result<Joined>>;
     fn leave<'a>(&'a self, ep: &'a Endpoint) -> BoxFuture<'a, Result<()>>;
+    /// The endpoint became the container's gateway endpoint (ProgramExternalConnectivity,
+    /// with the sandbox's port map and exposed ports); built-in drivers publish ports
+    /// themselves (controller/ports.rs).
+    fn program_external<'a>(
+        &'a self,
+        _ep: &'a Endpoint,
+        _options: &'a crate::plugins::api::net::Options,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async { Ok(()) })
+    }
+    /// The endpoint stops being the gateway endpoint (RevokeExternalConnectivity).
+    fn revoke_external<'a>(&'a self, _ep: &'a Endpoint) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async { Ok(()) })
+    }
 }
 
 /// The built-in drivers by name.
@@ -177,8 +219,11 @@ impl NetworkDriver for BridgeDriver {
         _: &'a NetRef,
         _: &'a Endpoint,
         spec: &'a EndpointSpec,
-    ) -> BoxFuture<'a, Result<()>> {
-        Box::pin(async move { Ok(self.osl.create_endpoint(spec).await?) })
+    ) -> BoxFuture<'a, Result<Joined>> {
+        Box::pin(async move {
+            self.osl.create_endpoint(spec).await?;
+            Ok(Joined::default())
+        })
     }
     fn leave<'a>(&'a self, ep: &'a Endpoint) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move { Ok(self.osl.delete_link(&ep.host_if).await?) })
@@ -210,8 +255,11 @@ impl NetworkDriver for OverlayDriver {
         _: &'a NetRef,
         _: &'a Endpoint,
         spec: &'a EndpointSpec,
-    ) -> BoxFuture<'a, Result<()>> {
-        Box::pin(async move { Ok(self.osl.create_endpoint(spec).await?) })
+    ) -> BoxFuture<'a, Result<Joined>> {
+        Box::pin(async move {
+            self.osl.create_endpoint(spec).await?;
+            Ok(Joined::default())
+        })
     }
     fn leave<'a>(&'a self, ep: &'a Endpoint) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
@@ -252,7 +300,7 @@ impl NetworkDriver for NoEndpoints {
         _: &'a NetRef,
         _: &'a Endpoint,
         _: &'a EndpointSpec,
-    ) -> BoxFuture<'a, Result<()>> {
+    ) -> BoxFuture<'a, Result<Joined>> {
         let name = self.name();
         Box::pin(async move {
             Err(NetError::not_implemented(format!(

@@ -1,9 +1,9 @@
 //! A network driver plugin behind the driver seam: every step of a network's and an
 //! endpoint's life goes to the plugin over libnetwork's remote protocol (`plugins/`), and the
-//! interface its Join names is moved into the sandbox. Addresses come from berth's own IPAM
-//! (remote IPAM drivers are not wired in yet).
+//! interface its Join names is moved into the sandbox. Addresses come from berth's own IPAM or
+//! the network's IPAM plugin (controller/remote_ipam.rs).
 
-use super::{Capabilities, NetworkDriver};
+use super::{Capabilities, JoinGateway, Joined, NetworkDriver};
 use crate::controller::NetRef;
 use crate::endpoint::{format_mac, Endpoint};
 use crate::error::{NetError, Result};
@@ -11,6 +11,7 @@ use crate::network::Network;
 use crate::osl::{AdoptSpec, EndpointSpec, Osl};
 use crate::plugins::api::net::{
     keys, CreateEndpointRequest, CreateNetworkRequest, EndpointInterface, IpamData, JoinRequest,
+    Options, ProgramExternalConnectivityRequest,
 };
 use crate::plugins::RemoteDriver;
 use futures::future::BoxFuture;
@@ -29,7 +30,11 @@ fn ipam_data(n: &Network, v6: bool) -> Vec<IpamData> {
         .iter()
         .filter(|s| Network::is_v6(s) == v6)
         .map(|s| IpamData {
-            address_space: "LocalDefault".into(),
+            // Docker's default IPAM's local space, or the IPAM plugin's
+            address_space: s
+                .remote
+                .as_ref()
+                .map_or_else(|| "LocalDefault".into(), |p| p.address_space.clone()),
             pool: s.pool.subnet.to_string(),
             gateway: Some(format!("{}/{}", s.gateway, s.pool.subnet.prefix_len())),
             aux_addresses: s
@@ -87,7 +92,7 @@ impl NetworkDriver for RemoteNetDriver {
         n: &'a NetRef,
         ep: &'a Endpoint,
         spec: &'a EndpointSpec,
-    ) -> BoxFuture<'a, Result<()>> {
+    ) -> BoxFuture<'a, Result<Joined>> {
         Box::pin(async move {
             let cidr = |x: Option<ipnet::IpNet>| x.map(|n| n.to_string()).unwrap_or_default();
             let req = CreateEndpointRequest {
@@ -146,7 +151,46 @@ impl NetworkDriver for RemoteNetDriver {
                 undo(true).await;
                 return Err(e.into());
             }
-            Ok(())
+            Ok(Joined {
+                gateway: Some(JoinGateway {
+                    v4: info.gateway,
+                    v6: info.gateway_ipv6,
+                    default_route: info.routes.iter().any(|r| r.destination.prefix_len() == 0),
+                    disable_gateway_service: info.disable_gateway_service,
+                }),
+            })
+        })
+    }
+
+    fn program_external<'a>(
+        &'a self,
+        ep: &'a Endpoint,
+        options: &'a Options,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let req = ProgramExternalConnectivityRequest {
+                network_id: ep.network_id.clone(),
+                endpoint_id: ep.id.clone(),
+                options: options.clone(),
+            };
+            self.remote
+                .program_external_connectivity(&req)
+                .await
+                .map_err(|e| {
+                    NetError::internal(format!(
+                        "driver failed programming external connectivity on endpoint {} ({}): {e}",
+                        ep.container_name, ep.id
+                    ))
+                })
+        })
+    }
+
+    fn revoke_external<'a>(&'a self, ep: &'a Endpoint) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            Ok(self
+                .remote
+                .revoke_external_connectivity(&ep.network_id, &ep.id)
+                .await?)
         })
     }
 

@@ -1,0 +1,127 @@
+//! Issue 13: a network driver plugin against the built-in bridge. Container start
+//! (create + start) and `network connect` on a plugin network (the project's `berth-testplug`,
+//! which really makes a veth per endpoint) vs a user bridge network, p50; and berth's own time
+//! per plugin connect: the API call's time minus the time the plugin spent inside its calls
+//! (CreateEndpoint + Join, as the plugin measures them). BENCH_PLUGIN_N samples (default 40).
+
+use crate::{env, report, timed};
+use berth_e2e::plug::start_plugin;
+use berth_e2e::Lab;
+use serde_json::{json, Value};
+use std::path::Path;
+
+/// Microseconds the plugin spent per answered call, in order.
+fn plugin_micros(timings: &Path) -> Vec<u64> {
+    std::fs::read_to_string(timings)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter_map(|v| v["Micros"].as_u64())
+        .collect()
+}
+
+fn create_start(sock: &Path, name: &str, net: &str) -> (String, f64) {
+    let body = json!({"Image": "busybox", "Cmd": ["sleep", "3600"],
+        "HostConfig": {"NetworkMode": net}});
+    let (c, v) = crate::call(
+        sock,
+        "POST",
+        &format!("/v1.41/containers/create?name={name}"),
+        Some(&body),
+        201,
+    );
+    let id = v["Id"].as_str().unwrap().to_string();
+    let s = timed(
+        sock,
+        "POST",
+        &format!("/v1.41/containers/{id}/start"),
+        None,
+        204,
+    );
+    (id, c + s)
+}
+
+pub fn run() {
+    let n = env("BENCH_PLUGIN_N", 40);
+    let mut lab = Lab::new_ns();
+    let dir = lab.root().join("plugins");
+    std::fs::create_dir_all(&dir).unwrap();
+    let record = lab.root().join("calls.jsonl");
+    let timings = lab.root().join("timings.jsonl");
+    let _plug = start_plugin(
+        &lab,
+        &dir,
+        &record,
+        &["--timings", timings.to_str().unwrap()],
+    );
+    // the debug log costs time on every call: the lab's default level is for tests
+    if std::env::var_os("BERTH_E2E_LOG_LEVEL").is_none() {
+        std::env::set_var("BERTH_E2E_LOG_LEVEL", "info");
+    }
+    lab.start_daemon(&["--plugins-dir", dir.to_str().unwrap()]);
+    let sock = lab.sock();
+    for (name, driver, subnet) in [
+        ("pnet", "testplug", "10.90.0.0/16"),
+        ("bnet", "bridge", "10.91.0.0/16"),
+    ] {
+        let body = json!({"Name": name, "Driver": driver,
+            "IPAM": {"Config": [{"Subnet": subnet}]}});
+        timed(&sock, "POST", "/v1.41/networks/create", Some(&body), 201);
+    }
+    println!("== plugins (n={n}, berth-testplug: a veth pair per endpoint) ==");
+    let mut ids = Vec::new();
+    for (net, what) in [("bnet", "bridge"), ("pnet", "plugin")] {
+        let mut starts = Vec::new();
+        for i in 0..n {
+            let (id, t) = create_start(&sock, &format!("s{net}{i}"), net);
+            starts.push(t);
+            ids.push(id);
+        }
+        report(&format!("container start on a {what} network"), &mut starts);
+    }
+    // connect/disconnect running containers (on the default bridge) to each network
+    let mut base = Vec::new();
+    for i in 0..n {
+        base.push(create_start(&sock, &format!("c{i}"), "bridge").0);
+    }
+    for (net, what) in [("bnet", "bridge"), ("pnet", "plugin")] {
+        let (mut con, mut own) = (Vec::new(), Vec::new());
+        for id in &base {
+            let before = plugin_micros(&timings).len();
+            let t = timed(
+                &sock,
+                "POST",
+                &format!("/v1.41/networks/{net}/connect"),
+                Some(&json!({"Container": id})),
+                200,
+            );
+            let inside: u64 = plugin_micros(&timings)[before..].iter().sum();
+            con.push(t);
+            if net == "pnet" {
+                own.push(t - inside as f64 / 1000.0);
+            }
+        }
+        report(&format!("network connect to a {what} network"), &mut con);
+        if !own.is_empty() {
+            report("  berth's own time per plugin connect", &mut own);
+        }
+        for id in &base {
+            timed(
+                &sock,
+                "POST",
+                &format!("/v1.41/networks/{net}/disconnect"),
+                Some(&json!({"Container": id})),
+                200,
+            );
+        }
+    }
+    for id in ids.iter().chain(&base) {
+        timed(
+            &sock,
+            "DELETE",
+            &format!("/v1.41/containers/{id}?force=1"),
+            None,
+            204,
+        );
+    }
+}
