@@ -246,6 +246,7 @@ impl Engine {
             self.rt.remove(&id);
             return Err(e);
         }
+        berth_net::fail::point("create/stored");
         super::ports::give_back_memory_if_big(&rec);
         Ok((id, warnings))
     }
