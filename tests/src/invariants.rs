@@ -33,6 +33,9 @@ pub struct Ctr {
     pub running: bool,
     /// network name → IPv4 address (running containers only)
     pub addrs: BTreeMap<String, String>,
+    /// network id → IPv4 address: two networks may share a name (Docker lets two clients
+    /// create one at once)
+    pub by_net_id: BTreeMap<String, String>,
     pub host_ports: Vec<u16>,
     pub http: bool,
 }
@@ -54,11 +57,13 @@ pub fn containers(lab: &Lab) -> Vec<Ctr> {
     let mut out = Vec::new();
     for c in list.as_array().unwrap() {
         let running = c["State"] == "running";
-        let mut addrs = BTreeMap::new();
+        let (mut addrs, mut by_net_id) = (BTreeMap::new(), BTreeMap::new());
         for (net, ep) in c["NetworkSettings"]["Networks"].as_object().unwrap() {
             let ip = ep["IPAddress"].as_str().unwrap_or("");
             if running && !ip.is_empty() {
                 addrs.insert(net.clone(), ip.to_string());
+                let id = ep["NetworkID"].as_str().unwrap_or(net);
+                by_net_id.insert(id.to_string(), ip.to_string());
             }
         }
         let host_ports = c["Ports"]
@@ -77,6 +82,7 @@ pub fn containers(lab: &Lab) -> Vec<Ctr> {
                 .to_string(),
             running,
             addrs,
+            by_net_id,
             host_ports,
             http: c["Labels"][HTTP_LABEL].is_string(),
         });
@@ -149,7 +155,7 @@ pub fn check(lab: &Lab, what: &str) -> Counts {
     // addresses once per network
     let mut seen = BTreeSet::new();
     for c in &running {
-        for (net, ip) in &c.addrs {
+        for (net, ip) in &c.by_net_id {
             assert!(
                 seen.insert((net.clone(), ip.clone())),
                 "{what}: {ip} given twice on {net}"
@@ -170,6 +176,14 @@ pub fn check(lab: &Lab, what: &str) -> Counts {
     let (st, nets) = lab.api("GET", "/networks", None);
     assert_eq!(st, 200, "{nets}");
     let mut bridges = BTreeSet::new();
+    let mut names_seen = BTreeSet::new();
+    // a name two networks carry is ambiguous in `name.network` and in the containers' maps
+    let mut ambiguous = BTreeSet::new();
+    for n in nets.as_array().unwrap() {
+        if !names_seen.insert(n["Name"].as_str().unwrap().to_string()) {
+            ambiguous.insert(n["Name"].as_str().unwrap().to_string());
+        }
+    }
     for n in nets.as_array().unwrap() {
         let name = n["Name"].as_str().unwrap();
         if n["Driver"] != "bridge" {
@@ -188,7 +202,7 @@ pub fn check(lab: &Lab, what: &str) -> Counts {
             .unwrap_or_default();
         let want: BTreeSet<&str> = running
             .iter()
-            .filter(|c| c.addrs.contains_key(name))
+            .filter(|c| c.by_net_id.contains_key(id))
             .map(|c| c.id.as_str())
             .collect();
         assert_eq!(listed, want, "{what}: containers of network {name}");
@@ -272,6 +286,7 @@ pub fn check(lab: &Lab, what: &str) -> Counts {
                 .addrs
                 .iter()
                 .filter(|(n, _)| *n != "bridge" && asker.addrs.contains_key(*n))
+                .filter(|(n, _)| !ambiguous.contains(*n))
                 .collect();
             for (net, ip) in &shared {
                 let q = format!("{}.{net}", c.name);
@@ -279,7 +294,8 @@ pub fn check(lab: &Lab, what: &str) -> Counts {
                 assert_eq!(got, [ip.as_str()], "{what}: {} asked for {q}", asker.name);
                 counts.names += 1;
             }
-            if shared.is_empty() {
+            let unshared = c.addrs.keys().all(|n| !asker.addrs.contains_key(n));
+            if unshared {
                 let got = resolve(&sandbox, &c.name);
                 assert!(
                     got.is_empty(),

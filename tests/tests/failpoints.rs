@@ -419,3 +419,46 @@ fn stop() {
 fn rm() {
     campaign(Op::Rm);
 }
+
+/// Found by the campaign: after a crash the embedded DNS listened on new ports, but conntrack
+/// kept sending a flow it had seen (one source port, a resolver retrying) to the dead
+/// daemon's port for as long as the client kept retrying. The new daemon binds the old ports.
+#[test]
+fn a_dns_flow_seen_before_a_crash_is_answered_after_it() {
+    use berth_e2e::dns::{query, read_reply};
+    use berth_e2e::net::in_netns;
+    use hickory_proto::rr::RecordType;
+
+    let mut lab = Lab::start();
+    lab.net("fpdns");
+    for name in ["asker", "target"] {
+        let body = json!({"Image": "busybox", "Cmd": ["sleep", "3600"],
+            "HostConfig": {"NetworkMode": "fpdns"}});
+        let path = format!("/containers/create?name={name}");
+        expect(&lab, "POST", &path, Some(body), &[201], name);
+        let path = format!("/containers/{name}/start");
+        expect(&lab, "POST", &path, None, &[204], name);
+    }
+    let want = ip_on(&lab, "target", "fpdns").unwrap();
+    let sandbox = sandbox_of(&lab, "asker");
+    // one source port, three tries a second apart: a resolver's retries
+    let ask = |sandbox: PathBuf| {
+        in_netns(&sandbox, || {
+            let s = std::net::UdpSocket::bind("0.0.0.0:45353").unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+            let q = query("target", RecordType::A);
+            let mut buf = [0u8; 512];
+            for _ in 0..3 {
+                s.send_to(&q, "127.0.0.11:53").unwrap();
+                if let Ok(n) = s.recv(&mut buf) {
+                    return Some(read_reply(&buf[..n]).answers);
+                }
+            }
+            None
+        })
+    };
+    assert_eq!(ask(sandbox.clone()), Some(vec![want.clone()]));
+    lab.kill9();
+    lab.start_again();
+    assert_eq!(ask(sandbox), Some(vec![want]), "after the crash");
+}
