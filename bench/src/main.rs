@@ -3,7 +3,7 @@
 //!
 //! Build the daemon first (`cargo build --release`), then
 //! `cargo run --release -p berth-bench [networks|containers|dns|compose|ports|overlay|diagnose]` (all by default;
-//! `overlay-docker`: only Docker's side of the overlay run).
+//! `overlay-docker`: only Docker's side of the overlay run; `soak`: the soak, BENCH_SOAK_*).
 //! BERTHD_BIN overrides the daemon binary; BENCH_NETWORKS the scale run (default 4096);
 //! BENCH_OVERLAY_* the overlay runs (see overlay.rs).
 
@@ -15,6 +15,7 @@ mod networks;
 mod overlay;
 mod overlay_docker;
 mod ports;
+mod soak;
 
 use berth_e2e::http::request;
 use serde_json::Value;
@@ -114,6 +115,9 @@ fn main() {
     }
     if what.is_empty() || what == "overlay" {
         overlay::run();
+    }
+    if what == "soak" {
+        soak::run();
     }
     if what == "overlay-docker" {
         overlay::run_docker_only();

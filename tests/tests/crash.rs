@@ -63,7 +63,7 @@ fn client(sock: PathBuf, who: u64, seed: u64, stop: Arc<AtomicBool>, ops: Arc<At
                         json!({HTTP_LABEL: "1"}),
                         json!(["sh", "-c", "mkdir -p /www && echo hi > /www/index.html && exec httpd -f -p 80 -h /www"]),
                     ),
-                    _ => (json!({}), json!({}), json!(["sleep", "600"])),
+                    _ => (json!({}), json!({}), json!(["sleep", "3600"])),
                 };
                 let body = json!({
                     "Image": "busybox",
@@ -109,7 +109,12 @@ fn client(sock: PathBuf, who: u64, seed: u64, stop: Arc<AtomicBool>, ops: Arc<At
                 // user networks come and go (a removal is refused while one is in use)
                 let n = NETS[1 + rng.below(2) as usize];
                 if rng.below(2) == 0 {
-                    call(&sock, "POST", "/networks/create", Some(json!({"Name": n})))
+                    call(
+                        &sock,
+                        "POST",
+                        "/networks/create",
+                        Some(json!({"Name": n, "CheckDuplicate": true})),
+                    )
                 } else {
                     call(&sock, "DELETE", &format!("/networks/{n}"), None)
                 }
