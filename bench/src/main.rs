@@ -2,9 +2,9 @@
 //! answers on /var/run/docker.sock, against Docker with the same calls.
 //!
 //! Build the daemon first (`cargo build --release`), then
-//! `cargo run --release -p berth-bench [networks|containers|dns|compose|ports|overlay|diagnose|plugins|dockerpy]`
-//! (all but `dockerpy` by default;
-//! `overlay-docker`: only Docker's side of the overlay run).
+//! `cargo run --release -p berth-bench [networks|containers|dns|compose|ports|overlay|diagnose|plugins|dockerpy|soak]`
+//! (all but `dockerpy` and `soak` by default; `overlay-docker`: only Docker's side of the overlay
+//! run; `soak`: the soak, BENCH_SOAK_*).
 //! BERTHD_BIN overrides the daemon binary; BENCH_NETWORKS the scale run (default 4096);
 //! BENCH_OVERLAY_* the overlay runs (see overlay.rs).
 
@@ -18,6 +18,7 @@ mod overlay;
 mod overlay_docker;
 mod plugins;
 mod ports;
+mod soak;
 
 use berth_e2e::http::request;
 use serde_json::Value;
@@ -123,6 +124,9 @@ fn main() {
     }
     if what == "dockerpy" {
         dockerpy::run();
+    }
+    if what == "soak" {
+        soak::run();
     }
     if what == "overlay-docker" {
         overlay::run_docker_only();

@@ -33,6 +33,7 @@ pub struct Lab {
     daemon: Option<Child>,
     args: Vec<String>,
     starts: usize,
+    env: Vec<(String, String)>,
 }
 
 /// Binary lookup: `$BERTHD_BIN` / `$BERTH_BIN`, else next to the test executable
@@ -155,6 +156,7 @@ impl Lab {
             daemon: None,
             args: Vec::new(),
             starts: 0,
+            env: Vec::new(),
         };
         lab.ip(&["link", "set", "lo", "up"]);
         lab
@@ -246,6 +248,7 @@ impl Lab {
             .args(&self.args)
             .env_remove("DOCKER_HOST")
             .env_remove("BERTH_HOST")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::from(log))
             .stderr(Stdio::from(log2));
@@ -313,6 +316,28 @@ impl Lab {
                 );
             }
             std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// An environment variable for the daemon, from its next start on.
+    pub fn set_daemon_env(&mut self, key: &str, value: &str) {
+        self.env.retain(|(k, _)| k != key);
+        self.env.push((key.to_string(), value.to_string()));
+    }
+
+    /// Waits (≤ `within`) for the daemon to die by itself (a failpoint); `true` if it did.
+    pub fn wait_died(&mut self, within: Duration) -> bool {
+        let deadline = Instant::now() + within;
+        loop {
+            let child = self.daemon.as_mut().expect("daemon not running");
+            if child.try_wait().unwrap().is_some() {
+                self.daemon = None;
+                return true;
+            }
+            if Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(10));
         }
     }
 

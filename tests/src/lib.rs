@@ -22,6 +22,7 @@ pub mod diag;
 pub mod dns;
 pub mod dockerpy;
 pub mod http;
+pub mod invariants;
 pub mod lab;
 pub mod net;
 pub mod nft;

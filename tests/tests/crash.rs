@@ -1,12 +1,16 @@
-//! The crash campaign's first part (issue 12): berthd killed with SIGKILL at random moments
-//! while API clients run, connect, disconnect and remove containers and create and remove
-//! networks; after each restart the invariants are checked. The seed is printed:
-//! `BERTH_CRASH_SEED=N` replays a run, `BERTH_CRASH_ROUNDS=N` makes it longer.
+//! The crash campaign's random half (issue 12): berthd killed with SIGKILL every few seconds
+//! while API clients run (half of them publishing an HTTP port), connect, disconnect and remove
+//! containers and create and remove networks; after each restart the invariants of
+//! `berth_e2e::invariants` are checked. The seed is printed: `BERTH_CRASH_SEED=N` replays the
+//! kill times and the clients' choices; `BERTH_CRASH_SECS` (default 60), `BERTH_CRASH_CLIENTS`
+//! (default 16) make it longer or wider.
 
+use berth_e2e::invariants::{self, HTTP_LABEL};
 use berth_e2e::*;
 use serde_json::{json, Value};
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// xorshift64: the tests crate has no random number crate, and a seed must replay.
@@ -40,175 +44,149 @@ fn call(sock: &Path, method: &str, path: &str, body: Option<Value>) -> Option<(u
 
 const NETS: [&str; 3] = ["bridge", "crash0", "crash1"];
 
-/// A client's share of the load: `ops` random operations on its own containers.
-fn client(sock: PathBuf, who: u64, seed: u64, ops: u64) {
+/// A client's share of the load: random operations on its own containers until `stop`;
+/// `ops` counts the calls that got an answer.
+fn client(sock: PathBuf, who: u64, seed: u64, stop: Arc<AtomicBool>, ops: Arc<AtomicU64>) {
     let mut rng = Rng(seed | 1);
     let mut mine: Vec<String> = Vec::new();
-    for i in 0..ops {
+    let mut i = 0;
+    while !stop.load(Ordering::SeqCst) {
+        i += 1;
         let net = NETS[rng.below(3) as usize];
-        match rng.below(6) {
+        let answered = match rng.below(6) {
             0 | 1 => {
                 let name = format!("c{who}-{seed:x}-{i}");
-                // half of them publish a port (an ephemeral host port on every address)
-                let ports = match rng.below(2) {
-                    0 => json!({"80/tcp": [{"HostIp": "", "HostPort": ""}]}),
-                    _ => json!({}),
+                // half of them publish port 80 (an ephemeral host port) and serve HTTP there
+                let (ports, labels, cmd) = match rng.below(2) {
+                    0 => (
+                        json!({"80/tcp": [{"HostIp": "", "HostPort": ""}]}),
+                        json!({HTTP_LABEL: "1"}),
+                        json!(["sh", "-c", "mkdir -p /www && echo hi > /www/index.html && exec httpd -f -p 80 -h /www"]),
+                    ),
+                    _ => (json!({}), json!({}), json!(["sleep", "3600"])),
                 };
                 let body = json!({
                     "Image": "busybox",
-                    "Cmd": ["sleep", "600"],
+                    "Cmd": cmd,
+                    "Labels": labels,
                     "ExposedPorts": {"80/tcp": {}},
                     "HostConfig": {"NetworkMode": net, "PortBindings": ports},
                 });
                 let path = format!("/containers/create?name={name}");
-                if let Some((201, _)) = call(&sock, "POST", &path, Some(body)) {
+                let r = call(&sock, "POST", &path, Some(body));
+                if let Some((201, _)) = r {
                     mine.push(name.clone());
-                    let _ = call(&sock, "POST", &format!("/containers/{name}/start"), None);
+                    call(&sock, "POST", &format!("/containers/{name}/start"), None)
+                } else {
+                    r
                 }
             }
             2 if !mine.is_empty() => {
                 let c = &mine[rng.below(mine.len() as u64) as usize];
                 let body = json!({"Container": c});
-                let _ = call(
+                call(
                     &sock,
                     "POST",
                     &format!("/networks/{net}/connect"),
                     Some(body),
-                );
+                )
             }
             3 if !mine.is_empty() => {
                 let c = &mine[rng.below(mine.len() as u64) as usize];
                 let body = json!({"Container": c, "Force": true});
-                let _ = call(
+                call(
                     &sock,
                     "POST",
                     &format!("/networks/{net}/disconnect"),
                     Some(body),
-                );
+                )
             }
             4 if !mine.is_empty() => {
                 let c = mine.swap_remove(rng.below(mine.len() as u64) as usize);
-                let _ = call(&sock, "DELETE", &format!("/containers/{c}?force=1"), None);
+                call(&sock, "DELETE", &format!("/containers/{c}?force=1"), None)
             }
             _ => {
                 // user networks come and go (a removal is refused while one is in use)
                 let n = NETS[1 + rng.below(2) as usize];
                 if rng.below(2) == 0 {
-                    let _ = call(&sock, "POST", "/networks/create", Some(json!({"Name": n})));
+                    call(
+                        &sock,
+                        "POST",
+                        "/networks/create",
+                        Some(json!({"Name": n, "CheckDuplicate": true})),
+                    )
                 } else {
-                    let _ = call(&sock, "DELETE", &format!("/networks/{n}"), None);
+                    call(&sock, "DELETE", &format!("/networks/{n}"), None)
                 }
             }
-        }
-    }
-}
-
-fn veths(lab: &Lab) -> Vec<String> {
-    lab.links()
-        .into_iter()
-        .filter(|l| l.starts_with("veth"))
-        .collect()
-}
-
-/// Host ports of the `ports4` map (`proto . host port : address . port`).
-fn published_in_nft(lab: &Lab) -> BTreeSet<u64> {
-    let st = lab.nft_state();
-    st.sets
-        .get("ports4")
-        .into_iter()
-        .flatten()
-        .filter_map(|e| e.split(" : ").next()?.rsplit(" . ").next()?.parse().ok())
-        .collect()
-}
-
-/// After a restart: every address is given once per network, running containers have one veth
-/// per endpoint and nothing else has one, and the kernel publishes exactly the ports of the
-/// running containers.
-fn check(lab: &Lab, round: u64) {
-    let (st, list) = lab.api("GET", "/containers/json?all=1", None);
-    assert_eq!(st, 200, "{list}");
-    let mut seen = BTreeSet::new();
-    let mut endpoints = 0;
-    let mut published = BTreeSet::new();
-    for c in list.as_array().unwrap() {
-        let running = c["State"] == "running";
-        for p in c["Ports"].as_array().into_iter().flatten() {
-            if running && p["IP"] == "0.0.0.0" {
-                if let Some(h) = p["PublicPort"].as_u64() {
-                    assert!(published.insert(h), "round {round}: host port {h} twice");
-                }
+        };
+        match answered {
+            Some(_) => {
+                ops.fetch_add(1, Ordering::Relaxed);
             }
-        }
-        for (net, ep) in c["NetworkSettings"]["Networks"].as_object().unwrap() {
-            let ip = ep["IPAddress"].as_str().unwrap_or("");
-            if running && !ip.is_empty() {
-                assert!(
-                    seen.insert((net.clone(), ip.to_string())),
-                    "round {round}: {ip} given twice on {net}"
-                );
-                endpoints += 1;
-            }
+            // the daemon is down: no busy loop against a dead socket
+            None => std::thread::sleep(Duration::from_millis(20)),
         }
     }
-    // the daemon's repairs after a restart may take a moment to reach the kernel
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while veths(lab).len() != endpoints && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert_eq!(
-        veths(lab).len(),
-        endpoints,
-        "round {round}: veths {:?} for {endpoints} endpoints",
-        veths(lab)
-    );
-    assert_eq!(
-        published_in_nft(lab),
-        published,
-        "round {round}: published ports"
-    );
-    eprintln!(
-        "round {round}: {} containers, {endpoints} live endpoints, {} published ports",
-        list.as_array().unwrap().len(),
-        published.len()
-    );
+}
+
+fn env_u64(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
 }
 
 #[test]
 fn kill9_under_mixed_load_keeps_the_invariants() {
-    let seed: u64 = std::env::var("BERTH_CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-        });
-    let rounds: u64 = std::env::var("BERTH_CRASH_ROUNDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(4);
+    let seed = env_u64(
+        "BERTH_CRASH_SEED",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64,
+    );
+    let secs = env_u64("BERTH_CRASH_SECS", 60);
+    let clients = env_u64("BERTH_CRASH_CLIENTS", 16);
     eprintln!("BERTH_CRASH_SEED={seed}");
     let mut rng = Rng(seed | 1);
     let mut lab = Lab::start();
     for n in &NETS[1..] {
         lab.create_network(json!({"Name": n}));
     }
-    for round in 0..rounds {
-        let clients: Vec<_> = (0..4)
+    let t0 = Instant::now();
+    let ops = Arc::new(AtomicU64::new(0));
+    let mut round = 0;
+    let mut most = invariants::Counts::default();
+    while t0.elapsed() < Duration::from_secs(secs) {
+        let stop = Arc::new(AtomicBool::new(false));
+        let threads: Vec<_> = (0..clients)
             .map(|who| {
                 let (sock, s) = (lab.sock(), rng.below(u64::MAX));
-                std::thread::spawn(move || client(sock, who, s, 8))
+                let (stop, ops) = (stop.clone(), ops.clone());
+                std::thread::spawn(move || client(sock, who, s, stop, ops))
             })
             .collect();
-        std::thread::sleep(Duration::from_millis(100 + rng.below(900)));
+        // a kill every few seconds
+        std::thread::sleep(Duration::from_millis(1000 + rng.below(3000)));
         lab.kill9();
-        for c in clients {
+        stop.store(true, Ordering::SeqCst);
+        for c in threads {
             c.join().unwrap();
         }
         lab.start_again();
-        check(&lab, round);
+        let n = invariants::check(&lab, &format!("after kill {round}"));
+        eprintln!("kill {round}: {n:?}");
+        if n.endpoints >= most.endpoints {
+            most = n;
+        }
+        round += 1;
     }
+    eprintln!(
+        "{round} kills in {:?}, {clients} clients, {} answered calls; largest state checked: {most:?}",
+        t0.elapsed(),
+        ops.load(Ordering::Relaxed)
+    );
     // everything can still be removed, and then nothing is left
     let (_, list) = lab.api("GET", "/containers/json?all=1", None);
     for c in list.as_array().unwrap() {
@@ -218,7 +196,7 @@ fn kill9_under_mixed_load_keeps_the_invariants() {
     }
     let left = lab.veths_left();
     assert!(left.is_empty(), "{left:?}");
-    assert_eq!(published_in_nft(&lab), BTreeSet::new());
+    assert!(invariants::published_in_nft(&lab).is_empty());
     // by id: Docker's API lets two clients create the same name at once
     let (_, nets) = lab.api("GET", "/networks", None);
     for n in nets.as_array().unwrap() {
@@ -245,4 +223,5 @@ fn kill9_under_mixed_load_keeps_the_invariants() {
         "{:?} left; networks: {nets}",
         bridges()
     );
+    invariants::check(&lab, "after removing everything");
 }

@@ -660,15 +660,18 @@ impl Controller {
             Op::put(NETWORKS, &net.id, net)?,
             Op::put(META, CURSOR_KEY, &cursor)?,
         ])?;
+        crate::fail::point("network-create/stored");
         let driver = self.driver(&net.driver).await?;
         let result = async {
             driver.create_network(net).await?;
+            crate::fail::point("network-create/bridge");
             if let Some(f) = fw_network(net) {
                 if let Err(e) = self.fw.add_network(&f) {
                     let _ = driver.delete_network(net).await;
                     return Err(e.into());
                 }
             }
+            crate::fail::point("network-create/firewall");
             Ok(())
         }
         .await;
@@ -737,6 +740,7 @@ impl Controller {
             self.lock().networks.insert(id.to_string(), net);
             return Err(e.into());
         }
+        crate::fail::point("network-rm/stored");
         // From here the store no longer knows the network: a failure below leaves an orphan
         // that the next start removes, so it is logged rather than returned.
         if let Some(f) = fw_network(&net) {
@@ -744,6 +748,7 @@ impl Controller {
                 tracing::error!("removing firewall elements of {}: {e}", net.name);
             }
         }
+        crate::fail::point("network-rm/firewall");
         // Docker releases the IPAM's pools before the driver deletes the network
         self.release_network_pools(&net).await;
         let this = Arc::clone(self);
@@ -755,6 +760,7 @@ impl Controller {
             if let Err(e) = deleted {
                 tracing::error!("removing the kernel objects of network {}: {e}", net.name);
             }
+            crate::fail::point("network-rm/bridge");
             let mut st = this.lock();
             this.release(&mut st, &net);
         };

@@ -6,6 +6,7 @@ pub mod diagnose;
 pub mod drivers;
 pub mod endpoint;
 pub mod error;
+pub mod fail;
 pub mod filter;
 pub mod firewall;
 pub mod ipam;

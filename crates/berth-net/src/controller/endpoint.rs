@@ -272,6 +272,7 @@ impl Controller {
             self.unclaim(&*ipam, &ep).await;
             return Err(e);
         }
+        crate::fail::point("connect/stored");
         let gateways = if routed { ep.gateways() } else { vec![] };
         let spec = self.endpoint_spec(&net, &ep, &req, gateways);
         // Listening before the endpoint exists: nothing to undo in the kernel if it fails.
@@ -284,6 +285,7 @@ impl Controller {
                     ep.sandbox.display()
                 )));
             }
+            crate::fail::point("connect/dns-listener");
         }
         let joined = match self.driver(&net.driver).await {
             Ok(d) => d.join(&net.net_ref(), &ep, &spec).await,
@@ -313,6 +315,7 @@ impl Controller {
                 tracing::error!("recording the gateway of endpoint {}: {e}", ep.id);
             }
         }
+        crate::fail::point("connect/veth");
         let work = {
             let mut st = self.lock();
             if let Some(e) = st.eps.eps.get_mut(&ep.id) {
@@ -330,6 +333,7 @@ impl Controller {
             claim_routes(&mut st, &ep.container_id)
         };
         self.apply_routes(work).await;
+        crate::fail::point("connect/live");
         // a gateway of its own: an overlay container's gwbridge interface is not needed now
         if net.name != super::GWBRIDGE && !net.internal {
             if let Err(e) = self.settle_gwbridge(&ep.container_id, &ep.sandbox).await {
@@ -569,6 +573,7 @@ impl Controller {
             st.eps.undrain(&ep.network_id, &ep.addrs());
             return Err(e);
         }
+        crate::fail::point("disconnect/stored");
         let sandbox = ep.sandbox.clone();
         self.forget(vec![ep], true).await;
         if net.name != super::GWBRIDGE {
@@ -647,6 +652,7 @@ impl Controller {
                     tracing::error!("deleting veth {}: {e}", ep.host_if);
                     continue;
                 }
+                crate::fail::point("disconnect/veth");
                 // ReleaseAddress after the driver's DeleteEndpoint (Docker's order)
                 if let Some((name, pools)) = remote {
                     this.release_granted(&name, pools, &ep.addrs()).await;

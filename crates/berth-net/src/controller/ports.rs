@@ -277,6 +277,7 @@ impl Controller {
     /// Store, `route_localnet`, firewall, proxy; each failure undoes the steps before.
     async fn program(&self, p: &Publication, relays: Vec<Relay>) -> Result<()> {
         self.store.put(PORTS, &p.container_id, p)?;
+        crate::fail::point("publish/stored");
         if let Err(e) = self.host.route_localnet(&p.bridge) {
             tracing::warn!("route_localnet on {}: {e}", p.bridge);
         }
@@ -290,6 +291,7 @@ impl Controller {
             let _ = self.store.delete(PORTS, &p.container_id);
             return Err(e.into());
         }
+        crate::fail::point("publish/nft");
         if relays.is_empty() {
             return Ok(());
         }
@@ -342,9 +344,11 @@ impl Controller {
             Ok(Err(e)) => tracing::error!("unpublishing {}: {e}", p.container_id),
             Err(e) => tracing::error!("unpublishing {}: {e}", p.container_id),
         }
+        crate::fail::point("unpublish/nft");
         if let Err(e) = self.store.delete(PORTS, container_id) {
             tracing::error!("forgetting the ports of {container_id}: {e}");
         }
+        crate::fail::point("unpublish/stored");
         self.forget_ports(container_id).await;
     }
 

@@ -76,6 +76,7 @@ impl Controller {
             self.lock().eps.sandboxes.remove(cid);
             return Err(e);
         }
+        crate::fail::point("sandbox-create/stored");
         // A file left by an earlier life whose record is gone would otherwise be mounted over.
         let _ = self.osl.delete_sandbox(&path);
         if let Err(e) = self.osl.create_sandbox(&path).await {
@@ -89,6 +90,7 @@ impl Controller {
             }
             return Err(e.into());
         }
+        crate::fail::point("sandbox-create/netns");
         if let Some(sb) = self.lock().eps.sandboxes.get_mut(cid) {
             sb.busy = false;
         }
@@ -161,14 +163,17 @@ impl Controller {
             }
             return Err(e);
         }
+        crate::fail::point("sandbox-delete/stored");
         self.forget(eps, false).await;
         self.dns.stop(cid);
+        crate::fail::point("sandbox-delete/dns-listener");
         self.lock().eps.sandboxes.remove(cid);
         if rec.owned {
             self.osl.delete_sandbox(&rec.path).map_err(|e| {
                 NetError::internal(format!("deleting sandbox {}: {e}", rec.path.display()))
             })?;
         }
+        crate::fail::point("sandbox-delete/netns");
         Ok(())
     }
 

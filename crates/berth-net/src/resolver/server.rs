@@ -43,16 +43,26 @@ impl Sockets {
     /// free for the container's own processes (a DNS server in a container binds 0.0.0.0:53).
     pub fn bind_in(netns: &Path) -> io::Result<Sockets> {
         crate::osl::netns::run_in(netns, || {
-            let at = SocketAddr::new(IpAddr::V4(RESOLVER_IP), 0);
-            let udp = std::net::UdpSocket::bind(at)?;
-            let tcp = std::net::TcpListener::bind(at)?;
+            let nft = crate::firewall::nft::Context::new().map_err(io::Error::other)?;
+            // A daemon that died left its redirect, and conntrack keeps translating the flows
+            // it saw to its ports for as long as a client keeps sending (a resolver retrying
+            // from one source port): the ports of the last life are bound again if free.
+            let (udp_was, tcp_was) = nft
+                .run("list table ip berth_dns")
+                .ok()
+                .filter(|o| o.ok)
+                .map_or((0, 0), |o| redirected_ports(&o.output));
+            let at = |port| SocketAddr::new(IpAddr::V4(RESOLVER_IP), port);
+            let udp = std::net::UdpSocket::bind(at(udp_was))
+                .or_else(|_| std::net::UdpSocket::bind(at(0)))?;
+            let tcp = std::net::TcpListener::bind(at(tcp_was))
+                .or_else(|_| std::net::TcpListener::bind(at(0)))?;
             let fwd = std::net::UdpSocket::bind("0.0.0.0:0")?;
             for s in [&udp, &fwd] {
                 s.set_nonblocking(true)?;
             }
             tcp.set_nonblocking(true)?;
             let script = redirect_script(udp.local_addr()?.port(), tcp.local_addr()?.port());
-            let nft = crate::firewall::nft::Context::new().map_err(io::Error::other)?;
             let out = nft.run(&script).map_err(io::Error::other)?;
             if !out.ok {
                 return Err(io::Error::other(format!(
@@ -75,6 +85,19 @@ fn redirect_script(udp: u16, tcp: u16) -> String {
          ip daddr {RESOLVER_IP} udp dport 53 dnat to {RESOLVER_IP}:{udp}\n\
          ip daddr {RESOLVER_IP} tcp dport 53 dnat to {RESOLVER_IP}:{tcp}\n}}\n}}\n"
     )
+}
+
+/// The UDP and TCP ports `redirect_script` sent 127.0.0.11:53 to, read back from
+/// `list table ip berth_dns` (0: none).
+fn redirected_ports(listing: &str) -> (u16, u16) {
+    let port = |proto: &str| {
+        listing
+            .lines()
+            .find(|l| l.contains(&format!("{proto} dport 53 dnat")))
+            .and_then(|l| l.trim().rsplit(':').next()?.parse().ok())
+            .unwrap_or(0)
+    };
+    (port("udp"), port("tcp"))
 }
 
 /// One sandbox being served; dropping it stops its tasks and closes its sockets.
@@ -281,5 +304,18 @@ async fn tcp_client(
         timeout(TCP_IO, s.write_all(&msg))
             .await
             .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))??;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_ports_of_the_last_redirect_are_read_back() {
+        let listing = "table ip berth_dns {\n\tchain output {\n\t\ttype nat hook output \
+            priority -100; policy accept;\n\t\tip daddr 127.0.0.11 udp dport 53 dnat to \
+            127.0.0.11:41234\n\t\tip daddr 127.0.0.11 tcp dport 53 dnat to 127.0.0.11:39999\n\
+            \t}\n}\n";
+        assert_eq!(super::redirected_ports(listing), (41234, 39999));
+        assert_eq!(super::redirected_ports(""), (0, 0));
     }
 }

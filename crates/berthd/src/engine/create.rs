@@ -278,6 +278,7 @@ impl Engine {
             self.remove_anonymous_volumes(&rec.mounts);
             return Err(e);
         }
+        berth_net::fail::point("create/stored");
         super::ports::give_back_memory_if_big(&rec);
         Ok((id, warnings))
     }

@@ -133,6 +133,7 @@ impl Engine {
                 return Err(e);
             }
         };
+        berth_net::fail::point("start/networks");
         let rec = c.snapshot();
         let spec = RunSpec {
             layers: image.layers.clone(),
@@ -176,6 +177,7 @@ impl Engine {
             &c.id[..12],
             t0.elapsed() - t_net
         );
+        berth_net::fail::point("start/runtime");
         let pid = running.pid;
         *c.stdin.lock().unwrap() = running.stdin;
         {
@@ -198,6 +200,7 @@ impl Engine {
                 r.restart_count = 0;
             }
         });
+        berth_net::fail::point("start/stored");
         // Followed whatever happens to the record: an unwatched process would never be reaped.
         self.clone().monitor(c.clone(), pid);
         if let Err(e) = saved {
@@ -228,6 +231,7 @@ impl Engine {
         let id = c.id.clone();
         let _ = tokio::task::spawn_blocking(move || rt.drain_output(&id)).await;
         self.detach_networks(c).await;
+        berth_net::fail::point("exit/networks");
         let t_net = t0.elapsed();
         let auto_remove = c.rec.lock().unwrap().host_config.auto_remove;
         // Unknown only if the keeper itself was gone (killed) when the process ended.
@@ -245,6 +249,7 @@ impl Engine {
                 r.restart_count += 1;
             }
         });
+        berth_net::fail::point("exit/stored");
         // Reported first, cleaned up after: runc's cgroup removal can take most of a second
         // after a SIGKILL, and stop/wait need not wait for it. The op lock keeps a new start
         // (or a remove) from overtaking the cleanup; restore() redoes it after a crash.
@@ -482,12 +487,15 @@ impl Engine {
             return Ok(());
         }
         self.update(&c, |r| r.state.status = Status::Removing)?;
+        berth_net::fail::point("rm/removing");
         let rt = self.rt.clone();
         let id = c.id.clone();
         let _ = tokio::task::spawn_blocking(move || rt.remove(&id)).await;
+        berth_net::fail::point("rm/runtime");
         self.store
             .delete(super::record::CONTAINERS, &c.id)
             .map_err(|e| NetError::internal(e.to_string()))?;
+        berth_net::fail::point("rm/stored");
         self.ctrs.lock().unwrap().remove(&c.id);
         self.execs
             .lock()

@@ -1,0 +1,87 @@
+//! Failpoints for the crash campaign (issue 12): berthd dies with SIGKILL right after a store
+//! write or a kernel step, so a test can check what the next berthd makes of it.
+//!
+//! Compiled in only with the `failpoints` feature (the e2e crate turns it on, so a
+//! `cargo build --workspace` berthd has it; `cargo build -p berthd` does not). Even then a
+//! point is inert unless berthd was started with `BERTH_FAILPOINTS=<file>`: each point then
+//! reads the file and dies when it holds the point's name. berthd runs as root, so only root
+//! can set its environment or choose that file. Without the feature [`point`] is empty.
+
+/// Every failpoint, named `<operation>/<step just done>`. The crash test iterates over this
+/// list and fails on a point no operation reaches.
+pub const POINTS: &[&str] = &[
+    // network create: store, bridge, firewall
+    "network-create/stored",
+    "network-create/bridge",
+    "network-create/firewall",
+    // network rm: store, firewall, bridge (in the background after the answer)
+    "network-rm/stored",
+    "network-rm/firewall",
+    "network-rm/bridge",
+    // a container's namespace: record, namespace
+    "sandbox-create/stored",
+    "sandbox-create/netns",
+    // connect (at start and `network connect`): record, DNS listener, veth, live
+    "connect/stored",
+    "connect/dns-listener",
+    "connect/veth",
+    "connect/live",
+    // disconnect (`network disconnect`, stop, rm): record, veth (in the background)
+    "disconnect/stored",
+    "disconnect/veth",
+    // the namespace going at stop: records, DNS listener, namespace
+    "sandbox-delete/stored",
+    "sandbox-delete/dns-listener",
+    "sandbox-delete/netns",
+    // port publish: record, nft elements; unpublish: nft elements, record
+    "publish/stored",
+    "publish/nft",
+    "unpublish/nft",
+    "unpublish/stored",
+    // container create, start (networks, runc, record), exit (networks, record), rm
+    "create/stored",
+    "start/networks",
+    "start/runtime",
+    "start/stored",
+    "exit/networks",
+    "exit/stored",
+    "rm/removing",
+    "rm/runtime",
+    "rm/stored",
+];
+
+/// Dies here (SIGKILL to itself, as `kill -9` would) if this point is armed.
+#[inline]
+pub fn point(name: &'static str) {
+    #[cfg(feature = "failpoints")]
+    armed::hit(name);
+    #[cfg(not(feature = "failpoints"))]
+    let _ = name;
+}
+
+#[cfg(feature = "failpoints")]
+mod armed {
+    use std::path::PathBuf;
+    use std::sync::OnceLock;
+
+    fn file() -> Option<&'static PathBuf> {
+        static FILE: OnceLock<Option<PathBuf>> = OnceLock::new();
+        FILE.get_or_init(|| std::env::var_os("BERTH_FAILPOINTS").map(PathBuf::from))
+            .as_ref()
+    }
+
+    pub fn hit(name: &'static str) {
+        debug_assert!(super::POINTS.contains(&name), "failpoint {name} not listed");
+        let Some(f) = file() else { return };
+        let Ok(armed) = std::fs::read_to_string(f) else {
+            return;
+        };
+        if armed.trim() == name {
+            eprintln!("failpoint {name}: dying");
+            // SAFETY: kill takes no pointers; getpid cannot fail.
+            unsafe {
+                libc::kill(libc::getpid(), libc::SIGKILL);
+            }
+        }
+    }
+}
