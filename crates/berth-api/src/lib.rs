@@ -5,6 +5,7 @@
 
 pub mod container;
 pub mod error;
+pub mod fd;
 pub mod keys;
 pub mod network;
 pub mod network_mode;

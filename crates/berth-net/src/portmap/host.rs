@@ -105,7 +105,8 @@ impl HostPorts for Kernel {
             }
         }
         s.bind(&SocketAddr::new(ip, port).into())?;
-        Ok(Held(Some(s)))
+        // held as long as the port is published (a range: thousands of them)
+        Ok(Held(Some(berth_api::fd::lift(s))))
     }
 
     fn bound(&self, proto: Proto, v6: bool, lo: u16, hi: u16) -> io::Result<Vec<Bound>> {

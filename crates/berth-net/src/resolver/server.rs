@@ -58,6 +58,9 @@ impl Sockets {
             let tcp = std::net::TcpListener::bind(at(tcp_was))
                 .or_else(|_| std::net::TcpListener::bind(at(0)))?;
             let fwd = std::net::UdpSocket::bind("0.0.0.0:0")?;
+            // three per sandbox for its whole life: above the range libnftables can use
+            use berth_api::fd::lift;
+            let (udp, tcp, fwd) = (lift(udp), lift(tcp), lift(fwd));
             for s in [&udp, &fwd] {
                 s.set_nonblocking(true)?;
             }

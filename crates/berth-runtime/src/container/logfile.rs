@@ -201,7 +201,8 @@ pub fn pump(fds: Vec<(u8, OwnedFd)>, log: &Path) -> std::sync::mpsc::Receiver<()
 /// a while without blocking on its output.
 pub fn output_pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
     let (r, w) = std::io::pipe()?;
-    let (r, w): (OwnedFd, OwnedFd) = (r.into(), w.into());
+    // berthd reads its end for the container's life
+    let (r, w): (OwnedFd, OwnedFd) = (berth_api::fd::lift(r.into()), w.into());
     // at most /proc/sys/fs/pipe-max-size (1 MiB by default); the default size otherwise
     let _ = rustix::pipe::fcntl_setpipe_size(r.as_fd(), 1 << 20);
     Ok((r, w))

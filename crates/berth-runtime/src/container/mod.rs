@@ -223,7 +223,7 @@ impl Runtime {
                 .join()
                 .map_err(|_| Error::internal("console thread panicked"))?;
             let pid = created?;
-            let master = master?;
+            let master = berth_api::fd::lift(master?);
             let input = File::from(master.try_clone().map_err(|e| io_err("dup console", e))?);
             if let Some(k) = &self.keeper {
                 use std::os::fd::AsFd;

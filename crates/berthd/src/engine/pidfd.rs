@@ -15,7 +15,7 @@ impl Proc {
         let pid = rustix::process::Pid::from_raw(pid)?;
         rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty())
             .ok()
-            .map(Proc)
+            .map(|fd| Proc(berth_api::fd::lift(fd)))
     }
 
     /// Sends `sig`; `ESRCH` once the process has ended, even if its pid was reused since.
