@@ -411,12 +411,7 @@ fn port_taken_by_a_process_or_a_container() {
 
 #[test]
 fn plugin_network_says_what_it_cannot_see() {
-    use berth_e2e::plug::start_plugin;
-    let mut lab = Lab::new_ns();
-    let plugins = lab.root().join("plugins");
-    std::fs::create_dir_all(&plugins).unwrap();
-    let _plug = start_plugin(&lab, &plugins, &lab.root().join("calls.jsonl"), &[]);
-    lab.start_daemon(&["--plugins-dir", plugins.to_str().unwrap()]);
+    let (lab, _plug, _) = berth_e2e::plug::lab_with_plugin(&[]);
     ok(
         &lab.cli(&[
             "network",

@@ -4,18 +4,12 @@
 //! from its Join, and every call reaches it in libnetwork's order.
 
 use berth_e2e::plug::*;
-use berth_e2e::Lab;
 use berth_e2e::{fails, ok};
 use std::time::{Duration, Instant};
 
 #[test]
 fn network_plugin_drives_networks_and_endpoints() {
-    let mut lab = Lab::new_ns();
-    let plugins = lab.root().join("plugins");
-    std::fs::create_dir_all(&plugins).unwrap();
-    let record = lab.root().join("calls.jsonl");
-    let _plug = start_plugin(&lab, &plugins, &record, &[]);
-    lab.start_daemon(&["--plugins-dir", plugins.to_str().unwrap()]);
+    let (lab, _plug, record) = lab_with_plugin(&[]);
 
     ok(
         &lab.cli(&[
@@ -126,17 +120,7 @@ fn network_plugin_drives_networks_and_endpoints() {
 
 #[test]
 fn a_failing_plugin_leaves_nothing_behind() {
-    let mut lab = Lab::new_ns();
-    let plugins = lab.root().join("plugins");
-    std::fs::create_dir_all(&plugins).unwrap();
-    let record = lab.root().join("calls.jsonl");
-    let _plug = start_plugin(
-        &lab,
-        &plugins,
-        &record,
-        &["--fail", "NetworkDriver.Join=no join today"],
-    );
-    lab.start_daemon(&["--plugins-dir", plugins.to_str().unwrap()]);
+    let (lab, _plug, record) = lab_with_plugin(&["--fail", "NetworkDriver.Join=no join today"]);
     ok(
         &lab.cli(&[
             "network",
