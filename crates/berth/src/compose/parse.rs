@@ -577,6 +577,22 @@ fn expose(cx: &mut Ctx, n: &Node, path: &str) -> Option<Vec<Scalar>> {
     Some(out)
 }
 
+/// `external: true|false`, or the 1.x form `external: {name: x}`: whether it is external, and
+/// the name that form gives.
+fn external(cx: &mut Ctx, v: &Node, p: &str) -> (bool, Option<String>) {
+    match &v.v {
+        Value::Map(e) => {
+            cx.check_keys(e, p, &["name"], &[]);
+            let mut name = None;
+            for (_, ev) in e {
+                name = cx.string(ev, &format!("{p}.name"));
+            }
+            (true, name)
+        }
+        _ => (cx.boolean(v, p).unwrap_or(false), None),
+    }
+}
+
 fn network(cx: &mut Ctx, name: &str, n: &Node) -> Option<Network> {
     let path = format!("networks.{name}");
     let entries = cx.map(n, &path)?;
@@ -593,17 +609,13 @@ fn network(cx: &mut Ctx, name: &str, n: &Node) -> Option<Network> {
             "attachable" => net.attachable = cx.boolean(v, &p),
             "name" => net.name = cx.string(v, &p),
             "labels" => net.labels = cx.string_map(v, &p),
-            "external" => match &v.v {
-                // the 1.x form `external: {name: x}`
-                Value::Map(e) => {
-                    cx.check_keys(e, &p, &["name"], &[]);
-                    net.external = true;
-                    for (_, ev) in e {
-                        net.name = cx.string(ev, &format!("{p}.name"));
-                    }
+            "external" => {
+                let (ext, name) = external(cx, v, &p);
+                net.external = ext;
+                if name.is_some() {
+                    net.name = name;
                 }
-                _ => net.external = cx.boolean(v, &p).unwrap_or(false),
-            },
+            }
             "ipam" => net.ipam = ipam(cx, v, &p),
             _ => {}
         }

@@ -30,16 +30,13 @@ pub(super) fn top(cx: &mut Ctx, name: &str, n: &Node) -> Option<VolumeDef> {
             "driver_opts" => d.driver_opts = cx.string_map(v, &p),
             "labels" => d.labels = cx.string_map(v, &p),
             "name" => d.name = cx.string(v, &p),
-            "external" => match &v.v {
-                Value::Map(e) => {
-                    cx.check_keys(e, &p, &["name"], &[]);
-                    d.external = true;
-                    for (_, ev) in e {
-                        d.name = cx.string(ev, &format!("{p}.name"));
-                    }
+            "external" => {
+                let (ext, name) = super::external(cx, v, &p);
+                d.external = ext;
+                if name.is_some() {
+                    d.name = name;
                 }
-                _ => d.external = cx.boolean(v, &p).unwrap_or(false),
-            },
+            }
             _ => {}
         }
     }
