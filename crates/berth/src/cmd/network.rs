@@ -8,7 +8,6 @@ use hyper::Method;
 use ipnet::IpNet;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::net::IpAddr;
 
 // Parsed once per process; boxing the large variant would buy nothing.
@@ -377,14 +376,9 @@ async fn rm(c: &Client, a: RmArgs) -> anyhow::Result<i32> {
 }
 
 async fn prune(c: &Client, a: PruneArgs) -> anyhow::Result<i32> {
-    if !a.force {
-        print!("WARNING! This will remove all custom networks not used by at least one container.\nAre you sure you want to continue? [y/N] ");
-        std::io::stdout().flush()?;
-        let mut line = String::new();
-        std::io::stdin().read_line(&mut line)?;
-        if !matches!(line.trim().to_lowercase().as_str(), "y" | "yes") {
-            return Ok(0);
-        }
+    if !a.force && !super::prune::confirm("all custom networks not used by at least one container")?
+    {
+        return Ok(0);
     }
     let (_, body) = c
         .call(
@@ -394,14 +388,7 @@ async fn prune(c: &Client, a: PruneArgs) -> anyhow::Result<i32> {
         )
         .await?;
     let v: Value = serde_json::from_slice(&body)?;
-    if let Some(names) = v["NetworksDeleted"].as_array().filter(|a| !a.is_empty()) {
-        println!("Deleted Networks:");
-        for n in names {
-            println!("{}", n.as_str().unwrap_or(""));
-        }
-        // docker ends the list with an empty line
-        println!();
-    }
+    super::prune::print_deleted(&v, "NetworksDeleted", "Networks");
     Ok(0)
 }
 

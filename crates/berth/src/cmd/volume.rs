@@ -6,7 +6,6 @@ use clap::{Args, Subcommand};
 use hyper::Method;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::io::Write;
 
 const LS_TABLE: &str = "table {{.Driver}}\t{{.Name}}";
 const LS_HEADERS: &[(&str, &str)] = &[
@@ -203,14 +202,8 @@ async fn rm(c: &Client, a: RmArgs) -> anyhow::Result<i32> {
 }
 
 async fn prune(c: &Client, a: PruneArgs) -> anyhow::Result<i32> {
-    if !a.force {
-        print!("WARNING! This will remove all local volumes not used by at least one container.\nAre you sure you want to continue? [y/N] ");
-        std::io::stdout().flush()?;
-        let mut line = String::new();
-        std::io::stdin().read_line(&mut line)?;
-        if !matches!(line.trim().to_lowercase().as_str(), "y" | "yes") {
-            return Ok(0);
-        }
+    if !a.force && !super::prune::confirm("all local volumes not used by at least one container")? {
+        return Ok(0);
     }
     let path = format!(
         "/volumes/prune{}",
@@ -218,38 +211,18 @@ async fn prune(c: &Client, a: PruneArgs) -> anyhow::Result<i32> {
     );
     let (_, body) = c.call(Method::POST, &path, None).await?;
     let v: Value = serde_json::from_slice(&body)?;
-    if let Some(names) = v["VolumesDeleted"].as_array().filter(|a| !a.is_empty()) {
-        println!("Deleted Volumes:");
-        for n in names {
-            println!("{}", n.as_str().unwrap_or(""));
-        }
-        println!();
-    }
-    let size = v["SpaceReclaimed"].as_u64().unwrap_or(0);
-    println!("Total reclaimed space: {}", human_size(size));
+    super::prune::print_deleted(&v, "VolumesDeleted", "Volumes");
+    super::prune::print_reclaimed(&v);
     Ok(0)
-}
-
-/// Docker's `units.HumanSize`: decimal units, four significant digits.
-fn human_size(n: u64) -> String {
-    let units = ["B", "kB", "MB", "GB", "TB", "PB"];
-    let mut v = n as f64;
-    let mut i = 0;
-    while v >= 1000.0 && i < units.len() - 1 {
-        v /= 1000.0;
-        i += 1;
-    }
-    let s = format!("{v:.3}");
-    let s = s.trim_end_matches('0').trim_end_matches('.');
-    format!("{s}{}", units[i])
 }
 
 #[cfg(test)]
 mod tests {
     #[test]
     fn sizes_as_docker_prints_them() {
-        assert_eq!(super::human_size(0), "0B");
-        assert_eq!(super::human_size(14), "14B");
-        assert_eq!(super::human_size(1500), "1.5kB");
+        let human_size = |n: u64| crate::format::human_size(n as f64, 4);
+        assert_eq!(human_size(0), "0B");
+        assert_eq!(human_size(14), "14B");
+        assert_eq!(human_size(1500), "1.5kB");
     }
 }

@@ -213,15 +213,26 @@ pub fn print_inspect(
     }
 }
 
+/// go-units: `size` divided down by `base` while it is at least `base`, `%.{prec}g` + unit.
+fn scaled(size: f64, base: f64, units: &[&str], precision: usize) -> String {
+    let (mut size, mut i) = (size, 0);
+    while size >= base && i < units.len() - 1 {
+        size /= base;
+        i += 1;
+    }
+    format!("{}{}", gofmt::float_g(size, Some(precision)), units[i])
+}
+
 /// go-units `HumanSizeWithPrecision`: decimal units, `%.*g`.
 pub fn human_size(size: f64, precision: usize) -> String {
     const UNITS: [&str; 9] = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"];
-    let (mut size, mut i) = (size, 0);
-    while size >= 1000.0 && i < UNITS.len() - 1 {
-        size /= 1000.0;
-        i += 1;
-    }
-    format!("{}{}", gofmt::float_g(size, Some(precision)), UNITS[i])
+    scaled(size, 1000.0, &UNITS, precision)
+}
+
+/// go-units `BytesSize`: binary units, four digits.
+pub fn bytes_size(size: f64) -> String {
+    const UNITS: [&str; 9] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB"];
+    scaled(size, 1024.0, &UNITS, 4)
 }
 
 #[cfg(test)]

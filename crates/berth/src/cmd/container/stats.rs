@@ -3,7 +3,7 @@
 
 use super::path;
 use crate::client::Client;
-use crate::format::gofmt::float_g;
+use crate::format::bytes_size;
 use crate::format::table::tabwrite;
 use clap::Args;
 use futures::future::join_all;
@@ -27,29 +27,9 @@ pub struct StatsArgs {
 const HEADER: &str =
     "CONTAINER ID\tNAME\tCPU %\tMEM USAGE / LIMIT\tMEM %\tNET I/O\tBLOCK I/O\tPIDS";
 
-/// go-units: `size` divided down by `base` while it is at least `base`, `%.{prec}g` + unit.
-fn size(v: f64, base: f64, units: &[&str], prec: usize) -> String {
-    let (mut v, mut i) = (v, 0);
-    while v >= base && i < units.len() - 1 {
-        v /= base;
-        i += 1;
-    }
-    format!("{}{}", float_g(v, Some(prec)), units[i])
-}
-
-/// go-units `BytesSize` (binary units, 4 digits).
-pub fn bytes_size(v: f64) -> String {
-    size(v, 1024.0, &["B", "KiB", "MiB", "GiB", "TiB", "PiB"], 4)
-}
-
-/// go-units `HumanSize` (decimal units, 4 digits).
-pub fn decimal_size(v: f64) -> String {
-    size(v, 1000.0, &["B", "kB", "MB", "GB", "TB", "PB"], 4)
-}
-
-/// go-units `HumanSizeWithPrecision(v, 3)` (decimal units).
-pub fn human_size(v: f64) -> String {
-    size(v, 1000.0, &["B", "kB", "MB", "GB", "TB", "PB"], 3)
+/// go-units `HumanSizeWithPrecision(v, 3)`: what `docker stats` prints for I/O.
+fn human_size(v: f64) -> String {
+    crate::format::human_size(v, 3)
 }
 
 fn u(v: &Value) -> f64 {
