@@ -67,10 +67,9 @@ impl Network {
     /// The driver plugin running this network, or `None` for berth's own drivers. Its data
     /// path (host side, bridges, tunnels) is the plugin's, not berth's to see.
     pub fn plugin(&self) -> Option<&str> {
-        let own = self.bridge.is_some()
-            || self.overlay.is_some()
-            || matches!(self.driver.as_str(), "bridge" | "overlay" | "host" | "null");
-        (!own).then_some(self.driver.as_str())
+        crate::drivers::Kind::of(&self.driver)
+            .is_none()
+            .then_some(self.driver.as_str())
     }
 
     /// The remote IPAM driver granting this network's addresses (`None`: berth's own).

@@ -65,7 +65,7 @@ impl Controller {
             return None;
         }
         let n = st.networks.get(&c.ep.network_id)?;
-        if drivers::Kind::of(&n.driver).is_some() || n.internal {
+        if n.plugin().is_none() || n.internal {
             return None;
         }
         Some((c.ep.clone(), n.driver.clone()))

@@ -12,7 +12,6 @@
 
 use super::remote_ipam::pools_of;
 use super::Controller;
-use crate::drivers;
 use crate::endpoint::Endpoint;
 use crate::network::Network;
 use crate::plugins::api::ipam::RequestPoolRequest;
@@ -27,8 +26,7 @@ impl Controller {
     /// at all (`None`: no plugin is contacted, and no task holds the controller).
     pub(super) fn plugin_work(&self, dropped: Vec<Endpoint>) -> Option<Vec<Endpoint>> {
         let st = self.lock();
-        let concerns =
-            |n: &Network| n.remote_ipam().is_some() || drivers::Kind::of(&n.driver).is_none();
+        let concerns = |n: &Network| n.remote_ipam().is_some() || n.plugin().is_some();
         let dropped: Vec<Endpoint> = dropped
             .into_iter()
             .filter(|e| st.networks.get(&e.network_id).is_some_and(concerns))
@@ -65,7 +63,7 @@ impl Controller {
         let Some(n) = self.lock().networks.get(&ep.network_id).cloned() else {
             return;
         };
-        if drivers::Kind::of(&n.driver).is_none() {
+        if n.plugin().is_some() {
             tracing::info!(
                 "endpoint {} of network {} was dropped at start: DeleteEndpoint",
                 ep.id,

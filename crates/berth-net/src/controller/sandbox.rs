@@ -228,7 +228,7 @@ impl Controller {
                 let plugin = st
                     .networks
                     .get(&e.network_id)
-                    .is_some_and(|n| crate::drivers::Kind::of(&n.driver).is_none());
+                    .is_some_and(|n| n.plugin().is_some());
                 st.networks.contains_key(&e.network_id)
                     && alive_ids.contains(e.container_id.as_str())
                     && ((plugin && !e.pending) || tagged.get(&e.id) == Some(&e.host_if))
