@@ -333,7 +333,7 @@ impl Controller {
         }
         drop(st);
         for (cid, netns) in serve {
-            if let Err(e) = self.dns.serve(&cid, &netns) {
+            if let Err(e) = self.dns.resume(&cid, &netns) {
                 tracing::error!("embedded DNS for container {cid}: {e}");
             }
         }

@@ -140,6 +140,16 @@ impl Resolver {
 
     /// Serves the container's sandbox at 127.0.0.11:53. Idempotent.
     pub fn serve(&self, container_id: &str, netns: &Path) -> io::Result<()> {
+        self.serve_in(container_id, netns, false)
+    }
+
+    /// `serve` for a sandbox an earlier berthd served (at start): the listeners take that
+    /// life's ports again, which conntrack may still send clients to.
+    pub fn resume(&self, container_id: &str, netns: &Path) -> io::Result<()> {
+        self.serve_in(container_id, netns, true)
+    }
+
+    fn serve_in(&self, container_id: &str, netns: &Path, resumed: bool) -> io::Result<()> {
         let Some(rt) = self.rt.as_ref().filter(|_| self.serve) else {
             return Ok(());
         };
@@ -147,7 +157,7 @@ impl Resolver {
         if served.contains_key(container_id) {
             return Ok(());
         }
-        let sockets = server::Sockets::bind_in(netns)?;
+        let sockets = server::Sockets::bind_in(netns, resumed)?;
         let _g = rt.rt.enter();
         let s = server::serve(
             Arc::clone(&self.shared),

@@ -41,17 +41,22 @@ impl Sockets {
     /// Binds the listeners (on ports the kernel picks) and the forwarding socket inside
     /// `netns`, and redirects 127.0.0.11:53 to them there, as Docker does: port 53 itself stays
     /// free for the container's own processes (a DNS server in a container binds 0.0.0.0:53).
-    pub fn bind_in(netns: &Path) -> io::Result<Sockets> {
-        crate::osl::netns::run_in(netns, || {
+    /// `resumed`: the sandbox was served by an earlier berthd (only then is there a redirect
+    /// to read back; a new sandbox skips that netlink round trip on the connect path).
+    pub fn bind_in(netns: &Path, resumed: bool) -> io::Result<Sockets> {
+        crate::osl::netns::run_in(netns, move || {
             let nft = crate::firewall::nft::Context::new().map_err(io::Error::other)?;
             // A daemon that died left its redirect, and conntrack keeps translating the flows
             // it saw to its ports for as long as a client keeps sending (a resolver retrying
             // from one source port): the ports of the last life are bound again if free.
-            let (udp_was, tcp_was) = nft
-                .run("list table ip berth_dns")
-                .ok()
-                .filter(|o| o.ok)
-                .map_or((0, 0), |o| redirected_ports(&o.output));
+            let (udp_was, tcp_was) = if resumed {
+                nft.run("list table ip berth_dns")
+                    .ok()
+                    .filter(|o| o.ok)
+                    .map_or((0, 0), |o| redirected_ports(&o.output))
+            } else {
+                (0, 0)
+            };
             let at = |port| SocketAddr::new(IpAddr::V4(RESOLVER_IP), port);
             let udp = std::net::UdpSocket::bind(at(udp_was))
                 .or_else(|_| std::net::UdpSocket::bind(at(0)))?;
