@@ -287,4 +287,14 @@ pub fn run() {
         rss_kb(pid) as f64 / 1024.0,
         fds(pid)
     );
+    // A window to look at the idle daemon from outside (a heap profiler, gdb).
+    let hold = env("BENCH_SOAK_HOLD_SECS", 0);
+    if hold > 0 {
+        println!("holding berthd (pid {pid}) for {hold} s");
+        std::thread::sleep(Duration::from_secs(hold as u64));
+        println!(
+            "berthd RSS {:.1} MB after the hold",
+            rss_kb(pid) as f64 / 1024.0
+        );
+    }
 }

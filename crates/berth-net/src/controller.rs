@@ -768,10 +768,7 @@ impl Controller {
             // rebuilding the default bridge reuses its name right away
             teardown.await;
         } else {
-            self.teardowns
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .spawn(teardown);
+            self.spawn_teardown(teardown);
         }
         Ok(())
     }
@@ -794,6 +791,18 @@ impl Controller {
             }
         }
         Ok(deleted)
+    }
+
+    /// Runs kernel teardown in the background. A `JoinSet` keeps every finished task until it
+    /// is joined, so the ones that ended are reaped here: else each network rm and sandbox
+    /// delete left a task behind for the daemon's life (found by the soak's heap profile).
+    pub(crate) fn spawn_teardown(
+        &self,
+        teardown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) {
+        let mut set = self.teardowns.lock().unwrap_or_else(|p| p.into_inner());
+        while set.try_join_next().is_some() {}
+        set.spawn(teardown);
     }
 
     /// Waits for background bridge deletions (at shutdown, and in tests).

@@ -6,6 +6,7 @@ mod api;
 mod config;
 mod engine;
 mod guard;
+mod heap;
 
 use anyhow::Context;
 use berth_net::firewall::Nftables;
@@ -16,6 +17,7 @@ use clap::Parser;
 use std::sync::Arc;
 
 fn main() -> anyhow::Result<()> {
+    heap::tune();
     // `berthd keeper SOCKET`: the fd keeper berthd starts for itself (see container::keeper).
     let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
     if argv.len() == 3 && argv[1] == "keeper" {
@@ -49,6 +51,7 @@ async fn run(args: config::Args) -> anyhow::Result<()> {
     // Before anything is read or changed: another daemon on the same root or socket wins.
     let _lock = guard::lock_data_root(&args.data_root)?;
     guard::refuse_live_socket(&socket)?;
+    heap::spawn_trimmer();
     let store = Store::open(&args.data_root.join("berth.db"))?;
     let instance = args.instance();
     let osl = Arc::new(Netlink::new().context("opening netlink")?);

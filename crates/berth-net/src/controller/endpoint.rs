@@ -676,10 +676,7 @@ impl Controller {
                 this.drop_path_when_idle(nid);
             }
         };
-        self.teardowns
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .spawn(teardown);
+        self.spawn_teardown(teardown);
     }
 
     /// Puts a live endpoint's names in the embedded DNS, if its network is a user network.

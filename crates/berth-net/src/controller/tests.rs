@@ -418,3 +418,22 @@ async fn ipv6_network() {
     let spec = r.osl.links.lock().unwrap()[&format!("br-{}", &id[..12])].clone();
     assert!(spec.addrs.contains(&"2001:db8:1::1/64".parse().unwrap()));
 }
+
+#[tokio::test]
+async fn finished_teardowns_are_not_kept() {
+    let r = rig().await;
+    for i in 0..40 {
+        let name = format!("td-{i}");
+        r.c.create(&named(&name)).await.unwrap();
+        r.c.delete(&name).await.unwrap();
+        // let the background teardown finish before the next one is spawned
+        for _ in 0..100 {
+            tokio::task::yield_now().await;
+        }
+    }
+    let kept = r.c.teardowns.lock().unwrap().len();
+    assert!(
+        kept <= 1,
+        "{kept} teardown tasks kept after 40 network removals"
+    );
+}
