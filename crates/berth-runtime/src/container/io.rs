@@ -64,12 +64,19 @@ pub fn recv_fds(sock: impl AsFd) -> std::io::Result<(String, Vec<OwnedFd>)> {
     let mut data = [0u8; 8192];
     let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS))];
     let mut control = RecvAncillaryBuffer::new(&mut space);
-    let got = rustix::net::recvmsg(
-        &sock,
-        &mut [std::io::IoSliceMut::new(&mut data)],
-        &mut control,
-        RecvFlags::CMSG_CLOEXEC,
-    )?;
+    // A socket with a receive timeout (the keeper's) is never restarted after a signal
+    // handler ran, SA_RESTART or not (signal(7)): berthd's SIGCHLD failed a container start.
+    let got = loop {
+        match rustix::net::recvmsg(
+            &sock,
+            &mut [std::io::IoSliceMut::new(&mut data)],
+            &mut control,
+            RecvFlags::CMSG_CLOEXEC,
+        ) {
+            Err(rustix::io::Errno::INTR) => continue,
+            r => break r?,
+        }
+    };
     let text = String::from_utf8_lossy(&data[..got.bytes])
         .trim()
         .to_string();
@@ -94,13 +101,18 @@ pub fn send_fds(sock: impl AsFd, data: &[u8], fds: &[BorrowedFd]) -> std::io::Re
     if !fds.is_empty() && !control.push(SendAncillaryMessage::ScmRights(fds)) {
         return Err(std::io::Error::other("fds do not fit the control buffer"));
     }
-    rustix::net::sendmsg(
-        &sock,
-        &[std::io::IoSlice::new(data)],
-        &mut control,
-        SendFlags::NOSIGNAL,
-    )?;
-    Ok(())
+    // the same for a send timeout
+    loop {
+        match rustix::net::sendmsg(
+            &sock,
+            &[std::io::IoSlice::new(data)],
+            &mut control,
+            SendFlags::NOSIGNAL,
+        ) {
+            Err(rustix::io::Errno::INTR) => continue,
+            r => break r.map(|_| ()).map_err(Into::into),
+        }
+    }
 }
 
 /// How a process ended, as Docker reports it: the exit code, or 128 + the signal.
@@ -288,6 +300,34 @@ pub const FOLLOW_INTERVAL: Duration = Duration::from_millis(10);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    extern "C" fn nothing(_: libc::c_int) {}
+
+    #[test]
+    fn a_signal_does_not_fail_a_receive_with_a_timeout() {
+        use std::os::unix::thread::JoinHandleExt;
+        // SAFETY: a handler that does nothing, installed with SA_RESTART as tokio's are;
+        // SIGUSR2 is not used elsewhere in this test binary.
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = nothing as extern "C" fn(libc::c_int) as usize;
+            sa.sa_flags = libc::SA_RESTART;
+            libc::sigaction(libc::SIGUSR2, &sa, std::ptr::null_mut());
+        }
+        let (ours, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+        theirs
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        let reader = std::thread::spawn(move || recv_fds(&theirs));
+        for _ in 0..5 {
+            std::thread::sleep(Duration::from_millis(40));
+            // SAFETY: the thread is alive until it receives the message sent below.
+            unsafe { libc::pthread_kill(reader.as_pthread_t(), libc::SIGUSR2) };
+        }
+        send_fds(&ours, b"ok 0", &[]).unwrap();
+        let (text, fds) = reader.join().unwrap().unwrap();
+        assert_eq!((text.as_str(), fds.len()), ("ok 0", 0));
+    }
 
     #[tokio::test]
     async fn an_exit_file_is_read_when_it_appears_not_on_a_poll() {
