@@ -179,17 +179,22 @@ fn check_network(nid: &str, n: &Network) -> Result<(), String> {
     if n.id != nid {
         return Err("network record does not match its key".into());
     }
-    if n.driver != crate::drivers::OVERLAY || n.scope != "global" {
-        return Err(format!(
-            "unexpected driver {:?} or scope {:?}",
-            n.driver, n.scope
-        ));
+    if n.scope != "global" {
+        return Err(format!("unexpected scope {:?}", n.scope));
     }
-    let Some(o) = &n.overlay else {
-        return Err("overlay network without its VXLAN config".into());
-    };
-    if o.vni == 0 || o.vni > crate::drivers::overlay::VNI_LAST || !(68..=65535).contains(&o.mtu) {
-        return Err("overlay network with a bad VNI or MTU".into());
+    // an overlay, or a global-scope plugin's network (no VXLAN config: the plugin's data path)
+    match (n.driver == crate::drivers::OVERLAY, &n.overlay) {
+        (true, Some(o)) => {
+            if o.vni == 0
+                || o.vni > crate::drivers::overlay::VNI_LAST
+                || !(68..=65535).contains(&o.mtu)
+            {
+                return Err("overlay network with a bad VNI or MTU".into());
+            }
+        }
+        (true, None) => return Err("overlay network without its VXLAN config".into()),
+        (false, None) if n.plugin().is_some() && n.driver.len() <= 255 => {}
+        (false, _) => return Err(format!("unexpected driver {:?}", n.driver)),
     }
     if n.name.is_empty() || n.name.len() > 255 || n.subnets.is_empty() || n.subnets.len() > 64 {
         return Err("network record with a bad name or subnets".into());
