@@ -301,6 +301,62 @@ mod tests {
         assert!(parse_value(&hk, host("::").as_bytes()).is_err());
     }
 
+    #[test]
+    fn global_plugin_networks_are_records_too() {
+        let n = Network {
+            id: ID.into(),
+            name: "gp".into(),
+            driver: "weave".into(),
+            scope: "global".into(),
+            created: String::new(),
+            enable_ipv6: false,
+            internal: false,
+            attachable: false,
+            ingress: false,
+            ipam_driver: "default".into(),
+            ipam_options: None,
+            user_ipam: vec![],
+            subnets: vec![crate::network::Subnet {
+                pool: crate::ipam::AddressPool::new("10.0.3.0/24".parse().unwrap(), None),
+                gateway: "10.0.3.1".parse().unwrap(),
+                aux: Default::default(),
+                remote: None,
+            }],
+            options: Default::default(),
+            labels: Default::default(),
+            bridge: None,
+            predefined: false,
+            overlay: None,
+        };
+        let k = Key::Network(ID.into());
+        let v = |n: &Network| serde_json::to_vec(n).unwrap();
+        assert!(parse_value(&k, &v(&n)).is_ok());
+        // an overlay without its VXLAN config, a built-in local driver, a local scope: refused
+        for bad in [
+            Network {
+                driver: crate::drivers::OVERLAY.into(),
+                ..n.clone()
+            },
+            Network {
+                driver: crate::drivers::BRIDGE.into(),
+                ..n.clone()
+            },
+            Network {
+                scope: "local".into(),
+                ..n.clone()
+            },
+            Network {
+                overlay: Some(crate::drivers::overlay::OverlayConfig {
+                    vni: 4097,
+                    mtu: 1450,
+                }),
+                ..n.clone()
+            },
+        ] {
+            assert!(parse_value(&k, &v(&bad)).is_err(), "{bad:?}");
+        }
+    }
+
     fn ids() -> impl Strategy<Value = String> {
         prop_oneof![Just(ID.to_string()), "[0-9a-f]{10,66}", ".{0,16}"]
     }
