@@ -5,7 +5,7 @@
 //! host-local (a bridge per host), so across hosts the control plane is asserted: the calls
 //! each host's plugin got, the networks each host shows, addresses unique across hosts.
 
-use berth_e2e::cluster::{ip_of, run_sleeper, wait_until, Cluster, ClusterOpts};
+use berth_e2e::cluster::{ip_of, run_sleeper, wait_resolves, wait_until, Cluster, ClusterOpts};
 use berth_e2e::plug::{records, start_plugin, Plug};
 use berth_e2e::{ok, Lab};
 use serde_json::{json, Value};
@@ -15,6 +15,14 @@ use std::time::Duration;
 /// A cluster of `n` hosts, each with `berth-testplug EXTRA…` in its namespace and berthd
 /// looking for plugins in that host's own directory. The plugins and their call records.
 fn cluster_with_plugins(n: usize, extra: &[&str]) -> (Cluster, Vec<Plug>, Vec<PathBuf>) {
+    cluster_with_plugins_per(n, |_| extra.iter().map(|s| s.to_string()).collect())
+}
+
+/// The same, with each host's plugin flags.
+fn cluster_with_plugins_per(
+    n: usize,
+    extra: impl Fn(usize) -> Vec<String>,
+) -> (Cluster, Vec<Plug>, Vec<PathBuf>) {
     let mut c = Cluster::with(ClusterOpts {
         hosts: n,
         start_daemons: false,
@@ -26,7 +34,9 @@ fn cluster_with_plugins(n: usize, extra: &[&str]) -> (Cluster, Vec<Plug>, Vec<Pa
         let dir = c.hosts[i].root().join("plugins");
         std::fs::create_dir_all(&dir).unwrap();
         let rec = c.hosts[i].root().join("calls.jsonl");
-        plugs.push(start_plugin(&c.hosts[i], &dir, &rec, extra));
+        let flags = extra(i);
+        let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+        plugs.push(start_plugin(&c.hosts[i], &dir, &rec, &flags));
         recs.push(rec);
         let mut args = c.daemon_args(i);
         args.extend(["--plugins-dir".to_string(), dir.display().to_string()]);
@@ -105,6 +115,9 @@ fn global_plugin_network_spans_hosts() {
     for ip in [&ipa, &ipb] {
         assert!(in_subnet(ip, &subnet), "{ip} in {subnet}");
     }
+    // names resolve across hosts, as on an overlay
+    wait_resolves(h1, "cb", "ca", &ipa, Duration::from_secs(3));
+    wait_resolves(h0, "ca", "cb", &ipb, Duration::from_secs(3));
 
     // refused from either host while an endpoint exists anywhere
     let (st, v) = h1.api("DELETE", "/networks/gp", None);
@@ -270,4 +283,91 @@ fn overlay_with_a_remote_ipam() {
     c.wait_network_gone_everywhere("ov");
     let released = requests(&recs[1], "IpamDriver.ReleasePool");
     assert_eq!(released, vec![json!({"PoolID": pool_id})]);
+}
+
+/// A CreateEndpoint refused by host 1's plugin: the run fails with Docker's message, the
+/// plugin gets no Join, and the address it had is free cluster-wide again (host 0 takes it).
+#[test]
+fn a_failed_endpoint_leaves_nothing_in_the_cluster() {
+    let (c, _plugs, recs) = cluster_with_plugins_per(2, |i| {
+        let mut v = vec!["--scope".to_string(), "global".to_string()];
+        if i == 1 {
+            v.extend([
+                "--fail".into(),
+                "NetworkDriver.CreateEndpoint=no room".into(),
+            ]);
+        }
+        v
+    });
+    let (h0, h1) = (c.host(0), c.host(1));
+    let id = h0.create_network(json!({
+        "Name": "gf", "Driver": "testplug",
+        "IPAM": {"Config": [{"Subnet": "10.77.0.0/24"}]}
+    }));
+    c.wait_network_everywhere("gf", &id);
+    let o = h1.cli(&[
+        "run",
+        "-d",
+        "--name",
+        "cf",
+        "--net",
+        "gf",
+        "--ip",
+        "10.77.0.9",
+        "busybox",
+        "sleep",
+        "1d",
+    ]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("NetworkDriver.CreateEndpoint: no room"),
+        "{err}"
+    );
+    assert_eq!(requests(&recs[1], "NetworkDriver.CreateEndpoint").len(), 1);
+    assert!(requests(&recs[1], "NetworkDriver.Join").is_empty());
+    // the address went back to the cluster store: host 0 gets it
+    run_sleeper(h0, "c0", &["--net", "gf", "--ip", "10.77.0.9"]);
+    assert_eq!(ip_of(h0, "c0", "gf"), "10.77.0.9");
+    // and host 1 has no endpoint recorded: removal is refused only for host 0's
+    ok(&h0.cli(&["rm", "-f", "c0"]), "rm c0");
+    let _ = h1.cli(&["rm", "-f", "cf"]);
+    wait_until(Duration::from_secs(5), "rm gf", || {
+        h1.api("DELETE", "/networks/gf", None).0 == 204
+    });
+}
+
+/// A global plugin network whose addresses come from a remote IPAM (Weave's setup: the
+/// plugin is both): RequestPool in the global address space on the creating host, addresses
+/// on each host, unique.
+#[test]
+fn global_plugin_with_its_own_ipam() {
+    let shared = tempfile::NamedTempFile::new().unwrap();
+    let path = shared.path().display().to_string();
+    let (c, _plugs, recs) = cluster_with_plugins(2, &["--scope", "global", "--shared-ipam", &path]);
+    let (h0, h1) = (c.host(0), c.host(1));
+    let id = h0.create_network(json!({
+        "Name": "gw", "Driver": "testplug", "IPAM": {"Driver": "testplug"}
+    }));
+    c.wait_network_everywhere("gw", &id);
+    let pools = requests(&recs[0], "IpamDriver.RequestPool");
+    assert_eq!(pools.len(), 1, "{pools:?}");
+    assert_eq!(pools[0]["AddressSpace"], "testplug-global");
+    let create = requests(&recs[0], "NetworkDriver.CreateNetwork");
+    assert_eq!(create[0]["IPv4Data"][0]["AddressSpace"], "testplug-global");
+    run_sleeper(h0, "ca", &["--net", "gw"]);
+    run_sleeper(h1, "cb", &["--net", "gw"]);
+    let (ipa, ipb) = (ip_of(h0, "ca", "gw"), ip_of(h1, "cb", "gw"));
+    assert_ne!(ipa, ipb);
+    assert!(
+        ipa.starts_with("10.123.") && ipb.starts_with("10.123."),
+        "{ipa} {ipb}"
+    );
+    rm_f(h0, "ca");
+    rm_f(h1, "cb");
+    wait_until(Duration::from_secs(5), "rm gw", || {
+        h0.api("DELETE", "/networks/gw", None).0 == 204
+    });
+    assert_eq!(requests(&recs[0], "IpamDriver.ReleasePool").len(), 1);
+    assert_eq!(requests(&recs[0], "NetworkDriver.DeleteNetwork").len(), 1);
 }

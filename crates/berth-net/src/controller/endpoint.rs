@@ -612,21 +612,13 @@ impl Controller {
         self.apply_routes(work).await;
         let this = Arc::clone(self);
         let teardown = async move {
-            let global: Vec<Endpoint> = {
-                let st = this.lock();
-                eps.iter()
-                    .filter(|e| {
-                        e.host_netns.is_some()
-                            || st
-                                .networks
-                                .get(&e.network_id)
-                                .is_some_and(Network::is_global)
-                    })
-                    .cloned()
-                    .collect()
-            };
+            let global: Vec<Endpoint> = eps
+                .iter()
+                .filter(|e| e.host_netns.is_some())
+                .cloned()
+                .collect();
             // names leave every host before the addresses are freed
-            this.unpublish_endpoints(&global).await;
+            this.unpublish_endpoints(&eps).await;
             for ep in &eps {
                 let (driver, remote) = this
                     .lock()

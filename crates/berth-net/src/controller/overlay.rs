@@ -560,9 +560,22 @@ impl Controller {
 
     /// The cluster-store side of endpoints that left (called once their records are gone
     /// locally): unpublished first (names vanish on every host), then their addresses freed.
+    /// Endpoints of local networks are skipped.
     pub(super) async fn unpublish_endpoints(&self, eps: &[Endpoint]) {
         let Ok(cluster) = self.cluster() else { return };
-        for ep in eps {
+        let global: Vec<&Endpoint> = {
+            let st = self.lock();
+            eps.iter()
+                .filter(|e| {
+                    e.host_netns.is_some()
+                        || st
+                            .networks
+                            .get(&e.network_id)
+                            .is_some_and(Network::is_global)
+                })
+                .collect()
+        };
+        for ep in global {
             if let Err(e) = cluster.store.delete_endpoint(&ep.network_id, &ep.id).await {
                 tracing::warn!(
                     "unpublishing endpoint {}: {e} (reconciled when the store is back)",
