@@ -371,3 +371,74 @@ fn global_plugin_with_its_own_ipam() {
     assert_eq!(requests(&recs[0], "IpamDriver.ReleasePool").len(), 1);
     assert_eq!(requests(&recs[0], "NetworkDriver.DeleteNetwork").len(), 1);
 }
+
+/// A restarted berthd keeps its endpoint on a global plugin network: published again (the
+/// network cannot be removed from another host, its name still resolves there), and the
+/// plugin is sent neither CreateNetwork nor a second CreateEndpoint.
+#[test]
+fn a_restarted_host_keeps_its_global_plugin_endpoints() {
+    let (mut c, _plugs, recs) = cluster_with_plugins(2, &["--scope", "global"]);
+    let id = c
+        .host(0)
+        .create_network(json!({"Name": "gr", "Driver": "testplug"}));
+    c.wait_network_everywhere("gr", &id);
+    run_sleeper(c.host(0), "ca", &["--net", "gr"]);
+    run_sleeper(c.host(1), "cb", &["--net", "gr"]);
+    let ipb = ip_of(c.host(1), "cb", "gr");
+    wait_resolves(c.host(0), "ca", "cb", &ipb, Duration::from_secs(3));
+    c.restart(1);
+    // past the old lease's TTL: what is in the store now was published again
+    std::thread::sleep(c.ttl() * 2);
+    c.wait_network_everywhere("gr", &id);
+    assert_eq!(ip_of(c.host(1), "cb", "gr"), ipb);
+    wait_resolves(c.host(0), "ca", "cb", &ipb, Duration::from_secs(5));
+    let (st, v) = c.host(0).api("DELETE", "/networks/gr", None);
+    assert_eq!(st, 403, "{v}");
+    assert!(requests(&recs[1], "NetworkDriver.CreateNetwork").is_empty());
+    assert_eq!(requests(&recs[1], "NetworkDriver.CreateEndpoint").len(), 1);
+}
+
+/// Overlay with a remote IPAM whose RequestAddress fails on host 1: the run there fails with
+/// the plugin's error and leaves no endpoint (the network is removable at once); a name
+/// taken already costs no IPAM call at all.
+#[test]
+fn overlay_remote_ipam_failures_leave_nothing() {
+    let shared = tempfile::NamedTempFile::new().unwrap();
+    let path = shared.path().display().to_string();
+    let (c, _plugs, recs) = cluster_with_plugins_per(2, |i| {
+        let mut v = vec!["--shared-ipam".to_string(), path.clone()];
+        if i == 1 {
+            v.extend([
+                "--ipam-error".into(),
+                "IpamDriver.RequestAddress=pool is dry".into(),
+            ]);
+        }
+        v
+    });
+    let (h0, h1) = (c.host(0), c.host(1));
+    let id = h0.create_network(json!({
+        "Name": "ovf", "Driver": "overlay", "IPAM": {"Driver": "testplug"}
+    }));
+    c.wait_network_everywhere("ovf", &id);
+    let o = h1.cli(&[
+        "run", "-d", "--name", "cf", "--net", "ovf", "busybox", "sleep", "1d",
+    ]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("pool is dry"), "{err}");
+    assert!(requests(&recs[1], "IpamDriver.ReleaseAddress").is_empty());
+    let (_, v) = h1.api("GET", "/networks/ovf", None);
+    assert_eq!(v["Containers"], json!({}), "{v}");
+    // the name is taken: refused before the IPAM is asked
+    let (st, _) = h1.api(
+        "POST",
+        "/networks/create",
+        Some(json!({"Name": "ovf", "Driver": "overlay", "IPAM": {"Driver": "testplug"}})),
+    );
+    assert_eq!(st, 409);
+    assert!(requests(&recs[1], "IpamDriver.RequestPool").is_empty());
+    let _ = h1.cli(&["rm", "-f", "cf"]);
+    let (st, v) = h1.api("DELETE", "/networks/ovf", None);
+    assert_eq!(st, 204, "{v}");
+    c.wait_network_gone_everywhere("ovf");
+}

@@ -84,6 +84,13 @@ impl Controller {
         if !plugin {
             self.cluster()?;
         }
+        // before any IPAM call, as libnetwork's NewNetwork checks (and again before storing)
+        if self.find_by_name(&plan.name).is_some() {
+            return Err(NetError::conflict(format!(
+                "network with name {} already exists",
+                plan.name
+            )));
+        }
         let remote = match &plan.ipam_driver {
             Some(name) => {
                 let ipam = self.remote_ipam(name).await?;
