@@ -95,7 +95,12 @@ fn global_plugin_network_spans_hosts() {
         .as_str()
         .unwrap()
         .to_string();
-    assert_eq!(requests(&recs[0], "NetworkDriver.CreateNetwork").len(), 1);
+    let created = requests(&recs[0], "NetworkDriver.CreateNetwork");
+    assert_eq!(created.len(), 1);
+    assert_eq!(created[0]["NetworkID"], id.as_str());
+    // Docker's default IPAM's global address space
+    assert_eq!(created[0]["IPv4Data"][0]["AddressSpace"], "GlobalDefault");
+    assert_eq!(created[0]["IPv4Data"][0]["Pool"], subnet.as_str());
     assert!(requests(&recs[1], "NetworkDriver.CreateNetwork").is_empty());
     // `network ls` on the other host lists it as global
     let (_, list) = h1.api("GET", "/networks", None);
@@ -441,4 +446,21 @@ fn overlay_remote_ipam_failures_leave_nothing() {
     let (st, v) = h1.api("DELETE", "/networks/ovf", None);
     assert_eq!(st, 204, "{v}");
     c.wait_network_gone_everywhere("ovf");
+}
+
+/// Scope global with ConnectivityScope local: the network is global, but the plugin gets no
+/// Discover calls (libnetwork sends them on ConnectivityScope only).
+#[test]
+fn no_discovery_for_local_connectivity() {
+    let (c, _plugs, recs) =
+        cluster_with_plugins(2, &["--scope", "global", "--connectivity-scope", "local"]);
+    let id = c
+        .host(0)
+        .create_network(json!({"Name": "gl", "Driver": "testplug"}));
+    c.wait_network_everywhere("gl", &id);
+    run_sleeper(c.host(1), "cl", &["--net", "gl"]);
+    std::thread::sleep(Duration::from_secs(1));
+    for rec in &recs {
+        assert!(requests(rec, "NetworkDriver.DiscoverNew").is_empty());
+    }
 }

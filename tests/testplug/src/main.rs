@@ -39,6 +39,9 @@ pub struct Args {
     /// GetCapabilities Scope.
     #[arg(long, default_value = "local")]
     pub scope: String,
+    /// GetCapabilities ConnectivityScope (`--scope` when not given).
+    #[arg(long)]
+    pub connectivity_scope: Option<String>,
     /// Join answers no gateway (berth then adds its gateway bridge).
     #[arg(long)]
     pub no_gateway: bool,

@@ -166,7 +166,12 @@ impl Plug {
         Ok(Some(match method {
             "Plugin.Activate" => json!({"Implements": ["NetworkDriver", "IpamDriver"]}),
             "NetworkDriver.GetCapabilities" => {
-                json!({"Scope": self.args.scope, "ConnectivityScope": self.args.scope})
+                let conn = self
+                    .args
+                    .connectivity_scope
+                    .as_ref()
+                    .unwrap_or(&self.args.scope);
+                json!({"Scope": self.args.scope, "ConnectivityScope": conn})
             }
             "NetworkDriver.CreateNetwork" => self.create_network(req(body)?).await?,
             "NetworkDriver.DeleteNetwork" => {
