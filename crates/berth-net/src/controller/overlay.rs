@@ -570,7 +570,7 @@ impl Controller {
     /// Endpoints of local networks are skipped.
     pub(super) async fn unpublish_endpoints(&self, eps: &[Endpoint]) {
         let Ok(cluster) = self.cluster() else { return };
-        let global: Vec<&Endpoint> = {
+        let eps: Vec<&Endpoint> = {
             let st = self.lock();
             eps.iter()
                 .filter(|e| {
@@ -582,7 +582,7 @@ impl Controller {
                 })
                 .collect()
         };
-        for ep in global {
+        for ep in eps {
             if let Err(e) = cluster.store.delete_endpoint(&ep.network_id, &ep.id).await {
                 tracing::warn!(
                     "unpublishing endpoint {}: {e} (reconciled when the store is back)",
