@@ -65,6 +65,8 @@ struct State {
     claims: std::collections::HashMap<String, BTreeMap<IpAddr, crate::cluster::records::IpRec>>,
     /// Overlay networks' data paths on this host: network id → namespace.
     overlays: BTreeMap<String, std::path::PathBuf>,
+    /// The cluster's hosts (their records in the store): host id → advertised address.
+    hosts: BTreeMap<String, IpAddr>,
     /// Containers whose gateway endpoint is a plugin's and was programmed
     /// (ProgramExternalConnectivity): container id → (endpoint id, the options sent).
     programmed: std::collections::HashMap<String, (String, crate::plugins::api::net::Options)>,
@@ -110,6 +112,8 @@ pub struct Controller {
     cluster: std::sync::OnceLock<Arc<crate::cluster::Cluster>>,
     /// Serializes building, reprogramming and removing each overlay network's data path.
     path_locks: Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// DiscoverNew/DiscoverDelete to global plugins, once in a cluster (plugin_cluster.rs).
+    discovery: std::sync::OnceLock<plugin_cluster::DiscoverySender>,
 }
 
 fn fw_network(n: &Network) -> Option<FwNetwork> {
@@ -241,6 +245,7 @@ impl Controller {
                 published: Default::default(),
                 claims: Default::default(),
                 overlays: Default::default(),
+                hosts: Default::default(),
                 programmed: Default::default(),
             }),
             teardowns: Mutex::new(tokio::task::JoinSet::new()),
@@ -250,6 +255,7 @@ impl Controller {
             plugins,
             cluster: Default::default(),
             path_locks: Default::default(),
+            discovery: Default::default(),
         });
         c.fw.init()?;
         // Containers reach beyond their bridge only if the host forwards. Failing to set it is
@@ -288,6 +294,8 @@ impl Controller {
         let d = map
             .entry(name.to_string())
             .or_insert_with(|| {
+                // registered: it hears of the cluster's hosts (libnetwork RegisterDriver)
+                self.announce_hosts(&remote);
                 Arc::new(drivers::remote::RemoteNetDriver {
                     remote,
                     osl: self.osl.clone(),
@@ -507,10 +515,8 @@ impl Controller {
             None => self.driver(&plan.driver).await?.capabilities().scope,
         };
         if scope == drivers::Scope::Global {
-            return Err(NetError::not_implemented(format!(
-                "driver {}: global-scope network plugins are not supported by berth yet",
-                plan.driver
-            )));
+            // kept in the cluster store, as overlays are (controller/plugin_cluster.rs)
+            return self.create_overlay(plan, req).await;
         }
         let bridge = match plan.driver == drivers::BRIDGE {
             true => Some(BridgeConfig::from_options(
@@ -712,7 +718,7 @@ impl Controller {
             .lock()
             .networks
             .get(id)
-            .filter(|n| n.overlay.is_some())
+            .filter(|n| n.is_global())
             .cloned();
         if let Some(n) = global {
             return self.delete_overlay(&n).await;
@@ -877,6 +883,7 @@ mod external;
 mod gwbridge;
 pub mod inspect;
 mod overlay;
+mod plugin_cluster;
 mod plugin_restart;
 pub mod ports;
 mod remote_ipam;

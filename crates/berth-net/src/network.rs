@@ -72,6 +72,12 @@ impl Network {
             .then_some(self.driver.as_str())
     }
 
+    /// Kept in the cluster store and seen by every host: overlays and the networks of
+    /// global-scope driver plugins.
+    pub fn is_global(&self) -> bool {
+        self.scope == crate::drivers::Scope::Global.as_str()
+    }
+
     /// The remote IPAM driver granting this network's addresses (`None`: berth's own).
     pub fn remote_ipam(&self) -> Option<&str> {
         match self.ipam_driver.as_str() {

@@ -153,12 +153,6 @@ pub fn plan(req: &NetworkCreateRequest) -> Result<CreatePlan> {
                 "the null IPAM driver is not supported by berth yet",
             ))
         }
-        // a remote IPAM driver: an overlay's addresses are granted by the cluster store
-        _ if overlay => {
-            return Err(NetError::not_implemented(
-                "remote IPAM drivers on overlay networks are not supported by berth yet",
-            ))
-        }
         d => Some(d.to_string()),
     };
     let user_ipam = ipam.config.unwrap_or_default();

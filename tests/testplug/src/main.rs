@@ -11,6 +11,10 @@
 //! `--fail Method=msg` answers 500 `{"Err":msg}`, `--ipam-error Method=msg` 200
 //! `{"Error":msg}`, `--hang Method` never answers (`--hang-first Method`: only the first).
 //!
+//! With `--scope global` (GetCapabilities Scope and ConnectivityScope) a CreateEndpoint for a
+//! network it never got CreateNetwork for (one made on another host) makes its bridge then;
+//! `--shared-ipam FILE` keeps the pools in a file every instance shares.
+//!
 //! Usage: `berth-testplug --socket /run/docker/plugins/testplug.sock [--range 10.123.0.0/16]`.
 
 mod state;
@@ -35,6 +39,9 @@ pub struct Args {
     /// GetCapabilities Scope.
     #[arg(long, default_value = "local")]
     pub scope: String,
+    /// GetCapabilities ConnectivityScope (`--scope` when not given).
+    #[arg(long)]
+    pub connectivity_scope: Option<String>,
     /// Join answers no gateway (berth then adds its gateway bridge).
     #[arg(long)]
     pub no_gateway: bool,
@@ -60,6 +67,10 @@ pub struct Args {
     /// Never answer the first call of this method (later ones are served). Repeatable.
     #[arg(long)]
     pub hang_first: Vec<String>,
+    /// Keep the IPAM's pools in this file, shared by every instance given it (locked per
+    /// call): one global address space across hosts, as a cluster-wide IPAM has.
+    #[arg(long)]
+    pub shared_ipam: Option<PathBuf>,
     /// Append `{"Method":…,"Micros":…}` per answered call: the time spent inside the plugin
     /// (from the request read to the reply built), for berth-bench.
     #[arg(long)]

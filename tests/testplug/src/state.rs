@@ -28,6 +28,35 @@ struct Pool {
     used: BTreeSet<Ipv4Addr>,
 }
 
+type Pools = HashMap<String, Pool>;
+
+fn pools_to_json(p: &Pools) -> Value {
+    p.iter()
+        .map(|(id, p)| {
+            let used: Vec<String> = p.used.iter().map(|a| a.to_string()).collect();
+            (id.clone(), json!({"Net": p.net.to_string(), "Used": used}))
+        })
+        .collect::<serde_json::Map<_, _>>()
+        .into()
+}
+
+fn pools_from_json(v: &Value) -> Pools {
+    let Some(m) = v.as_object() else {
+        return Pools::new();
+    };
+    m.iter()
+        .filter_map(|(id, p)| {
+            let net = p["Net"].as_str()?.parse().ok()?;
+            let used = p["Used"]
+                .as_array()?
+                .iter()
+                .filter_map(|a| a.as_str()?.parse().ok())
+                .collect();
+            Some((id.clone(), Pool { net, used }))
+        })
+        .collect()
+}
+
 #[derive(Default)]
 struct State {
     nets: HashMap<String, Net>,
@@ -83,6 +112,33 @@ impl Plug {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Runs `f` on the pools: this process's, or with `--shared-ipam FILE` the ones every
+    /// instance shares (a global address space, as a cluster-wide IPAM keeps), read and
+    /// written back under an exclusive lock of the file.
+    fn with_pools<T>(&self, f: impl FnOnce(&mut Pools) -> anyhow::Result<T>) -> anyhow::Result<T> {
+        let Some(path) = &self.args.shared_ipam else {
+            return f(&mut self.st().pools);
+        };
+        use std::io::{Read as _, Seek as _};
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)?;
+        file.lock()?;
+        let mut text = String::new();
+        file.read_to_string(&mut text)?;
+        let mut pools = pools_from_json(&serde_json::from_str(&text).unwrap_or(Value::Null));
+        let r = f(&mut pools);
+        if r.is_ok() {
+            file.set_len(0)?;
+            file.rewind()?;
+            file.write_all(pools_to_json(&pools).to_string().as_bytes())?;
+        }
+        r
+    }
+
     /// Whether this is the first call of `method`.
     pub fn first_call(&self, method: &str) -> bool {
         self.seen
@@ -110,7 +166,12 @@ impl Plug {
         Ok(Some(match method {
             "Plugin.Activate" => json!({"Implements": ["NetworkDriver", "IpamDriver"]}),
             "NetworkDriver.GetCapabilities" => {
-                json!({"Scope": self.args.scope, "ConnectivityScope": self.args.scope})
+                let conn = self
+                    .args
+                    .connectivity_scope
+                    .as_ref()
+                    .unwrap_or(&self.args.scope);
+                json!({"Scope": self.args.scope, "ConnectivityScope": conn})
             }
             "NetworkDriver.CreateNetwork" => self.create_network(req(body)?).await?,
             "NetworkDriver.DeleteNetwork" => {
@@ -168,15 +229,18 @@ impl Plug {
             "IpamDriver.RequestPool" => self.request_pool(req(body)?)?,
             "IpamDriver.ReleasePool" => {
                 let r: ipam::ReleasePoolRequest = req(body)?;
-                self.st().pools.remove(&r.pool_id);
+                self.with_pools(|p| Ok(p.remove(&r.pool_id)))?;
                 json!({})
             }
             "IpamDriver.RequestAddress" => self.request_address(req(body)?)?,
             "IpamDriver.ReleaseAddress" => {
                 let r: ipam::ReleaseAddressRequest = req(body)?;
-                if let (Some(p), Ok(a)) = (self.st().pools.get_mut(&r.pool_id), r.address.parse()) {
-                    p.used.remove(&a);
-                }
+                self.with_pools(|pools| {
+                    if let (Some(p), Ok(a)) = (pools.get_mut(&r.pool_id), r.address.parse()) {
+                        p.used.remove(&a);
+                    }
+                    Ok(())
+                })?;
                 json!({})
             }
             _ => return Ok(None),
@@ -205,8 +269,28 @@ impl Plug {
     }
 
     async fn create_endpoint(&self, r: net::CreateEndpointRequest) -> anyhow::Result<Value> {
-        let bridge = match self.st().nets.get(&r.network_id) {
-            Some(n) => n.bridge.clone(),
+        let known = self.st().nets.get(&r.network_id).map(|n| n.bridge.clone());
+        let bridge = match known {
+            Some(b) => b,
+            // a global network created on another host: this instance never got its
+            // CreateNetwork (Docker sends it on the creating host only) and makes its bridge
+            // now, without a gateway (Weave asks the Engine API instead)
+            None if self.args.scope == "global" => {
+                let bridge = format!("tpbr{}", short(&r.network_id, 8));
+                let spec = BridgeSpec {
+                    name: bridge.clone(),
+                    alias: format!("berth-testplug/{}", r.network_id),
+                    mtu: None,
+                    addrs: vec![],
+                };
+                self.nl.create_bridge(&spec).await?;
+                let net = Net {
+                    bridge: bridge.clone(),
+                    gateway: None,
+                };
+                self.st().nets.insert(r.network_id.clone(), net);
+                bridge
+            }
             None => bail!("no network {}", r.network_id),
         };
         let id = short(&r.endpoint_id, 9);
@@ -248,9 +332,12 @@ impl Plug {
         if r.v6 {
             bail!("berth-testplug hands out IPv4 pools only");
         }
-        let mut st = self.st();
+        self.with_pools(|pools| self.pool_in(pools, r))
+    }
+
+    fn pool_in(&self, pools: &mut Pools, r: ipam::RequestPoolRequest) -> anyhow::Result<Value> {
         let net: Ipv4Net = if r.pool.is_empty() {
-            let taken: BTreeSet<Ipv4Net> = st.pools.values().map(|p| p.net).collect();
+            let taken: BTreeSet<Ipv4Net> = pools.values().map(|p| p.net).collect();
             self.args
                 .range
                 .subnets(24.max(self.args.range.prefix_len()))?
@@ -260,7 +347,7 @@ impl Plug {
             r.pool.parse::<Ipv4Net>().context("pool")?.trunc()
         };
         let id = format!("testplug/{net}");
-        st.pools.entry(id.clone()).or_insert(Pool {
+        pools.entry(id.clone()).or_insert(Pool {
             net,
             used: BTreeSet::new(),
         });
@@ -268,9 +355,13 @@ impl Plug {
     }
 
     fn request_address(&self, r: ipam::RequestAddressRequest) -> anyhow::Result<Value> {
-        let mut st = self.st();
-        let p = st
-            .pools
+        self.with_pools(|pools| address_in(pools, r))
+    }
+}
+
+fn address_in(pools: &mut Pools, r: ipam::RequestAddressRequest) -> anyhow::Result<Value> {
+    {
+        let p = pools
             .get_mut(&r.pool_id)
             .ok_or_else(|| anyhow!("no pool {}", r.pool_id))?;
         let a: Ipv4Addr = if r.address.is_empty() {

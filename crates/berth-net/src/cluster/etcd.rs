@@ -312,8 +312,19 @@ impl Etcd {
     }
 }
 
+/// The subnets a network holds in the global default address space: a remote IPAM's pools
+/// are in the plugin's own space, and unique there by the plugin's rules.
 fn subnets_of(n: &Network) -> Vec<IpNet> {
-    n.subnets.iter().map(|s| s.pool.subnet).collect()
+    n.subnets
+        .iter()
+        .filter(|s| s.remote.is_none())
+        .map(|s| s.pool.subnet)
+        .collect()
+}
+
+/// The VNI key of an overlay (a plugin's global network has none).
+fn vni_key(n: &Network) -> Option<String> {
+    n.overlay.as_ref().map(|o| rec::vni(o.vni))
 }
 
 impl ClusterStore for Etcd {
@@ -323,18 +334,19 @@ impl ClusterStore for Etcd {
     ) -> BoxFuture<'a, Result<Result<(), CreateConflict>, ClusterError>> {
         Box::pin(async move {
             let v = serde_json::to_vec(n).map_err(|e| ClusterError::Config(e.to_string()))?;
-            let vni = n.overlay.as_ref().map_or(0, |o| o.vni);
             let subnets = subnets_of(n);
             let mut when = vec![
                 self.absent(&rec::name(&n.name)),
-                self.absent(&rec::vni(vni)),
                 self.absent(&rec::network(&n.id)),
             ];
             let mut ops = vec![
                 TxnOp::put(self.k(&rec::name(&n.name)), n.id.clone(), None),
-                TxnOp::put(self.k(&rec::vni(vni)), n.id.clone(), None),
                 TxnOp::put(self.k(&rec::network(&n.id)), v, None),
             ];
+            if let Some(vni) = vni_key(n) {
+                when.push(self.absent(&vni));
+                ops.push(TxnOp::put(self.k(&vni), n.id.clone(), None));
+            }
             for s in &subnets {
                 when.push(self.absent(&rec::subnet(s)));
                 ops.push(TxnOp::put(self.k(&rec::subnet(s)), n.id.clone(), None));
@@ -362,11 +374,9 @@ impl ClusterStore for Etcd {
         Box::pin(async move {
             // a range compare holds for an empty range: no endpoint key of the network exists
             let when = vec![self.absent(&rec::endpoints(&n.id)).with_prefix()];
-            let vni = n.overlay.as_ref().map_or(0, |o| o.vni);
             let mut ops = vec![
                 TxnOp::delete(self.k(&rec::network(&n.id)), None),
                 TxnOp::delete(self.k(&rec::name(&n.name)), None),
-                TxnOp::delete(self.k(&rec::vni(vni)), None),
                 TxnOp::delete(
                     self.k(&rec::ips(&n.id)),
                     Some(DeleteOptions::new().with_prefix()),
@@ -374,6 +384,9 @@ impl ClusterStore for Etcd {
             ];
             for s in subnets_of(n) {
                 ops.push(TxnOp::delete(self.k(&rec::subnet(&s)), None));
+            }
+            if let Some(vni) = vni_key(n) {
+                ops.push(TxnOp::delete(self.k(&vni), None));
             }
             self.txn("remove network", Txn::new().when(when).and_then(ops))
                 .await

@@ -179,17 +179,22 @@ fn check_network(nid: &str, n: &Network) -> Result<(), String> {
     if n.id != nid {
         return Err("network record does not match its key".into());
     }
-    if n.driver != crate::drivers::OVERLAY || n.scope != "global" {
-        return Err(format!(
-            "unexpected driver {:?} or scope {:?}",
-            n.driver, n.scope
-        ));
+    if n.scope != "global" {
+        return Err(format!("unexpected scope {:?}", n.scope));
     }
-    let Some(o) = &n.overlay else {
-        return Err("overlay network without its VXLAN config".into());
-    };
-    if o.vni == 0 || o.vni > crate::drivers::overlay::VNI_LAST || !(68..=65535).contains(&o.mtu) {
-        return Err("overlay network with a bad VNI or MTU".into());
+    // an overlay, or a global-scope plugin's network (no VXLAN config: the plugin's data path)
+    match (n.driver == crate::drivers::OVERLAY, &n.overlay) {
+        (true, Some(o)) => {
+            if o.vni == 0
+                || o.vni > crate::drivers::overlay::VNI_LAST
+                || !(68..=65535).contains(&o.mtu)
+            {
+                return Err("overlay network with a bad VNI or MTU".into());
+            }
+        }
+        (true, None) => return Err("overlay network without its VXLAN config".into()),
+        (false, None) if n.plugin().is_some() && n.driver.len() <= 255 => {}
+        (false, _) => return Err(format!("unexpected driver {:?}", n.driver)),
     }
     if n.name.is_empty() || n.name.len() > 255 || n.subnets.is_empty() || n.subnets.len() > 64 {
         return Err("network record with a bad name or subnets".into());
@@ -294,6 +299,62 @@ mod tests {
         let host = |vtep: &str| format!(r#"{{"vtep":"{vtep}","advertise":"x:2376"}}"#);
         assert!(parse_value(&hk, host("10.0.9.1").as_bytes()).is_ok());
         assert!(parse_value(&hk, host("::").as_bytes()).is_err());
+    }
+
+    #[test]
+    fn global_plugin_networks_are_records_too() {
+        let n = Network {
+            id: ID.into(),
+            name: "gp".into(),
+            driver: "weave".into(),
+            scope: "global".into(),
+            created: String::new(),
+            enable_ipv6: false,
+            internal: false,
+            attachable: false,
+            ingress: false,
+            ipam_driver: "default".into(),
+            ipam_options: None,
+            user_ipam: vec![],
+            subnets: vec![crate::network::Subnet {
+                pool: crate::ipam::AddressPool::new("10.0.3.0/24".parse().unwrap(), None),
+                gateway: "10.0.3.1".parse().unwrap(),
+                aux: Default::default(),
+                remote: None,
+            }],
+            options: Default::default(),
+            labels: Default::default(),
+            bridge: None,
+            predefined: false,
+            overlay: None,
+        };
+        let k = Key::Network(ID.into());
+        let v = |n: &Network| serde_json::to_vec(n).unwrap();
+        assert!(parse_value(&k, &v(&n)).is_ok());
+        // an overlay without its VXLAN config, a built-in local driver, a local scope: refused
+        for bad in [
+            Network {
+                driver: crate::drivers::OVERLAY.into(),
+                ..n.clone()
+            },
+            Network {
+                driver: crate::drivers::BRIDGE.into(),
+                ..n.clone()
+            },
+            Network {
+                scope: "local".into(),
+                ..n.clone()
+            },
+            Network {
+                overlay: Some(crate::drivers::overlay::OverlayConfig {
+                    vni: 4097,
+                    mtu: 1450,
+                }),
+                ..n.clone()
+            },
+        ] {
+            assert!(parse_value(&k, &v(&bad)).is_err(), "{bad:?}");
+        }
     }
 
     fn ids() -> impl Strategy<Value = String> {

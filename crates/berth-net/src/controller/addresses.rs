@@ -18,7 +18,8 @@ const CLAIM_TRIES: u32 = 64;
 impl Controller {
     /// The IPAM that grants the network's addresses.
     pub(super) fn ipam_of(&self, net: &Target) -> Result<Arc<dyn Ipam>> {
-        if net.overlay {
+        // overlays and global plugins' networks: granted by the cluster store
+        if net.global {
             Ok(Arc::new(GlobalIpam(self.cluster()?)))
         } else {
             Ok(Arc::new(LocalIpam))

@@ -28,6 +28,8 @@ const HOST_ID: &str = "cluster_host_id";
 struct Batch {
     networks: BTreeSet<String>,
     names: Vec<EpNames>,
+    /// The host records changed: plugins hear of it (plugin_cluster.rs).
+    hosts: bool,
 }
 
 fn names_of(r: &EndpointRec, n: &Network) -> EpNames {
@@ -89,6 +91,7 @@ impl Controller {
         let cluster = Arc::new(Cluster::new(cfg, etcd, host_id, vtep));
         let _ = self.cluster.set(cluster.clone());
         let (tx, rx) = unbounded_channel();
+        self.start_discovery();
         cluster.spawn(tx);
         tokio::spawn(Arc::clone(self).cluster_events(rx));
         Ok(())
@@ -136,6 +139,10 @@ impl Controller {
             for n in dirty.names {
                 self.dns.add(n);
             }
+            if dirty.hosts {
+                let hosts = self.lock().hosts.values().copied().collect();
+                self.hosts_changed(hosts);
+            }
         }
     }
 
@@ -161,7 +168,10 @@ impl Controller {
         match rec::parse_value(&k, v) {
             Ok(Value::Network(n)) => self.adopt_global(*n),
             Ok(Value::Endpoint(r)) => self.add_remote(r, dirty),
-            Ok(Value::Host(..)) => {}
+            Ok(Value::Host(h, r)) => {
+                self.lock().hosts.insert(h, r.vtep);
+                dirty.hosts = true;
+            }
             Err(e) => tracing::warn!("ignoring cluster store value {key}: {e}"),
         }
     }
@@ -196,7 +206,11 @@ impl Controller {
                     dirty.networks.insert(network);
                 }
             }
-            Key::Host(_) => {}
+            Key::Host(h) => {
+                // gone with its lease (expired or revoked) or removed
+                self.lock().hosts.remove(&h);
+                dirty.hosts = true;
+            }
             Key::Other => {
                 if let Some((nid, ip, _)) = parse_claim(key, None) {
                     let mut st = self.lock();
@@ -227,6 +241,7 @@ impl Controller {
         let me = self.me();
         let mut nets = Vec::new();
         let mut eps = Vec::new();
+        let mut hosts = BTreeMap::new();
         let mut claims: HashMap<String, BTreeMap<IpAddr, IpRec>> = HashMap::new();
         for (k, v) in &kvs {
             let key = rec::parse_key(k);
@@ -239,7 +254,9 @@ impl Controller {
             match rec::parse_value(&key, v) {
                 Ok(Value::Network(n)) => nets.push(*n),
                 Ok(Value::Endpoint(r)) => eps.push(r),
-                Ok(Value::Host(..)) => {}
+                Ok(Value::Host(h, r)) => {
+                    hosts.insert(h, r.vtep);
+                }
                 Err(e) => tracing::warn!("ignoring cluster store value {k}: {e}"),
             }
         }
@@ -248,7 +265,7 @@ impl Controller {
             .lock()
             .networks
             .values()
-            .filter(|n| n.overlay.is_some() && !ids.contains(&n.id))
+            .filter(|n| n.is_global() && !ids.contains(&n.id))
             .map(|n| n.id.clone())
             .collect();
         for nid in gone {
@@ -258,6 +275,8 @@ impl Controller {
             self.adopt_global(n);
         }
         let mut st = self.lock();
+        st.hosts = hosts;
+        dirty.hosts = true;
         // claims: the view's pools follow the store's
         let old = std::mem::replace(&mut st.claims, claims.clone());
         for (nid, ips) in &old {
@@ -320,7 +339,13 @@ impl Controller {
             st.eps
                 .eps
                 .values()
-                .filter(|e| e.phase == Phase::Live && e.ep.host_netns.is_some())
+                .filter(|e| {
+                    e.phase == Phase::Live
+                        && st
+                            .networks
+                            .get(&e.ep.network_id)
+                            .is_some_and(Network::is_global)
+                })
                 .map(|e| self.record_of(&cluster, &e.ep))
                 .collect()
         };

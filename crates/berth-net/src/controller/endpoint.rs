@@ -76,6 +76,8 @@ pub(super) struct Target {
     pub user: bool,
     pub internal: bool,
     pub overlay: bool,
+    /// Kept in the cluster store: an overlay or a global plugin's network.
+    pub global: bool,
     /// The network's remote IPAM driver, which grants its addresses.
     pub remote_ipam: Option<String>,
 }
@@ -221,6 +223,7 @@ impl Controller {
             user: serves_names(n),
             internal: n.internal,
             overlay: n.overlay.is_some(),
+            global: n.is_global(),
             remote_ipam: n.remote_ipam().map(str::to_string),
         };
         Ok((t, want))
@@ -300,6 +303,8 @@ impl Controller {
                 return Err(e);
             }
         };
+        // a global plugin's network: every host sees the endpoint (plugin_cluster.rs)
+        self.publish_plugin_endpoint(&net, &ep, &*ipam).await?;
         let mut ep = ep;
         if let Some(g) = &joined.gateway {
             // the plugin's Join decides the gateway, and whether the gwbridge is needed
@@ -613,7 +618,7 @@ impl Controller {
                 .cloned()
                 .collect();
             // names leave every host before the addresses are freed
-            this.unpublish_endpoints(&global).await;
+            this.unpublish_endpoints(&eps).await;
             for ep in &eps {
                 let (driver, remote) = this
                     .lock()
@@ -742,7 +747,7 @@ impl Controller {
             for id in &ch.networks {
                 // a removed network is not brought back
                 // global networks' pools are kept by the cluster store
-                let Some(n) = st.networks.get(*id).filter(|n| n.overlay.is_none()) else {
+                let Some(n) = st.networks.get(*id).filter(|n| !n.is_global()) else {
                     continue;
                 };
                 ops.push(match st.eps.draining.get(*id) {

@@ -70,16 +70,58 @@ impl Controller {
             .ok_or_else(|| NetError::unavailable(NO_CLUSTER))
     }
 
-    /// Records the network in the cluster store: name, subnets and VNI in one transaction,
-    /// retried with the next free subnet or VNI when another host raced for the same one.
+    /// Records a global network in the cluster store: an overlay, or a global-scope plugin's
+    /// network (plugin_cluster.rs). Name, subnets and VNI go in one transaction, retried with
+    /// the next free subnet or VNI when another host raced for the same one. With a remote
+    /// IPAM the pools come from the plugin's global address space (RequestPool, on this host),
+    /// and are released again if the network is not made.
     pub(super) async fn create_overlay(
         &self,
         plan: CreatePlan,
         req: &NetworkCreateRequest,
     ) -> Result<String> {
-        let cluster = self.cluster()?;
+        let plugin = drivers::Kind::of(&plan.driver).is_none();
+        if !plugin {
+            self.cluster()?;
+        }
+        // before any IPAM call, as libnetwork's NewNetwork checks (and again before storing)
+        if self.find_by_name(&plan.name).is_some() {
+            return Err(NetError::conflict(format!(
+                "network with name {} already exists",
+                plan.name
+            )));
+        }
+        let remote = match &plan.ipam_driver {
+            Some(name) => {
+                let ipam = self.remote_ipam(name).await?;
+                let opts = req.ipam.as_ref().and_then(|i| i.options.as_ref());
+                let pools = self.request_pools(&ipam, &plan, opts, true).await?;
+                Some((ipam, pools))
+            }
+            None => None,
+        };
+        let made = self
+            .create_global(&plan, req, plugin, remote.as_ref().map(|r| &r.1))
+            .await;
+        if let (Err(_), Some((ipam, pools))) = (&made, &remote) {
+            self.release_pools(ipam, pools).await;
+        }
+        made
+    }
+
+    async fn create_global(
+        &self,
+        plan: &CreatePlan,
+        req: &NetworkCreateRequest,
+        plugin: bool,
+        pools: Option<&Vec<Subnet>>,
+    ) -> Result<String> {
+        let cluster = self.cluster.get().cloned();
         let mut options = req.options.clone().unwrap_or_default();
-        let (want_vni, mtu) = ov::parse_options(&options)?;
+        let (want_vni, mtu) = match plugin {
+            false => ov::parse_options(&options)?,
+            true => (None, 0),
+        };
         let explicit: Vec<SubnetRequest> = plan
             .v4
             .iter()
@@ -104,16 +146,16 @@ impl Controller {
                         plan.name
                     )));
                 }
-                let globals = || {
-                    st.networks
-                        .values()
-                        .filter_map(|n| n.overlay.as_ref().map(|o| (n, o)))
-                };
+                let globals = || st.networks.values().filter(|n| n.is_global());
+                // the global default address space: overlays and plugins' networks alike
                 let used: Vec<IpNet> = globals()
-                    .flat_map(|(n, _)| n.subnets.iter().map(|s| s.pool.subnet))
+                    .flat_map(|n| n.subnets.iter().filter(|s| s.remote.is_none()))
+                    .map(|s| s.pool.subnet)
                     .collect();
                 let mut reqs = explicit.clone();
-                if plan.v4.is_none() {
+                if pools.is_some() {
+                    reqs.clear();
+                } else if plan.v4.is_none() {
                     let subnet = next_subnet(&used, &skip_subnets)
                         .ok_or_else(|| NetError::not_found(NO_POOL))?;
                     reqs.insert(
@@ -131,8 +173,12 @@ impl Controller {
                 {
                     return Err(NetError::forbidden(OVERLAPS));
                 }
-                let vnis: HashSet<u32> = globals().map(|(_, o)| o.vni).collect();
+                let vnis: HashSet<u32> = globals()
+                    .filter_map(|n| n.overlay.as_ref())
+                    .map(|o| o.vni)
+                    .collect();
                 let vni = match want_vni {
+                    _ if plugin => 0,
                     Some(v) if vnis.contains(&v) => {
                         return Err(NetError::forbidden(format!(
                             "vxlan id {v} is already in use"
@@ -145,7 +191,7 @@ impl Controller {
                 };
                 (reqs, vni)
             };
-            let mut subnets = Vec::new();
+            let mut subnets = pools.cloned().unwrap_or_default();
             for r in &reqs {
                 let mut pool = AddressPool::new(r.subnet, r.range);
                 let gateway = prepare(&mut pool, r.gateway, &r.aux).map_err(gateway_error)?;
@@ -156,19 +202,21 @@ impl Controller {
                     remote: None,
                 });
             }
-            // shown by inspect, as Docker's classic overlay shows it
-            options.insert(ov::OPT_VXLANID.into(), vni.to_string());
+            if !plugin {
+                // shown by inspect, as Docker's classic overlay shows it
+                options.insert(ov::OPT_VXLANID.into(), vni.to_string());
+            }
             let net = Network {
                 id: id.clone(),
                 name: plan.name.clone(),
-                driver: drivers::OVERLAY.into(),
+                driver: plan.driver.clone(),
                 scope: drivers::Scope::Global.as_str().into(),
                 created: now_rfc3339(),
                 enable_ipv6: plan.enable_ipv6,
                 internal: req.internal,
                 attachable: req.attachable,
                 ingress: req.ingress,
-                ipam_driver: "default".into(),
+                ipam_driver: plan.ipam_driver.clone().unwrap_or_else(|| "default".into()),
                 ipam_options: req.ipam.as_ref().and_then(|i| i.options.clone()),
                 user_ipam: plan.user_ipam.clone(),
                 subnets,
@@ -176,9 +224,24 @@ impl Controller {
                 labels: req.labels.clone().unwrap_or_default(),
                 bridge: None,
                 predefined: false,
-                overlay: Some(OverlayConfig { vni, mtu }),
+                overlay: (!plugin).then_some(OverlayConfig { vni, mtu }),
             };
-            match cluster.store.create_network(&net).await? {
+            // a plugin's CreateNetwork goes before the network is stored, on this host only
+            // (libnetwork's NewNetwork: addNetwork, then updateToStore)
+            let driver = match plugin {
+                true => Some(self.create_on_plugin(&net, cluster.is_some()).await?),
+                false => None,
+            };
+            let Some(cluster) = cluster.clone() else {
+                return Err(NetError::unavailable(NO_CLUSTER));
+            };
+            let stored = cluster.store.create_network(&net).await;
+            if !matches!(stored, Ok(Ok(()))) {
+                if let Some(d) = &driver {
+                    self.undo_plugin_network(&**d, &net).await;
+                }
+            }
+            match stored? {
                 Ok(()) => {
                     self.adopt_global(net);
                     return Ok(id);
@@ -189,7 +252,7 @@ impl Controller {
                         plan.name
                     )))
                 }
-                Err(CreateConflict::Subnet(0)) if plan.v4.is_none() => {
+                Err(CreateConflict::Subnet(0)) if plan.v4.is_none() && pools.is_none() => {
                     skip_subnets.insert(reqs[0].subnet);
                 }
                 Err(CreateConflict::Subnet(_)) => return Err(NetError::forbidden(OVERLAPS)),
@@ -231,6 +294,12 @@ impl Controller {
             return Err(has_active(net));
         }
         self.forget_global(&net.id);
+        // Docker's order once the network is gone from the store: the IPAM's pools, then
+        // the plugin's DeleteNetwork, on the host that removed it
+        self.release_network_pools(net).await;
+        if net.plugin().is_some() {
+            self.delete_on_plugin(net).await;
+        }
         Ok(())
     }
 
@@ -277,10 +346,31 @@ impl Controller {
                 None => self.sandbox_create(&req.container_id).await?,
             };
             let ns = self.cfg.netns_dir.join(ov::netns_name(&net.id));
-            let ipam = self.ipam_of(&net)?;
-            let ep = self
+            // a remote IPAM grants the addresses on this host (RequestAddress), as on any
+            // network; the default one through the cluster store
+            let (ipam, want) = match &net.remote_ipam {
+                Some(name) => {
+                    let (w, granted) = self
+                        .request_endpoint_addresses(name, &net.id, &want)
+                        .await?;
+                    let ipam: Arc<dyn crate::ipam::Ipam> = Arc::new(granted);
+                    (ipam, w)
+                }
+                None => (self.ipam_of(&net)?, want),
+            };
+            let ep = match self
                 .claim(&*ipam, &net, &req, &want, &sandbox, Some(&ns))
-                .await?;
+                .await
+            {
+                Ok(ep) => ep,
+                Err(e) => {
+                    if net.remote_ipam.is_some() {
+                        let ips: Vec<IpAddr> = want.v4.into_iter().chain(want.v6).collect();
+                        let _ = ipam.release_addresses(&net.id, &ips).await;
+                    }
+                    return Err(e);
+                }
+            };
             lap.mark("claim");
             let change = Change {
                 put: vec![&ep],
@@ -333,7 +423,7 @@ impl Controller {
             };
             self.apply_routes(work).await;
             if let Err(e) = self.settle_gwbridge(&ep.container_id, &sandbox).await {
-                let _ = self.remove_endpoint(&ep).await;
+                let _ = self.remove_endpoint(&ep, &*ipam).await;
                 return Err(e);
             }
             lap.mark("gwbridge");
@@ -456,7 +546,7 @@ impl Controller {
     }
 
     /// Rolls back a live overlay endpoint (a later step of its connect failed).
-    async fn remove_endpoint(&self, ep: &Endpoint) -> Result<()> {
+    async fn remove_endpoint(&self, ep: &Endpoint, ipam: &dyn crate::ipam::Ipam) -> Result<()> {
         let cluster = self.cluster()?;
         {
             let mut st = self.lock();
@@ -470,15 +560,28 @@ impl Controller {
             let _ = self.osl.delete_link_in(ns, &ep.host_if).await;
         }
         self.roll_back(ep).await;
-        self.unclaim(&GlobalIpam(cluster), ep).await;
+        self.unclaim(ipam, ep).await;
         self.drop_path_if_unused(&ep.network_id).await;
         Ok(())
     }
 
     /// The cluster-store side of endpoints that left (called once their records are gone
     /// locally): unpublished first (names vanish on every host), then their addresses freed.
+    /// Endpoints of local networks are skipped.
     pub(super) async fn unpublish_endpoints(&self, eps: &[Endpoint]) {
         let Ok(cluster) = self.cluster() else { return };
+        let eps: Vec<&Endpoint> = {
+            let st = self.lock();
+            eps.iter()
+                .filter(|e| {
+                    e.host_netns.is_some()
+                        || st
+                            .networks
+                            .get(&e.network_id)
+                            .is_some_and(Network::is_global)
+                })
+                .collect()
+        };
         for ep in eps {
             if let Err(e) = cluster.store.delete_endpoint(&ep.network_id, &ep.id).await {
                 tracing::warn!(

@@ -30,11 +30,14 @@ fn ipam_data(n: &Network, v6: bool) -> Vec<IpamData> {
         .iter()
         .filter(|s| Network::is_v6(s) == v6)
         .map(|s| IpamData {
-            // Docker's default IPAM's local space, or the IPAM plugin's
-            address_space: s
-                .remote
-                .as_ref()
-                .map_or_else(|| "LocalDefault".into(), |p| p.address_space.clone()),
+            // Docker's default IPAM's local or global space, or the IPAM plugin's
+            address_space: s.remote.as_ref().map_or_else(
+                || match n.is_global() {
+                    true => "GlobalDefault".into(),
+                    false => "LocalDefault".into(),
+                },
+                |p| p.address_space.clone(),
+            ),
             pool: s.pool.subnet.to_string(),
             gateway: Some(format!("{}/{}", s.gateway, s.pool.subnet.prefix_len())),
             aux_addresses: s
