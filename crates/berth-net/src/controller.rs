@@ -579,13 +579,15 @@ impl Controller {
             vec![]
         };
 
-        // the plugin calls took time: the name may have been taken meanwhile
-        let taken = {
-            let st = self.lock();
-            st.pending_names.contains(&plan.name)
-                || st.networks.values().any(|n| n.name == plan.name)
+        // The plugin calls took time: the name may have been taken meanwhile. Checked and
+        // reserved under one lock: two creates of one name that both saw it free between two
+        // lockings would both go on (two networks of one name).
+        let reserved = {
+            let mut st = self.lock();
+            !st.networks.values().any(|n| n.name == plan.name)
+                && st.pending_names.insert(plan.name.clone())
         };
-        if taken {
+        if !reserved {
             if let Some((ipam, pools)) = &remote {
                 self.release_pools(ipam, pools).await;
             }
@@ -594,41 +596,64 @@ impl Controller {
                 plan.name
             )));
         }
-        let net = {
+        let subnets = {
             let mut st = self.lock();
-            let subnets = match &remote {
-                Some((_, pools)) => pools.clone(),
-                None => allocate_subnets(&mut st, &id, &plan, &host)?,
+            // the same for a bridge name given as an option
+            let subnets = match bridge
+                .as_ref()
+                .filter(|b| !st.bridges.insert(b.name.clone()))
+            {
+                Some(b) => Err(NetError::forbidden(format!(
+                    "bridge name {} is in use by a network being created or removed",
+                    b.name
+                ))),
+                None => match &remote {
+                    Some((_, pools)) => Ok(pools.clone()),
+                    None => allocate_subnets(&mut st, &id, &plan, &host).inspect_err(|_| {
+                        if let Some(b) = &bridge {
+                            st.bridges.remove(&b.name);
+                        }
+                    }),
+                },
             };
-            st.pending_names.insert(plan.name.clone());
-            if let Some(b) = &bridge {
-                st.bridges.insert(b.name.clone());
+            if subnets.is_err() {
+                st.pending_names.remove(&plan.name);
             }
-            Network {
-                id: id.clone(),
-                name: plan.name.clone(),
-                driver: plan.driver.clone(),
-                scope: "local".into(),
-                created: now_rfc3339(),
-                enable_ipv6: plan.enable_ipv6,
-                internal: req.internal,
-                attachable: req.attachable,
-                ingress: req.ingress,
-                ipam_driver: req
-                    .ipam
-                    .as_ref()
-                    .map(|i| i.driver.clone())
-                    .filter(|d| !d.is_empty())
-                    .unwrap_or_else(|| "default".into()),
-                ipam_options: req.ipam.as_ref().and_then(|i| i.options.clone()),
-                user_ipam: plan.user_ipam.clone(),
-                subnets,
-                options,
-                labels: req.labels.clone().unwrap_or_default(),
-                bridge,
-                predefined,
-                overlay: None,
+            subnets
+        };
+        let subnets = match subnets {
+            Ok(s) => s,
+            Err(e) => {
+                if let Some((ipam, pools)) = &remote {
+                    self.release_pools(ipam, pools).await;
+                }
+                return Err(e);
             }
+        };
+        let net = Network {
+            id: id.clone(),
+            name: plan.name.clone(),
+            driver: plan.driver.clone(),
+            scope: "local".into(),
+            created: now_rfc3339(),
+            enable_ipv6: plan.enable_ipv6,
+            internal: req.internal,
+            attachable: req.attachable,
+            ingress: req.ingress,
+            ipam_driver: req
+                .ipam
+                .as_ref()
+                .map(|i| i.driver.clone())
+                .filter(|d| !d.is_empty())
+                .unwrap_or_else(|| "default".into()),
+            ipam_options: req.ipam.as_ref().and_then(|i| i.options.clone()),
+            user_ipam: plan.user_ipam.clone(),
+            subnets,
+            options,
+            labels: req.labels.clone().unwrap_or_default(),
+            bridge,
+            predefined,
+            overlay: None,
         };
         match self.build(&net).await {
             Ok(()) => {
@@ -732,13 +757,25 @@ impl Controller {
                         n.name, n.id
                     )))
                 }
-                Some(_) => st.networks.remove(id).expect("present"),
+                Some(_) => {
+                    let net = st.networks.remove(id).expect("present");
+                    // The name stays taken until the store has forgotten the network: a create
+                    // of the same name committed before this delete would leave two records
+                    // of one name for the next start if berthd died between the two commits.
+                    st.pending_names.insert(net.name.clone());
+                    net
+                }
                 None => return Err(NetError::not_found(format!("network {id} not found"))),
             }
         };
-        if let Err(e) = self.store.delete(NETWORKS, id) {
-            self.lock().networks.insert(id.to_string(), net);
-            return Err(e.into());
+        let deleted = self.store.delete(NETWORKS, id);
+        {
+            let mut st = self.lock();
+            st.pending_names.remove(&net.name);
+            if let Err(e) = deleted {
+                st.networks.insert(id.to_string(), net);
+                return Err(e.into());
+            }
         }
         crate::fail::point("network-rm/stored");
         // From here the store no longer knows the network: a failure below leaves an orphan

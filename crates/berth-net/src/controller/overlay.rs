@@ -92,6 +92,9 @@ impl Controller {
                 return Err(NetError::forbidden(OVERLAPS));
             }
         }
+        // The name is held on this host while the cluster store is asked, so that a local
+        // create of the same name cannot slip in (the cluster store sees only global names).
+        let _hold = NameHold::take(self, &plan.name)?;
         let id = new_id();
         let mut skip_subnets = HashSet::new();
         let mut skip_vnis = HashSet::new();
@@ -531,6 +534,34 @@ impl std::fmt::Display for Laps {
             write!(f, "{sep}{what} {d:?}")?;
         }
         Ok(())
+    }
+}
+
+/// A network name reserved on this host while a create runs; let go when dropped, also when
+/// the request's future is dropped half-way.
+struct NameHold<'a> {
+    c: &'a Controller,
+    name: String,
+}
+
+impl<'a> NameHold<'a> {
+    fn take(c: &'a Controller, name: &str) -> Result<NameHold<'a>> {
+        let mut st = c.lock();
+        if st.networks.values().any(|n| n.name == name) || !st.pending_names.insert(name.into()) {
+            return Err(NetError::conflict(format!(
+                "network with name {name} already exists"
+            )));
+        }
+        Ok(NameHold {
+            c,
+            name: name.into(),
+        })
+    }
+}
+
+impl Drop for NameHold<'_> {
+    fn drop(&mut self) {
+        self.c.lock().pending_names.remove(&self.name);
     }
 }
 
