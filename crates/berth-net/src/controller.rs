@@ -411,9 +411,11 @@ impl Controller {
                     n.name
                 );
                 self.osl.create_bridge(&spec).await?;
+                crate::fail::point("repair/bridge");
             }
             if let Some(f) = fw_network(n) {
                 self.fw.add_network(&f)?;
+                crate::fail::point("repair/firewall");
             }
         }
         for (link, alias) in self.osl.links_with_alias(&tag).await? {
@@ -425,6 +427,7 @@ impl Controller {
             if !nets.iter().any(|n| n.id == id) {
                 tracing::info!("removing orphan bridge {link}");
                 self.osl.delete_link(&link).await?;
+                crate::fail::point("repair/orphan-bridge");
             }
         }
         for b in self.fw.bridges()? {

@@ -48,6 +48,20 @@ pub const POINTS: &[&str] = &[
     "rm/removing",
     "rm/runtime",
     "rm/stored",
+    // berthd's own repair at start (a crash while it repairs what a crash left): a missing
+    // bridge made again, a network's nft elements added again, an orphan bridge removed,
+    // endpoint records dropped, an orphan veth removed, the port maps reset
+    "repair/bridge",
+    "repair/firewall",
+    "repair/orphan-bridge",
+    "repair/endpoints-stored",
+    "repair/orphan-veth",
+    "repair/ports",
+    // ... and the containers: one still running followed again, one found dead cleaned up,
+    // a stopped one's leftovers removed
+    "repair/resumed",
+    "repair/exited",
+    "repair/cleaned",
 ];
 
 /// Dies here (SIGKILL to itself, as `kill -9` would) if this point is armed.
