@@ -429,7 +429,8 @@ fn a_crash_during_the_start_up_repair() {
 
 #[test]
 fn every_failpoint_is_on_the_path_of_an_operation() {
-    for p in POINTS {
+    // the overlays' points: tests/tests/overlay_crash.rs
+    for p in POINTS.iter().filter(|p| !p.starts_with("overlay-")) {
         assert!(
             OPS.iter().any(|op| op.points().contains(p)) || REPAIRS.iter().any(|(r, ..)| r == p),
             "failpoint {p} belongs to no operation of the campaign"

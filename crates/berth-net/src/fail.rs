@@ -62,6 +62,24 @@ pub const POINTS: &[&str] = &[
     "repair/resumed",
     "repair/exited",
     "repair/cleaned",
+    // overlay network create: cluster store (name, subnets, VNI, record), local copy;
+    // rm: cluster store, local copy
+    "overlay-create/recorded",
+    "overlay-create/cached",
+    "overlay-rm/recorded",
+    "overlay-rm/forgotten",
+    // overlay connect: address claimed in the cluster store, local record, the network's
+    // namespace and VXLAN, veth, endpoint published on the lease, live
+    "overlay-connect/claimed",
+    "overlay-connect/stored",
+    "overlay-connect/data-path",
+    "overlay-connect/veth",
+    "overlay-connect/published",
+    "overlay-connect/live",
+    // overlay disconnect (after disconnect/stored, in the background): endpoint unpublished,
+    // address released in the cluster store
+    "overlay-disconnect/unpublished",
+    "overlay-disconnect/released",
 ];
 
 /// Dies here (SIGKILL to itself, as `kill -9` would) if this point is armed.

@@ -183,7 +183,9 @@ impl Controller {
             };
             match cluster.store.create_network(&net).await? {
                 Ok(()) => {
+                    crate::fail::point("overlay-create/recorded");
                     self.adopt_global(net);
+                    crate::fail::point("overlay-create/cached");
                     return Ok(id);
                 }
                 Err(CreateConflict::Name) => {
@@ -233,7 +235,9 @@ impl Controller {
         if !cluster.store.delete_network(net).await? {
             return Err(has_active(net));
         }
+        crate::fail::point("overlay-rm/recorded");
         self.forget_global(&net.id);
+        crate::fail::point("overlay-rm/forgotten");
         Ok(())
     }
 
@@ -285,6 +289,7 @@ impl Controller {
                 .claim(&*ipam, &net, &req, &want, &sandbox, Some(&ns))
                 .await?;
             lap.mark("claim");
+            crate::fail::point("overlay-connect/claimed");
             let change = Change {
                 put: vec![&ep],
                 sandbox: Some(SbOp::Put(&ep.container_id)),
@@ -296,9 +301,11 @@ impl Controller {
                 return Err(e);
             }
             lap.mark("store");
+            crate::fail::point("overlay-connect/stored");
             let built = async {
                 self.overlay_path(&net.id).await?;
                 lap.mark("data path");
+                crate::fail::point("overlay-connect/data-path");
                 self.dns.serve(&ep.container_id, &ep.sandbox).map_err(|e| {
                     NetError::internal(format!(
                         "starting the embedded DNS server in {}: {e}",
@@ -311,12 +318,14 @@ impl Controller {
                     .join(&net.net_ref(), &ep, &spec)
                     .await?;
                 lap.mark("join");
+                crate::fail::point("overlay-connect/veth");
                 let rec = self.record_of(&cluster, &ep);
                 if let Err(e) = cluster.store.put_endpoint(&rec, lease).await {
                     let _ = self.osl.delete_link_in(&ns, &ep.host_if).await;
                     return Err(e.into());
                 }
                 lap.mark("publish");
+                crate::fail::point("overlay-connect/published");
                 Ok(())
             }
             .await;
@@ -335,6 +344,7 @@ impl Controller {
                 super::endpoint::claim_routes(&mut st, &ep.container_id)
             };
             self.apply_routes(work).await;
+            crate::fail::point("overlay-connect/live");
             if let Err(e) = self.settle_gwbridge(&ep.container_id, &sandbox).await {
                 let _ = self.remove_endpoint(&ep).await;
                 return Err(e);
@@ -483,13 +493,15 @@ impl Controller {
     pub(super) async fn unpublish_endpoints(&self, eps: &[Endpoint]) {
         let Ok(cluster) = self.cluster() else { return };
         for ep in eps {
-            if let Err(e) = cluster.store.delete_endpoint(&ep.network_id, &ep.id).await {
-                tracing::warn!(
+            match cluster.store.delete_endpoint(&ep.network_id, &ep.id).await {
+                Ok(_) => crate::fail::point("overlay-disconnect/unpublished"),
+                Err(e) => tracing::warn!(
                     "unpublishing endpoint {}: {e} (reconciled when the store is back)",
                     ep.id
-                );
+                ),
             }
             self.unclaim(&GlobalIpam(cluster.clone()), ep).await;
+            crate::fail::point("overlay-disconnect/released");
         }
     }
 }
