@@ -503,6 +503,8 @@ impl Controller {
         predefined: bool,
     ) -> Result<String> {
         let id = new_id();
+        let t0 = std::time::Instant::now();
+        let mut lap = overlay::Laps::start();
         let options = req.options.clone().unwrap_or_default();
         // a plugin's network: its capabilities are known before anything is taken
         let scope = match drivers::Kind::of(&plan.driver) {
@@ -551,6 +553,7 @@ impl Controller {
                 }
             }
         }
+        lap.mark("checks");
         if let Some(bridge) = &bridge {
             if self.osl.link_exists(&bridge.name).await? {
                 return Err(NetError::forbidden(format!(
@@ -581,6 +584,7 @@ impl Controller {
         } else {
             vec![]
         };
+        lap.mark("host routes");
 
         // The plugin calls took time: the name may have been taken meanwhile. Checked and
         // reserved under one lock: two creates of one name that both saw it free between two
@@ -658,11 +662,20 @@ impl Controller {
             predefined,
             overlay: None,
         };
-        match self.build(&net).await {
+        lap.mark("subnets");
+        match self.build(&net, &mut lap).await {
             Ok(()) => {
                 let mut st = self.lock();
                 st.pending_names.remove(&net.name);
                 st.networks.insert(id.clone(), net);
+                drop(st);
+                // a create is tens of milliseconds alone, seconds under heavy load (its
+                // netlink requests queue behind the containers'); say where a slow one waited
+                if t0.elapsed() > std::time::Duration::from_secs(5) {
+                    tracing::warn!("network {} created in {:?}: {lap}", plan.name, t0.elapsed());
+                } else {
+                    tracing::debug!("network {} created: {lap}", plan.name);
+                }
                 Ok(id)
             }
             Err(e) => {
@@ -682,16 +695,18 @@ impl Controller {
 
     /// Store first (so a crash mid-way is finished by reconcile), then bridge, then rules;
     /// on failure everything done so far is undone.
-    async fn build(&self, net: &Network) -> Result<()> {
+    async fn build(&self, net: &Network, lap: &mut overlay::Laps) -> Result<()> {
         let cursor = self.lock().subnets.cursor;
         self.store.commit(&[
             Op::put(NETWORKS, &net.id, net)?,
             Op::put(META, CURSOR_KEY, &cursor)?,
         ])?;
+        lap.mark("store");
         crate::fail::point("network-create/stored");
         let driver = self.driver(&net.driver).await?;
         let result = async {
             driver.create_network(net).await?;
+            lap.mark("bridge");
             crate::fail::point("network-create/bridge");
             if let Some(f) = fw_network(net) {
                 if let Err(e) = self.fw.add_network(&f) {
@@ -699,6 +714,7 @@ impl Controller {
                     return Err(e.into());
                 }
             }
+            lap.mark("firewall");
             crate::fail::point("network-create/firewall");
             Ok(())
         }
