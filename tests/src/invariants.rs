@@ -177,13 +177,15 @@ pub fn check(lab: &Lab, what: &str) -> Counts {
     let (st, nets) = lab.api("GET", "/networks", None);
     assert_eq!(st, 200, "{nets}");
     let mut bridges = BTreeSet::new();
+    // berth gives a network name once (Docker's CheckDuplicate, which berth always applies),
+    // also across a crash in the middle of a create or a removal
     let mut names_seen = BTreeSet::new();
-    // a name two networks carry is ambiguous in `name.network` and in the containers' maps
-    let mut ambiguous = BTreeSet::new();
     for n in nets.as_array().unwrap() {
-        if !names_seen.insert(n["Name"].as_str().unwrap().to_string()) {
-            ambiguous.insert(n["Name"].as_str().unwrap().to_string());
-        }
+        let name = n["Name"].as_str().unwrap();
+        assert!(
+            names_seen.insert(name.to_string()),
+            "{what}: two networks named {name}: {nets}"
+        );
     }
     for n in nets.as_array().unwrap() {
         let name = n["Name"].as_str().unwrap();
@@ -288,7 +290,6 @@ pub fn check(lab: &Lab, what: &str) -> Counts {
                 .addrs
                 .iter()
                 .filter(|(n, _)| *n != "bridge" && asker.addrs.contains_key(*n))
-                .filter(|(n, _)| !ambiguous.contains(*n))
                 .collect();
             for (net, ip) in &shared {
                 let q = format!("{}.{net}", c.name);

@@ -34,6 +34,8 @@ pub struct Lab {
     args: Vec<String>,
     starts: usize,
     env: Vec<(String, String)>,
+    /// the start under way is expected to die ([`Lab::start_to_die`])
+    launch_to_die: bool,
 }
 
 /// Binary lookup: `$BERTHD_BIN` / `$BERTH_BIN`, else next to the test executable
@@ -156,6 +158,7 @@ impl Lab {
             daemon: None,
             args: Vec::new(),
             starts: 0,
+            launch_to_die: false,
             env: Vec::new(),
         };
         lab.ip(&["link", "set", "lo", "up"]);
@@ -263,11 +266,29 @@ impl Lab {
         }
         let child = cmd.spawn().expect("spawn nsenter berthd");
         self.daemon = Some(child);
+        self.await_start();
+    }
 
+    /// Starts the daemon again (as [`Lab::start_again`]) expecting it to die while it starts
+    /// (a failpoint in its start-up repair): `true` if it died, `false` if it came up.
+    pub fn start_to_die(&mut self) -> bool {
+        assert!(self.daemon.is_none(), "daemon already running");
+        self.launch_to_die = true;
+        self.launch();
+        self.launch_to_die = false;
+        self.daemon.is_none()
+    }
+
+    /// Waits for the daemon to answer `_ping`; one that dies first panics, unless it was
+    /// started to die.
+    fn await_start(&mut self) {
         let deadline = Instant::now() + DAEMON_TIMEOUT;
         loop {
             if let Some(st) = self.daemon.as_mut().unwrap().try_wait().unwrap() {
                 self.daemon = None;
+                if self.launch_to_die {
+                    return;
+                }
                 panic!(
                     "berthd exited during startup ({st}); berthd.log:\n{}",
                     self.log_tail(50)

@@ -197,7 +197,7 @@ fn kill9_under_mixed_load_keeps_the_invariants() {
     let left = lab.veths_left();
     assert!(left.is_empty(), "{left:?}");
     assert!(invariants::published_in_nft(&lab).is_empty());
-    // by id: Docker's API lets two clients create the same name at once
+    // by id (names are checked unique by the invariants)
     let (_, nets) = lab.api("GET", "/networks", None);
     for n in nets.as_array().unwrap() {
         if ["bridge", "host", "none"].contains(&n["Name"].as_str().unwrap()) {

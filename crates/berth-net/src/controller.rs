@@ -419,9 +419,11 @@ impl Controller {
                     n.name
                 );
                 self.osl.create_bridge(&spec).await?;
+                crate::fail::point("repair/bridge");
             }
             if let Some(f) = fw_network(n) {
                 self.fw.add_network(&f)?;
+                crate::fail::point("repair/firewall");
             }
         }
         for (link, alias) in self.osl.links_with_alias(&tag).await? {
@@ -433,6 +435,7 @@ impl Controller {
             if !nets.iter().any(|n| n.id == id) {
                 tracing::info!("removing orphan bridge {link}");
                 self.osl.delete_link(&link).await?;
+                crate::fail::point("repair/orphan-bridge");
             }
         }
         for b in self.fw.bridges()? {
@@ -508,6 +511,8 @@ impl Controller {
         predefined: bool,
     ) -> Result<String> {
         let id = new_id();
+        let t0 = std::time::Instant::now();
+        let mut lap = overlay::Laps::start();
         let options = req.options.clone().unwrap_or_default();
         // a plugin's network: its capabilities are known before anything is taken
         let scope = match drivers::Kind::of(&plan.driver) {
@@ -554,6 +559,7 @@ impl Controller {
                 }
             }
         }
+        lap.mark("checks");
         if let Some(bridge) = &bridge {
             if self.osl.link_exists(&bridge.name).await? {
                 return Err(NetError::forbidden(format!(
@@ -584,14 +590,17 @@ impl Controller {
         } else {
             vec![]
         };
+        lap.mark("host routes");
 
-        // the plugin calls took time: the name may have been taken meanwhile
-        let taken = {
-            let st = self.lock();
-            st.pending_names.contains(&plan.name)
-                || st.networks.values().any(|n| n.name == plan.name)
+        // The plugin calls took time: the name may have been taken meanwhile. Checked and
+        // reserved under one lock: two creates of one name that both saw it free between two
+        // lockings would both go on (two networks of one name).
+        let reserved = {
+            let mut st = self.lock();
+            !st.networks.values().any(|n| n.name == plan.name)
+                && st.pending_names.insert(plan.name.clone())
         };
-        if taken {
+        if !reserved {
             if let Some((ipam, pools)) = &remote {
                 self.release_pools(ipam, pools).await;
             }
@@ -600,47 +609,79 @@ impl Controller {
                 plan.name
             )));
         }
-        let net = {
+        let subnets = {
             let mut st = self.lock();
-            let subnets = match &remote {
-                Some((_, pools)) => pools.clone(),
-                None => allocate_subnets(&mut st, &id, &plan, &host)?,
+            // the same for a bridge name given as an option
+            let subnets = match bridge
+                .as_ref()
+                .filter(|b| !st.bridges.insert(b.name.clone()))
+            {
+                Some(b) => Err(NetError::forbidden(format!(
+                    "bridge name {} is in use by a network being created or removed",
+                    b.name
+                ))),
+                None => match &remote {
+                    Some((_, pools)) => Ok(pools.clone()),
+                    None => allocate_subnets(&mut st, &id, &plan, &host).inspect_err(|_| {
+                        if let Some(b) = &bridge {
+                            st.bridges.remove(&b.name);
+                        }
+                    }),
+                },
             };
-            st.pending_names.insert(plan.name.clone());
-            if let Some(b) = &bridge {
-                st.bridges.insert(b.name.clone());
+            if subnets.is_err() {
+                st.pending_names.remove(&plan.name);
             }
-            Network {
-                id: id.clone(),
-                name: plan.name.clone(),
-                driver: plan.driver.clone(),
-                scope: "local".into(),
-                created: now_rfc3339(),
-                enable_ipv6: plan.enable_ipv6,
-                internal: req.internal,
-                attachable: req.attachable,
-                ingress: req.ingress,
-                ipam_driver: req
-                    .ipam
-                    .as_ref()
-                    .map(|i| i.driver.clone())
-                    .filter(|d| !d.is_empty())
-                    .unwrap_or_else(|| "default".into()),
-                ipam_options: req.ipam.as_ref().and_then(|i| i.options.clone()),
-                user_ipam: plan.user_ipam.clone(),
-                subnets,
-                options,
-                labels: req.labels.clone().unwrap_or_default(),
-                bridge,
-                predefined,
-                overlay: None,
+            subnets
+        };
+        let subnets = match subnets {
+            Ok(s) => s,
+            Err(e) => {
+                if let Some((ipam, pools)) = &remote {
+                    self.release_pools(ipam, pools).await;
+                }
+                return Err(e);
             }
         };
-        match self.build(&net).await {
+        let net = Network {
+            id: id.clone(),
+            name: plan.name.clone(),
+            driver: plan.driver.clone(),
+            scope: "local".into(),
+            created: now_rfc3339(),
+            enable_ipv6: plan.enable_ipv6,
+            internal: req.internal,
+            attachable: req.attachable,
+            ingress: req.ingress,
+            ipam_driver: req
+                .ipam
+                .as_ref()
+                .map(|i| i.driver.clone())
+                .filter(|d| !d.is_empty())
+                .unwrap_or_else(|| "default".into()),
+            ipam_options: req.ipam.as_ref().and_then(|i| i.options.clone()),
+            user_ipam: plan.user_ipam.clone(),
+            subnets,
+            options,
+            labels: req.labels.clone().unwrap_or_default(),
+            bridge,
+            predefined,
+            overlay: None,
+        };
+        lap.mark("subnets");
+        match self.build(&net, &mut lap).await {
             Ok(()) => {
                 let mut st = self.lock();
                 st.pending_names.remove(&net.name);
                 st.networks.insert(id.clone(), net);
+                drop(st);
+                // a create is tens of milliseconds alone, seconds under heavy load (its
+                // netlink requests queue behind the containers'); say where a slow one waited
+                if t0.elapsed() > std::time::Duration::from_secs(5) {
+                    tracing::warn!("network {} created in {:?}: {lap}", plan.name, t0.elapsed());
+                } else {
+                    tracing::debug!("network {} created: {lap}", plan.name);
+                }
                 Ok(id)
             }
             Err(e) => {
@@ -660,16 +701,18 @@ impl Controller {
 
     /// Store first (so a crash mid-way is finished by reconcile), then bridge, then rules;
     /// on failure everything done so far is undone.
-    async fn build(&self, net: &Network) -> Result<()> {
+    async fn build(&self, net: &Network, lap: &mut overlay::Laps) -> Result<()> {
         let cursor = self.lock().subnets.cursor;
         self.store.commit(&[
             Op::put(NETWORKS, &net.id, net)?,
             Op::put(META, CURSOR_KEY, &cursor)?,
         ])?;
+        lap.mark("store");
         crate::fail::point("network-create/stored");
         let driver = self.driver(&net.driver).await?;
         let result = async {
             driver.create_network(net).await?;
+            lap.mark("bridge");
             crate::fail::point("network-create/bridge");
             if let Some(f) = fw_network(net) {
                 if let Err(e) = self.fw.add_network(&f) {
@@ -677,6 +720,7 @@ impl Controller {
                     return Err(e.into());
                 }
             }
+            lap.mark("firewall");
             crate::fail::point("network-create/firewall");
             Ok(())
         }
@@ -738,13 +782,25 @@ impl Controller {
                         n.name, n.id
                     )))
                 }
-                Some(_) => st.networks.remove(id).expect("present"),
+                Some(_) => {
+                    let net = st.networks.remove(id).expect("present");
+                    // The name stays taken until the store has forgotten the network: a create
+                    // of the same name committed before this delete would leave two records
+                    // of one name for the next start if berthd died between the two commits.
+                    st.pending_names.insert(net.name.clone());
+                    net
+                }
                 None => return Err(NetError::not_found(format!("network {id} not found"))),
             }
         };
-        if let Err(e) = self.store.delete(NETWORKS, id) {
-            self.lock().networks.insert(id.to_string(), net);
-            return Err(e.into());
+        let deleted = self.store.delete(NETWORKS, id);
+        {
+            let mut st = self.lock();
+            st.pending_names.remove(&net.name);
+            if let Err(e) = deleted {
+                st.networks.insert(id.to_string(), net);
+                return Err(e.into());
+            }
         }
         crate::fail::point("network-rm/stored");
         // From here the store no longer knows the network: a failure below leaves an orphan

@@ -48,6 +48,38 @@ pub const POINTS: &[&str] = &[
     "rm/removing",
     "rm/runtime",
     "rm/stored",
+    // berthd's own repair at start (a crash while it repairs what a crash left): a missing
+    // bridge made again, a network's nft elements added again, an orphan bridge removed,
+    // endpoint records dropped, an orphan veth removed, the port maps reset
+    "repair/bridge",
+    "repair/firewall",
+    "repair/orphan-bridge",
+    "repair/endpoints-stored",
+    "repair/orphan-veth",
+    "repair/ports",
+    // ... and the containers: one still running followed again, one found dead cleaned up,
+    // a stopped one's leftovers removed
+    "repair/resumed",
+    "repair/exited",
+    "repair/cleaned",
+    // overlay network create: cluster store (name, subnets, VNI, record), local copy;
+    // rm: cluster store, local copy
+    "overlay-create/recorded",
+    "overlay-create/cached",
+    "overlay-rm/recorded",
+    "overlay-rm/forgotten",
+    // overlay connect: address claimed in the cluster store, local record, the network's
+    // namespace and VXLAN, veth, endpoint published on the lease, live
+    "overlay-connect/claimed",
+    "overlay-connect/stored",
+    "overlay-connect/data-path",
+    "overlay-connect/veth",
+    "overlay-connect/published",
+    "overlay-connect/live",
+    // overlay disconnect (after disconnect/stored, in the background): endpoint unpublished,
+    // address released in the cluster store
+    "overlay-disconnect/unpublished",
+    "overlay-disconnect/released",
 ];
 
 /// Dies here (SIGKILL to itself, as `kill -9` would) if this point is armed.

@@ -85,6 +85,13 @@ impl Store {
         tx.commit().map_err(err)
     }
 
+    /// Holds the file's write lock until the transaction is dropped: a test's way to stop
+    /// every commit before it is made.
+    #[cfg(test)]
+    pub(crate) fn hold_writes(&self) -> redb::WriteTransaction {
+        self.db.begin_write().unwrap()
+    }
+
     pub fn put<T: Serialize>(&self, t: &str, key: &str, v: &T) -> Result<(), StoreError> {
         self.commit(&[Op::put(t, key, v)?])
     }

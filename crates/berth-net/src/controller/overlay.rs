@@ -134,6 +134,9 @@ impl Controller {
                 return Err(NetError::forbidden(OVERLAPS));
             }
         }
+        // The name is held on this host while the cluster store is asked, so that a local
+        // create of the same name cannot slip in (the cluster store sees only global names).
+        let _hold = NameHold::take(self, &plan.name)?;
         let id = new_id();
         let mut skip_subnets = HashSet::new();
         let mut skip_vnis = HashSet::new();
@@ -243,7 +246,9 @@ impl Controller {
             }
             match stored? {
                 Ok(()) => {
+                    crate::fail::point("overlay-create/recorded");
                     self.adopt_global(net);
+                    crate::fail::point("overlay-create/cached");
                     return Ok(id);
                 }
                 Err(CreateConflict::Name) => {
@@ -293,7 +298,9 @@ impl Controller {
         if !cluster.store.delete_network(net).await? {
             return Err(has_active(net));
         }
+        crate::fail::point("overlay-rm/recorded");
         self.forget_global(&net.id);
+        crate::fail::point("overlay-rm/forgotten");
         // Docker's order once the network is gone from the store: the IPAM's pools, then
         // the plugin's DeleteNetwork, on the host that removed it
         self.release_network_pools(net).await;
@@ -372,6 +379,7 @@ impl Controller {
                 }
             };
             lap.mark("claim");
+            crate::fail::point("overlay-connect/claimed");
             let change = Change {
                 put: vec![&ep],
                 sandbox: Some(SbOp::Put(&ep.container_id)),
@@ -383,9 +391,11 @@ impl Controller {
                 return Err(e);
             }
             lap.mark("store");
+            crate::fail::point("overlay-connect/stored");
             let built = async {
                 self.overlay_path(&net.id).await?;
                 lap.mark("data path");
+                crate::fail::point("overlay-connect/data-path");
                 self.dns.serve(&ep.container_id, &ep.sandbox).map_err(|e| {
                     NetError::internal(format!(
                         "starting the embedded DNS server in {}: {e}",
@@ -398,12 +408,14 @@ impl Controller {
                     .join(&net.net_ref(), &ep, &spec)
                     .await?;
                 lap.mark("join");
+                crate::fail::point("overlay-connect/veth");
                 let rec = self.record_of(&cluster, &ep);
                 if let Err(e) = cluster.store.put_endpoint(&rec, lease).await {
                     let _ = self.osl.delete_link_in(&ns, &ep.host_if).await;
                     return Err(e.into());
                 }
                 lap.mark("publish");
+                crate::fail::point("overlay-connect/published");
                 Ok(())
             }
             .await;
@@ -422,6 +434,7 @@ impl Controller {
                 super::endpoint::claim_routes(&mut st, &ep.container_id)
             };
             self.apply_routes(work).await;
+            crate::fail::point("overlay-connect/live");
             if let Err(e) = self.settle_gwbridge(&ep.container_id, &sandbox).await {
                 let _ = self.remove_endpoint(&ep, &*ipam).await;
                 return Err(e);
@@ -583,13 +596,15 @@ impl Controller {
                 .collect()
         };
         for ep in eps {
-            if let Err(e) = cluster.store.delete_endpoint(&ep.network_id, &ep.id).await {
-                tracing::warn!(
+            match cluster.store.delete_endpoint(&ep.network_id, &ep.id).await {
+                Ok(_) => crate::fail::point("overlay-disconnect/unpublished"),
+                Err(e) => tracing::warn!(
                     "unpublishing endpoint {}: {e} (reconciled when the store is back)",
                     ep.id
-                );
+                ),
             }
             self.unclaim(&GlobalIpam(cluster.clone()), ep).await;
+            crate::fail::point("overlay-disconnect/released");
         }
     }
 }
@@ -601,15 +616,15 @@ pub(super) fn take_ip(n: &mut Network, ip: IpAddr) {
     }
 }
 
-/// Where a connect spent its time, for the debug log: a few marks, no allocation.
-struct Laps {
+/// Where a connect or a create spent its time, for the log: a few marks, no allocation.
+pub(super) struct Laps {
     last: std::time::Instant,
     laps: [(&'static str, std::time::Duration); 8],
     n: usize,
 }
 
 impl Laps {
-    fn start() -> Self {
+    pub(super) fn start() -> Self {
         Laps {
             last: std::time::Instant::now(),
             laps: [("", std::time::Duration::ZERO); 8],
@@ -617,7 +632,7 @@ impl Laps {
         }
     }
 
-    fn mark(&mut self, what: &'static str) {
+    pub(super) fn mark(&mut self, what: &'static str) {
         let now = std::time::Instant::now();
         if let Some(slot) = self.laps.get_mut(self.n) {
             *slot = (what, now - self.last);
@@ -634,6 +649,34 @@ impl std::fmt::Display for Laps {
             write!(f, "{sep}{what} {d:?}")?;
         }
         Ok(())
+    }
+}
+
+/// A network name reserved on this host while a create runs; let go when dropped, also when
+/// the request's future is dropped half-way.
+struct NameHold<'a> {
+    c: &'a Controller,
+    name: String,
+}
+
+impl<'a> NameHold<'a> {
+    fn take(c: &'a Controller, name: &str) -> Result<NameHold<'a>> {
+        let mut st = c.lock();
+        if st.networks.values().any(|n| n.name == name) || !st.pending_names.insert(name.into()) {
+            return Err(NetError::conflict(format!(
+                "network with name {name} already exists"
+            )));
+        }
+        Ok(NameHold {
+            c,
+            name: name.into(),
+        })
+    }
+}
+
+impl Drop for NameHold<'_> {
+    fn drop(&mut self) {
+        self.c.lock().pending_names.remove(&self.name);
     }
 }
 

@@ -434,6 +434,7 @@ impl Controller {
                 .insert(p.container_id.clone(), Live::new(p.clone(), kept));
         }
         self.fw.reset_ports(&elems)?;
+        crate::fail::point("repair/ports");
         for p in &drop {
             tracing::info!(
                 "dropping the published ports of gone container {}",

@@ -270,6 +270,7 @@ impl Controller {
         }
         if !ops.is_empty() {
             self.store.commit(&ops)?;
+            crate::fail::point("repair/endpoints-stored");
         }
 
         // A veth that cannot be deleted now is retried at the next start (it stays tagged or
@@ -292,8 +293,9 @@ impl Controller {
             .map(|e| &e.host_if)
             .chain(orphans.map(|(_, n)| n));
         for name in names {
-            if let Err(e) = self.osl.delete_link(name).await {
-                tracing::warn!("removing orphan veth {name}: {e}");
+            match self.osl.delete_link(name).await {
+                Ok(()) => crate::fail::point("repair/orphan-veth"),
+                Err(e) => tracing::warn!("removing orphan veth {name}: {e}"),
             }
         }
         for s in gone.iter().filter(|s| s.owned) {

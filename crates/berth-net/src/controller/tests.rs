@@ -437,3 +437,87 @@ async fn finished_teardowns_are_not_kept() {
         "{kept} teardown tasks kept after 40 network removals"
     );
 }
+
+/// Names in the store after a restart (the record a crash would leave).
+async fn names_after_restart(r: Rig) -> (Rig, Vec<String>) {
+    let r = r.restart().await;
+    let mut names: Vec<String> =
+        r.c.list(Filters::new())
+            .unwrap()
+            .into_iter()
+            .map(|n| n.name)
+            .collect();
+    names.sort();
+    (r, names)
+}
+
+/// A network being removed keeps its name until the store has forgotten it: a create of the
+/// same name committed before the removal's delete would leave two records of one name to a
+/// berthd that died between the two commits (seen in the kill -9 campaign). The store's write
+/// lock is held so that the removal stops right before its delete.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_name_being_removed_is_not_given_again_before_the_removal_is_stored() {
+    let r = rig().await;
+    r.c.create(&named("x")).await.unwrap();
+    let held = r.c.store.hold_writes();
+    let rm = tokio::spawn({
+        let c = r.c.clone();
+        async move { c.delete("x").await }
+    });
+    // the removal has taken the network out of memory and waits for the store
+    let t0 = std::time::Instant::now();
+    while r.c.find_by_name("x").is_some() {
+        assert!(t0.elapsed() < std::time::Duration::from_secs(5));
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let mut create = tokio::spawn({
+        let c = r.c.clone();
+        async move { c.create(&named("x")).await }
+    });
+    let early = tokio::time::timeout(std::time::Duration::from_secs(2), &mut create).await;
+    drop(held);
+    rm.await.unwrap().unwrap();
+    let early = match early {
+        Ok(done) => done.unwrap(),
+        // (before the fix) it went on to its own commit, racing the removal's delete
+        Err(_) => {
+            let _ = create.await;
+            panic!("the create of a name being removed did not answer at once");
+        }
+    };
+    let e = early.unwrap_err();
+    assert_eq!(e.to_string(), "network with name x already exists");
+    // once removed, the name is free; one record of it after a restart
+    r.c.create(&named("x")).await.unwrap();
+    let (_r, names) = names_after_restart(r).await;
+    assert_eq!(names, ["bridge", "host", "none", "x"]);
+}
+
+/// Concurrent creates of one name (Docker 20.10 with CheckDuplicate: one 201, the rest 409):
+/// exactly one wins, in memory and in the store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_creates_of_one_name_give_it_once() {
+    let r = rig().await;
+    for round in 0..20 {
+        let name = format!("n{round}");
+        let tasks: Vec<_> = (0..8)
+            .map(|_| {
+                let (c, name) = (r.c.clone(), name.clone());
+                tokio::spawn(async move { c.create(&named(&name)).await })
+            })
+            .collect();
+        let mut won = 0;
+        for t in tasks {
+            match t.await.unwrap() {
+                Ok(_) => won += 1,
+                Err(e) => assert_eq!(
+                    e.to_string(),
+                    format!("network with name {name} already exists")
+                ),
+            }
+        }
+        assert_eq!(won, 1, "{name}");
+    }
+    let (_r, names) = names_after_restart(r).await;
+    assert_eq!(names.len(), 3 + 20, "{names:?}");
+}

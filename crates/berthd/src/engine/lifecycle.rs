@@ -284,6 +284,7 @@ impl Engine {
                     rec.state.pid
                 );
                 self.align_networks(&c);
+                berth_net::fail::point("repair/resumed");
                 if !rec.config.tty {
                     let (rt, id) = (self.rt.clone(), c.id.clone());
                     let _ = tokio::task::spawn_blocking(move || rt.reattach_output(&id)).await;
@@ -309,7 +310,10 @@ impl Engine {
                 }
                 self.monitor(c, rec.state.pid);
             }
-            Status::Running => self.on_exit(&c, None).await,
+            Status::Running => {
+                self.on_exit(&c, None).await;
+                berth_net::fail::point("repair/exited");
+            }
             Status::Removing => {
                 let _ = self.remove_container(&c.id, true).await;
             }
@@ -320,6 +324,7 @@ impl Engine {
                 let rt = self.rt.clone();
                 let id = c.id.clone();
                 let _ = tokio::task::spawn_blocking(move || rt.cleanup(&id)).await;
+                berth_net::fail::point("repair/cleaned");
                 if Self::restart_at_boot(&rec) {
                     tracing::info!("container {}: restarted (restart policy)", rec.short_id());
                     let _ = self.update(&c, |r| r.state.restarting = true);
