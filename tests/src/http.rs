@@ -51,6 +51,20 @@ impl Response {
     }
 }
 
+/// One JSON API call that may meet a dying daemon (the crash tests): no answer is `None`.
+pub fn call(sock: &Path, method: &str, path: &str, body: Option<Value>) -> Option<(u16, Value)> {
+    let body = body.map(|b| serde_json::to_vec(&b).unwrap());
+    let r = request(
+        sock,
+        method,
+        path,
+        &[("Content-Type", "application/json")],
+        body.as_deref(),
+    )
+    .ok()?;
+    Some((r.status, r.value()))
+}
+
 /// Sends one request on a fresh connection (`Connection: close`) and reads the full response.
 /// `headers` are added after `Host`, `User-Agent` and `Connection`; when `body` is given a
 /// `Content-Length` is added (and callers choose the `Content-Type`).

@@ -5,10 +5,11 @@
 //! kill times and the clients' choices; `BERTH_CRASH_SECS` (default 60), `BERTH_CRASH_CLIENTS`
 //! (default 16) make it longer or wider.
 
+use berth_e2e::http::call;
 use berth_e2e::invariants::{self, HTTP_LABEL};
 use berth_e2e::*;
-use serde_json::{json, Value};
-use std::path::{Path, PathBuf};
+use serde_json::json;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -23,23 +24,6 @@ impl Rng {
         self.0 ^= self.0 << 17;
         self.0 % n
     }
-}
-
-/// One API call that may meet a dying daemon: no answer is `None`.
-fn call(sock: &Path, method: &str, path: &str, body: Option<Value>) -> Option<(u16, Value)> {
-    let body = body.map(|b| serde_json::to_vec(&b).unwrap());
-    let r = http::request(
-        sock,
-        method,
-        path,
-        &[("Content-Type", "application/json")],
-        body.as_deref(),
-    )
-    .ok()?;
-    Some((
-        r.status,
-        serde_json::from_slice(&r.body).unwrap_or(Value::Null),
-    ))
 }
 
 const NETS: [&str; 3] = ["bridge", "crash0", "crash1"];

@@ -6,7 +6,7 @@
 //! berthd arms a failpoint when its name is in the file `BERTH_FAILPOINTS` names (and it was
 //! built with berth-net's `failpoints` feature, which this crate turns on for the workspace).
 
-use berth_e2e::http;
+use berth_e2e::http::call;
 use berth_e2e::invariants::{check, ip_on, resolve, sandbox_of, HTTP_LABEL};
 use berth_e2e::Lab;
 use berth_net::fail::POINTS;
@@ -60,26 +60,8 @@ impl Op {
     }
 
     fn points(self) -> Vec<&'static str> {
-        POINTS
-            .iter()
-            .copied()
-            .filter(|p| self.prefixes().iter().any(|x| p.starts_with(x)))
-            .collect()
+        berth_net::fail::points_under(self.prefixes())
     }
-}
-
-/// One API call that may meet a dying daemon: no answer is `None`.
-fn call(lab: &Lab, method: &str, path: &str, body: Option<Value>) -> Option<(u16, Value)> {
-    let body = body.map(|b| serde_json::to_vec(&b).unwrap());
-    let r = http::request(
-        &lab.sock(),
-        method,
-        path,
-        &[("Content-Type", "application/json")],
-        body.as_deref(),
-    )
-    .ok()?;
-    Some((r.status, r.value()))
 }
 
 fn expect(lab: &Lab, method: &str, path: &str, body: Option<Value>, ok: &[u16], what: &str) {
@@ -103,7 +85,7 @@ fn create_subject(lab: &Lab) -> Option<(u16, Value)> {
         },
     });
     call(
-        lab,
+        &lab.sock(),
         "POST",
         &format!("/containers/create?name={SUBJECT}"),
         Some(body),
@@ -111,12 +93,17 @@ fn create_subject(lab: &Lab) -> Option<(u16, Value)> {
 }
 
 fn start_subject(lab: &Lab) -> Option<(u16, Value)> {
-    call(lab, "POST", &format!("/containers/{SUBJECT}/start"), None)
+    call(
+        &lab.sock(),
+        "POST",
+        &format!("/containers/{SUBJECT}/start"),
+        None,
+    )
 }
 
 fn join(lab: &Lab, net: &str, c: &str) -> Option<(u16, Value)> {
     call(
-        lab,
+        &lab.sock(),
         "POST",
         &format!("/networks/{net}/connect"),
         Some(json!({"Container": c})),
@@ -182,10 +169,10 @@ fn perform(lab: &Lab, op: Op) {
     match op {
         Op::NetCreate => {
             let body = json!({"Name": "fpnet", "CheckDuplicate": true});
-            call(lab, "POST", "/networks/create", Some(body));
+            call(&lab.sock(), "POST", "/networks/create", Some(body));
         }
         Op::NetRm => {
-            call(lab, "DELETE", "/networks/fpnet", None);
+            call(&lab.sock(), "DELETE", "/networks/fpnet", None);
         }
         Op::Run => {
             if let Some((201, _)) = create_subject(lab) {
@@ -200,11 +187,11 @@ fn perform(lab: &Lab, op: Op) {
         }
         Op::Disconnect => {
             let body = json!({"Container": SUBJECT});
-            call(lab, "POST", "/networks/fpb/disconnect", Some(body));
+            call(&lab.sock(), "POST", "/networks/fpb/disconnect", Some(body));
         }
         Op::Stop => {
             call(
-                lab,
+                &lab.sock(),
                 "POST",
                 &format!("/containers/{SUBJECT}/stop?t=0"),
                 None,
@@ -212,7 +199,7 @@ fn perform(lab: &Lab, op: Op) {
         }
         Op::Rm => {
             call(
-                lab,
+                &lab.sock(),
                 "DELETE",
                 &format!("/containers/{SUBJECT}?force=1"),
                 None,
@@ -247,7 +234,7 @@ fn retry(lab: &Lab, op: Op, what: &str) {
         }
         Op::Disconnect => {
             let body = json!({"Container": SUBJECT});
-            let r = call(lab, "POST", "/networks/fpb/disconnect", Some(body));
+            let r = call(&lab.sock(), "POST", "/networks/fpb/disconnect", Some(body));
             // 500 "is not connected" is Docker's answer when it already was disconnected
             assert!(
                 matches!(r, Some((200 | 500, _))),

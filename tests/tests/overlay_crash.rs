@@ -10,8 +10,9 @@ use berth_e2e::cluster::{
     all_addresses, assert_no_duplicate_addresses, kernel, nsexec, overlay_body, run_sleeper,
     wait_state, Cluster, ClusterOpts, ETCD_PORT,
 };
+use berth_e2e::http::call;
 use berth_e2e::net::in_netns;
-use berth_e2e::{http, Lab};
+use berth_e2e::Lab;
 use berth_net::fail::POINTS;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
@@ -52,37 +53,24 @@ impl Op {
     }
 
     fn points(self) -> Vec<&'static str> {
-        POINTS
-            .iter()
-            .copied()
-            .filter(|p| self.prefixes().iter().any(|x| p.starts_with(x)))
-            .collect()
+        berth_net::fail::points_under(self.prefixes())
     }
-}
-
-/// One API call that may meet a dying daemon: no answer is `None`.
-fn call(lab: &Lab, method: &str, path: &str, body: Option<Value>) -> Option<(u16, Value)> {
-    let body = body.map(|b| serde_json::to_vec(&b).unwrap());
-    let r = http::request(
-        &lab.sock(),
-        method,
-        path,
-        &[("Content-Type", "application/json")],
-        body.as_deref(),
-    )
-    .ok()?;
-    Some((r.status, r.value()))
 }
 
 fn connect(lab: &Lab) -> Option<(u16, Value)> {
     let body = json!({"Container": SUBJECT});
-    call(lab, "POST", &format!("/networks/{NET}/connect"), Some(body))
+    call(
+        &lab.sock(),
+        "POST",
+        &format!("/networks/{NET}/connect"),
+        Some(body),
+    )
 }
 
 fn disconnect(lab: &Lab) -> Option<(u16, Value)> {
     let body = json!({"Container": SUBJECT});
     call(
-        lab,
+        &lab.sock(),
         "POST",
         &format!("/networks/{NET}/disconnect"),
         Some(body),
@@ -369,10 +357,15 @@ fn setup(fx: &Fixture, op: Op) {
 fn perform(lab: &Lab, op: Op) {
     match op {
         Op::Create => {
-            call(lab, "POST", "/networks/create", Some(overlay_body(NEW)));
+            call(
+                &lab.sock(),
+                "POST",
+                "/networks/create",
+                Some(overlay_body(NEW)),
+            );
         }
         Op::Rm => {
-            call(lab, "DELETE", &format!("/networks/{NEW}"), None);
+            call(&lab.sock(), "DELETE", &format!("/networks/{NEW}"), None);
         }
         Op::Connect => {
             connect(lab);
@@ -389,13 +382,18 @@ fn retry_and_verify(fx: &Fixture, op: Op, what: &str) {
     let lab = c.host(0);
     match op {
         Op::Create => {
-            let r = call(lab, "POST", "/networks/create", Some(overlay_body(NEW)));
+            let r = call(
+                &lab.sock(),
+                "POST",
+                "/networks/create",
+                Some(overlay_body(NEW)),
+            );
             assert!(matches!(r, Some((201 | 409, _))), "{what}: create → {r:?}");
             let id = lab.inspect(NEW)["Id"].as_str().unwrap().to_string();
             c.wait_network_everywhere(NEW, &id);
         }
         Op::Rm => {
-            let r = call(lab, "DELETE", &format!("/networks/{NEW}"), None);
+            let r = call(&lab.sock(), "DELETE", &format!("/networks/{NEW}"), None);
             assert!(matches!(r, Some((204 | 404, _))), "{what}: rm → {r:?}");
             c.wait_network_gone_everywhere(NEW);
         }

@@ -82,6 +82,15 @@ pub const POINTS: &[&str] = &[
     "overlay-disconnect/released",
 ];
 
+/// The points whose names start with one of `prefixes` (an operation's path).
+pub fn points_under(prefixes: &[&str]) -> Vec<&'static str> {
+    POINTS
+        .iter()
+        .copied()
+        .filter(|p| prefixes.iter().any(|x| p.starts_with(x)))
+        .collect()
+}
+
 /// Dies here (SIGKILL to itself, as `kill -9` would) if this point is armed.
 #[inline]
 pub fn point(name: &'static str) {
