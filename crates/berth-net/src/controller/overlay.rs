@@ -499,22 +499,22 @@ pub(super) fn take_ip(n: &mut Network, ip: IpAddr) {
 }
 
 /// Where a connect spent its time, for the debug log: a few marks, no allocation.
-struct Laps {
+pub(super) struct Laps {
     last: std::time::Instant,
-    laps: [(&'static str, std::time::Duration); 8],
+    laps: [(&'static str, std::time::Duration); 12],
     n: usize,
 }
 
 impl Laps {
-    fn start() -> Self {
+    pub(super) fn start() -> Self {
         Laps {
             last: std::time::Instant::now(),
-            laps: [("", std::time::Duration::ZERO); 8],
+            laps: [("", std::time::Duration::ZERO); 12],
             n: 0,
         }
     }
 
-    fn mark(&mut self, what: &'static str) {
+    pub(super) fn mark(&mut self, what: &'static str) {
         let now = std::time::Instant::now();
         if let Some(slot) = self.laps.get_mut(self.n) {
             *slot = (what, now - self.last);
