@@ -215,6 +215,7 @@ impl Netlink {
         let h = self.handle();
         let idx = index_in(h, &spec.src).await?;
         let fd = netns::open(&spec.netns).map_err(|e| io_err("open sandbox", e))?;
+        let t0 = std::time::Instant::now();
         h.link()
             .set(
                 LinkUnspec::new_with_index(idx)
@@ -226,6 +227,14 @@ impl Netlink {
             .execute()
             .await
             .map_err(|e| kerr(&format!("move {} into the sandbox", spec.src), e))?;
+        // the kernel's share of a plugin's connect (an RCU barrier), for berth-bench
+        tracing::debug!(
+            "link {} moved into {} as {} in {:?}",
+            spec.src,
+            spec.netns.display(),
+            spec.ifname,
+            t0.elapsed()
+        );
         let inner = match opening.await {
             Ok(Ok(h)) => h,
             Ok(Err(e)) => return Err(io_err("enter sandbox", e)),
