@@ -3,12 +3,75 @@
 //! which really makes a veth per endpoint) vs a user bridge network, p50; and berth's own time
 //! per plugin connect: the API call's time minus the time the plugin spent inside its calls
 //! (CreateEndpoint + Join, as the plugin measures them). BENCH_PLUGIN_N samples (default 40).
+//!
+//! Part of berth's own time is the kernel's: a plugin makes its interface in the host's
+//! namespace and the daemon moves it into the container's (Docker does the same), and that
+//! move waits for an RCU barrier in `__dev_change_net_namespace`. berthd logs each move's time
+//! at debug level (`link … moved into … in …`); the bench reads it back per connect and
+//! reports berth's own time without it, and the move measured alone (`ip link set X netns
+//! Y`, less the same `ip` call that moves nothing).
 
 use crate::{env, report, timed};
 use berth_e2e::plug::start_plugin;
 use berth_e2e::Lab;
 use serde_json::{json, Value};
 use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+/// A Debug-printed Duration (`20.27ms`, `892.1µs`, `1.2s`) in milliseconds.
+fn millis(d: &str) -> Option<f64> {
+    let split = d.find(|c: char| !c.is_ascii_digit() && c != '.')?;
+    let (n, unit) = d.split_at(split);
+    let n: f64 = n.parse().ok()?;
+    Some(match unit {
+        "ns" => n / 1e6,
+        "µs" => n / 1e3,
+        "ms" => n,
+        "s" => n * 1e3,
+        _ => return None,
+    })
+}
+
+/// The kernel moves berthd logged, in order (milliseconds).
+fn logged_moves(log: &Path) -> Vec<f64> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains(" moved into ") && l.contains("berth_net::osl"))
+        .filter_map(|l| millis(l.rsplit(" in ").next()?.trim()))
+        .collect()
+}
+
+/// Milliseconds the kernel takes to move a fresh veth end from the lab's namespace into
+/// another one: `ip link set X netns Y` less `ip link set X mtu 1500` (same process, same
+/// netlink round trip, nothing moved).
+fn kernel_moves(lab: &Lab, n: usize) -> Vec<f64> {
+    let target = format!("{}-mv", lab.ns());
+    let ip = |args: &[&str]| {
+        let t = Instant::now();
+        let ok = Command::new("ip")
+            .args(args)
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "ip {args:?}");
+        t.elapsed().as_secs_f64() * 1000.0
+    };
+    ip(&["netns", "add", &target]);
+    let mut out = Vec::new();
+    for i in 0..n {
+        let (a, b) = (format!("bmv{i}"), format!("bmv{i}p"));
+        let ns = lab.ns();
+        ip(&[
+            "-n", ns, "link", "add", &a, "type", "veth", "peer", "name", &b,
+        ]);
+        let same = ip(&["-n", ns, "link", "set", &a, "mtu", "1500"]);
+        let moved = ip(&["-n", ns, "link", "set", &a, "netns", &target]);
+        out.push(moved - same);
+    }
+    ip(&["netns", "del", &target]);
+    out
+}
 
 /// Microseconds the plugin spent per answered call, in order.
 fn plugin_micros(timings: &Path) -> Vec<u64> {
@@ -54,10 +117,11 @@ pub fn run() {
         &record,
         &["--timings", timings.to_str().unwrap()],
     );
-    // the debug log costs time on every call: the lab's default level is for tests
+    // debug: the kernel's move into the sandbox is logged there (a few lines per call)
     if std::env::var_os("BERTH_E2E_LOG_LEVEL").is_none() {
-        std::env::set_var("BERTH_E2E_LOG_LEVEL", "info");
+        std::env::set_var("BERTH_E2E_LOG_LEVEL", "debug");
     }
+    let log = lab.root().join("berthd.log");
     lab.start_daemon(&["--plugins-dir", dir.to_str().unwrap()]);
     let sock = lab.sock();
     for (name, driver, subnet) in [
@@ -85,9 +149,10 @@ pub fn run() {
         base.push(create_start(&sock, &format!("c{i}"), "bridge").0);
     }
     for (net, what) in [("bnet", "bridge"), ("pnet", "plugin")] {
-        let (mut con, mut own) = (Vec::new(), Vec::new());
+        let (mut con, mut own, mut bare) = (Vec::new(), Vec::new(), Vec::new());
         for id in &base {
             let before = plugin_micros(&timings).len();
+            let moves_before = logged_moves(&log).len();
             let t = timed(
                 &sock,
                 "POST",
@@ -98,12 +163,18 @@ pub fn run() {
             let inside: u64 = plugin_micros(&timings)[before..].iter().sum();
             con.push(t);
             if net == "pnet" {
-                own.push(t - inside as f64 / 1000.0);
+                let mine = t - inside as f64 / 1000.0;
+                own.push(mine);
+                let moved: f64 = logged_moves(&log)[moves_before..].iter().sum();
+                bare.push(mine - moved);
             }
         }
         report(&format!("network connect to a {what} network"), &mut con);
         if !own.is_empty() {
             report("  berth's own time per plugin connect", &mut own);
+            report("  the same less the kernel's move (per connect)", &mut bare);
+            let mut moves = kernel_moves(&lab, n);
+            report("  the kernel's move alone (ip link set netns)", &mut moves);
         }
         for id in &base {
             timed(
@@ -123,5 +194,17 @@ pub fn run() {
             None,
             204,
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn durations_as_tracing_prints_them() {
+        assert_eq!(super::millis("20.5ms"), Some(20.5));
+        assert_eq!(super::millis("892µs"), Some(0.892));
+        assert_eq!(super::millis("1.5s"), Some(1500.0));
+        assert_eq!(super::millis("7ns"), Some(7e-6));
+        assert_eq!(super::millis("12 parsecs"), None);
     }
 }

@@ -275,3 +275,74 @@ fn a_join_without_gateway_gets_the_gateway_service() {
     assert_eq!(gw["Containers"], serde_json::json!({}), "{gw}");
     ok(&lab.cli(&["network", "rm", "wnet"]), "network rm");
 }
+
+#[test]
+fn the_next_gateway_endpoint_is_programmed_before_the_old_one_is_deleted() {
+    let (lab, _plug, record) = lab_with_plugin(&[]);
+    for (name, subnet) in [("pone", "10.83.0.0/24"), ("ptwo", "10.84.0.0/24")] {
+        ok(
+            &lab.cli(&[
+                "network", "create", "-d", "testplug", "--subnet", subnet, name,
+            ]),
+            "create",
+        );
+    }
+    ok(
+        &lab.cli(&[
+            "run", "-d", "--net", "pone", "-p", "8080:80", "--name", "ho", "busybox", "sleep", "1d",
+        ]),
+        "run",
+    );
+    ok(&lab.cli(&["network", "connect", "ptwo", "ho"]), "connect");
+    let eps = lab.api("GET", "/containers/ho/json", None).1["NetworkSettings"]["Networks"].clone();
+    let (one, two) = (
+        eps["pone"]["EndpointID"].clone(),
+        eps["ptwo"]["EndpointID"].clone(),
+    );
+    // the first endpoint stays the gateway endpoint while both are attached
+    let programmed: Vec<_> = records(&record)
+        .into_iter()
+        .filter(|r| r["Method"] == "NetworkDriver.ProgramExternalConnectivity")
+        .map(|r| r["Request"]["EndpointID"].clone())
+        .collect();
+    assert_eq!(programmed, std::slice::from_ref(&one));
+
+    let start = records(&record).len();
+    ok(
+        &lab.cli(&["network", "disconnect", "pone", "ho"]),
+        "disconnect",
+    );
+    wait_for(&record, "NetworkDriver.DeleteEndpoint", 1);
+    // libnetwork's sbLeave: Revoke and Leave of the old gateway endpoint, Program of the one
+    // taking over (with the container's ports), then the old one's DeleteEndpoint
+    let seq: Vec<(String, serde_json::Value)> = records(&record)
+        .into_iter()
+        .skip(start)
+        .filter(|r| r["Method"].as_str().unwrap().starts_with("NetworkDriver."))
+        .map(|r| {
+            (
+                r["Method"].as_str().unwrap().to_string(),
+                r["Request"].clone(),
+            )
+        })
+        .collect();
+    let got: Vec<(&str, &serde_json::Value)> = seq
+        .iter()
+        .map(|(m, r)| (m.as_str(), &r["EndpointID"]))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("NetworkDriver.RevokeExternalConnectivity", &one),
+            ("NetworkDriver.Leave", &one),
+            ("NetworkDriver.ProgramExternalConnectivity", &two),
+            ("NetworkDriver.DeleteEndpoint", &one),
+        ]
+    );
+    let pm = &seq[2].1["Options"]["com.docker.network.portmap"];
+    assert_eq!(pm[0]["HostPort"], 8080, "{pm}");
+    let route = ok(&lab.cli(&["exec", "ho", "ip", "route"]), "route");
+    assert!(route.contains("default via 10.84.0.1"), "{route}");
+    ok(&lab.cli(&["rm", "-f", "ho"]), "rm");
+    ok(&lab.cli(&["network", "rm", "pone", "ptwo"]), "network rm");
+}

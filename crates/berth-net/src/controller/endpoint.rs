@@ -52,6 +52,8 @@ pub(super) struct Change<'a> {
     pub networks: Vec<&'a str>,
     pub sandbox: Option<SbOp<'a>>,
     pub with: &'a [(&'static str, String, Vec<u8>)],
+    /// IPAM grants the endpoint's record now holds (controller/ipam_grants.rs).
+    pub grants: Vec<String>,
 }
 
 impl Target {
@@ -233,6 +235,7 @@ impl Controller {
     /// `veth<7 hex>` on the bridge and `ethN` inside the sandbox, and the default routes if no
     /// earlier endpoint of the sandbox carries them. All or nothing.
     pub async fn connect(self: &Arc<Self>, req: EndpointRequest) -> Result<EndpointSettings> {
+        let mut lap = super::overlay::Laps::start();
         let (net, want) = self.target(&req)?;
         if net.overlay {
             return self.connect_overlay(req).await;
@@ -242,16 +245,19 @@ impl Controller {
             None => self.sandbox_create(&req.container_id).await?,
         };
         // a remote IPAM picks the addresses (RequestAddress) before berth takes them
-        let (ipam, want) = match &net.remote_ipam {
+        let (ipam, want, grants) = match &net.remote_ipam {
             Some(name) => {
                 let (w, granted) = self
                     .request_endpoint_addresses(name, &net.id, &want)
                     .await?;
+                let ips: Vec<IpAddr> = w.v4.into_iter().chain(w.v6).collect();
+                let grants = granted.keys(&ips);
                 let ipam: Arc<dyn crate::ipam::Ipam> = Arc::new(granted);
-                (ipam, w)
+                (ipam, w, grants)
             }
-            None => (self.ipam_of(&net)?, want),
+            None => (self.ipam_of(&net)?, want, vec![]),
         };
+        lap.mark("ipam");
         let ep = match self.claim(&*ipam, &net, &req, &want, &sandbox, None).await {
             Ok(ep) => ep,
             Err(e) => {
@@ -262,12 +268,14 @@ impl Controller {
                 return Err(e);
             }
         };
+        lap.mark("claim");
         let routed = self.lock().eps.eps.get(&ep.id).is_some_and(|e| e.routed);
         let change = Change {
             put: vec![&ep],
             networks: vec![&ep.network_id],
             sandbox: Some(SbOp::Put(&ep.container_id)),
             with: &req.with,
+            grants,
             ..Default::default()
         };
         if let Err(e) = self.commit_change(&change) {
@@ -276,6 +284,7 @@ impl Controller {
             return Err(e);
         }
         crate::fail::point("connect/stored");
+        lap.mark("store");
         let gateways = if routed { ep.gateways() } else { vec![] };
         let spec = self.endpoint_spec(&net, &ep, &req, gateways);
         // Listening before the endpoint exists: nothing to undo in the kernel if it fails.
@@ -289,9 +298,14 @@ impl Controller {
                 )));
             }
             crate::fail::point("connect/dns-listener");
+            lap.mark("dns");
         }
+        let record_gateway = self.gateway_recorder(&ep, net.internal);
         let joined = match self.driver(&net.driver).await {
-            Ok(d) => d.join(&net.net_ref(), &ep, &spec).await,
+            Ok(d) => {
+                d.join_then(&net.net_ref(), &ep, &spec, &record_gateway)
+                    .await
+            }
             Err(e) => Err(e),
         };
         let joined = match joined {
@@ -303,22 +317,12 @@ impl Controller {
                 return Err(e);
             }
         };
+        lap.mark("join");
         // a global plugin's network: every host sees the endpoint (plugin_cluster.rs)
         self.publish_plugin_endpoint(&net, &ep, &*ipam).await?;
         let mut ep = ep;
         if let Some(g) = &joined.gateway {
-            // the plugin's Join decides the gateway, and whether the gwbridge is needed
-            ep.gateway4 = g.v4.filter(|_| ep.ipv4.is_some());
-            ep.gateway6 = g.v6.filter(|_| ep.ipv6.is_some());
-            ep.gw_service = g.wants_gateway_service() && !net.internal;
-            ep.pending = false;
-            let change = Change {
-                put: vec![&ep],
-                ..Default::default()
-            };
-            if let Err(e) = self.commit_change(&change) {
-                tracing::error!("recording the gateway of endpoint {}: {e}", ep.id);
-            }
+            super::plugin_join::apply_join_gateway(&mut ep, g, net.internal);
         }
         crate::fail::point("connect/veth");
         let work = {
@@ -339,12 +343,20 @@ impl Controller {
         };
         self.apply_routes(work).await;
         crate::fail::point("connect/live");
+        lap.mark("routes");
         // a gateway of its own: an overlay container's gwbridge interface is not needed now
         if net.name != super::GWBRIDGE && !net.internal {
             if let Err(e) = self.settle_gwbridge(&ep.container_id, &ep.sandbox).await {
                 tracing::warn!("container {}: {e}", ep.container_id);
             }
+            lap.mark("gwbridge");
         }
+        tracing::debug!(
+            "container {}: connected to {} ({}): {lap}",
+            ep.container_id,
+            net.name,
+            net.driver
+        );
         Ok(ep.settings())
     }
 
@@ -640,8 +652,19 @@ impl Controller {
                     Some(Ok(d)) => this.revoke_if_programmed(ep, &**d).await,
                     _ => None,
                 };
+                // ProgramExternalConnectivity to the endpoint taking over, after Leave and
+                // before DeleteEndpoint (libnetwork's sbLeave, then endpoint Delete)
+                let program = next.filter(|_| handover).map(|options| {
+                    let this = Arc::clone(&this);
+                    let cid = ep.container_id.clone();
+                    Box::pin(async move { this.program_next(&cid, options).await })
+                        as futures::future::BoxFuture<'_, ()>
+                });
                 let deleted = match driver {
-                    Some(Ok(d)) => d.leave(ep).await,
+                    Some(Ok(d)) => {
+                        d.leave_then(ep, program.unwrap_or_else(|| Box::pin(async {})))
+                            .await
+                    }
                     // the network is gone: its kind is told by where the host end lives
                     _ => match &ep.host_netns {
                         Some(ns) => this
@@ -661,9 +684,6 @@ impl Controller {
                 // ReleaseAddress after the driver's DeleteEndpoint (Docker's order)
                 if let Some((name, pools)) = remote {
                     this.release_granted(&name, pools, &ep.addrs()).await;
-                }
-                if let (true, Some(options)) = (handover, next) {
-                    this.program_next(&ep.container_id, options).await;
                 }
                 let mut guard = this.lock();
                 let st = &mut *guard;
@@ -766,6 +786,9 @@ impl Controller {
             }
             for (table, key, value) in ch.with {
                 ops.push(Op::Put(table, key, value.clone()));
+            }
+            for key in &ch.grants {
+                ops.push(Op::Delete(super::ipam_grants::IPAM_GRANTS, key));
             }
             Ok(ops)
         })?;

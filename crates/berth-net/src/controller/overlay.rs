@@ -619,7 +619,7 @@ pub(super) fn take_ip(n: &mut Network, ip: IpAddr) {
 /// Where a connect or a create spent its time, for the log: a few marks, no allocation.
 pub(super) struct Laps {
     last: std::time::Instant,
-    laps: [(&'static str, std::time::Duration); 8],
+    laps: [(&'static str, std::time::Duration); 12],
     n: usize,
 }
 
@@ -627,7 +627,7 @@ impl Laps {
     pub(super) fn start() -> Self {
         Laps {
             last: std::time::Instant::now(),
-            laps: [("", std::time::Duration::ZERO); 8],
+            laps: [("", std::time::Duration::ZERO); 12],
             n: 0,
         }
     }

@@ -3,6 +3,8 @@
 //! - endpoints dropped at start (their sandbox is gone, or a berthd killed mid-connect left
 //!   them before their Join completed): DeleteEndpoint to the network's plugin, then
 //!   ReleaseAddress to its IPAM plugin, for what they had granted;
+//! - grants of IPAM plugins no record holds (a berthd killed between the plugin's answer and
+//!   the record): ReleaseAddress, ReleasePool (controller/ipam_grants.rs);
 //! - IPAM plugins with `RequiresRequestReplay`: each network's pool again (RequestPool with
 //!   the stored pool), its gateway (marked as a gateway request), aux addresses, then one
 //!   RequestAddress per endpoint, in Docker's order.
@@ -32,13 +34,17 @@ impl Controller {
             .filter(|e| st.networks.get(&e.network_id).is_some_and(concerns))
             .collect();
         let replay = st.networks.values().any(|n| n.remote_ipam().is_some());
-        (replay || !dropped.is_empty()).then_some(dropped)
+        drop(st);
+        let orphans = !self.journaled_grants().is_empty();
+        (replay || orphans || !dropped.is_empty()).then_some(dropped)
     }
 
     pub(super) async fn settle_plugins(self: Arc<Self>, dropped: Vec<Endpoint>) {
         for ep in &dropped {
             self.tell_dropped(ep).await;
         }
+        // grants a berthd killed mid-create or mid-connect never recorded
+        self.release_orphan_grants().await;
         let nets: Vec<(Network, Vec<IpAddr>)> = {
             let st = self.lock();
             st.networks

@@ -11,6 +11,7 @@
 //! DeleteEndpoint; network rm `ReleaseAddress` (gateway, aux) → `ReleasePool` before the
 //! driver's DeleteNetwork. A failure at any step releases what was granted so far.
 
+use super::ipam_grants::{forget_grants, grant_key, Grant};
 use super::Controller;
 use crate::endpoint::Wanted;
 use crate::error::{NetError, Result};
@@ -20,6 +21,7 @@ use crate::plugins::api::ipam::{RequestPoolRequest, MAC_ADDRESS};
 use crate::plugins::ipam::gateway_request;
 use crate::plugins::RemoteIpam;
 use crate::request::{CreatePlan, SubnetRequest};
+use crate::store::Store;
 use futures::future::BoxFuture;
 use ipnet::IpNet;
 use std::collections::BTreeMap;
@@ -56,6 +58,23 @@ fn random_mac() -> [u8; 6] {
 pub(super) struct Granted {
     pub ipam: RemoteIpam,
     pub pools: Pools,
+    /// Where the grants are journaled until a record holds them (controller/ipam_grants.rs).
+    pub store: Store,
+}
+
+impl Granted {
+    /// The journal's keys of these addresses, for the transaction that records their endpoint.
+    pub fn keys(&self, ips: &[IpAddr]) -> Vec<String> {
+        ips.iter()
+            .filter_map(|ip| {
+                Some(grant_key(
+                    self.ipam.name(),
+                    &pool_for(&self.pools, *ip)?.id,
+                    Some(*ip),
+                ))
+            })
+            .collect()
+    }
 }
 
 impl Ipam for Granted {
@@ -69,7 +88,7 @@ impl Ipam for Granted {
     }
     fn release_addresses<'a>(&'a self, _: &'a str, ips: &'a [IpAddr]) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
-            release_all(&self.ipam, &self.pools, ips).await;
+            release_all(&self.ipam, &self.pools, &self.store, ips).await;
             Ok(())
         })
     }
@@ -77,7 +96,7 @@ impl Ipam for Granted {
 
 /// ReleaseAddress for each address, v4 before v6 as Docker sends them; errors are logged
 /// (Docker only logs them too).
-async fn release_all(ipam: &RemoteIpam, pools: &Pools, ips: &[IpAddr]) {
+async fn release_all(ipam: &RemoteIpam, pools: &Pools, store: &Store, ips: &[IpAddr]) {
     let mut ips = ips.to_vec();
     ips.sort_by_key(|ip| ip.is_ipv6());
     for ip in ips {
@@ -87,6 +106,7 @@ async fn release_all(ipam: &RemoteIpam, pools: &Pools, ips: &[IpAddr]) {
         if let Err(e) = ipam.release_address(&p.id, ip).await {
             tracing::warn!("IpamDriver.ReleaseAddress of {ip}: {e}");
         }
+        forget_grants(store, &[grant_key(ipam.name(), &p.id, Some(ip))]);
     }
 }
 
@@ -163,6 +183,18 @@ impl Controller {
             v6,
         };
         let pool = ipam.request_pool(&req).await?;
+        let grant = |address| Grant {
+            ipam: ipam.name().to_string(),
+            pool_id: pool.id.clone(),
+            address,
+        };
+        if let Err(e) = self.journal_grant(grant(None)).await {
+            if let Err(e) = ipam.release_pool(&pool.id).await {
+                tracing::warn!("IpamDriver.ReleasePool of {}: {e}", pool.id);
+            }
+            return Err(e);
+        }
+        crate::fail::point("plugin-ipam/pool");
         let remote = RemotePool {
             id: pool.id.clone(),
             address_space: space.to_string(),
@@ -195,7 +227,14 @@ impl Controller {
                 .request_address(&pool.id, user_gw, Some(gateway_request()))
                 .await
             {
-                Ok((g, _)) => subnet.gateway = g.addr(),
+                Ok((g, _)) => {
+                    subnet.gateway = g.addr();
+                    if let Err(e) = self.journal_grant(grant(Some(g.addr()))).await {
+                        undo(subnet).await;
+                        return Err(e);
+                    }
+                    crate::fail::point("plugin-ipam/gateway");
+                }
                 Err(e) => {
                     let gw = user_gw.map(|g| g.to_string()).unwrap_or_default();
                     // nothing but the pool to release: the gateway was not granted
@@ -215,6 +254,10 @@ impl Controller {
             }
             let _ = subnet.pool.reserve(ip);
             subnet.aux.insert(k, ip);
+            if let Err(e) = self.journal_grant(grant(Some(ip))).await {
+                undo(subnet).await;
+                return Err(e);
+            }
         }
         Ok(subnet)
     }
@@ -224,19 +267,24 @@ impl Controller {
     pub(super) async fn release_pools(&self, ipam: &RemoteIpam, subnets: &[Subnet]) {
         for s in subnets {
             let Some(p) = &s.remote else { continue };
+            let mut keys = Vec::new();
             if !p.gateway_from_data {
                 if let Err(e) = ipam.release_address(&p.id, s.gateway).await {
                     tracing::warn!("IpamDriver.ReleaseAddress of gateway {}: {e}", s.gateway);
                 }
+                keys.push(grant_key(ipam.name(), &p.id, Some(s.gateway)));
             }
             for ip in s.aux.values() {
                 if let Err(e) = ipam.release_address(&p.id, *ip).await {
                     tracing::warn!("IpamDriver.ReleaseAddress of {ip}: {e}");
                 }
+                keys.push(grant_key(ipam.name(), &p.id, Some(*ip)));
             }
             if let Err(e) = ipam.release_pool(&p.id).await {
                 tracing::warn!("IpamDriver.ReleasePool of {}: {e}", p.id);
             }
+            keys.push(grant_key(ipam.name(), &p.id, None));
+            self.forget_grants(&keys);
         }
     }
 
@@ -252,7 +300,7 @@ impl Controller {
     /// Gives an endpoint's addresses back to the network's IPAM plugin.
     pub(super) async fn release_granted(&self, name: &str, pools: Pools, ips: &[IpAddr]) {
         match self.remote_ipam(name).await {
-            Ok(ipam) => release_all(&ipam, &pools, ips).await,
+            Ok(ipam) => release_all(&ipam, &pools, &self.store, ips).await,
             Err(e) => tracing::warn!("releasing {ips:?} with IPAM driver {name}: {e}"),
         }
     }
@@ -275,7 +323,11 @@ impl Controller {
                 .ok_or_else(|| NetError::not_found(format!("network {nid} not found")))?;
             pools_of(n)
         };
-        let granted = Granted { ipam, pools };
+        let granted = Granted {
+            ipam,
+            pools,
+            store: self.store.clone(),
+        };
         let mut out = Wanted {
             v4: None,
             v6: None,
@@ -308,23 +360,36 @@ impl Controller {
                 Ok((a, _)) => {
                     let _ = granted.ipam.release_address(&pool.id, a.addr()).await;
                     let done: Vec<IpAddr> = out.v4.into_iter().collect();
-                    release_all(&granted.ipam, &granted.pools, &done).await;
+                    release_all(&granted.ipam, &granted.pools, &self.store, &done).await;
                     return Err(NetError::internal(format!(
                         "IpamDriver.RequestAddress: the plugin answered {a}, outside its pools"
                     )));
                 }
                 Err(e) => {
                     let done: Vec<IpAddr> = out.v4.into_iter().collect();
-                    release_all(&granted.ipam, &granted.pools, &done).await;
+                    release_all(&granted.ipam, &granted.pools, &self.store, &done).await;
                     return Err(e.into());
                 }
             };
+            let journaled = self
+                .journal_grant(Grant {
+                    ipam: granted.ipam.name().to_string(),
+                    pool_id: pool.id.clone(),
+                    address: Some(ip),
+                })
+                .await;
+            if let Err(e) = journaled {
+                let done: Vec<IpAddr> = out.v4.into_iter().chain([ip]).collect();
+                release_all(&granted.ipam, &granted.pools, &self.store, &done).await;
+                return Err(e);
+            }
             if v6 {
                 out.v6 = Some(ip);
             } else {
                 out.v4 = Some(ip);
             }
         }
+        crate::fail::point("plugin-ipam/address");
         Ok((out, granted))
     }
 }

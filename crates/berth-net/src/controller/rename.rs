@@ -36,6 +36,7 @@ impl Controller {
             networks: Vec::new(),
             sandbox: None,
             with,
+            grants: Vec::new(),
         };
         self.commit_change(&ch)?;
         let mut st = self.lock();

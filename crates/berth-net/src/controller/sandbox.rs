@@ -221,6 +221,26 @@ impl Controller {
             .map(|(_, s)| s)
             .partition(|s| self.osl.sandbox_exists(&s.path));
         let alive_ids: HashSet<&str> = alive.iter().map(|s| s.container_id.as_str()).collect();
+        // a plugin's interface is tagged inside its sandbox, as the last step of its join
+        let plugin_sandboxes: HashSet<PathBuf> = {
+            let st = self.lock();
+            records
+                .iter()
+                .filter(|(_, e)| alive_ids.contains(e.container_id.as_str()))
+                .filter(|(_, e)| {
+                    st.networks
+                        .get(&e.network_id)
+                        .is_some_and(|n| n.plugin().is_some())
+                })
+                .map(|(_, e)| e.sandbox.clone())
+                .collect()
+        };
+        let mut adopted: HashSet<String> = HashSet::new();
+        for p in &plugin_sandboxes {
+            for (_, alias) in self.osl.links_with_alias_in(p, &prefix).await? {
+                adopted.insert(alias[prefix.len()..].to_string());
+            }
+        }
         let (mut keep, dropped): (Vec<Endpoint>, Vec<Endpoint>) = {
             let st = self.lock();
             records.into_iter().map(|(_, e)| e).partition(|e| {
@@ -231,7 +251,8 @@ impl Controller {
                     .is_some_and(|n| n.plugin().is_some());
                 st.networks.contains_key(&e.network_id)
                     && alive_ids.contains(e.container_id.as_str())
-                    && ((plugin && !e.pending) || tagged.get(&e.id) == Some(&e.host_if))
+                    && ((plugin && !e.pending && adopted.contains(&e.id))
+                        || tagged.get(&e.id) == Some(&e.host_if))
             })
         };
         keep.sort_by_key(|e| e.seq);
@@ -296,6 +317,18 @@ impl Controller {
             match self.osl.delete_link(name).await {
                 Ok(()) => crate::fail::point("repair/orphan-veth"),
                 Err(e) => tracing::warn!("removing orphan veth {name}: {e}"),
+            }
+        }
+        // a plugin's interface moved in by a join that did not complete
+        let half_joined = dropped.iter().filter(|e| {
+            plugin_sandboxes.contains(&e.sandbox)
+                && !keep
+                    .iter()
+                    .any(|k| k.sandbox == e.sandbox && k.ifname == e.ifname)
+        });
+        for e in half_joined {
+            if let Err(err) = self.osl.delete_link_in(&e.sandbox, &e.ifname).await {
+                tracing::warn!("removing {} from {}: {err}", e.ifname, e.sandbox.display());
             }
         }
         for s in gone.iter().filter(|s| s.owned) {

@@ -114,6 +114,9 @@ impl JoinGateway {
     }
 }
 
+/// See [`NetworkDriver::join_then`].
+pub type OnJoined<'a> = &'a (dyn Fn(&Joined) -> BoxFuture<'static, ()> + Send + Sync);
+
 /// A network driver's side of the Container Network Model: the kernel objects of a network
 /// on this host and of each endpoint. The controller keeps what is common to every driver
 /// (store, addresses, DNS, ports, firewall policy, rollback) and calls these in CNM order:
@@ -132,7 +135,37 @@ pub trait NetworkDriver: Send + Sync {
         ep: &'a Endpoint,
         spec: &'a EndpointSpec,
     ) -> BoxFuture<'a, Result<Joined>>;
+    /// `join`, with `on_joined` run as soon as the driver knows the endpoint's way out,
+    /// alongside the kernel work left (a plugin's Join, while its interface moves into the
+    /// sandbox), and awaited before this returns. Built-in drivers run it at the end.
+    fn join_then<'a>(
+        &'a self,
+        n: &'a NetRef,
+        ep: &'a Endpoint,
+        spec: &'a EndpointSpec,
+        on_joined: OnJoined<'a>,
+    ) -> BoxFuture<'a, Result<Joined>> {
+        Box::pin(async move {
+            let j = self.join(n, ep, spec).await?;
+            on_joined(&j).await;
+            Ok(j)
+        })
+    }
     fn leave<'a>(&'a self, ep: &'a Endpoint) -> BoxFuture<'a, Result<()>>;
+    /// `leave`, with `between` run after the endpoint left the sandbox and before the driver
+    /// forgets it (a plugin's Leave, then `between`, then DeleteEndpoint: libnetwork's
+    /// sbLeave programs the next gateway endpoint there). Built-in drivers run it at the end.
+    fn leave_then<'a>(
+        &'a self,
+        ep: &'a Endpoint,
+        between: BoxFuture<'a, ()>,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            self.leave(ep).await?;
+            between.await;
+            Ok(())
+        })
+    }
     /// The endpoint became the container's gateway endpoint (ProgramExternalConnectivity,
     /// with the sandbox's port map and exposed ports); built-in drivers publish ports
     /// themselves (controller/ports.rs).

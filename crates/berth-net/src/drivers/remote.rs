@@ -3,7 +3,7 @@
 //! interface its Join names is moved into the sandbox. Addresses come from berth's own IPAM or
 //! the network's IPAM plugin (controller/remote_ipam.rs).
 
-use super::{Capabilities, JoinGateway, Joined, NetworkDriver};
+use super::{Capabilities, JoinGateway, Joined, NetworkDriver, OnJoined};
 use crate::controller::NetRef;
 use crate::endpoint::{format_mac, Endpoint};
 use crate::error::{NetError, Result};
@@ -88,15 +88,28 @@ impl NetworkDriver for RemoteNetDriver {
         Box::pin(async move { Ok(self.remote.delete_network(&n.id).await?) })
     }
 
-    /// CreateEndpoint, Join, then the plugin's interface moved in as the endpoint's `ethN`;
-    /// a failure undoes the earlier calls (Leave, DeleteEndpoint).
     fn join<'a>(
         &'a self,
         n: &'a NetRef,
         ep: &'a Endpoint,
         spec: &'a EndpointSpec,
     ) -> BoxFuture<'a, Result<Joined>> {
+        Box::pin(async move { self.join_then(n, ep, spec, &|_| Box::pin(async {})).await })
+    }
+
+    /// CreateEndpoint, Join, then the plugin's interface moved in as the endpoint's `ethN`
+    /// while `on_joined` runs (the move waits on the kernel's RCU barrier for most of a
+    /// connect: the controller's store write goes alongside); a failure undoes the earlier
+    /// calls (Leave, DeleteEndpoint).
+    fn join_then<'a>(
+        &'a self,
+        n: &'a NetRef,
+        ep: &'a Endpoint,
+        spec: &'a EndpointSpec,
+        on_joined: OnJoined<'a>,
+    ) -> BoxFuture<'a, Result<Joined>> {
         Box::pin(async move {
+            let t0 = std::time::Instant::now();
             let cidr = |x: Option<ipnet::IpNet>| x.map(|n| n.to_string()).unwrap_or_default();
             let req = CreateEndpointRequest {
                 network_id: n.id.clone(),
@@ -124,6 +137,7 @@ impl NetworkDriver for RemoteNetDriver {
                     tracing::warn!("DeleteEndpoint of endpoint {}: {e}", ep.id);
                 }
             };
+            let t_create = t0.elapsed();
             let join = JoinRequest {
                 network_id: n.id.clone(),
                 endpoint_id: ep.id.clone(),
@@ -137,6 +151,7 @@ impl NetworkDriver for RemoteNetDriver {
                     return Err(e.into());
                 }
             };
+            let t_join = t0.elapsed() - t_create;
             let adopt = AdoptSpec {
                 src: info.src_name.clone(),
                 netns: spec.netns.clone(),
@@ -149,19 +164,27 @@ impl NetworkDriver for RemoteNetDriver {
                     .iter()
                     .map(|r| (r.destination, r.next_hop))
                     .collect(),
+                alias: spec.alias.clone(),
             };
-            if let Err(e) = self.osl.adopt_link(&adopt).await {
-                undo(true).await;
-                return Err(e.into());
-            }
-            Ok(Joined {
+            let joined = Joined {
                 gateway: Some(JoinGateway {
                     v4: info.gateway,
                     v6: info.gateway_ipv6,
                     default_route: info.routes.iter().any(|r| r.destination.prefix_len() == 0),
                     disable_gateway_service: info.disable_gateway_service,
                 }),
-            })
+            };
+            let (adopted, ()) = futures::join!(self.osl.adopt_link(&adopt), on_joined(&joined));
+            if let Err(e) = adopted {
+                undo(true).await;
+                return Err(e.into());
+            }
+            tracing::debug!(
+                "endpoint {}: CreateEndpoint {t_create:?}, Join {t_join:?}, interface moved in {:?}",
+                ep.id,
+                t0.elapsed() - t_create - t_join
+            );
+            Ok(joined)
         })
     }
 
@@ -197,14 +220,23 @@ impl NetworkDriver for RemoteNetDriver {
         })
     }
 
-    /// Leave, the interface removed from the sandbox, DeleteEndpoint; the plugin's errors
-    /// are logged only, as Docker does.
     fn leave<'a>(&'a self, ep: &'a Endpoint) -> BoxFuture<'a, Result<()>> {
+        self.leave_then(ep, Box::pin(async {}))
+    }
+
+    /// Leave, the interface removed from the sandbox, `between`, DeleteEndpoint; the plugin's
+    /// errors are logged only, as Docker does.
+    fn leave_then<'a>(
+        &'a self,
+        ep: &'a Endpoint,
+        between: BoxFuture<'a, ()>,
+    ) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
             if let Err(e) = self.remote.leave(&ep.network_id, &ep.id).await {
                 tracing::warn!("Leave of endpoint {}: {e}", ep.id);
             }
             self.osl.delete_link_in(&ep.sandbox, &ep.ifname).await?;
+            between.await;
             if let Err(e) = self.remote.delete_endpoint(&ep.network_id, &ep.id).await {
                 tracing::warn!("DeleteEndpoint of endpoint {}: {e}", ep.id);
             }

@@ -50,6 +50,9 @@ pub struct AdoptSpec {
     pub gateways: Vec<IpAddr>,
     /// Static routes: (destination, next hop; none = connected through the link).
     pub routes: Vec<(IpNet, Option<IpAddr>)>,
+    /// IFLA_IFALIAS set last, inside the sandbox (`berth/<instance>/ep/<endpoint id>`): a
+    /// restart keeps a plugin's endpoint only if its interface carries it (a complete one).
+    pub alias: String,
 }
 
 /// A netlink handle whose socket lives in the namespace at `path`.
@@ -212,6 +215,7 @@ impl Netlink {
         let h = self.handle();
         let idx = index_in(h, &spec.src).await?;
         let fd = netns::open(&spec.netns).map_err(|e| io_err("open sandbox", e))?;
+        let t0 = std::time::Instant::now();
         h.link()
             .set(
                 LinkUnspec::new_with_index(idx)
@@ -223,6 +227,14 @@ impl Netlink {
             .execute()
             .await
             .map_err(|e| kerr(&format!("move {} into the sandbox", spec.src), e))?;
+        // the kernel's share of a plugin's connect (an RCU barrier), for berth-bench
+        tracing::debug!(
+            "link {} moved into {} as {} in {:?}",
+            spec.src,
+            spec.netns.display(),
+            spec.ifname,
+            t0.elapsed()
+        );
         let inner = match opening.await {
             Ok(Ok(h)) => h,
             Ok(Err(e)) => return Err(io_err("enter sandbox", e)),
@@ -230,20 +242,22 @@ impl Netlink {
         };
         let r = async {
             let i = index_in(&inner, &spec.ifname).await?;
+            // the MAC is set before the flags in one request (the kernel's order)
+            let mut up = LinkUnspec::new_with_index(i);
             if let Some(mac) = spec.mac {
-                inner
-                    .link()
-                    .set(LinkUnspec::new_with_index(i).address(mac.to_vec()).build())
-                    .execute()
-                    .await
-                    .map_err(|e| kerr(&format!("set the MAC of {}", spec.ifname), e))?;
+                up = up.address(mac.to_vec());
             }
             inner
                 .link()
-                .set(LinkUnspec::new_with_index(i).up().build())
+                .set(up.up().build())
                 .execute()
                 .await
-                .map_err(|e| kerr(&format!("bring up {}", spec.ifname), e))?;
+                .map_err(|e| {
+                    kerr(
+                        &format!("set the MAC of {} and bring it up", spec.ifname),
+                        e,
+                    )
+                })?;
             for a in &spec.addrs {
                 inner
                     .address()
@@ -274,7 +288,17 @@ impl Netlink {
                     .await
                     .map_err(|e| kerr(&format!("route to {dst}"), e))?;
             }
-            add_default_routes(&inner, i, &spec.gateways, true).await
+            add_default_routes(&inner, i, &spec.gateways, true).await?;
+            inner
+                .link()
+                .set(
+                    LinkUnspec::new_with_index(i)
+                        .alias(spec.alias.clone())
+                        .build(),
+                )
+                .execute()
+                .await
+                .map_err(|e| kerr(&format!("tag {}", spec.ifname), e))
         }
         .await;
         if r.is_err() {
