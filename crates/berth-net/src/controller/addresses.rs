@@ -9,6 +9,7 @@ use crate::cluster::ipam::GlobalIpam;
 use crate::endpoint::{Endpoint, EndpointRequest, Wanted};
 use crate::error::{NetError, Result};
 use crate::ipam::{Ipam, LocalIpam};
+use std::net::IpAddr;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -16,14 +17,29 @@ use std::sync::Arc;
 const CLAIM_TRIES: u32 = 64;
 
 impl Controller {
-    /// The IPAM that grants the network's addresses.
-    pub(super) fn ipam_of(&self, net: &Target) -> Result<Arc<dyn Ipam>> {
-        // overlays and global plugins' networks: granted by the cluster store
-        if net.global {
-            Ok(Arc::new(GlobalIpam(self.cluster()?)))
-        } else {
-            Ok(Arc::new(LocalIpam))
+    /// The IPAM that grants an endpoint's addresses, what to ask it for, and the journal keys
+    /// of what a remote IPAM granted already (controller/ipam_grants.rs). A remote IPAM picks
+    /// the addresses (RequestAddress, on this host) before berth takes them; overlays and
+    /// global plugins' networks are granted by the cluster store; the rest at once.
+    pub(super) async fn endpoint_ipam(
+        &self,
+        net: &Target,
+        want: Wanted,
+    ) -> Result<(Arc<dyn Ipam>, Wanted, Vec<String>)> {
+        if let Some(name) = &net.remote_ipam {
+            let (w, granted) = self
+                .request_endpoint_addresses(name, &net.id, &want)
+                .await?;
+            let ips: Vec<IpAddr> = w.v4.into_iter().chain(w.v6).collect();
+            let grants = granted.keys(&ips);
+            return Ok((Arc::new(granted), w, grants));
         }
+        let ipam: Arc<dyn Ipam> = if net.global {
+            Arc::new(GlobalIpam(self.cluster()?))
+        } else {
+            Arc::new(LocalIpam)
+        };
+        Ok((ipam, want, vec![]))
     }
 
     /// Takes the endpoint's addresses in memory (recording it as joining) and has each one

@@ -244,19 +244,7 @@ impl Controller {
             Some(p) => p.clone(),
             None => self.sandbox_create(&req.container_id).await?,
         };
-        // a remote IPAM picks the addresses (RequestAddress) before berth takes them
-        let (ipam, want, grants) = match &net.remote_ipam {
-            Some(name) => {
-                let (w, granted) = self
-                    .request_endpoint_addresses(name, &net.id, &want)
-                    .await?;
-                let ips: Vec<IpAddr> = w.v4.into_iter().chain(w.v6).collect();
-                let grants = granted.keys(&ips);
-                let ipam: Arc<dyn crate::ipam::Ipam> = Arc::new(granted);
-                (ipam, w, grants)
-            }
-            None => (self.ipam_of(&net)?, want, vec![]),
-        };
+        let (ipam, want, grants) = self.endpoint_ipam(&net, want).await?;
         lap.mark("ipam");
         let ep = match self.claim(&*ipam, &net, &req, &want, &sandbox, None).await {
             Ok(ep) => ep,

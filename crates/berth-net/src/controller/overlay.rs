@@ -353,18 +353,8 @@ impl Controller {
                 None => self.sandbox_create(&req.container_id).await?,
             };
             let ns = self.cfg.netns_dir.join(ov::netns_name(&net.id));
-            // a remote IPAM grants the addresses on this host (RequestAddress), as on any
-            // network; the default one through the cluster store
-            let (ipam, want) = match &net.remote_ipam {
-                Some(name) => {
-                    let (w, granted) = self
-                        .request_endpoint_addresses(name, &net.id, &want)
-                        .await?;
-                    let ipam: Arc<dyn crate::ipam::Ipam> = Arc::new(granted);
-                    (ipam, w)
-                }
-                None => (self.ipam_of(&net)?, want),
-            };
+            // a remote IPAM's journaled grants stay until the next start finds them held
+            let (ipam, want, _grants) = self.endpoint_ipam(&net, want).await?;
             let ep = match self
                 .claim(&*ipam, &net, &req, &want, &sandbox, Some(&ns))
                 .await

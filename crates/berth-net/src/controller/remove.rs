@@ -1,0 +1,138 @@
+//! Network removal: the record forgotten and the rules removed at once, the bridge deleted in
+//! the background (its teardown waits for RCU grace periods), prune.
+
+use super::*;
+
+impl Controller {
+    pub async fn delete(self: &Arc<Self>, term: &str) -> Result<()> {
+        let n = self.resolve(term, true)?;
+        if n.predefined {
+            return Err(NetError::forbidden(format!(
+                "{} is a pre-defined network and cannot be removed",
+                n.name
+            )));
+        }
+        self.remove(&n.id, false).await
+    }
+
+    /// Forgets the network in the store and removes its rules, then deletes the bridge in the
+    /// background: the kernel's bridge teardown waits for RCU grace periods (tens of ms) and
+    /// nobody needs to wait for it. The subnets and bridge name stay taken until the bridge is
+    /// gone, so nothing new can collide with it meanwhile.
+    pub(super) async fn remove(self: &Arc<Self>, id: &str, predefined_ok: bool) -> Result<()> {
+        let global = self
+            .lock()
+            .networks
+            .get(id)
+            .filter(|n| n.is_global())
+            .cloned();
+        if let Some(n) = global {
+            return self.delete_overlay(&n).await;
+        }
+        let net = {
+            let mut st = self.lock();
+            match st.networks.get(id) {
+                Some(n) if n.predefined && !predefined_ok => {
+                    return Err(NetError::forbidden(format!(
+                        "{} is a pre-defined network and cannot be removed",
+                        n.name
+                    )))
+                }
+                Some(n) if st.eps.has_endpoints(id) => {
+                    return Err(NetError::forbidden(format!(
+                        "error while removing network: network {} id {} has active endpoints",
+                        n.name, n.id
+                    )))
+                }
+                Some(_) => {
+                    let net = st.networks.remove(id).expect("present");
+                    // The name stays taken until the store has forgotten the network: a create
+                    // of the same name committed before this delete would leave two records
+                    // of one name for the next start if berthd died between the two commits.
+                    st.pending_names.insert(net.name.clone());
+                    net
+                }
+                None => return Err(NetError::not_found(format!("network {id} not found"))),
+            }
+        };
+        let deleted = self.store.delete(NETWORKS, id);
+        {
+            let mut st = self.lock();
+            st.pending_names.remove(&net.name);
+            if let Err(e) = deleted {
+                st.networks.insert(id.to_string(), net);
+                return Err(e.into());
+            }
+        }
+        crate::fail::point("network-rm/stored");
+        // From here the store no longer knows the network: a failure below leaves an orphan
+        // that the next start removes, so it is logged rather than returned.
+        if let Some(f) = fw_network(&net) {
+            if let Err(e) = self.fw.remove_network(&f) {
+                tracing::error!("removing firewall elements of {}: {e}", net.name);
+            }
+        }
+        crate::fail::point("network-rm/firewall");
+        // Docker releases the IPAM's pools before the driver deletes the network
+        self.release_network_pools(&net).await;
+        let this = Arc::clone(self);
+        let teardown = async move {
+            let deleted = match this.driver(&net.driver).await {
+                Ok(d) => d.delete_network(&net).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = deleted {
+                tracing::error!("removing the kernel objects of network {}: {e}", net.name);
+            }
+            crate::fail::point("network-rm/bridge");
+            let mut st = this.lock();
+            this.release(&mut st, &net);
+        };
+        if predefined_ok {
+            // rebuilding the default bridge reuses its name right away
+            teardown.await;
+        } else {
+            self.spawn_teardown(teardown);
+        }
+        Ok(())
+    }
+
+    pub async fn prune(self: &Arc<Self>, filters: Filters) -> Result<Vec<String>> {
+        let f = PruneFilter::new(filters)?;
+        let victims: Vec<Network> = {
+            let st = self.lock();
+            st.networks
+                .values()
+                .filter(|n| !n.predefined && !st.eps.has_endpoints(&n.id) && f.matches(n))
+                .cloned()
+                .collect()
+        };
+        let mut deleted = Vec::new();
+        for n in victims {
+            match self.remove(&n.id, false).await {
+                Ok(()) => deleted.push(n.name),
+                Err(e) => tracing::warn!("prune {}: {e}", n.name),
+            }
+        }
+        Ok(deleted)
+    }
+
+    /// Runs kernel teardown in the background. A `JoinSet` keeps every finished task until it
+    /// is joined, so the ones that ended are reaped here: else each network rm and sandbox
+    /// delete left a task behind for the daemon's life (found by the soak's heap profile).
+    pub(crate) fn spawn_teardown(
+        &self,
+        teardown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) {
+        let mut set = self.teardowns.lock().unwrap_or_else(|p| p.into_inner());
+        while set.try_join_next().is_some() {}
+        set.spawn(teardown);
+    }
+
+    /// Waits for background bridge deletions (at shutdown, and in tests).
+    pub async fn settle(&self) {
+        let mut set =
+            std::mem::take(&mut *self.teardowns.lock().unwrap_or_else(|p| p.into_inner()));
+        while set.join_next().await.is_some() {}
+    }
+}
