@@ -13,7 +13,7 @@
 //! line as root: it is 0600 in a 0700 directory, and only berthd's uid gets an answer.
 
 use super::io::{recv_fds, send_fds};
-use rustix::process::{WaitIdOptions, WaitOptions};
+use rustix::process::{getrlimit, setrlimit, Resource, Rlimit, WaitIdOptions, WaitOptions};
 use std::collections::HashMap;
 use std::io::{BufRead, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -41,11 +41,41 @@ struct Children {
     spawned: Condvar,
 }
 
+/// The open-file limit the keeper was started with (berthd's own, before berthd raised it).
+static GIVEN: std::sync::OnceLock<Rlimit> = std::sync::OnceLock::new();
+
+/// The keeper holds two or three descriptors per running container (output pipes, stdin, a
+/// terminal), so a soft limit of 1,024 would fail starts past a few hundred containers: it
+/// raises its own as far as the kernel allows. runc, and so every container, still gets the
+/// limit berthd was started with (restored in `run`'s child).
+fn raise_own_limit() -> Rlimit {
+    let given = getrlimit(Resource::Nofile);
+    let max = std::fs::read_to_string("/proc/sys/fs/nr_open")
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .unwrap_or(1 << 20);
+    let hard = given.maximum.map_or(max, |h| h.max(max));
+    let raised = Rlimit {
+        current: Some(hard),
+        maximum: Some(hard),
+    };
+    // raising the hard limit needs CAP_SYS_RESOURCE; without it, the soft one up to it
+    if setrlimit(Resource::Nofile, raised).is_err() {
+        let soft = Rlimit {
+            current: given.maximum,
+            maximum: given.maximum,
+        };
+        let _ = setrlimit(Resource::Nofile, soft);
+    }
+    *GIVEN.get_or_init(|| given)
+}
+
 /// The keeper's main loop (`berthd keeper SOCKET`). It runs until killed: it is the parent of
 /// the containers.
 pub fn serve(sock: &Path) -> std::io::Result<()> {
     // PR_SET_CHILD_SUBREAPER takes a flag; rustix passes it as a pid (any non-zero sets it)
     rustix::process::set_child_subreaper(Some(rustix::process::getpid()))?;
+    raise_own_limit();
     let exits = exits_dir(sock);
     let listener = listen(sock)?;
     std::fs::create_dir_all(&exits)?;
@@ -155,6 +185,17 @@ fn run(argv: &str, fds: Vec<OwnedFd>, children: &Children) -> std::io::Result<i3
         .map_err(|_| std::io::Error::other("three fds expected"))?;
     let mut c = std::process::Command::new(prog);
     c.args(args).stdin(stdin).stdout(stdout).stderr(stderr);
+    if let Some(given) = GIVEN.get().copied() {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: setrlimit (prlimit64) is async-signal-safe; `given` is a plain copy and
+        // nothing is allocated in the child.
+        unsafe {
+            c.pre_exec(move || {
+                let _ = setrlimit(Resource::Nofile, given);
+                Ok(())
+            });
+        }
+    }
     // Spawned and registered under the lock the reaper takes before it decides whose exit
     // it reaped; the reaper waits on `spawned` under that same lock, so no wake-up is lost.
     let (tx, rx) = mpsc::channel();
@@ -384,6 +425,40 @@ mod tests {
         k(script("ready", "echo ready; sleep 1")).ensure().unwrap();
         let e = k(script("fails", "exit 1")).ensure().unwrap_err();
         assert!(e.to_string().contains("did not start"), "{e}");
+    }
+
+    #[test]
+    fn the_keeper_raises_its_own_file_limit_and_runc_gets_the_given_one() {
+        // started as on a stock machine: a soft limit of 1,024 under a higher hard one
+        let start = getrlimit(Resource::Nofile);
+        let soft = Rlimit {
+            current: Some(1024),
+            maximum: start.maximum,
+        };
+        setrlimit(Resource::Nofile, soft).unwrap();
+        let given = raise_own_limit();
+        assert_eq!(given, soft);
+        let own = getrlimit(Resource::Nofile);
+        assert!(own.current > given.current, "{own:?} {given:?}");
+        let dir = tempfile::tempdir().unwrap();
+        let children: Arc<Children> = Default::default();
+        {
+            let (exits, children) = (dir.path().to_path_buf(), children.clone());
+            std::thread::spawn(move || reap(&exits, &children));
+        }
+        let out = dir.path().join("out");
+        let fd = |p: &Path| OwnedFd::from(std::fs::File::create(p).unwrap());
+        let null = OwnedFd::from(std::fs::File::open("/dev/null").unwrap());
+        let argv = r#"["/bin/sh", "-c", "ulimit -Sn; ulimit -Hn"]"#;
+        let code = run(
+            argv,
+            vec![null, fd(&out), fd(&dir.path().join("err"))],
+            &children,
+        );
+        assert_eq!(code.unwrap(), 0);
+        let shown = |l: Option<u64>| l.map_or("unlimited".to_string(), |n| n.to_string());
+        let want = format!("{}\n{}\n", shown(given.current), shown(given.maximum));
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), want);
     }
 
     #[test]
