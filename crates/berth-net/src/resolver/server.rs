@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::Semaphore;
 use tokio::time::timeout;
 
@@ -285,7 +285,7 @@ async fn serve_tcp(shared: Arc<Shared>, cid: Arc<str>, listener: TcpListener, or
 async fn tcp_client(
     shared: &Shared,
     cid: &str,
-    mut s: TcpStream,
+    mut s: impl tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
     origin: &Origin,
 ) -> io::Result<()> {
     let mut out = Vec::new();
@@ -314,6 +314,10 @@ async fn tcp_client(
             .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))??;
     }
 }
+
+#[cfg(test)]
+#[path = "tcp_framing_tests.rs"]
+mod tcp_framing_tests;
 
 #[cfg(test)]
 mod tests {
