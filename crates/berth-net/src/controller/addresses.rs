@@ -43,8 +43,27 @@ impl Controller {
     }
 
     /// Takes the endpoint's addresses in memory (recording it as joining) and has each one
-    /// granted; all or nothing.
+    /// granted; all or nothing: on failure a remote IPAM's grant of `want` is given back too.
     pub(super) async fn claim(
+        &self,
+        ipam: &dyn Ipam,
+        net: &Target,
+        req: &EndpointRequest,
+        want: &Wanted,
+        sandbox: &Path,
+        overlay_ns: Option<&Path>,
+    ) -> Result<Endpoint> {
+        let r = self
+            .claim_candidates(ipam, net, req, want, sandbox, overlay_ns)
+            .await;
+        if r.is_err() && net.remote_ipam.is_some() {
+            let ips: Vec<IpAddr> = want.v4.into_iter().chain(want.v6).collect();
+            let _ = ipam.release_addresses(&net.id, &ips).await;
+        }
+        r
+    }
+
+    async fn claim_candidates(
         &self,
         ipam: &dyn Ipam,
         net: &Target,

@@ -246,16 +246,9 @@ impl Controller {
         };
         let (ipam, want, grants) = self.endpoint_ipam(&net, want).await?;
         lap.mark("ipam");
-        let ep = match self.claim(&*ipam, &net, &req, &want, &sandbox, None).await {
-            Ok(ep) => ep,
-            Err(e) => {
-                if net.remote_ipam.is_some() {
-                    let ips: Vec<IpAddr> = want.v4.into_iter().chain(want.v6).collect();
-                    let _ = ipam.release_addresses(&net.id, &ips).await;
-                }
-                return Err(e);
-            }
-        };
+        let ep = self
+            .claim(&*ipam, &net, &req, &want, &sandbox, None)
+            .await?;
         lap.mark("claim");
         let routed = self.lock().eps.eps.get(&ep.id).is_some_and(|e| e.routed);
         let change = Change {

@@ -355,19 +355,9 @@ impl Controller {
             let ns = self.cfg.netns_dir.join(ov::netns_name(&net.id));
             // a remote IPAM's journaled grants stay until the next start finds them held
             let (ipam, want, _grants) = self.endpoint_ipam(&net, want).await?;
-            let ep = match self
+            let ep = self
                 .claim(&*ipam, &net, &req, &want, &sandbox, Some(&ns))
-                .await
-            {
-                Ok(ep) => ep,
-                Err(e) => {
-                    if net.remote_ipam.is_some() {
-                        let ips: Vec<IpAddr> = want.v4.into_iter().chain(want.v6).collect();
-                        let _ = ipam.release_addresses(&net.id, &ips).await;
-                    }
-                    return Err(e);
-                }
-            };
+                .await?;
             lap.mark("claim");
             crate::fail::point("overlay-connect/claimed");
             let change = Change {
