@@ -180,10 +180,13 @@ fn the_docker_cli_drives_plugin_networks() {
     // rm, then prune: IPAM released before the driver's DeleteNetwork
     let mark = records(&record).len();
     lab.docker(&["network", "rm", "dnet2"]).ok();
+    // the driver's part of a removal runs after the answer (controller/remove.rs)
+    wait_for(&record, "NetworkDriver.DeleteNetwork", 1);
     assert_eq!(steps(&record, mark), ["DeleteNetwork"]);
     let mark = records(&record).len();
     let out = lab.docker(&["network", "prune", "-f"]).ok();
     assert!(out.contains("dnet\n") && out.contains("dnet3\n"), "{out}");
+    wait_for(&record, "NetworkDriver.DeleteNetwork", 2);
     // each network's releases in Docker's order (the two networks may interleave)
     let got = steps(&record, mark);
     let of = |net: &str| -> Vec<&str> {
