@@ -182,3 +182,71 @@ fn plugin_endpoints_outlive_a_restart() {
     ok(&lab.cli(&["rm", "-f", "sa", "sb"]), "rm");
     ok(&lab.cli(&["network", "rm", "snet"]), "network rm");
 }
+
+/// The release side: berthd deletes the record first and gives the grant back after; killed
+/// in between (the generic points after those deletes), the next berthd gives it back.
+#[test]
+fn releases_cut_short_by_a_crash_are_finished_by_the_next_berthd() {
+    let (mut lab, _plug, record, armed) = lab_armed(&["--range", "10.134.0.0/16"]);
+    let pool = "testplug/10.134.0.0/24";
+    ok(
+        &lab.cli(&["network", "create", "--ipam-driver", "testplug", "rnet"]),
+        "create",
+    );
+    let run = [
+        "run", "-d", "--net", "rnet", "--name", "ra", "busybox", "sleep", "1d",
+    ];
+    ok(&lab.cli(&run), "run");
+    let released = |ip: &str| {
+        ipam_moves(&record, 0)
+            .iter()
+            .filter(|(m, _, a)| m == "ReleaseAddress" && a == ip)
+            .count()
+    };
+
+    // the endpoint's record is gone, its address not given back yet
+    let disconnect = ["network", "disconnect", "rnet", "ra"];
+    let mark = die_at(&mut lab, &armed, "disconnect/stored", &disconnect, &record);
+    wait_for(&record, "IpamDriver.ReleaseAddress", 1);
+    assert_eq!(
+        ipam_moves(&record, mark),
+        moves(&[("ReleaseAddress", pool, "10.134.0.2")])
+    );
+    assert_eq!(released("10.134.0.2"), 1, "given back once");
+    assert_eq!(lab.inspect("rnet")["Containers"], serde_json::json!({}));
+    // the address is the plugin's to give again
+    ok(
+        &lab.cli(&["network", "connect", "rnet", "ra"]),
+        "connect again",
+    );
+    let a = ok(
+        &lab.cli(&["exec", "ra", "ip", "-o", "-4", "addr", "show"]),
+        "ip",
+    );
+    assert!(a.contains("inet 10.134.0.2/24"), "{a}");
+    ok(&lab.cli(&disconnect), "disconnect");
+    // given back after the answer, by the background teardown
+    wait_for(&record, "IpamDriver.ReleaseAddress", 2);
+
+    // the network's record is gone, its gateway and pool not given back yet
+    let rm = ["network", "rm", "rnet"];
+    let mark = die_at(&mut lab, &armed, "network-rm/stored", &rm, &record);
+    wait_for(&record, "IpamDriver.ReleasePool", 1);
+    assert_eq!(
+        ipam_moves(&record, mark),
+        moves(&[
+            ("ReleaseAddress", pool, "10.134.0.1"),
+            ("ReleasePool", pool, ""),
+        ])
+    );
+    assert_eq!(released("10.134.0.1"), 1, "the gateway given back once");
+    // the pool is free again: the next network gets it
+    ok(
+        &lab.cli(&["network", "create", "--ipam-driver", "testplug", "rnet2"]),
+        "create rnet2",
+    );
+    let cfg = lab.inspect("rnet2")["IPAM"]["Config"][0].clone();
+    assert_eq!(cfg["Subnet"], "10.134.0.0/24", "{cfg}");
+    ok(&lab.cli(&["rm", "-f", "ra"]), "rm");
+    ok(&lab.cli(&["network", "rm", "rnet2"]), "network rm");
+}

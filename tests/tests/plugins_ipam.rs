@@ -302,6 +302,8 @@ fn remote_ipam_under_a_remote_driver() {
     assert_eq!(lab.inspect("both")["Containers"], serde_json::json!({}));
     ok(&lab.cli(&["rm", "-f", "jn"]), "rm");
     ok(&lab.cli(&["network", "rm", "both"]), "network rm");
+    // the driver's DeleteNetwork runs after the answer (controller/remove.rs)
+    wait_for(&record, "NetworkDriver.DeleteNetwork", 1);
     let c = calls(&record);
     let tail: Vec<&str> = c.iter().rev().take(3).rev().map(String::as_str).collect();
     assert_eq!(

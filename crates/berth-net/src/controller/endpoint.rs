@@ -736,6 +736,18 @@ impl Controller {
     /// Must not be called with the state lock held: the lock is taken inside the store's
     /// write transaction.
     pub(super) fn commit_change(&self, ch: &Change<'_>) -> Result<()> {
+        use super::ipam_grants::{entries, grants_of, IPAM_GRANTS};
+        // a remote IPAM's grants of the endpoints deleted here (ipam_grants.rs)
+        let released: Vec<_> = {
+            let st = self.lock();
+            ch.delete
+                .iter()
+                .filter_map(|id| st.eps.eps.get(*id))
+                .filter_map(|e| Some(grants_of(st.networks.get(&e.ep.network_id)?, Some(&e.ep))))
+                .flatten()
+                .collect()
+        };
+        let released = entries(&released);
         self.store.commit_with(|| {
             let st = self.lock();
             let mut ops = Vec::new();
@@ -744,6 +756,9 @@ impl Controller {
             }
             for id in &ch.delete {
                 ops.push(Op::Delete(ENDPOINTS, id));
+            }
+            for (key, g) in &released {
+                ops.push(Op::put(IPAM_GRANTS, key, *g)?);
             }
             for id in &ch.networks {
                 // a removed network is not brought back

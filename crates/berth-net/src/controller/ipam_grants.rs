@@ -11,8 +11,11 @@
 //! What stays open is the time the answer is on the wire: a grant the plugin made whose answer
 //! berth never read cannot be named (the protocol has no request ids).
 
+use super::remote_ipam::{pool_for, pools_of};
 use super::Controller;
+use crate::endpoint::Endpoint;
 use crate::error::{NetError, Result};
+use crate::network::Network;
 use crate::plugins::RemoteIpam;
 use crate::store::{Op, Store};
 use serde::{Deserialize, Serialize};
@@ -41,6 +44,44 @@ impl Grant {
     fn key(&self) -> String {
         grant_key(&self.ipam, &self.pool_id, self.address)
     }
+}
+
+/// What a remote IPAM granted a network (its pools, gateways not from the pool's data, aux
+/// addresses) or one of its endpoints: journaled again in the transaction that deletes the
+/// record holding them, so a berthd that dies before ReleaseAddress/ReleasePool leaves them
+/// to the next one; the release forgets them.
+pub(super) fn grants_of(n: &Network, ep: Option<&Endpoint>) -> Vec<Grant> {
+    let Some(ipam) = n.remote_ipam() else {
+        return vec![];
+    };
+    let grant = |pool_id: &str, address| Grant {
+        ipam: ipam.to_string(),
+        pool_id: pool_id.to_string(),
+        address,
+    };
+    if let Some(ep) = ep {
+        let pools = pools_of(n);
+        return ep
+            .addrs()
+            .into_iter()
+            .filter_map(|ip| Some(grant(&pool_for(&pools, ip)?.id, Some(ip))))
+            .collect();
+    }
+    let mut out = Vec::new();
+    for s in &n.subnets {
+        let Some(p) = &s.remote else { continue };
+        if !p.gateway_from_data {
+            out.push(grant(&p.id, Some(s.gateway)));
+        }
+        out.extend(s.aux.values().map(|ip| grant(&p.id, Some(*ip))));
+        out.push(grant(&p.id, None));
+    }
+    out
+}
+
+/// The journal's entries of `grants`, keyed, for a transaction's ops.
+pub(super) fn entries(grants: &[Grant]) -> Vec<(String, &Grant)> {
+    grants.iter().map(|g| (g.key(), g)).collect()
 }
 
 /// Forgets journaled grants (given back, or held by a record now); no write when there is

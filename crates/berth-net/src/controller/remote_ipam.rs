@@ -38,7 +38,7 @@ pub(super) fn pools_of(n: &Network) -> Pools {
         .collect()
 }
 
-fn pool_for(pools: &Pools, ip: IpAddr) -> Option<&RemotePool> {
+pub(super) fn pool_for(pools: &Pools, ip: IpAddr) -> Option<&RemotePool> {
     pools
         .iter()
         .find(|(net, _)| net.contains(&ip))

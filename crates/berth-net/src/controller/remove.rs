@@ -55,7 +55,17 @@ impl Controller {
                 None => return Err(NetError::not_found(format!("network {id} not found"))),
             }
         };
-        let deleted = self.store.delete(NETWORKS, id);
+        // with a remote IPAM, its grants are journaled as the record goes (ipam_grants.rs)
+        let released = super::ipam_grants::grants_of(&net, None);
+        let entries = super::ipam_grants::entries(&released);
+        let deleted = entries
+            .iter()
+            .map(|(key, g)| Op::put(super::ipam_grants::IPAM_GRANTS, key, *g))
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .and_then(|mut ops| {
+                ops.insert(0, Op::Delete(NETWORKS, id));
+                self.store.commit(&ops)
+            });
         {
             let mut st = self.lock();
             st.pending_names.remove(&net.name);
