@@ -99,6 +99,8 @@ pub struct Controller {
     state: Mutex<State>,
     /// Bridge deletions still running in the background.
     teardowns: Mutex<tokio::task::JoinSet<()>>,
+    /// Woken each time an endpoint's background teardown ends (`Registry::leaving`).
+    left: tokio::sync::Notify,
     /// Published ports (controller/ports.rs), under a lock of their own: holding thousands of
     /// host ports takes as many syscalls, which must not stall the network state.
     ports: Arc<Mutex<ports::PortState>>,
@@ -249,6 +251,7 @@ impl Controller {
                 programmed: Default::default(),
             }),
             teardowns: Mutex::new(tokio::task::JoinSet::new()),
+            left: tokio::sync::Notify::new(),
             ports: Arc::default(),
             host,
             drivers,
@@ -274,6 +277,10 @@ impl Controller {
         // plugin lookups may wait out Docker's retry window: not before the API serves
         if let Some(dropped) = c.plugin_work(dropped) {
             tokio::spawn(Arc::clone(&c).settle_plugins(dropped));
+        }
+        let in_delete = c.networks_in_delete();
+        if !in_delete.is_empty() {
+            tokio::spawn(Arc::clone(&c).finish_in_delete(in_delete));
         }
         Ok(c)
     }
@@ -505,8 +512,10 @@ mod create;
 mod endpoint;
 mod external;
 mod gwbridge;
+mod in_delete;
 pub mod inspect;
 mod ipam_grants;
+mod leave;
 mod overlay;
 mod plugin_cluster;
 mod plugin_join;

@@ -174,6 +174,9 @@ pub struct Registry {
     /// Network id → addresses already released in the store whose veth still exists: they
     /// stay taken in memory until it is gone, and out of every pool snapshot written.
     pub draining: HashMap<String, Vec<IpAddr>>,
+    /// Network id → endpoints forgotten whose teardown (Leave, DeleteEndpoint, ReleaseAddress)
+    /// still runs in the background.
+    pub leaving: HashMap<String, usize>,
     pub seq: u64,
 }
 
@@ -241,6 +244,19 @@ impl Registry {
             .entry(net.to_string())
             .or_default()
             .extend_from_slice(addrs);
+    }
+
+    pub fn leave_started(&mut self, net: &str) {
+        *self.leaving.entry(net.to_string()).or_default() += 1;
+    }
+
+    pub fn leave_done(&mut self, net: &str) {
+        if let Some(n) = self.leaving.get_mut(net) {
+            *n -= 1;
+            if *n == 0 {
+                self.leaving.remove(net);
+            }
+        }
     }
 
     pub fn undrain(&mut self, net: &str, addrs: &[IpAddr]) {

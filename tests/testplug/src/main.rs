@@ -9,7 +9,8 @@
 //!
 //! Every call is appended to `--record FILE` as a JSON line `{"Method":…,"Request":…}`;
 //! `--fail Method=msg` answers 500 `{"Err":msg}`, `--ipam-error Method=msg` 200
-//! `{"Error":msg}`, `--hang Method` never answers (`--hang-first Method`: only the first).
+//! `{"Error":msg}`, `--hang Method` never answers (`--hang-first Method`: only the first),
+//! `--delay Method=ms` answers late.
 //!
 //! With `--scope global` (GetCapabilities Scope and ConnectivityScope) a CreateEndpoint for a
 //! network it never got CreateNetwork for (one made on another host) makes its bridge then;
@@ -64,6 +65,9 @@ pub struct Args {
     /// IPAM GetCapabilities answers RequiresRequestReplay.
     #[arg(long)]
     pub replay: bool,
+    /// `Method=ms`: answer that call only after so many milliseconds. Repeatable.
+    #[arg(long)]
+    pub delay: Vec<String>,
     /// Never answer the first call of this method (later ones are served). Repeatable.
     #[arg(long)]
     pub hang_first: Vec<String>,
@@ -121,6 +125,14 @@ async fn answer(plug: &Plug, uri: &Uri, body: Bytes) -> Response {
         std::future::pending::<()>().await;
     }
     let prefix = format!("{method}=");
+    if let Some(ms) = plug
+        .args
+        .delay
+        .iter()
+        .find_map(|f| f.strip_prefix(&prefix)?.parse::<u64>().ok())
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+    }
     if let Some(msg) = plug.args.fail.iter().find_map(|f| f.strip_prefix(&prefix)) {
         return reply(StatusCode::INTERNAL_SERVER_ERROR, json!({ "Err": msg }));
     }

@@ -1,6 +1,7 @@
 //! Network removal: the record forgotten and the rules removed at once, the bridge deleted in
 //! the background (its teardown waits for RCU grace periods), prune.
 
+use super::in_delete::IN_DELETE;
 use super::*;
 
 impl Controller {
@@ -27,32 +28,44 @@ impl Controller {
             .filter(|n| n.is_global())
             .cloned();
         if let Some(n) = global {
+            self.wait_left(&n).await;
             return self.delete_overlay(&n).await;
         }
-        let net = {
-            let mut st = self.lock();
-            match st.networks.get(id) {
-                Some(n) if n.predefined && !predefined_ok => {
-                    return Err(NetError::forbidden(format!(
-                        "{} is a pre-defined network and cannot be removed",
-                        n.name
-                    )))
+        let net = loop {
+            let left = self.left.notified();
+            tokio::pin!(left);
+            left.as_mut().enable();
+            let taken = {
+                let mut st = self.lock();
+                match st.networks.get(id) {
+                    Some(n) if n.predefined && !predefined_ok => {
+                        return Err(NetError::forbidden(format!(
+                            "{} is a pre-defined network and cannot be removed",
+                            n.name
+                        )))
+                    }
+                    Some(n) if tells_plugins(n) && st.eps.leaving.contains_key(id) => None,
+                    Some(n) if st.eps.has_endpoints(id) => {
+                        return Err(NetError::forbidden(format!(
+                            "error while removing network: network {} id {} has active endpoints",
+                            n.name, n.id
+                        )))
+                    }
+                    Some(_) => {
+                        let net = st.networks.remove(id).expect("present");
+                        // The name stays taken until the store has forgotten the network:
+                        // a create of the same name committed before this delete would
+                        // leave two records of one name for the next start if berthd died
+                        // between the two commits.
+                        st.pending_names.insert(net.name.clone());
+                        Some(net)
+                    }
+                    None => return Err(NetError::not_found(format!("network {id} not found"))),
                 }
-                Some(n) if st.eps.has_endpoints(id) => {
-                    return Err(NetError::forbidden(format!(
-                        "error while removing network: network {} id {} has active endpoints",
-                        n.name, n.id
-                    )))
-                }
-                Some(_) => {
-                    let net = st.networks.remove(id).expect("present");
-                    // The name stays taken until the store has forgotten the network: a create
-                    // of the same name committed before this delete would leave two records
-                    // of one name for the next start if berthd died between the two commits.
-                    st.pending_names.insert(net.name.clone());
-                    net
-                }
-                None => return Err(NetError::not_found(format!("network {id} not found"))),
+            };
+            match taken {
+                Some(net) => break net,
+                None => left.await,
             }
         };
         // with a remote IPAM, its grants are journaled as the record goes (ipam_grants.rs)
@@ -64,6 +77,10 @@ impl Controller {
             .collect::<std::result::Result<Vec<_>, _>>()
             .and_then(|mut ops| {
                 ops.insert(0, Op::Delete(NETWORKS, id));
+                if net.plugin().is_some() {
+                    // kept until the plugin got DeleteNetwork (in_delete.rs)
+                    ops.push(Op::put(IN_DELETE, id, &net)?);
+                }
                 self.store.commit(&ops)
             });
         {
@@ -85,16 +102,26 @@ impl Controller {
         crate::fail::point("network-rm/firewall");
         // Docker releases the IPAM's pools before the driver deletes the network
         self.release_network_pools(&net).await;
+        let driver = match self.driver(&net.driver).await {
+            Ok(d) => d,
+            Err(e) => {
+                // a plugin that is gone: Docker's answer, and the network stays hidden in
+                // the store until a start finds the plugin again or gives up (in_delete.rs)
+                self.release(&mut self.lock(), &net);
+                return Err(NetError::internal(format!(
+                    "error while removing network: failed deleting network: {e}"
+                )));
+            }
+        };
         let this = Arc::clone(self);
         let teardown = async move {
-            let deleted = match this.driver(&net.driver).await {
-                Ok(d) => d.delete_network(&net).await,
-                Err(e) => Err(e),
-            };
-            if let Err(e) = deleted {
+            if let Err(e) = driver.delete_network(&net).await {
                 tracing::error!("removing the kernel objects of network {}: {e}", net.name);
             }
             crate::fail::point("network-rm/bridge");
+            if net.plugin().is_some() {
+                this.forget_in_delete(&net.id);
+            }
             let mut st = this.lock();
             this.release(&mut st, &net);
         };
@@ -105,6 +132,25 @@ impl Controller {
             self.spawn_teardown(teardown);
         }
         Ok(())
+    }
+
+    /// Waits while endpoints of a network that tells plugins are still being torn down: a
+    /// disconnect answers before its Leave, DeleteEndpoint and ReleaseAddress ran in the
+    /// background, and the plugins must get those before the network's DeleteNetwork and
+    /// ReleasePool (Docker's disconnect returns only after them).
+    async fn wait_left(&self, n: &Network) {
+        if !tells_plugins(n) {
+            return;
+        }
+        loop {
+            let left = self.left.notified();
+            tokio::pin!(left);
+            left.as_mut().enable();
+            if !self.lock().eps.leaving.contains_key(&n.id) {
+                return;
+            }
+            left.await;
+        }
     }
 
     pub async fn prune(self: &Arc<Self>, filters: Filters) -> Result<Vec<String>> {
@@ -145,4 +191,9 @@ impl Controller {
             std::mem::take(&mut *self.teardowns.lock().unwrap_or_else(|p| p.into_inner()));
         while set.join_next().await.is_some() {}
     }
+}
+
+/// A driver or IPAM plugin hears of this network's endpoints and removal, in Docker's order.
+fn tells_plugins(n: &Network) -> bool {
+    n.plugin().is_some() || n.remote_ipam().is_some()
 }
