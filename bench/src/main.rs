@@ -1,5 +1,6 @@
 //! Benchmarks through the Engine API, against a berthd in a lab namespace and, when one
-//! answers on /var/run/docker.sock, against Docker with the same calls.
+//! answers on /var/run/docker.sock, against Docker with the same calls (`overlay` and
+//! `plugins` start their own Docker in a lab namespace instead: docker_host.rs).
 //!
 //! Build the daemon first (`cargo build --release`), then
 //! `cargo run --release -p berth-bench [networks|containers|dns|compose|ports|overlay|diagnose|plugins|dockerpy|soak]`
@@ -12,11 +13,13 @@ mod compose;
 mod containers;
 mod diagnose;
 mod dns;
+mod docker_host;
 mod dockerpy;
 mod networks;
 mod overlay;
 mod overlay_docker;
 mod plugins;
+mod plugins_docker;
 mod ports;
 mod soak;
 

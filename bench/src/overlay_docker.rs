@@ -5,38 +5,20 @@
 //! The lab is [`Cluster`] without berthd: an underlay namespace with bridge `ul0` and etcd 3.4
 //! started with `--enable-v2` (libkv's etcd backend, which classic mode uses, speaks only the v2
 //! API), and three host namespaces on the underlay. In every host namespace runs one containerd
-//! and one dockerd, started as
-//!
-//! ```text
-//! nsenter --net=/run/netns/<host> -- unshare --mount --uts --propagation private -- sh -c '
-//!     hostname <unique>; mount -t tmpfs tmpfs /run
-//!     setpriv --pdeathsig KILL containerd --config <dir>/containerd.toml &
-//!     exec dockerd --containerd <dir>/containerd.sock --data-root <dir>/data
-//!          --exec-root <dir>/exec --pidfile <dir>/dockerd.pid -H unix://<dir>/docker.sock
-//!          --config-file <dir>/daemon.json --cgroup-parent <unique> --cluster-store … '
-//! ```
-//!
-//! with `<dir>` inside the lab host's temp dir. Why each piece (found by trying, Debian
-//! bookworm's docker.io 20.10.24 and containerd 1.6.20 on kernel 6.18, cgroup v1):
+//! and one dockerd ([`DockerHost`], which says how and why), with
+//! `--cluster-store … --cluster-advertise …`. What matters here in particular (found by trying,
+//! Debian bookworm's docker.io 20.10.24 and containerd 1.6.20 on kernel 6.18, cgroup v1):
 //! - own UTS namespace and hostname: serf (the overlay driver's gossip, port 7946) names a node
 //!   by its hostname; three daemons with the machine's one hostname fight ("Node name conflicts
 //!   with another node … Names must be unique!") and quit gossiping, so no peer is ever learnt.
-//! - private mount namespace with a tmpfs on /run: dockerd and containerd keep fixed paths
-//!   there (`/run/docker/plugins`, `/run/containerd/…` for runc state and shim sockets) that
-//!   would be shared by the three daemons and left on the machine. Container and overlay
-//!   namespaces are pinned under the exec root inside that mount namespace, so the bench
-//!   enters containers through `/proc/<pid>/ns/net`, and every mount goes away with the
-//!   daemons.
-//! - firewall: dockerd writes its iptables rules (Debian's `iptables` 1.8.9, nf_tables
-//!   backend, works as is inside a namespace) into the lab host namespace only, which is deleted
-//!   at the end. The kernel's `vxlan` module was loaded already (`ip link add … type vxlan`
-//!   works in a namespace). Harmless errors left in dockerd.log: the
-//!   `net.ipv4.neigh.default.gc_thresh*` sysctls do not exist outside the initial namespace;
-//!   "enabling default vlan on bridge br0 failed open /sys/class/net/br0/bridge/default_pvid:
-//!   permission denied" because this kernel has no bridge VLAN filtering (the file does not
-//!   exist, in any namespace); Docker runs that re-exec helper once per overlay sandbox on any
-//!   machine, so its cost is counted as it would be elsewhere.
-//! - `--cgroup-parent`: the containers' cgroups sit under a per-run name, removed at the end.
+//! - private mount namespace: overlay namespaces too are pinned under the exec root inside it.
+//! - the kernel's `vxlan` module was loaded already (`ip link add … type vxlan` works in a
+//!   namespace). Harmless errors left in dockerd.log: the `net.ipv4.neigh.default.gc_thresh*`
+//!   sysctls do not exist outside the initial namespace; "enabling default vlan on bridge br0
+//!   failed open /sys/class/net/br0/bridge/default_pvid: permission denied" because this
+//!   kernel has no bridge VLAN filtering (the file does not exist, in any namespace); Docker
+//!   runs that re-exec helper once per overlay sandbox on any machine, so its cost is counted
+//!   as it would be elsewhere.
 //! - discovery keeps Docker's defaults (heartbeat 20 s, TTL 60 s; berthd gets a 10 s lease):
 //!   none of the measured operations waits on node liveness.
 //!
@@ -53,24 +35,17 @@
 //!
 //! `BENCH_OVERLAY_DOCKER_LOGS=<dir>` keeps a copy of every dockerd.log there.
 //!
-//! Teardown (also on a panic in the measuring code): every container removed through the API,
-//! dockerd SIGTERMed (SIGKILL after 20 s), containerd stopped, whatever still runs in the
-//! daemons' mount namespace (shims) killed, the cgroups removed; then the cluster deletes etcd,
-//! the namespaces and the temp dirs. If the bench itself is SIGKILLed, dockerd and containerd
-//! die with it (parent-death signal) and the namespaces are swept by the next cluster; only
-//! the temp dirs and empty `berth-bench-docker-<pid>-h<i>` cgroups would be left then.
+//! Teardown: [`DockerHost`]'s (also on a panic in the measuring code); then the cluster
+//! deletes etcd, the namespaces and the temp dirs.
 
+use crate::docker_host::{busybox_tar, import_busybox, installed, panic_text, DockerHost, Spec};
 use crate::env;
 use crate::overlay::{inspect, measure, remove, run_on, Numbers, Target};
 use berth_e2e::cluster::{Cluster, ClusterOpts, ETCD_PORT};
-use berth_e2e::http::request;
 use berth_e2e::net::in_netns;
-use std::fs;
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Docker, measured on the classic-mode lab; `Err(why)` when it was not (not installed, not a
@@ -98,50 +73,21 @@ pub fn run(n: usize) -> Result<Numbers, String> {
     }
 }
 
-fn panic_text(p: &Box<dyn std::any::Any + Send>) -> String {
-    p.downcast_ref::<String>()
-        .cloned()
-        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-        .unwrap_or_default()
-}
-
 /// `dockerd --version` when it is a 20.10 (or older) with its tools; else why not.
 fn available() -> Result<String, String> {
-    let out = |bin: &str| {
-        Command::new(bin)
-            .arg("--version")
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-    };
-    let v = out("dockerd").ok_or("dockerd not installed (apt-get install docker.io)")?;
-    // "Docker version 20.10.24+dfsg1, build 5d6db84"
-    let num = v
-        .split_whitespace()
-        .nth(2)
-        .unwrap_or("")
-        .trim_end_matches(',');
-    let major: u32 = num
-        .split('.')
-        .next()
-        .and_then(|m| m.parse().ok())
-        .unwrap_or(0);
-    if major == 0 || major > 20 {
+    let (num, major) = installed()?;
+    if major > 20 {
         return Err(format!(
-            "{v}: classic overlay mode (--cluster-store) was removed after 20.10"
+            "dockerd {num}: classic overlay mode (--cluster-store) was removed after 20.10"
         ));
     }
-    for tool in ["containerd", "runc", "iptables"] {
-        out(tool).ok_or(format!("{tool} not installed (apt-get install docker.io)"))?;
-    }
-    Ok(num.to_string())
+    Ok(num)
 }
 
 /// The cluster without berthd, and one dockerd + containerd per host.
 struct DockerLab {
     /// Dropped (torn down) before the cluster.
-    hosts: Vec<Host>,
+    hosts: Vec<DockerHost>,
     cluster: Cluster,
 }
 
@@ -158,7 +104,21 @@ impl DockerLab {
             cluster,
         };
         for i in 0..3 {
-            let h = Host::spawn(&lab.cluster, i)?;
+            let c = &lab.cluster;
+            let h = DockerHost::spawn(
+                c.host(i),
+                Spec {
+                    hostname: format!("berthdk{}-h{i}", c.k),
+                    cgroup: format!("berth-bench-docker-{}-h{i}", std::process::id()),
+                    before: String::new(),
+                    flags: format!(
+                        "--cluster-store {} --cluster-advertise {}",
+                        c.store_url(),
+                        c.advertise(i)
+                    ),
+                    keep_log_in: std::env::var_os("BENCH_OVERLAY_DOCKER_LOGS").map(PathBuf::from),
+                },
+            )?;
             lab.hosts.push(h);
         }
         for h in &mut lab.hosts {
@@ -243,286 +203,4 @@ impl DockerLab {
         }
         numbers
     }
-}
-
-/// One host's dockerd (and the containerd it talks to).
-struct Host {
-    dir: PathBuf,
-    sock: PathBuf,
-    daemon: Child,
-    /// `mnt:[…]` of the daemons' private mount namespace, once known.
-    mntns: Option<String>,
-    cgroup: String,
-}
-
-impl Host {
-    fn spawn(c: &Cluster, i: usize) -> Result<Host, String> {
-        let lab = c.host(i);
-        let dir = lab.root().join("docker");
-        for d in ["data", "exec", "containerd"] {
-            fs::create_dir_all(dir.join(d)).map_err(|e| e.to_string())?;
-        }
-        let d = dir.display();
-        fs::write(
-            dir.join("containerd.toml"),
-            format!(
-                "version = 2\nroot = \"{d}/containerd/root\"\nstate = \"{d}/containerd/state\"\n\
-                 disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n\
-                 [grpc]\n  address = \"{d}/containerd.sock\"\n\
-                 [ttrpc]\n  address = \"{d}/containerd.sock.ttrpc\"\n\
-                 [plugins.\"io.containerd.internal.v1.opt\"]\n  path = \"{d}/containerd/opt\"\n"
-            ),
-        )
-        .map_err(|e| e.to_string())?;
-        // no /etc/docker/daemon.json of the machine
-        fs::write(dir.join("daemon.json"), "{}").map_err(|e| e.to_string())?;
-        let cgroup = format!("berth-bench-docker-{}-h{i}", std::process::id());
-        let script = format!(
-            "set -e\n\
-             hostname berthdk{k}-h{i}\n\
-             mount -t tmpfs -o mode=755 tmpfs /run\n\
-             setpriv --pdeathsig KILL containerd --config {d}/containerd.toml >{d}/containerd.log 2>&1 &\n\
-             echo $! >{d}/containerd.pid\n\
-             n=0; while [ ! -S {d}/containerd.sock ]; do\n\
-               n=$((n+1)); [ $n -lt 600 ] || {{ echo 'containerd did not start' >&2; exit 1; }}\n\
-               sleep 0.05\n\
-             done\n\
-             exec dockerd --config-file {d}/daemon.json --containerd {d}/containerd.sock \
-               --data-root {d}/data --exec-root {d}/exec --pidfile {d}/dockerd.pid \
-               -H unix://{d}/docker.sock --cgroup-parent /{cgroup} \
-               --cluster-store {store} --cluster-advertise {adv}\n",
-            k = c.k,
-            store = c.store_url(),
-            adv = c.advertise(i),
-        );
-        let log = fs::File::create(dir.join("dockerd.log")).map_err(|e| e.to_string())?;
-        let log2 = log.try_clone().map_err(|e| e.to_string())?;
-        let mut cmd = Command::new("nsenter");
-        cmd.arg(format!("--net=/run/netns/{}", lab.ns))
-            .args([
-                "--",
-                "unshare",
-                "--mount",
-                "--uts",
-                "--propagation",
-                "private",
-            ])
-            .args(["--", "sh", "-c", &script])
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(log))
-            .stderr(Stdio::from(log2));
-        // SAFETY: prctl in the child before exec only sets its parent-death signal.
-        unsafe {
-            cmd.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
-        }
-        let daemon = cmd.spawn().map_err(|e| format!("spawn dockerd: {e}"))?;
-        Ok(Host {
-            sock: dir.join("docker.sock"),
-            dir,
-            daemon,
-            mntns: None,
-            cgroup,
-        })
-    }
-
-    /// Waits (≤ 60 s) until `GET /_ping` answers OK.
-    fn wait_ready(&mut self) -> Result<(), String> {
-        let t = Instant::now();
-        loop {
-            if let Ok(Some(st)) = self.daemon.try_wait() {
-                return Err(format!("dockerd exited ({st}):\n{}", self.log_tail(30)));
-            }
-            if let Ok(r) = request(&self.sock, "GET", "/_ping", &[], None) {
-                if r.status == 200 {
-                    // nsenter, unshare and sh exec: the child's pid is dockerd's, by now in
-                    // its private mount namespace (never take the bench's own for it)
-                    let own = mnt_ns("self");
-                    self.mntns =
-                        mnt_ns(&self.daemon.id().to_string()).filter(|m| Some(m) != own.as_ref());
-                    return Ok(());
-                }
-            }
-            if t.elapsed() > Duration::from_secs(60) {
-                return Err(format!(
-                    "dockerd not answering within 60 s:\n{}",
-                    self.log_tail(30)
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn log_tail(&self, n: usize) -> String {
-        let s = fs::read_to_string(self.dir.join("dockerd.log")).unwrap_or_default();
-        let lines: Vec<&str> = s.lines().collect();
-        lines[lines.len().saturating_sub(n)..].join("\n")
-    }
-}
-
-/// `mnt:[…]` of `/proc/<pid>/ns/mnt`.
-fn mnt_ns(pid: &str) -> Option<String> {
-    fs::read_link(format!("/proc/{pid}/ns/mnt"))
-        .ok()
-        .map(|p| p.display().to_string())
-}
-
-fn alive(pid: i32) -> bool {
-    Path::new(&format!("/proc/{pid}")).exists()
-        && !fs::read_to_string(format!("/proc/{pid}/stat"))
-            .unwrap_or_default()
-            .contains(") Z ")
-}
-
-fn wait_gone(pid: i32, within: Duration) -> bool {
-    let t = Instant::now();
-    while alive(pid) {
-        if t.elapsed() > within {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    true
-}
-
-/// rmdir of a cgroup directory and its children, deepest first.
-fn rmdir_tree(p: &Path) {
-    if let Ok(entries) = fs::read_dir(p) {
-        for e in entries.flatten() {
-            if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
-                rmdir_tree(&e.path());
-            }
-        }
-    }
-    let _ = fs::remove_dir(p);
-}
-
-impl Drop for Host {
-    fn drop(&mut self) {
-        let pid = self.daemon.id() as i32;
-        if matches!(self.daemon.try_wait(), Ok(None)) {
-            if let Ok(r) = request(&self.sock, "GET", "/v1.41/containers/json?all=1", &[], None) {
-                let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap_or_default();
-                for c in v.as_array().into_iter().flatten() {
-                    if let Some(id) = c["Id"].as_str() {
-                        let _ = request(
-                            &self.sock,
-                            "DELETE",
-                            &format!("/v1.41/containers/{id}?force=1"),
-                            &[],
-                            None,
-                        );
-                    }
-                }
-            }
-            // SAFETY: signals to our own child, not yet waited for.
-            unsafe { libc::kill(pid, libc::SIGTERM) };
-            let t = Instant::now();
-            while matches!(self.daemon.try_wait(), Ok(None)) {
-                if t.elapsed() > Duration::from_secs(20) {
-                    let _ = self.daemon.kill();
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        }
-        let _ = self.daemon.wait();
-        if let Some(keep) = std::env::var_os("BENCH_OVERLAY_DOCKER_LOGS") {
-            let _ = fs::create_dir_all(&keep);
-            let _ = fs::copy(
-                self.dir.join("dockerd.log"),
-                Path::new(&keep).join(format!("{}.log", self.cgroup)),
-            );
-        }
-        // containerd got SIGKILL with dockerd (parent-death signal); make sure
-        if let Some(cpid) = fs::read_to_string(self.dir.join("containerd.pid"))
-            .ok()
-            .and_then(|s| s.trim().parse::<i32>().ok())
-        {
-            if alive(cpid) {
-                // SAFETY: the containerd this host started (its pid file, checked alive).
-                unsafe { libc::kill(cpid, libc::SIGTERM) };
-                if !wait_gone(cpid, Duration::from_secs(5)) {
-                    // SAFETY: the same process, still alive after SIGTERM.
-                    unsafe { libc::kill(cpid, libc::SIGKILL) };
-                }
-            }
-        }
-        // anything left in the daemons' mount namespace (shims)
-        if let Some(mnt) = self
-            .mntns
-            .as_ref()
-            .filter(|m| Some(*m) != mnt_ns("self").as_ref())
-        {
-            let me = std::process::id() as i32;
-            for p in fs::read_dir("/proc").into_iter().flatten().flatten() {
-                let Ok(p) = p.file_name().to_string_lossy().parse::<i32>() else {
-                    continue;
-                };
-                if p != me && mnt_ns(&p.to_string()).as_ref() == Some(mnt) {
-                    // SAFETY: a process of this host's private mount namespace.
-                    unsafe { libc::kill(p, libc::SIGKILL) };
-                    wait_gone(p, Duration::from_secs(2));
-                }
-            }
-        }
-        for ctl in fs::read_dir("/sys/fs/cgroup")
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            rmdir_tree(&ctl.path().join(&self.cgroup));
-        }
-        rmdir_tree(&Path::new("/sys/fs/cgroup").join(&self.cgroup));
-    }
-}
-
-/// A busybox image as a tar: the machine's static /bin/busybox and a link per applet.
-fn busybox_tar() -> Vec<u8> {
-    let d = tempfile::Builder::new()
-        .prefix("berthdk-bb-")
-        .tempdir()
-        .unwrap();
-    let bin = d.path().join("bin");
-    fs::create_dir_all(&bin).unwrap();
-    fs::copy("/bin/busybox", bin.join("busybox")).expect("/bin/busybox (busybox-static)");
-    let list = Command::new("/bin/busybox").arg("--list").output().unwrap();
-    for a in String::from_utf8_lossy(&list.stdout).lines() {
-        // the list names busybox itself: a link there would replace the binary
-        if !a.is_empty() && a != "busybox" {
-            std::os::unix::fs::symlink("busybox", bin.join(a)).unwrap();
-        }
-    }
-    let o = Command::new("tar")
-        .arg("-C")
-        .arg(d.path())
-        .args(["-c", "."])
-        .output()
-        .unwrap();
-    assert!(
-        o.status.success(),
-        "tar: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    o.stdout
-}
-
-/// `docker import --change 'CMD ["sh"]' - busybox:latest` through the API.
-fn import_busybox(sock: &Path, tar: &[u8]) {
-    let r = request(
-        sock,
-        "POST",
-        "/v1.41/images/create?fromSrc=-&repo=busybox&tag=latest&changes=CMD%20%5B%22sh%22%5D",
-        &[("Content-Type", "application/x-tar")],
-        Some(tar),
-    )
-    .expect("image import");
-    let text = r.text();
-    assert!(
-        r.status == 200 && !text.contains("errorDetail"),
-        "import busybox: {} {text}",
-        r.status
-    );
 }

@@ -10,9 +10,12 @@
 //! at debug level (`link … moved into … in …`); the bench reads it back per connect and
 //! reports berth's own time without it, and the move measured alone (`ip link set X netns
 //! Y`, less the same `ip` call that moves nothing).
+//!
+//! Then the peer, in the same run: Docker with the same plugin and the same calls
+//! ([`measure`]), see plugins_docker.rs.
 
 use crate::{env, report, timed};
-use berth_e2e::plug::start_plugin;
+use berth_e2e::plug::{calls, start_plugin};
 use berth_e2e::Lab;
 use serde_json::{json, Value};
 use std::path::Path;
@@ -83,6 +86,25 @@ fn plugin_micros(timings: &Path) -> Vec<u64> {
         .collect()
 }
 
+/// The network interfaces of a running container (from its init's /proc/<pid>/net/dev).
+fn links_of(sock: &Path, id: &str) -> Vec<String> {
+    let (_, v) = crate::call(
+        sock,
+        "GET",
+        &format!("/v1.41/containers/{id}/json"),
+        None,
+        200,
+    );
+    let pid = v["State"]["Pid"].as_u64().unwrap_or(0);
+    assert!(pid > 0, "no State.Pid for {id}: {}", v["State"]);
+    std::fs::read_to_string(format!("/proc/{pid}/net/dev"))
+        .unwrap_or_default()
+        .lines()
+        .skip(2)
+        .filter_map(|l| Some(l.split_once(':')?.0.trim().to_string()))
+        .collect()
+}
+
 fn create_start(sock: &Path, name: &str, net: &str) -> (String, f64) {
     let body = json!({"Image": "busybox", "Cmd": ["sleep", "3600"],
         "HostConfig": {"NetworkMode": net}});
@@ -104,40 +126,41 @@ fn create_start(sock: &Path, name: &str, net: &str) -> (String, f64) {
     (id, c + s)
 }
 
-pub fn run() {
-    let n = env("BENCH_PLUGIN_N", 40);
-    let mut lab = Lab::new_ns();
-    let dir = lab.root().join("plugins");
-    std::fs::create_dir_all(&dir).unwrap();
-    let record = lab.root().join("calls.jsonl");
-    let timings = lab.root().join("timings.jsonl");
-    let _plug = start_plugin(
-        &lab,
-        &dir,
-        &record,
-        &["--timings", timings.to_str().unwrap()],
-    );
-    // debug: the kernel's move into the sandbox is logged there (a few lines per call)
-    if std::env::var_os("BERTH_E2E_LOG_LEVEL").is_none() {
-        std::env::set_var("BERTH_E2E_LOG_LEVEL", "debug");
-    }
-    let log = lab.root().join("berthd.log");
-    lab.start_daemon(&["--plugins-dir", dir.to_str().unwrap()]);
-    let sock = lab.sock();
+/// One daemon under measurement, with `berth-testplug` serving it.
+pub struct Side<'a> {
+    /// "berth", "Docker": the own-time rows are named after it.
+    pub who: &'a str,
+    pub sock: &'a Path,
+    /// The namespace the daemon and the plugin run in (the kernel's move alone is measured
+    /// there).
+    pub lab: &'a Lab,
+    /// The plugin's `--timings` and `--record` files.
+    pub timings: &'a Path,
+    pub record: &'a Path,
+    /// The kernel moves the daemon logged so far (ms, in order), when it logs them.
+    pub moves: Option<&'a dyn Fn() -> Vec<f64>>,
+}
+
+/// The measurement, the same calls for berth and Docker: networks `pnet` (testplug) and
+/// `bnet` (bridge), n container starts on each; n running containers on the default bridge
+/// connected to and disconnected from each; one request per connection. Prints the rows;
+/// removes the containers and the two networks.
+pub fn measure(s: &Side, n: usize) {
+    let sock = s.sock;
     for (name, driver, subnet) in [
         ("pnet", "testplug", "10.90.0.0/16"),
         ("bnet", "bridge", "10.91.0.0/16"),
     ] {
         let body = json!({"Name": name, "Driver": driver,
             "IPAM": {"Config": [{"Subnet": subnet}]}});
-        timed(&sock, "POST", "/v1.41/networks/create", Some(&body), 201);
+        timed(sock, "POST", "/v1.41/networks/create", Some(&body), 201);
     }
-    println!("== plugins (n={n}, berth-testplug: a veth pair per endpoint) ==");
+    let moves = || s.moves.map(|f| f()).unwrap_or_default();
     let mut ids = Vec::new();
     for (net, what) in [("bnet", "bridge"), ("pnet", "plugin")] {
         let mut starts = Vec::new();
         for i in 0..n {
-            let (id, t) = create_start(&sock, &format!("s{net}{i}"), net);
+            let (id, t) = create_start(sock, &format!("s{net}{i}"), net);
             starts.push(t);
             ids.push(id);
         }
@@ -146,39 +169,68 @@ pub fn run() {
     // connect/disconnect running containers (on the default bridge) to each network
     let mut base = Vec::new();
     for i in 0..n {
-        base.push(create_start(&sock, &format!("c{i}"), "bridge").0);
+        base.push(create_start(sock, &format!("c{i}"), "bridge").0);
     }
     for (net, what) in [("bnet", "bridge"), ("pnet", "plugin")] {
         let (mut con, mut own, mut bare) = (Vec::new(), Vec::new(), Vec::new());
-        for id in &base {
-            let before = plugin_micros(&timings).len();
-            let moves_before = logged_moves(&log).len();
+        let mut one_connect = Vec::new();
+        for (i, id) in base.iter().enumerate() {
+            // the first plugin connect really moves the plugin's link into the container
+            let links_before = (i == 0 && net == "pnet").then(|| links_of(sock, id));
+            let before = plugin_micros(s.timings).len();
+            let calls_before = calls(s.record).len();
+            let moves_before = moves().len();
             let t = timed(
-                &sock,
+                sock,
                 "POST",
                 &format!("/v1.41/networks/{net}/connect"),
                 Some(&json!({"Container": id})),
                 200,
             );
-            let inside: u64 = plugin_micros(&timings)[before..].iter().sum();
+            let inside: u64 = plugin_micros(s.timings)[before..].iter().sum();
             con.push(t);
+            if let Some(links_before) = links_before {
+                let links = links_of(sock, id);
+                assert_eq!(
+                    links.len(),
+                    links_before.len() + 1,
+                    "{}: the container's links before and after a plugin connect: \
+                     {links_before:?} {links:?}",
+                    s.who
+                );
+            }
             if net == "pnet" {
                 let mine = t - inside as f64 / 1000.0;
                 own.push(mine);
-                let moved: f64 = logged_moves(&log)[moves_before..].iter().sum();
-                bare.push(mine - moved);
+                if s.moves.is_some() {
+                    let moved: f64 = moves()[moves_before..].iter().sum();
+                    bare.push(mine - moved);
+                }
+                if one_connect.is_empty() {
+                    one_connect = calls(s.record).split_off(calls_before);
+                }
             }
         }
         report(&format!("network connect to a {what} network"), &mut con);
         if !own.is_empty() {
-            report("  berth's own time per plugin connect", &mut own);
-            report("  the same less the kernel's move (per connect)", &mut bare);
-            let mut moves = kernel_moves(&lab, n);
-            report("  the kernel's move alone (ip link set netns)", &mut moves);
+            report(
+                &format!("  {}'s own time per plugin connect", s.who),
+                &mut own,
+            );
+            if s.moves.is_some() {
+                report("  the same less the kernel's move (per connect)", &mut bare);
+            }
+            let mut alone = kernel_moves(s.lab, n);
+            report("  the kernel's move alone (ip link set netns)", &mut alone);
+            let one: Vec<&str> = one_connect
+                .iter()
+                .map(|m| m.trim_start_matches("NetworkDriver."))
+                .collect();
+            println!("  the plugin's calls in one connect: {}", one.join(", "));
         }
         for id in &base {
             timed(
-                &sock,
+                sock,
                 "POST",
                 &format!("/v1.41/networks/{net}/disconnect"),
                 Some(&json!({"Container": id})),
@@ -188,13 +240,55 @@ pub fn run() {
     }
     for id in ids.iter().chain(&base) {
         timed(
-            &sock,
+            sock,
             "DELETE",
             &format!("/v1.41/containers/{id}?force=1"),
             None,
             204,
         );
     }
+    for net in ["pnet", "bnet"] {
+        timed(sock, "DELETE", &format!("/v1.41/networks/{net}"), None, 204);
+    }
+}
+
+pub fn run() {
+    let n = env("BENCH_PLUGIN_N", 40);
+    {
+        let mut lab = Lab::new_ns();
+        let dir = lab.root().join("plugins");
+        std::fs::create_dir_all(&dir).unwrap();
+        let record = lab.root().join("calls.jsonl");
+        let timings = lab.root().join("timings.jsonl");
+        let _plug = start_plugin(
+            &lab,
+            &dir,
+            &record,
+            &["--timings", timings.to_str().unwrap()],
+        );
+        // debug: the kernel's move into the sandbox is logged there (a few lines per call)
+        if std::env::var_os("BERTH_E2E_LOG_LEVEL").is_none() {
+            std::env::set_var("BERTH_E2E_LOG_LEVEL", "debug");
+        }
+        let log = lab.root().join("berthd.log");
+        lab.start_daemon(&["--plugins-dir", dir.to_str().unwrap()]);
+        println!("== plugins (n={n}, berth-testplug: a veth pair per endpoint) ==");
+        let sock = lab.sock();
+        let moves = || logged_moves(&log);
+        measure(
+            &Side {
+                who: "berth",
+                sock: &sock,
+                lab: &lab,
+                timings: &timings,
+                record: &record,
+                moves: Some(&moves),
+            },
+            n,
+        );
+    }
+    // the peer: same calls, same plugin, same run, same machine
+    crate::plugins_docker::run(n);
 }
 
 #[cfg(test)]
