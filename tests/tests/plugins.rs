@@ -346,3 +346,59 @@ fn the_next_gateway_endpoint_is_programmed_before_the_old_one_is_deleted() {
     ok(&lab.cli(&["rm", "-f", "ho"]), "rm");
     ok(&lab.cli(&["network", "rm", "pone", "ptwo"]), "network rm");
 }
+
+/// The container ends the plugin handed out (`tpc…`) in the lab host's namespace.
+fn plugin_links_home(lab: &berth_e2e::Lab) -> Vec<String> {
+    lab.links()
+        .into_iter()
+        .filter(|l| l.starts_with("tpc"))
+        .collect()
+}
+
+#[test]
+fn leave_gives_the_plugins_link_back_under_its_name() {
+    // DeleteEndpoint answers (and deletes the pair) only after 2 s: what Leave left is seen
+    let flags = [
+        "--range",
+        "10.133.0.0/16",
+        "--delay",
+        "NetworkDriver.DeleteEndpoint=2000",
+    ];
+    let (lab, _plug, record) = lab_with_plugin(&flags);
+    ok(
+        &lab.cli(&["network", "create", "-d", "testplug", "gnet"]),
+        "create",
+    );
+    for name in ["ga", "gb"] {
+        ok(
+            &lab.cli(&[
+                "run", "-d", "--net", "gnet", "--name", name, "busybox", "sleep", "1d",
+            ]),
+            name,
+        );
+    }
+    assert!(plugin_links_home(&lab).is_empty(), "{:?}", lab.links());
+    // a disconnect, and a container removed (its namespace goes right after), as Docker:
+    // Leave, the link moved back down and under the plugin's name, then DeleteEndpoint
+    for (n, cmd) in [
+        (1, vec!["network", "disconnect", "gnet", "ga"]),
+        (2, vec!["rm", "-f", "gb"]),
+    ] {
+        ok(&lab.cli(&cmd), "leave");
+        wait_for(&record, "NetworkDriver.DeleteEndpoint", n);
+        let home = plugin_links_home(&lab);
+        assert_eq!(home.len(), 1, "{cmd:?}: {:?}", lab.links());
+        let link = lab.link(&home[0]).expect("listed");
+        let flags: Vec<&str> = link["flags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|f| f.as_str())
+            .collect();
+        assert!(!flags.contains(&"UP"), "{link}");
+        // then the plugin's DeleteEndpoint deletes it
+        assert!(lab.link_gone(&home[0]), "{:?}", lab.links());
+    }
+    let eth = lab.cli(&["exec", "ga", "ip", "link", "show", "eth0"]);
+    assert!(!eth.status.success(), "ga still has its eth0");
+}

@@ -67,6 +67,10 @@ pub struct Endpoint {
     /// at the next start and tells the plugin (DeleteEndpoint, ReleaseAddress).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub pending: bool,
+    /// A plugin network's endpoint: the plugin's name for its interface (Join's `SrcName`),
+    /// under which the interface goes back at Leave.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plugin_src: Option<String>,
     /// The addresses the user asked for, echoed in the settings.
     pub ipam_config: Option<EndpointIpamConfig>,
     pub aliases: Vec<String>,

@@ -314,6 +314,7 @@ impl Controller {
                 e.ep.gateway6 = ep.gateway6;
                 e.ep.gw_service = ep.gw_service;
                 e.ep.pending = false;
+                e.ep.plugin_src = ep.plugin_src.clone();
             }
             // answerable before the container's process starts
             if net.user {
@@ -463,6 +464,7 @@ impl Controller {
                 .map(|(_, g)| g)
                 .filter(|_| overlay_ns.is_none() && !plugin),
             gw_service: false,
+            plugin_src: None,
             pending: plugin,
             host_netns: overlay_ns.map(Path::to_path_buf),
             ipam_config: (given(&req.ipv4).is_some() || given(&req.ipv6).is_some()).then(|| {

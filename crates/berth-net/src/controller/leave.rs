@@ -6,6 +6,7 @@
 use super::endpoint::claim_routes;
 use super::Controller;
 use crate::endpoint::*;
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
 
 impl Controller {
@@ -29,9 +30,32 @@ impl Controller {
                 }
             }
         }
+        // A plugin's link goes back to the daemon's namespace at Leave, but a stopping
+        // container's sandbox is unmounted right after this returns: an open descriptor keeps
+        // the namespace alive for the teardown, which enters it through /proc/self/fd.
+        let eps: Vec<(Endpoint, Option<std::os::fd::OwnedFd>)> = eps
+            .into_iter()
+            .map(|ep| {
+                let held = ep
+                    .plugin_src
+                    .as_ref()
+                    .and_then(|_| crate::osl::netns::open(&ep.sandbox).ok());
+                (ep, held)
+            })
+            .collect();
         self.apply_routes(work).await;
         let this = Arc::clone(self);
         let teardown = async move {
+            let eps: Vec<Endpoint> = eps
+                .iter()
+                .map(|(ep, held)| match held {
+                    Some(fd) => Endpoint {
+                        sandbox: format!("/proc/self/fd/{}", fd.as_raw_fd()).into(),
+                        ..ep.clone()
+                    },
+                    None => ep.clone(),
+                })
+                .collect();
             let global: Vec<Endpoint> = eps
                 .iter()
                 .filter(|e| e.host_netns.is_some())

@@ -20,6 +20,7 @@ pub(super) fn apply_join_gateway(ep: &mut Endpoint, g: &JoinGateway, internal: b
     ep.gateway6 = g.v6.filter(|_| ep.ipv6.is_some());
     ep.gw_service = g.wants_gateway_service() && !internal;
     ep.pending = false;
+    ep.plugin_src = g.src_name.clone();
 }
 
 impl Controller {

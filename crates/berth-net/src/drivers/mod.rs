@@ -101,6 +101,9 @@ pub struct JoinGateway {
     pub v6: Option<std::net::IpAddr>,
     pub default_route: bool,
     pub disable_gateway_service: bool,
+    /// The plugin's name for its interface (Join's `SrcName`): it goes back under that name
+    /// at Leave.
+    pub src_name: Option<String>,
 }
 
 impl JoinGateway {

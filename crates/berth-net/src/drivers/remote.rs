@@ -172,6 +172,7 @@ impl NetworkDriver for RemoteNetDriver {
                     v6: info.gateway_ipv6,
                     default_route: info.routes.iter().any(|r| r.destination.prefix_len() == 0),
                     disable_gateway_service: info.disable_gateway_service,
+                    src_name: Some(info.src_name.clone()),
                 }),
             };
             let (adopted, ()) = futures::join!(self.osl.adopt_link(&adopt), on_joined(&joined));
@@ -224,8 +225,8 @@ impl NetworkDriver for RemoteNetDriver {
         self.leave_then(ep, Box::pin(async {}))
     }
 
-    /// Leave, the interface removed from the sandbox, `between`, DeleteEndpoint; the plugin's
-    /// errors are logged only, as Docker does.
+    /// Leave, the interface given back to the daemon's namespace under the plugin's name,
+    /// `between`, DeleteEndpoint; the plugin's errors are logged only, as Docker does.
     fn leave_then<'a>(
         &'a self,
         ep: &'a Endpoint,
@@ -235,7 +236,17 @@ impl NetworkDriver for RemoteNetDriver {
             if let Err(e) = self.remote.leave(&ep.network_id, &ep.id).await {
                 tracing::warn!("Leave of endpoint {}: {e}", ep.id);
             }
-            self.osl.delete_link_in(&ep.sandbox, &ep.ifname).await?;
+            match &ep.plugin_src {
+                Some(src) => {
+                    if let Err(e) = self.osl.release_link(&ep.sandbox, &ep.ifname, src).await {
+                        // the plugin gets DeleteEndpoint whatever happened to its link
+                        tracing::warn!("giving {} back as {src}: {e}", ep.ifname);
+                        self.osl.delete_link_in(&ep.sandbox, &ep.ifname).await?;
+                    }
+                }
+                // recorded before berth kept the plugin's name
+                None => self.osl.delete_link_in(&ep.sandbox, &ep.ifname).await?,
+            }
             between.await;
             if let Err(e) = self.remote.delete_endpoint(&ep.network_id, &ep.id).await {
                 tracing::warn!("DeleteEndpoint of endpoint {}: {e}", ep.id);

@@ -309,6 +309,38 @@ impl Netlink {
         r
     }
 
+    /// `adopt` undone at Leave (libnetwork's `Interface.Remove`): the link goes back to the
+    /// daemon's namespace down and under the plugin's name, in one request, for the plugin's
+    /// DeleteEndpoint to find.
+    pub async fn release(&self, netns: &Path, name: &str, src: &str) -> Result<(), OslError> {
+        if !is_netns(netns) {
+            return Ok(());
+        }
+        let ns = netns.to_path_buf();
+        let inner = tokio::task::spawn_blocking(move || handle_in(&ns))
+            .await
+            .map_err(|e| io_err("enter sandbox", std::io::Error::other(e)))?
+            .map_err(|e| io_err("enter sandbox", e))?;
+        let Ok(i) = index_in(&inner, name).await else {
+            return Ok(());
+        };
+        // this thread is in the daemon's namespace (only `run_in`'s threads leave it)
+        let home = netns::open(Path::new("/proc/thread-self/ns/net"))
+            .map_err(|e| io_err("open the daemon's namespace", e))?;
+        inner
+            .link()
+            .set(
+                LinkUnspec::new_with_index(i)
+                    .down()
+                    .name(src.to_string())
+                    .setns_by_fd(home.as_raw_fd())
+                    .build(),
+            )
+            .execute()
+            .await
+            .map_err(|e| kerr(&format!("move {name} back as {src}"), e))
+    }
+
     /// `ip link set HOST_IF type bridge_slave hairpin on`.
     pub async fn hairpin_on(&self, host_if: &str) -> Result<(), OslError> {
         let h = self.handle();

@@ -119,6 +119,18 @@ pub trait Osl: Send + Sync {
         let _ = (netns, name);
         Box::pin(async { Ok(()) })
     }
+    /// Gives a plugin's link back at Leave, as Docker does: down, renamed to the plugin's
+    /// name for it, moved from the sandbox into the daemon's namespace (a missing sandbox or
+    /// link is not an error: the kernel took it).
+    fn release_link<'a>(
+        &'a self,
+        netns: &'a Path,
+        name: &'a str,
+        src: &'a str,
+    ) -> BoxFuture<'a, Result<(), OslError>> {
+        let _ = (netns, name, src);
+        Box::pin(async { Ok(()) })
+    }
     /// Moves a link a plugin made in the daemon's namespace into a sandbox, renamed and
     /// configured (a remote driver's Join).
     fn adopt_link<'a>(&'a self, spec: &'a AdoptSpec) -> BoxFuture<'a, Result<(), OslError>> {

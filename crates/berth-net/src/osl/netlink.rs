@@ -301,6 +301,14 @@ impl Osl for Netlink {
     ) -> BoxFuture<'a, Result<(), OslError>> {
         Box::pin(self.delete_in(netns, name))
     }
+    fn release_link<'a>(
+        &'a self,
+        netns: &'a std::path::Path,
+        name: &'a str,
+        src: &'a str,
+    ) -> BoxFuture<'a, Result<(), OslError>> {
+        Box::pin(self.release(netns, name, src))
+    }
     fn interface_addr<'a>(
         &'a self,
         name: &'a str,
