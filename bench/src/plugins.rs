@@ -46,6 +46,50 @@ fn logged_moves(log: &Path) -> Vec<f64> {
         .collect()
 }
 
+/// berthd's per-step timings of its last `n` lines containing `marker` (`step 1.2ms, step
+/// 3µs, …` after the marker), as (step, milliseconds per line), in the order logged.
+fn logged_steps(log: &Path, marker: &str, n: usize) -> Vec<(String, Vec<f64>)> {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().filter(|l| l.contains(marker)).collect();
+    let mut steps: Vec<(String, Vec<f64>)> = Vec::new();
+    for l in &lines[lines.len().saturating_sub(n)..] {
+        let Some((_, rest)) = l.split_once(marker) else {
+            continue;
+        };
+        for part in rest.split(", ") {
+            let Some((name, d)) = part.trim().rsplit_once(' ') else {
+                continue;
+            };
+            // the remote driver's line starts with the endpoint's id
+            let name = name.rsplit(": ").next().unwrap_or(name);
+            let Some(ms) = millis(d) else { continue };
+            match steps.iter_mut().find(|(s, _)| s == name) {
+                Some((_, v)) => v.push(ms),
+                None => steps.push((name.to_string(), vec![ms])),
+            }
+        }
+    }
+    steps
+}
+
+/// Where berth's time per plugin connect went, p50 per step, from berthd's debug log: the
+/// engine's connect (checks, network, files, ports), inside it the network controller's
+/// (ipam, claim, store, dns, join, …), and inside its join the remote driver's (CreateEndpoint,
+/// Join, interface moved in).
+fn report_steps(log: &Path, n: usize) {
+    for (what, marker) in [
+        ("engine", "connect to pnet: "),
+        ("controller", "connected to pnet (testplug): "),
+        ("remote driver", "berth_net::drivers::remote: endpoint "),
+    ] {
+        let parts: Vec<String> = logged_steps(log, marker, n)
+            .into_iter()
+            .map(|(s, mut v)| format!("{s} {:.2}", crate::pct(&mut v, 0.5)))
+            .collect();
+        println!("  {what} steps, p50 ms: {}", parts.join(", "));
+    }
+}
+
 /// Milliseconds the kernel takes to move a fresh veth end from the lab's namespace into
 /// another one: `ip link set X netns Y` less `ip link set X mtu 1500` (same process, same
 /// netlink round trip, nothing moved).
@@ -286,6 +330,7 @@ pub fn run() {
             },
             n,
         );
+        report_steps(&log, n);
     }
     // the peer: same calls, same plugin, same run, same machine
     crate::plugins_docker::run(n);
@@ -300,5 +345,26 @@ mod tests {
         assert_eq!(super::millis("1.5s"), Some(1500.0));
         assert_eq!(super::millis("7ns"), Some(7e-6));
         assert_eq!(super::millis("12 parsecs"), None);
+    }
+
+    #[test]
+    fn steps_are_read_per_name_from_the_last_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("berthd.log");
+        let line = |id: &str, c: &str| {
+            format!("2026 DEBUG berth_net::drivers::remote: endpoint {id}: CreateEndpoint {c}, Join 1ms, interface moved in 20.5ms\n")
+        };
+        let text = [
+            line("e1", "9ms"),
+            "other\n".into(),
+            line("e2", "2ms"),
+            line("e3", "4ms"),
+        ];
+        std::fs::write(&log, text.concat()).unwrap();
+        let steps = super::logged_steps(&log, "berth_net::drivers::remote: endpoint ", 2);
+        let names: Vec<&str> = steps.iter().map(|(s, _)| s.as_str()).collect();
+        assert_eq!(names, ["CreateEndpoint", "Join", "interface moved in"]);
+        assert_eq!(steps[0].1, [2.0, 4.0]);
+        assert_eq!(steps[2].1, [20.5, 20.5]);
     }
 }
