@@ -74,13 +74,14 @@ fn logged_steps(log: &Path, marker: &str, n: usize) -> Vec<(String, Vec<f64>)> {
 
 /// Where berth's time per plugin connect went, p50 per step, from berthd's debug log: the
 /// engine's connect (checks, network, files, ports), inside it the network controller's
-/// (ipam, claim, store, dns, join, …), and inside its join the remote driver's (CreateEndpoint,
-/// Join, interface moved in).
+/// (ipam, claim, store, dns, join, …), inside its join the remote driver's (CreateEndpoint,
+/// Join, interface moved in), and after the move the link's configuration in the sandbox.
 fn report_steps(log: &Path, n: usize) {
     for (what, marker) in [
         ("engine", "connect to pnet: "),
         ("controller", "connected to pnet (testplug): "),
         ("remote driver", "berth_net::drivers::remote: endpoint "),
+        ("after the move", " configured in the sandbox: "),
     ] {
         let parts: Vec<String> = logged_steps(log, marker, n)
             .into_iter()

@@ -275,12 +275,17 @@ impl Controller {
             c.join_cluster(cc).await?;
         }
         // plugin lookups may wait out Docker's retry window: not before the API serves
-        if let Some(dropped) = c.plugin_work(dropped) {
-            tokio::spawn(Arc::clone(&c).settle_plugins(dropped));
-        }
+        let plugin_work = c.plugin_work(dropped);
         let in_delete = c.networks_in_delete();
-        if !in_delete.is_empty() {
-            tokio::spawn(Arc::clone(&c).finish_in_delete(in_delete));
+        if plugin_work.is_some() || !in_delete.is_empty() {
+            let c = Arc::clone(&c);
+            tokio::spawn(async move {
+                if let Some(dropped) = plugin_work {
+                    Arc::clone(&c).settle_plugins(dropped).await;
+                }
+                // after the IPAM's releases (Docker releases pools before DeleteNetwork)
+                c.finish_in_delete(in_delete).await;
+            });
         }
         Ok(c)
     }

@@ -10,6 +10,7 @@ pub mod fail;
 pub mod filter;
 pub mod firewall;
 pub mod ipam;
+mod laps;
 pub mod network;
 pub mod osl;
 pub mod plugins;

@@ -23,7 +23,7 @@ impl Controller {
     ) -> Result<String> {
         let id = new_id();
         let t0 = std::time::Instant::now();
-        let mut lap = overlay::Laps::start();
+        let mut lap = crate::laps::Laps::start();
         let options = req.options.clone().unwrap_or_default();
         // a plugin's network: its capabilities are known before anything is taken
         let scope = match drivers::Kind::of(&plan.driver) {
@@ -212,7 +212,7 @@ impl Controller {
 
     /// Store first (so a crash mid-way is finished by reconcile), then bridge, then rules;
     /// on failure everything done so far is undone.
-    pub(super) async fn build(&self, net: &Network, lap: &mut overlay::Laps) -> Result<()> {
+    pub(super) async fn build(&self, net: &Network, lap: &mut crate::laps::Laps) -> Result<()> {
         let cursor = self.lock().subnets.cursor;
         self.store.commit(&[
             Op::put(NETWORKS, &net.id, net)?,

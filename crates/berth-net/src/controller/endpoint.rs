@@ -235,7 +235,7 @@ impl Controller {
     /// `veth<7 hex>` on the bridge and `ethN` inside the sandbox, and the default routes if no
     /// earlier endpoint of the sandbox carries them. All or nothing.
     pub async fn connect(self: &Arc<Self>, req: EndpointRequest) -> Result<EndpointSettings> {
-        let mut lap = super::overlay::Laps::start();
+        let mut lap = crate::laps::Laps::start();
         let (net, want) = self.target(&req)?;
         if net.overlay {
             return self.connect_overlay(req).await;
@@ -299,12 +299,13 @@ impl Controller {
             }
         };
         lap.mark("join");
-        // a global plugin's network: every host sees the endpoint (plugin_cluster.rs)
-        self.publish_plugin_endpoint(&net, &ep, &*ipam).await?;
         let mut ep = ep;
         if let Some(g) = &joined.gateway {
             super::plugin_join::apply_join_gateway(&mut ep, g, net.internal);
         }
+        // a global plugin's network: every host sees the endpoint (plugin_cluster.rs); its
+        // undo gives the plugin's link back under the name the Join gave (plugin_src)
+        self.publish_plugin_endpoint(&net, &ep, &*ipam).await?;
         crate::fail::point("connect/veth");
         let work = {
             let mut st = self.lock();

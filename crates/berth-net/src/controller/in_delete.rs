@@ -1,6 +1,7 @@
 //! Plugin networks removed from berth whose plugin has not yet been told (libnetwork's
 //! "in-delete" networks). A `network rm` stores the network here in the transaction that
-//! forgets it, and forgets it here once the plugin answered DeleteNetwork. If the plugin
+//! forgets it, and forgets it here once DeleteNetwork was sent (its failure is logged, as
+//! Docker logs it). If the plugin
 //! cannot be found, the rm fails with Docker's error (`error while removing network: failed
 //! deleting network: plugin "x" not found`) and the network stays here, hidden from every
 //! listing, its name free. The next start tells the plugin, or drops the record when the

@@ -344,7 +344,7 @@ impl Controller {
         req: EndpointRequest,
     ) -> Boxed<'_, Result<EndpointSettings>> {
         Box::pin(async move {
-            let mut lap = Laps::start();
+            let mut lap = crate::laps::Laps::start();
             let cluster = self.cluster()?;
             let lease = cluster.lease()?;
             let (net, want) = self.target(&req)?;
@@ -593,42 +593,6 @@ impl Controller {
 pub(super) fn take_ip(n: &mut Network, ip: IpAddr) {
     if let Some(s) = n.subnets.iter_mut().find(|s| s.pool.contains(ip)) {
         let _ = s.pool.reserve(ip);
-    }
-}
-
-/// Where a connect or a create spent its time, for the log: a few marks, no allocation.
-pub(super) struct Laps {
-    last: std::time::Instant,
-    laps: [(&'static str, std::time::Duration); 12],
-    n: usize,
-}
-
-impl Laps {
-    pub(super) fn start() -> Self {
-        Laps {
-            last: std::time::Instant::now(),
-            laps: [("", std::time::Duration::ZERO); 12],
-            n: 0,
-        }
-    }
-
-    pub(super) fn mark(&mut self, what: &'static str) {
-        let now = std::time::Instant::now();
-        if let Some(slot) = self.laps.get_mut(self.n) {
-            *slot = (what, now - self.last);
-            self.n += 1;
-        }
-        self.last = now;
-    }
-}
-
-impl std::fmt::Display for Laps {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        for (i, (what, d)) in self.laps[..self.n].iter().enumerate() {
-            let sep = if i == 0 { "" } else { ", " };
-            write!(f, "{sep}{what} {d:?}")?;
-        }
-        Ok(())
     }
 }
 

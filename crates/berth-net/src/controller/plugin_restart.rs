@@ -12,6 +12,7 @@
 //! It runs in the background after start: a missing plugin is waited for as long as Docker
 //! waits (~15 s), which must not keep the API from serving.
 
+use super::leave::Leaving;
 use super::remote_ipam::pools_of;
 use super::Controller;
 use crate::endpoint::Endpoint;
@@ -26,22 +27,36 @@ use std::sync::Arc;
 impl Controller {
     /// The dropped endpoints the plugins must hear of, if there is anything for the plugins
     /// at all (`None`: no plugin is contacted, and no task holds the controller).
-    pub(super) fn plugin_work(&self, dropped: Vec<Endpoint>) -> Option<Vec<Endpoint>> {
-        let st = self.lock();
+    /// Each counts as leaving its network until the plugins heard of it: a `network rm`
+    /// meanwhile waits, as it waits for a disconnect's teardown (controller/leave.rs).
+    pub(super) fn plugin_work(
+        self: &Arc<Self>,
+        dropped: Vec<Endpoint>,
+    ) -> Option<Vec<(Endpoint, Leaving)>> {
+        let mut guard = self.lock();
+        let st = &mut *guard;
         let concerns = |n: &Network| n.remote_ipam().is_some() || n.plugin().is_some();
         let dropped: Vec<Endpoint> = dropped
             .into_iter()
             .filter(|e| st.networks.get(&e.network_id).is_some_and(concerns))
             .collect();
+        let dropped: Vec<(Endpoint, Leaving)> = dropped
+            .into_iter()
+            .map(|e| {
+                let leaving = Leaving::start(self, st, &e.network_id);
+                (e, leaving)
+            })
+            .collect();
         let replay = st.networks.values().any(|n| n.remote_ipam().is_some());
-        drop(st);
+        drop(guard);
         let orphans = !self.journaled_grants().is_empty();
         (replay || orphans || !dropped.is_empty()).then_some(dropped)
     }
 
-    pub(super) async fn settle_plugins(self: Arc<Self>, dropped: Vec<Endpoint>) {
-        for ep in &dropped {
-            self.tell_dropped(ep).await;
+    pub(super) async fn settle_plugins(self: Arc<Self>, dropped: Vec<(Endpoint, Leaving)>) {
+        for (ep, leaving) in dropped {
+            self.tell_dropped(&ep).await;
+            drop(leaving);
         }
         // grants a berthd killed mid-create or mid-connect never recorded
         self.release_orphan_grants().await;

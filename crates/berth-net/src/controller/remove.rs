@@ -19,7 +19,9 @@ impl Controller {
     /// Forgets the network in the store and removes its rules, then deletes the bridge in the
     /// background: the kernel's bridge teardown waits for RCU grace periods (tens of ms) and
     /// nobody needs to wait for it. The subnets and bridge name stay taken until the bridge is
-    /// gone, so nothing new can collide with it meanwhile.
+    /// gone, so nothing new can collide with it meanwhile. A network that tells plugins is
+    /// first let alone by its endpoints' teardowns (at most `LEAVING_WAIT`), and its plugin
+    /// found before DeleteNetwork: a missing one fails the rm (in_delete.rs).
     pub(super) async fn remove(self: &Arc<Self>, id: &str, predefined_ok: bool) -> Result<()> {
         let global = self
             .lock()
@@ -28,9 +30,10 @@ impl Controller {
             .filter(|n| n.is_global())
             .cloned();
         if let Some(n) = global {
-            self.wait_left(&n).await;
+            self.wait_left(&n).await?;
             return self.delete_overlay(&n).await;
         }
+        let deadline = tokio::time::Instant::now() + LEAVING_WAIT;
         let net = loop {
             let left = self.left.notified();
             tokio::pin!(left);
@@ -44,13 +47,10 @@ impl Controller {
                             n.name
                         )))
                     }
-                    Some(n) if tells_plugins(n) && st.eps.leaving.contains_key(id) => None,
-                    Some(n) if st.eps.has_endpoints(id) => {
-                        return Err(NetError::forbidden(format!(
-                            "error while removing network: network {} id {} has active endpoints",
-                            n.name, n.id
-                        )))
+                    Some(n) if tells_plugins(n) && st.eps.leaving.contains_key(id) => {
+                        Err(active_endpoints(n))
                     }
+                    Some(n) if st.eps.has_endpoints(id) => return Err(active_endpoints(n)),
                     Some(_) => {
                         let net = st.networks.remove(id).expect("present");
                         // The name stays taken until the store has forgotten the network:
@@ -58,14 +58,20 @@ impl Controller {
                         // leave two records of one name for the next start if berthd died
                         // between the two commits.
                         st.pending_names.insert(net.name.clone());
-                        Some(net)
+                        Ok(net)
                     }
                     None => return Err(NetError::not_found(format!("network {id} not found"))),
                 }
             };
             match taken {
-                Some(net) => break net,
-                None => left.await,
+                Ok(net) => break net,
+                // a plugin still hearing of an endpoint's leave after LEAVING_WAIT: as if
+                // the disconnect had not ended (Docker's disconnect waits for the plugin)
+                Err(busy) => {
+                    if tokio::time::timeout_at(deadline, left).await.is_err() {
+                        return Err(busy);
+                    }
+                }
             }
         };
         // with a remote IPAM, its grants are journaled as the record goes (ipam_grants.rs)
@@ -93,7 +99,8 @@ impl Controller {
         }
         crate::fail::point("network-rm/stored");
         // From here the store no longer knows the network: a failure below leaves an orphan
-        // that the next start removes, so it is logged rather than returned.
+        // that the next start removes, so it is logged rather than returned; the one error
+        // returned is a plugin that cannot be found (the network stays in delete).
         if let Some(f) = fw_network(&net) {
             if let Err(e) = self.fw.remove_network(&f) {
                 tracing::error!("removing firewall elements of {}: {e}", net.name);
@@ -138,18 +145,21 @@ impl Controller {
     /// disconnect answers before its Leave, DeleteEndpoint and ReleaseAddress ran in the
     /// background, and the plugins must get those before the network's DeleteNetwork and
     /// ReleasePool (Docker's disconnect returns only after them).
-    async fn wait_left(&self, n: &Network) {
+    async fn wait_left(&self, n: &Network) -> Result<()> {
         if !tells_plugins(n) {
-            return;
+            return Ok(());
         }
+        let deadline = tokio::time::Instant::now() + LEAVING_WAIT;
         loop {
             let left = self.left.notified();
             tokio::pin!(left);
             left.as_mut().enable();
             if !self.lock().eps.leaving.contains_key(&n.id) {
-                return;
+                return Ok(());
             }
-            left.await;
+            if tokio::time::timeout_at(deadline, left).await.is_err() {
+                return Err(active_endpoints(n));
+            }
         }
     }
 
@@ -191,6 +201,16 @@ impl Controller {
             std::mem::take(&mut *self.teardowns.lock().unwrap_or_else(|p| p.into_inner()));
         while set.join_next().await.is_some() {}
     }
+}
+
+/// How long a `network rm` waits for the plugins to hear of its endpoints' leaving.
+const LEAVING_WAIT: std::time::Duration = std::time::Duration::from_secs(15);
+
+fn active_endpoints(n: &Network) -> NetError {
+    NetError::forbidden(format!(
+        "error while removing network: network {} id {} has active endpoints",
+        n.name, n.id
+    ))
 }
 
 /// A driver or IPAM plugin hears of this network's endpoints and removal, in Docker's order.

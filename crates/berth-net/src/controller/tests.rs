@@ -438,6 +438,26 @@ async fn finished_teardowns_are_not_kept() {
     );
 }
 
+#[tokio::test]
+async fn a_leaving_endpoint_counts_until_its_guard_goes_even_cut_short() {
+    let r = rig().await;
+    let started = |n: &str| {
+        let mut st = r.c.lock();
+        super::leave::Leaving::start(&r.c, &mut st, n)
+    };
+    let (a, b) = (started("n1"), started("n1"));
+    assert_eq!(r.c.lock().eps.leaving.get("n1"), Some(&2));
+    drop(a);
+    assert_eq!(r.c.lock().eps.leaving.get("n1"), Some(&1));
+    // a teardown future dropped before it ran (a request cancelled) still ends its count
+    let task = async move {
+        let _b = b;
+        std::future::pending::<()>().await
+    };
+    drop(task);
+    assert!(r.c.lock().eps.leaving.is_empty());
+}
+
 /// Names in the store after a restart (the record a crash would leave).
 async fn names_after_restart(r: Rig) -> (Rig, Vec<String>) {
     let r = r.restart().await;

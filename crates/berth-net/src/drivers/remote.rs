@@ -236,22 +236,24 @@ impl NetworkDriver for RemoteNetDriver {
             if let Err(e) = self.remote.leave(&ep.network_id, &ep.id).await {
                 tracing::warn!("Leave of endpoint {}: {e}", ep.id);
             }
-            match &ep.plugin_src {
-                Some(src) => {
-                    if let Err(e) = self.osl.release_link(&ep.sandbox, &ep.ifname, src).await {
-                        // the plugin gets DeleteEndpoint whatever happened to its link
+            let out = match &ep.plugin_src {
+                Some(src) => match self.osl.release_link(&ep.sandbox, &ep.ifname, src).await {
+                    Ok(()) => Ok(()),
+                    Err(e) => {
                         tracing::warn!("giving {} back as {src}: {e}", ep.ifname);
-                        self.osl.delete_link_in(&ep.sandbox, &ep.ifname).await?;
+                        self.osl.delete_link_in(&ep.sandbox, &ep.ifname).await
                     }
-                }
+                },
                 // recorded before berth kept the plugin's name
-                None => self.osl.delete_link_in(&ep.sandbox, &ep.ifname).await?,
-            }
+                None => self.osl.delete_link_in(&ep.sandbox, &ep.ifname).await,
+            };
+            // the plugin gets DeleteEndpoint whatever became of its link; a link still in the
+            // sandbox is returned as an error, so its addresses stay taken
             between.await;
             if let Err(e) = self.remote.delete_endpoint(&ep.network_id, &ep.id).await {
                 tracing::warn!("DeleteEndpoint of endpoint {}: {e}", ep.id);
             }
-            Ok(())
+            Ok(out?)
         })
     }
 }

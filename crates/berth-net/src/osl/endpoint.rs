@@ -235,13 +235,16 @@ impl Netlink {
             spec.ifname,
             t0.elapsed()
         );
+        let mut lap = crate::laps::Laps::start();
         let inner = match opening.await {
             Ok(Ok(h)) => h,
             Ok(Err(e)) => return Err(io_err("enter sandbox", e)),
             Err(e) => return Err(io_err("enter sandbox", std::io::Error::other(e))),
         };
+        lap.mark("sandbox socket");
         let r = async {
             let i = index_in(&inner, &spec.ifname).await?;
+            lap.mark("find");
             // the MAC is set before the flags in one request (the kernel's order)
             let mut up = LinkUnspec::new_with_index(i);
             if let Some(mac) = spec.mac {
@@ -258,6 +261,7 @@ impl Netlink {
                         e,
                     )
                 })?;
+            lap.mark("up");
             for a in &spec.addrs {
                 inner
                     .address()
@@ -266,6 +270,7 @@ impl Netlink {
                     .await
                     .map_err(|e| kerr(&format!("add address {a} to {}", spec.ifname), e))?;
             }
+            lap.mark("addresses");
             for (dst, via) in &spec.routes {
                 let b = RouteMessageBuilder::<IpAddr>::new()
                     .destination_prefix(dst.addr(), dst.prefix_len())
@@ -289,6 +294,7 @@ impl Netlink {
                     .map_err(|e| kerr(&format!("route to {dst}"), e))?;
             }
             add_default_routes(&inner, i, &spec.gateways, true).await?;
+            lap.mark("routes");
             inner
                 .link()
                 .set(
@@ -298,7 +304,10 @@ impl Netlink {
                 )
                 .execute()
                 .await
-                .map_err(|e| kerr(&format!("tag {}", spec.ifname), e))
+                .map_err(|e| kerr(&format!("tag {}", spec.ifname), e))?;
+            lap.mark("tag");
+            tracing::debug!("link {} configured in the sandbox: {lap}", spec.ifname);
+            Ok(())
         }
         .await;
         if r.is_err() {
