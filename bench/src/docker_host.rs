@@ -40,7 +40,6 @@
 use berth_e2e::http::request;
 use berth_e2e::Lab;
 use std::fs;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -168,13 +167,7 @@ impl DockerHost {
             .stdin(Stdio::null())
             .stdout(Stdio::from(log))
             .stderr(Stdio::from(log2));
-        // SAFETY: prctl in the child before exec only sets its parent-death signal.
-        unsafe {
-            cmd.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
-        }
+        berth_e2e::die_with_parent(&mut cmd);
         let daemon = cmd.spawn().map_err(|e| format!("spawn dockerd: {e}"))?;
         Ok(DockerHost {
             sock: dir.join("docker.sock"),

@@ -26,7 +26,6 @@ use serde_json::Value;
 use std::fs;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -460,13 +459,7 @@ impl Cluster {
             .stdin(Stdio::null())
             .stdout(Stdio::from(log))
             .stderr(Stdio::from(log2));
-        // SAFETY: prctl in the child before exec only sets its parent-death signal.
-        unsafe {
-            cmd.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
-        }
+        crate::die_with_parent(&mut cmd);
         self.etcd[m] = Some(cmd.spawn().expect("spawn etcd"));
     }
 
@@ -840,13 +833,7 @@ impl Background {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null());
-        // SAFETY: prctl in the child before exec only sets its parent-death signal.
-        unsafe {
-            cmd.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
-        }
+        crate::die_with_parent(&mut cmd);
         Background(Some(
             cmd.spawn().unwrap_or_else(|e| panic!("{args:?}: {e}")),
         ))

@@ -7,7 +7,6 @@ use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::fs::{self, OpenOptions};
 use std::io::Write;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -255,15 +254,8 @@ impl Lab {
             .stdin(Stdio::null())
             .stdout(Stdio::from(log))
             .stderr(Stdio::from(log2));
-        // SAFETY: the closure runs between fork and exec and only calls prctl, which is
-        // async-signal-safe and touches no memory of the parent.
-        unsafe {
-            // Never outlive the test thread, even if the test process is SIGKILLed.
-            cmd.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
-        }
+        // never outlive the test thread
+        crate::die_with_parent(&mut cmd);
         let child = cmd.spawn().expect("spawn nsenter berthd");
         self.daemon = Some(child);
         self.await_start();
