@@ -402,3 +402,54 @@ fn leave_gives_the_plugins_link_back_under_its_name() {
     let eth = lab.cli(&["exec", "ga", "ip", "link", "show", "eth0"]);
     assert!(!eth.status.success(), "ga still has its eth0");
 }
+
+#[test]
+fn a_join_that_fails_after_the_move_gives_the_link_back_too() {
+    // a static route via a next hop off every link: the kernel refuses it after the move
+    let flags = [
+        "--range",
+        "10.134.0.0/16",
+        "--route",
+        "10.77.0.0/16=192.0.2.1",
+        "--delay",
+        "NetworkDriver.DeleteEndpoint=2000",
+    ];
+    let (lab, _plug, record) = lab_with_plugin(&flags);
+    ok(
+        &lab.cli(&["network", "create", "-d", "testplug", "fnet"]),
+        "create",
+    );
+    ok(
+        &lab.cli(&["run", "-d", "--name", "fa", "busybox", "sleep", "1d"]),
+        "run",
+    );
+    let connect = std::process::Command::new(berth_e2e::berth_bin())
+        .arg("-H")
+        .arg(lab.host_uri())
+        .args(["network", "connect", "fnet", "fa"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // undone as Docker undoes: Leave, the link back under the plugin's name, DeleteEndpoint
+    wait_for(&record, "NetworkDriver.DeleteEndpoint", 1);
+    let home = plugin_links_home(&lab);
+    assert_eq!(home.len(), 1, "{:?}", lab.links());
+    let out = connect.wait_with_output().unwrap();
+    let err = fails(&out);
+    assert!(err.contains("route to 10.77.0.0/16"), "{err}");
+    assert!(lab.link_gone(&home[0]), "{:?}", lab.links());
+    let c = calls(&record);
+    let n = c.len();
+    assert_eq!(
+        c[n - 3..],
+        [
+            "NetworkDriver.Join",
+            "NetworkDriver.Leave",
+            "NetworkDriver.DeleteEndpoint"
+        ],
+        "{c:?}"
+    );
+    let eth = lab.cli(&["exec", "fa", "ip", "link", "show", "eth1"]);
+    assert!(!eth.status.success(), "fa kept an eth1");
+}

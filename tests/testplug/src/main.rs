@@ -65,6 +65,9 @@ pub struct Args {
     /// IPAM GetCapabilities answers RequiresRequestReplay.
     #[arg(long)]
     pub replay: bool,
+    /// `DEST=NEXTHOP`: a static route of Join's answer (RouteType 0, via NEXTHOP). Repeatable.
+    #[arg(long)]
+    pub route: Vec<String>,
     /// `Method=ms`: answer that call only after so many milliseconds. Repeatable.
     #[arg(long)]
     pub delay: Vec<String>,

@@ -208,6 +208,16 @@ impl Plug {
                 if let (Some(gw), false) = (n.gateway, self.args.no_gateway) {
                     j["Gateway"] = json!(gw.to_string());
                 }
+                let routes: Vec<Value> = self
+                    .args
+                    .route
+                    .iter()
+                    .filter_map(|r| r.split_once('='))
+                    .map(|(dst, via)| json!({"Destination": dst, "RouteType": 0, "NextHop": via}))
+                    .collect();
+                if !routes.is_empty() {
+                    j["StaticRoutes"] = json!(routes);
+                }
                 j
             }
             "NetworkDriver.EndpointOperInfo" => json!({"Value": {}}),

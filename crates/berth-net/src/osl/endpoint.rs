@@ -207,8 +207,9 @@ impl Netlink {
     }
 
     /// Moves `spec.src` into the sandbox (down, renamed, in one request), then sets its MAC,
-    /// addresses, routes and brings it up. On error the link is deleted: the plugin's
-    /// DeleteEndpoint finds nothing left to undo but its own end.
+    /// addresses, routes and brings it up. On error the link is given back to the daemon's
+    /// namespace under the plugin's name, as at Leave (deleted if even that fails), for the
+    /// plugin's DeleteEndpoint to find.
     pub async fn adopt(&self, spec: &AdoptSpec) -> Result<(), OslError> {
         let ns = spec.netns.clone();
         let opening = tokio::task::spawn_blocking(move || handle_in(&ns));
@@ -310,7 +311,12 @@ impl Netlink {
             Ok(())
         }
         .await;
-        if r.is_err() {
+        if r.is_err()
+            && self
+                .release(&spec.netns, &spec.ifname, &spec.src)
+                .await
+                .is_err()
+        {
             if let Ok(i) = index_in(&inner, &spec.ifname).await {
                 let _ = inner.link().del(i).execute().await;
             }
